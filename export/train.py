@@ -1,0 +1,307 @@
+"""The training loop behind `charmix train`.
+
+Training is stateful truncated BPTT, as in char-rnn: the training split is cut into `batch`
+parallel streams and each step trains on the next `seq_len` characters of every stream, carrying
+the LSTM state forward (detached). That is how the daemon runs a model — one long stream with its
+state carried — so validation measures the same thing: the validation split as a few long
+streams with state carried through them.
+
+A checkpoint holds everything needed to continue exactly: weights, optimiser, schedule step, data
+position, carried state and both RNGs. Ctrl-C finishes the current step, saves, and exits.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from charmix.export.dataset import VAL_SPLIT_NAME, Corpus, CorpusError
+from charmix.export.model import CharLSTM, ModelConfig
+
+EVAL_STREAMS = 32
+EVAL_CHUNK = 256
+
+
+@dataclass
+class TrainConfig:
+    name: str
+    corpus_path: str
+    description: str = ""
+    layers: int = 2
+    hidden: int = 256
+    embedding: int = 64
+    dropout: float = 0.25
+    seq_len: int = 128
+    batch: int = 64
+    lr: float = 3e-3
+    min_lr: float = 2e-4
+    weight_decay: float = 0.1
+    warmup: int = 100
+    grad_clip: float = 1.0
+    max_steps: int = 3000
+    max_time: float | None = None
+    eval_every: int = 100
+    eval_chars: int = 250_000
+    patience: int = 8
+    seed: int = 1337
+    device: str = "auto"
+
+
+@dataclass
+class TrainState:
+    """Where training is; saved in every checkpoint."""
+
+    step: int = 0
+    epoch: int = 0
+    chunk: int = 0
+    offset: int = 0
+    train_seconds: float = 0.0
+    train_chars: int = 0
+    best_val: float = math.inf
+    best_step: int = 0
+    evals_since_best: int = 0
+    last_train_loss: float = math.nan
+    history: list[dict] = field(default_factory=list)
+
+
+class Interrupted(Exception):
+    """Raised after Ctrl-C once the checkpoint is safely written."""
+
+    def __init__(self, checkpoint: Path):
+        super().__init__(str(checkpoint))
+        self.checkpoint = checkpoint
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CorpusError("--device cuda was asked for but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up then cosine decay from lr to min_lr over max_steps."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def streams(ids: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
+    """Cut ids[offset:] into n equal parallel streams, shape [n, L]."""
+    usable = (ids.size - offset) // n
+    return ids[offset : offset + usable * n].reshape(n, usable)
+
+
+@torch.no_grad()
+def evaluate(model: CharLSTM, ids: np.ndarray, device: torch.device, max_chars: int | None) -> float:
+    """Mean next-character loss (nats) over ids as long streams with the state carried."""
+    if max_chars is not None:
+        ids = ids[:max_chars]
+    n = max(1, min(EVAL_STREAMS, (ids.size - 1) // 64))
+    data = torch.from_numpy(streams(ids, n)).to(device)
+    was_training = model.training
+    model.eval()
+    state = model.zero_state(n, device)
+    total, count = 0.0, 0
+    for start in range(0, data.shape[1] - 1, EVAL_CHUNK):
+        x = data[:, start : start + EVAL_CHUNK]
+        y = data[:, start + 1 : start + EVAL_CHUNK + 1]
+        x = x[:, : y.shape[1]]
+        logits, state = model(x, state)
+        total += nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"
+        ).item()
+        count += y.numel()
+    model.train(was_training)
+    return total / max(1, count)
+
+
+class Trainer:
+    """Owns the model, optimiser and data position; `run()` trains until a stop condition."""
+
+    def __init__(self, cfg: TrainConfig, corpus: Corpus, ckpt_dir: Path):
+        self.cfg, self.corpus, self.ckpt_dir = cfg, corpus, ckpt_dir
+        self.device = pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.mcfg = ModelConfig(
+            len(corpus.vocab), cfg.layers, cfg.hidden, cfg.embedding, cfg.dropout
+        )
+        self.model = CharLSTM(self.mcfg).to(self.device)
+        decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2]
+        no_decay = [p for n, p in self.model.named_parameters() if p.dim() < 2]
+        self.opt = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": cfg.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=cfg.lr,
+            betas=(0.9, 0.99),
+        )
+        self.state = TrainState()
+        self.hidden = self.model.zero_state(cfg.batch, self.device)
+        self._stop = False
+        self._new_epoch(first=True)
+
+    # -- data position ---------------------------------------------------------------------
+    def _new_epoch(self, first: bool = False) -> None:
+        if not first:
+            self.state.epoch += 1
+        self.state.offset = int(self.rng.integers(0, self.cfg.seq_len))
+        self.state.chunk = 0
+        self._load_epoch()
+        self.hidden = self.model.zero_state(self.cfg.batch, self.device)
+
+    def _load_epoch(self) -> None:
+        data = streams(self.corpus.train, self.cfg.batch, self.state.offset)
+        if data.shape[1] < self.cfg.seq_len + 1:
+            raise CorpusError(
+                f"{self.cfg.corpus_path}: training split too short for batch {self.cfg.batch} × "
+                f"seq-len {self.cfg.seq_len}; lower --batch or --seq-len"
+            )
+        self.data = torch.from_numpy(data).to(self.device)
+        self.chunks = (self.data.shape[1] - 1) // self.cfg.seq_len
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.state.chunk >= self.chunks:
+            self._new_epoch()
+        s = self.state.chunk * self.cfg.seq_len
+        self.state.chunk += 1
+        return self.data[:, s : s + self.cfg.seq_len], self.data[:, s + 1 : s + self.cfg.seq_len + 1]
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def checkpoint_dict(self) -> dict:
+        return {
+            "format": 1,
+            "train_config": asdict(self.cfg),
+            "model_config": self.mcfg.to_dict(),
+            "vocab": self.corpus.vocab,
+            "corpus_name": self.corpus.name,
+            "state": asdict(self.state),
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "hidden": [t.cpu() for t in self.hidden],
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "numpy_rng": self.rng.bit_generator.state,
+        }
+
+    def save(self, name: str) -> Path:
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        path = self.ckpt_dir / name
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.checkpoint_dict(), tmp)
+        tmp.replace(path)  # atomic: a crash mid-write never leaves a broken checkpoint
+        return path
+
+    def restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.state = TrainState(**ckpt["state"])
+        self.rng.bit_generator.state = ckpt["numpy_rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+        self._load_epoch()
+        self.hidden = tuple(t.to(self.device) for t in ckpt["hidden"])
+
+    # -- the loop --------------------------------------------------------------------------
+    def request_stop(self, *_args) -> None:
+        self._stop = True
+
+    def run(self, on_progress=None) -> TrainState:
+        """Train until max_steps, max_time or early stopping; Ctrl-C raises Interrupted."""
+        cfg, st = self.cfg, self.state
+        previous = signal.signal(signal.SIGINT, self.request_stop)
+        chars_per_step = cfg.batch * cfg.seq_len
+        self.model.train()
+        try:
+            while st.step < cfg.max_steps:
+                if cfg.max_time is not None and st.train_seconds >= cfg.max_time:
+                    break
+                if st.evals_since_best >= cfg.patience:
+                    break
+                t0 = time.perf_counter()
+                for group in self.opt.param_groups:
+                    group["lr"] = lr_at(cfg, st.step)
+                x, y = self._next_batch()
+                h, c = (t.detach() for t in self.hidden)
+                logits, self.hidden = self.model(x, (h, c))
+                loss = nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+                )
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.opt.step()
+                st.step += 1
+                st.train_chars += chars_per_step
+                st.last_train_loss = float(loss.item())
+                st.train_seconds += time.perf_counter() - t0
+                val = None
+                if st.step % cfg.eval_every == 0 or st.step == cfg.max_steps:
+                    val = self._eval_and_keep_best()
+                if on_progress is not None:
+                    on_progress(st, val)
+                if self._stop:
+                    raise Interrupted(self.save("last.pt"))
+            if not st.history or st.history[-1]["step"] != st.step:
+                self._eval_and_keep_best()
+            self.save("last.pt")
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return st
+
+    def _eval_and_keep_best(self) -> float:
+        st = self.state
+        val = evaluate(self.model, self.corpus.val, self.device, self.cfg.eval_chars)
+        st.history.append(
+            {"step": st.step, "train": st.last_train_loss, "val": val, "seconds": st.train_seconds}
+        )
+        if val < st.best_val:
+            st.best_val, st.best_step, st.evals_since_best = val, st.step, 0
+            self.save("best.pt")
+        else:
+            st.evals_since_best += 1
+        return val
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a training checkpoint written by Trainer.save, with a one-line error otherwise."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: no such checkpoint") from None
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise CorpusError(f"{path}: not a charmix checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != 1 or "model" not in ckpt:
+        raise CorpusError(f"{path}: not a charmix training checkpoint")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict) -> CharLSTM:
+    model = CharLSTM(ModelConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model
+
+
+__all__ = [
+    "VAL_SPLIT_NAME",
+    "Interrupted",
+    "TrainConfig",
+    "TrainState",
+    "Trainer",
+    "evaluate",
+    "load_checkpoint",
+    "model_from_checkpoint",
+]
