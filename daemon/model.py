@@ -1,0 +1,215 @@
+"""Loading charmix step models (the contract in docs/model-format.md) into onnxruntime.
+
+Every way a file can fail to be a charmix model ends in a ModelError whose message is one line
+naming the file and the problem; the CLI prints it without a traceback. The daemon, `charmix
+sample` and `charmix models` all load through `load_model`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+FORMAT_VERSION = 1
+REQUIRED_INPUTS = {"tokens": "tensor(int64)", "h": "tensor(float)", "c": "tensor(float)"}
+REQUIRED_OUTPUTS = ("logits", "h_out", "c_out")
+REQUIRED_META = ("charmix.format", "charmix.vocab", "charmix.layers", "charmix.hidden")
+
+
+class ModelError(Exception):
+    """A file that is not a usable charmix model; str() is one line naming the file."""
+
+
+@dataclass
+class ModelInfo:
+    """What a model file says about itself (metadata_props, parsed)."""
+
+    name: str
+    path: Path
+    vocab: list[str]
+    layers: int
+    hidden: int
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def val_loss(self) -> float | None:
+        try:
+            return float(self.meta["charmix.val_loss"])
+        except (KeyError, ValueError):
+            return None
+
+    @property
+    def corpus(self) -> dict:
+        try:
+            value = json.loads(self.meta.get("charmix.corpus", "{}"))
+            return value if isinstance(value, dict) else {"name": str(value)}
+        except ValueError:
+            return {"name": self.meta.get("charmix.corpus", "")}
+
+
+def session_options() -> ort.SessionOptions:
+    """One thread, no spinning: the default thread pool burns a core while the daemon idles."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return opts
+
+
+class StepModel:
+    """One loaded model: steps B characters at a time, keeping its own LSTM state."""
+
+    def __init__(self, info: ModelInfo, session: ort.InferenceSession):
+        self.info = info
+        self.name = info.name
+        self.vocab = info.vocab
+        self.session = session
+        self._out = list(REQUIRED_OUTPUTS)
+        self.reset(1)
+        self.warm_up()
+
+    def reset(self, batch: int = 1) -> None:
+        shape = (self.info.layers, batch, self.info.hidden)
+        self.h = np.zeros(shape, np.float32)
+        self.c = np.zeros(shape, np.float32)
+
+    def step(self, tokens: np.ndarray) -> np.ndarray:
+        """Feed tokens [B] (int64 indices into self.vocab); returns logits [B, V]."""
+        logits, self.h, self.c = self.session.run(
+            self._out, {"tokens": tokens, "h": self.h, "c": self.c}
+        )
+        return logits
+
+    def warm_up(self) -> None:
+        """One run at load so the first real step doesn't pay for allocation."""
+        batch = self.h.shape[1]
+        h, c = self.h, self.c
+        self.step(np.zeros(batch, np.int64))
+        self.h, self.c = h, c
+
+
+def read_info(path: Path, session: ort.InferenceSession) -> ModelInfo:
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        if "charmix.vocab" in missing:
+            raise ModelError(f"{path}: not a charmix model (no charmix.vocab in its metadata)")
+        raise ModelError(f"{path}: missing metadata {', '.join(missing)}")
+    try:
+        version = int(meta["charmix.format"])
+    except ValueError:
+        raise ModelError(f"{path}: charmix.format {meta['charmix.format']!r} is not a number") from None
+    if version > FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: model format {version} is newer than this charmix reads ({FORMAT_VERSION}); "
+            "upgrade charmix"
+        )
+    if version < 1:
+        raise ModelError(f"{path}: unknown model format {version}")
+    try:
+        vocab = json.loads(meta["charmix.vocab"])
+    except ValueError:
+        raise ModelError(f"{path}: charmix.vocab is not valid JSON") from None
+    if (
+        not isinstance(vocab, list)
+        or len(vocab) < 2
+        or not all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)
+        or len(set(vocab)) != len(vocab)
+    ):
+        raise ModelError(f"{path}: charmix.vocab must be a list of distinct single characters")
+    try:
+        layers, hidden = int(meta["charmix.layers"]), int(meta["charmix.hidden"])
+    except ValueError:
+        raise ModelError(f"{path}: charmix.layers / charmix.hidden are not integers") from None
+    name = meta.get("charmix.name") or path.stem
+    return ModelInfo(name, path, vocab, layers, hidden, meta)
+
+
+def check_signature(path: Path, session: ort.InferenceSession, info: ModelInfo) -> None:
+    inputs = {i.name: i for i in session.get_inputs()}
+    for name, kind in REQUIRED_INPUTS.items():
+        if name not in inputs:
+            raise ModelError(
+                f"{path}: graph has no input '{name}' (inputs: {', '.join(inputs) or 'none'})"
+            )
+        if inputs[name].type != kind:
+            raise ModelError(f"{path}: input '{name}' is {inputs[name].type}, expected {kind}")
+    outputs = [o.name for o in session.get_outputs()]
+    for name in REQUIRED_OUTPUTS:
+        if name not in outputs:
+            raise ModelError(f"{path}: graph has no output '{name}'")
+    for name in ("h", "c"):
+        shape = inputs[name].shape
+        if len(shape) != 3 or shape[0] != info.layers or shape[2] != info.hidden:
+            raise ModelError(
+                f"{path}: input '{name}' has shape {shape}, expected "
+                f"[{info.layers}, batch, {info.hidden}] from its metadata"
+            )
+
+
+def load_model(path: str | os.PathLike[str]) -> StepModel:
+    """Load and validate one model file; ModelError (one line) if it is not a charmix model."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory, not a model file")
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=session_options(), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "Protobuf parsing failed" in detail or "INVALID_PROTOBUF" in detail:
+            detail = "not an ONNX file, or truncated"
+        raise ModelError(f"{path}: cannot load ({detail[:160]})") from None
+    info = read_info(path, session)
+    check_signature(path, session, info)
+    try:
+        model = StepModel(info, session)
+        logits = model.step(np.zeros(1, np.int64))
+    except Exception as exc:
+        raise ModelError(f"{path}: a test step failed ({str(exc).splitlines()[0][:160]})") from None
+    if logits.shape != (1, len(info.vocab)):
+        raise ModelError(
+            f"{path}: logits have shape {list(logits.shape)}, expected [1, {len(info.vocab)}] "
+            "(the vocabulary size)"
+        )
+    model.reset(1)
+    return model
+
+
+def shipped_models_dir() -> Path:
+    """The models/ folder that comes with charmix (the repo's, or the installed package's)."""
+    return Path(str(resources.files("charmix.models")))
+
+
+def resolve_model(spec: str, search: Path | None = None) -> Path:
+    """A model given as a path, or as a bare name looked up in `search` / the shipped models."""
+    candidate = Path(spec)
+    if candidate.suffix == ".onnx" or candidate.exists() or os.sep in spec:
+        return candidate
+    folder = search or shipped_models_dir()
+    found = folder / f"{spec}.onnx"
+    if not found.exists():
+        names = ", ".join(sorted(p.stem for p in folder.glob("*.onnx"))) or "none"
+        raise ModelError(f"{spec}: no model of that name in {folder} (have: {names})")
+    return found
+
+
+def model_files(folder: Path | None = None) -> list[Path]:
+    """The .onnx files in a folder (default: the shipped models), in a stable order."""
+    folder = folder or shipped_models_dir()
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no such models folder")
+    return sorted(folder.glob("*.onnx"))

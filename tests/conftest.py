@@ -1,0 +1,91 @@
+"""Shared fixtures: tiny real ONNX models trained in seconds, free UDP ports, the shipped models.
+
+The tiny models are real charmix models made by the real training and export path (2×32 LSTMs
+trained for a few seconds on 40 kB slices of three corpora), so every test that loads a model
+goes through the same loader the daemon uses.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHARED_VOCAB = ROOT / "models" / "vocab.json"
+TINY_CORPORA = {
+    "shakespeare": DATA / "shakespeare_tiny.txt",
+    "linux": DATA / "linux_tiny.txt",
+    "bible": DATA / "bible_tiny.txt",
+}
+
+
+def free_udp_port() -> int:
+    """A UDP port that is free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_tiny(
+    corpus: Path, out: Path, name: str, vocab: list[str] | None, steps: int = 150, seed: int = 0
+) -> Path:
+    """Train a 2×32 LSTM for `steps` steps and export it; a few seconds on one core."""
+    import torch
+
+    from charmix.export.dataset import load_corpus
+    from charmix.export.onnx_export import export_checkpoint
+    from charmix.export.train import TrainConfig, Trainer
+
+    torch.set_num_threads(1)
+    data = load_corpus(corpus, vocab, name=name)
+    cfg = TrainConfig(
+        name=name, corpus_path=str(corpus), description=f"tiny test model on {corpus.name}",
+        layers=2, hidden=32, embedding=16, dropout=0.0, seq_len=32, batch=16, lr=1e-2,
+        min_lr=1e-3, warmup=10, max_steps=steps, eval_every=50, seed=seed,
+    )
+    ckpt_dir = out.parent / f"ckpt_{name}"
+    Trainer(cfg, data, ckpt_dir).run()
+    export_checkpoint(ckpt_dir / "best.pt", out, full_val=data.val, parity_steps=50)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """Three tiny models sharing the shipped vocabulary: shakespeare, linux, bible."""
+    folder = tmp_path_factory.mktemp("tiny_models")
+    vocab = json.loads(SHARED_VOCAB.read_text(encoding="utf-8"))
+    return {
+        name: train_tiny(path, folder / f"{name}.onnx", name, vocab, seed=i)
+        for i, (name, path) in enumerate(TINY_CORPORA.items())
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_models) -> Path:
+    """The folder holding the three tiny models (for `--models-dir`-style arguments)."""
+    return next(iter(tiny_models.values())).parent
+
+
+@pytest.fixture(scope="session")
+def own_vocab_model(tmp_path_factory) -> Path:
+    """A tiny model with its own (corpus-derived, smaller) vocabulary, for union-vocab tests."""
+    folder = tmp_path_factory.mktemp("own_vocab")
+    return train_tiny(DATA / "bible_tiny.txt", folder / "ownvocab.onnx", "ownvocab", None, 80)
+
+
+@pytest.fixture
+def udp_port() -> int:
+    return free_udp_port()
+
+
+@pytest.fixture(scope="session")
+def shipped_models() -> list[Path]:
+    """The six committed models; tests that need them skip with a reason if any is missing."""
+    files = sorted((ROOT / "models").glob("*.onnx"))
+    if len(files) < 6:
+        pytest.skip(f"the shipped models are not all in models/ ({len(files)} of 6)")
+    return files
