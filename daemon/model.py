@@ -108,7 +108,9 @@ def read_info(path: Path, session: ort.InferenceSession) -> ModelInfo:
     try:
         version = int(meta["charmix.format"])
     except ValueError:
-        raise ModelError(f"{path}: charmix.format {meta['charmix.format']!r} is not a number") from None
+        raise ModelError(
+            f"{path}: charmix.format {meta['charmix.format']!r} is not a number"
+        ) from None
     if version > FORMAT_VERSION:
         raise ModelError(
             f"{path}: model format {version} is newer than this charmix reads ({FORMAT_VERSION}); "

@@ -144,10 +144,12 @@ INPUT: tuple[Address, ...] = (
 
 OUTPUT: tuple[Address, ...] = (
     Address(f"{P}/char", "out", "s", "c", "The character just generated (UTF-8, may be \\n)."),
-    Address(f"{P}/index", "out", "i", "k", "Its index in /charmix/vocab (for number-only readers)."),
+    Address(f"{P}/index", "out", "i", "k",
+            "Its index in /charmix/vocab (for number-only readers)."),
     Address(f"{P}/step", "out", "i", "n", "Step number of this character (counts from 0)."),
     Address(f"{P}/text", "out", "s", "line",
-            "The current line up to and including this character (last 256 characters)."),
+            "The current line: text since the last newline, up to and including this character "
+            "(last 256 characters); empty right after a newline."),
     Address(f"{P}/dist", "out", "f+", "p_1 … p_V", "p_mix in /charmix/vocab order.", "0 – 1"),
     Address(f"{P}/weights", "out", "f+", "w_1 … w_N",
             "Effective (smoothed, normalised) weights in /charmix/models order.", "0 – 1"),
@@ -158,7 +160,8 @@ OUTPUT: tuple[Address, ...] = (
     Address(f"{P}/model/{{name}}/dist", "out", "f+", "p_1 … p_V",
             "One model's p_i in /charmix/vocab order (0 where it lacks a character).", "0 – 1"),
     Address(f"{P}/models", "out", "s+", "name_1 … name_N",
-            f"Model names in weight order; at start, on /charmix/query, every {ANNOUNCE_EVERY:.0f} s."),
+            "Model names in weight order; at start, on /charmix/query, and every "
+            f"{ANNOUNCE_EVERY:.0f} s."),
     Address(f"{P}/vocab", "out", "s", "chars",
             "The vocabulary as one string, character k at index k; sent with /charmix/models."),
     Address(f"{P}/status", "out", "f" * len(STATUS_FIELDS), " ".join(STATUS_FIELDS),
@@ -201,7 +204,7 @@ def render_markdown() -> str:
         "address.",
         "- Input type patterns: `f+` one or more floats, `s?` optional string; `f` and `i` accept "
         "any OSC number. A message that does not fit is ignored and counted (`rx_bad`).",
-        f"- `{{name}}` is a model name from `/charmix/models`.",
+        "- `{name}` is a model name from `/charmix/models`.",
         "",
         "## Input (to the daemon)",
         "",

@@ -32,24 +32,37 @@ def _need_torch() -> None:
 def train(
     corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to learn the style of.")],
     name: Annotated[str, Opt(help="Model name (used for models/NAME.onnx and OSC addresses).")],
-    out: Annotated[Path | None, Opt(help="Where to write the model [default: models/NAME.onnx].")] = None,
-    description: Annotated[str, Opt(help="One line describing the corpus (stored in the model).")] = "",
-    vocab: Annotated[
-        Path | None, Opt(help="Shared vocabulary (JSON list of characters); see docs/model-format.md.")
+    out: Annotated[
+        Path | None, Opt(help="Where to write the model [default: models/NAME.onnx].")
     ] = None,
-    errors: Annotated[str, Opt(help="Invalid UTF-8: 'strict' (stop with the byte offset) or 'replace'.")] = "strict",
+    description: Annotated[
+        str, Opt(help="One line describing the corpus (stored in the model).")
+    ] = "",
+    vocab: Annotated[
+        Path | None,
+        Opt(help="Shared vocabulary (JSON list of characters); see docs/model-format.md."),
+    ] = None,
+    errors: Annotated[
+        str, Opt(help="Invalid UTF-8: 'strict' (stop with the byte offset) or 'replace'.")
+    ] = "strict",
     layers: Annotated[int, Opt(min=1, max=8, help="LSTM layers.")] = 2,
     hidden: Annotated[int, Opt(min=8, max=2048, help="LSTM units per layer.")] = 256,
     embedding: Annotated[int, Opt(min=4, max=1024, help="Character embedding size.")] = 64,
-    dropout: Annotated[float, Opt(min=0.0, max=0.9, help="Dropout between layers and before the head.")] = 0.25,
+    dropout: Annotated[
+        float, Opt(min=0.0, max=0.9, help="Dropout between layers and before the head.")
+    ] = 0.25,
     seq_len: Annotated[int, Opt(min=8, help="Characters per truncated-BPTT chunk.")] = 128,
     batch: Annotated[int, Opt(min=1, help="Parallel streams per step.")] = 64,
     lr: Annotated[float, Opt(min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 3e-3,
     weight_decay: Annotated[float, Opt(min=0.0, help="AdamW weight decay on matrices.")] = 0.1,
-    max_steps: Annotated[int, Opt(min=1, help="Steps; also the length of the cosine schedule.")] = 3000,
+    max_steps: Annotated[
+        int, Opt(min=1, help="Steps; also the length of the cosine schedule.")
+    ] = 3000,
     max_time: Annotated[float | None, Opt(help="Stop after this many minutes of training.")] = None,
     eval_every: Annotated[int, Opt(min=1, help="Steps between validation runs.")] = 100,
-    patience: Annotated[int, Opt(min=1, help="Stop after this many evaluations without a new best.")] = 8,
+    patience: Annotated[
+        int, Opt(min=1, help="Stop after this many evaluations without a new best.")
+    ] = 8,
     seed: Annotated[int, Opt(help="Seed for weights, data order and dropout.")] = 1337,
     device: Annotated[str, Opt(help="auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
     threads: Annotated[int | None, Opt(help="torch CPU threads [default: torch's choice].")] = None,
@@ -62,7 +75,6 @@ def train(
     """
     _need_torch()
     import torch
-
     from charmix.export import dataset
     from charmix.export.onnx_export import export_checkpoint
     from charmix.export.progress import TrainProgress
@@ -84,11 +96,24 @@ def train(
                 _fail(f"{ckpt_dir / 'last.pt'}: vocabulary differs from the corpus")
         else:
             cfg = TrainConfig(
-                name=name, corpus_path=str(corpus), description=description, layers=layers,
-                hidden=hidden, embedding=embedding, dropout=dropout, seq_len=seq_len,
-                batch=batch, lr=lr, min_lr=lr / 15, weight_decay=weight_decay,
-                max_steps=max_steps, max_time=max_time * 60 if max_time is not None else None,
-                eval_every=eval_every, patience=patience, seed=seed, device=device,
+                name=name,
+                corpus_path=str(corpus),
+                description=description,
+                layers=layers,
+                hidden=hidden,
+                embedding=embedding,
+                dropout=dropout,
+                seq_len=seq_len,
+                batch=batch,
+                lr=lr,
+                min_lr=lr / 15,
+                weight_decay=weight_decay,
+                max_steps=max_steps,
+                max_time=max_time * 60 if max_time is not None else None,
+                eval_every=eval_every,
+                patience=patience,
+                seed=seed,
+                device=device,
             )
             shared = dataset.load_vocab(vocab) if vocab else None
             corpus_data = dataset.load_corpus(corpus, shared, errors, name)
@@ -129,7 +154,8 @@ def export(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by charmix train.")],
     out: Annotated[Path | None, Opt(help="[default: models/NAME.onnx]")] = None,
     corpus: Annotated[
-        Path | None, Opt(help="Recompute val loss on this corpus's last 10% (default: stored value).")
+        Path | None,
+        Opt(help="Recompute val loss on this corpus's last 10% (default: stored value)."),
     ] = None,
 ) -> None:
     """Export a training checkpoint to a charmix ONNX step model."""

@@ -92,9 +92,7 @@ def map_to_vocab(text: str, vocab: list[str]) -> tuple[str, int, int]:
         return text, 0, 0
     table: dict[str, str] = {}
     for ch in missing:
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)
-        )
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
         if base and all(c in known for c in base):
             table[ch] = base
         elif ch.isspace() and " " in known:

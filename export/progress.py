@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+from charmix.export.train import TrainConfig, TrainState
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -14,8 +15,6 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-
-from charmix.export.train import TrainConfig, TrainState
 
 
 class TrainProgress:
@@ -33,15 +32,22 @@ class TrainProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:>7} chars/s"),
-            TextColumn("train {task.fields[train]}  val {task.fields[val]}  best {task.fields[best]}"),
+            TextColumn(
+                "train {task.fields[train]}  val {task.fields[val]}  best {task.fields[best]}"
+            ),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
             disable=not self.live,
         )
         self.task = self.progress.add_task(
-            cfg.name, total=cfg.max_steps, completed=state.step,
-            rate="-", train="-", val="-", best=_fmt(state.best_val),
+            cfg.name,
+            total=cfg.max_steps,
+            completed=state.step,
+            rate="-",
+            train="-",
+            val="-",
+            best=_fmt(state.best_val),
         )
         self._t = time.perf_counter()
         self._step = state.step
@@ -69,7 +75,8 @@ class TrainProgress:
         if val is not None and not self.live:
             chars_s = st.train_chars / max(st.train_seconds, 1e-9)
             self.console.print(
-                f"{self.cfg.name} step {st.step}/{self.cfg.max_steps} train {_fmt(st.last_train_loss)} "
+                f"{self.cfg.name} step {st.step}/{self.cfg.max_steps} "
+                f"train {_fmt(st.last_train_loss)} "
                 f"val {_fmt(val)} best {_fmt(st.best_val)} @ {st.best_step} "
                 f"{chars_s:,.0f} chars/s {st.train_seconds / 60:.1f} min",
                 highlight=False,

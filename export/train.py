@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-
 from charmix.export.dataset import VAL_SPLIT_NAME, Corpus, CorpusError
 from charmix.export.model import CharLSTM, ModelConfig
+from torch import nn
 
 EVAL_STREAMS = 32
 EVAL_CHUNK = 256
@@ -102,7 +101,9 @@ def streams(ids: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate(model: CharLSTM, ids: np.ndarray, device: torch.device, max_chars: int | None) -> float:
+def evaluate(
+    model: CharLSTM, ids: np.ndarray, device: torch.device, max_chars: int | None
+) -> float:
     """Mean next-character loss (nats) over ids as long streams with the state carried."""
     if max_chars is not None:
         ids = ids[:max_chars]
@@ -176,7 +177,9 @@ class Trainer:
             self._new_epoch()
         s = self.state.chunk * self.cfg.seq_len
         self.state.chunk += 1
-        return self.data[:, s : s + self.cfg.seq_len], self.data[:, s + 1 : s + self.cfg.seq_len + 1]
+        return self.data[:, s : s + self.cfg.seq_len], self.data[
+            :, s + 1 : s + self.cfg.seq_len + 1
+        ]
 
     # -- checkpoints -----------------------------------------------------------------------
     def checkpoint_dict(self) -> dict:

@@ -35,7 +35,6 @@ def train_tiny(
 ) -> Path:
     """Train a 2×32 LSTM for `steps` steps and export it; a few seconds on one core."""
     import torch
-
     from charmix.export.dataset import load_corpus
     from charmix.export.onnx_export import export_checkpoint
     from charmix.export.train import TrainConfig, Trainer
@@ -43,9 +42,21 @@ def train_tiny(
     torch.set_num_threads(1)
     data = load_corpus(corpus, vocab, name=name)
     cfg = TrainConfig(
-        name=name, corpus_path=str(corpus), description=f"tiny test model on {corpus.name}",
-        layers=2, hidden=32, embedding=16, dropout=0.0, seq_len=32, batch=16, lr=1e-2,
-        min_lr=1e-3, warmup=10, max_steps=steps, eval_every=50, seed=seed,
+        name=name,
+        corpus_path=str(corpus),
+        description=f"tiny test model on {corpus.name}",
+        layers=2,
+        hidden=32,
+        embedding=16,
+        dropout=0.0,
+        seq_len=32,
+        batch=16,
+        lr=1e-2,
+        min_lr=1e-3,
+        warmup=10,
+        max_steps=steps,
+        eval_every=50,
+        seed=seed,
     )
     ckpt_dir = out.parent / f"ckpt_{name}"
     Trainer(cfg, data, ckpt_dir).run()

@@ -1,0 +1,244 @@
+"""The mixing engine: step every model, mix their distributions, sample, attribute, feed back.
+
+One `Engine.step` is pure computation on numpy arrays plus the onnxruntime sessions — no sockets,
+no sleeps, no logging — and returns a `Frame`, from which everything sent or shown is derived.
+
+Per step, for models i = 1..N with target weights w and temperature T:
+
+* p_i = softmax(logits_i / T_i) over the model's vocabulary, placed into the union vocabulary
+  (zero where the model lacks a character). T_i is the model's override, else the global T.
+* effective weights: the target, normalised to sum 1 (all zero → uniform), approached with
+  exponential smoothing of time constant `slew`: w ← w + (target − w)(1 − e^(−dt/slew)).
+* ``linear``:    p_mix = Σ w_i p_i  (the paper's mixture; weights already sum to 1).
+  ``geometric``: p_mix ∝ Π max(p_i, 1e-6)^w_i  (product of experts). The floor keeps a character
+  one model lacks possible, but penalised by that model's weight: a model at weight 0.5 that lacks
+  a character multiplies its probability by 1e-3 relative to the others.
+* top-k then top-p (nucleus) on p_mix, renormalised; sample c from p_mix.
+* attribution r_i = w_i p_i(c) / Σ_j w_j p_j(c): the share of the sampled character each model
+  contributed. In geometric mode the same formula is used — there it reads as "how much each
+  expert, at its weight, vouched for c", not as a literal share of p_mix.
+* entropy H_i of each p_i in bits (after temperature).
+* c is fed to every model (by the rule in charmix.daemon.vocab if a model lacks it).
+
+The Engine is not thread-safe: one thread (the clock) calls it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from charmix.daemon.model import StepModel
+from charmix.daemon.protocol import MODES
+from charmix.daemon.vocab import VocabMap, union_vocab
+
+GEOMETRIC_FLOOR = 1e-6
+LINE_LIMIT = 256
+MIN_TEMPERATURE = 0.05
+
+
+@dataclass
+class Settings:
+    """One snapshot of the live controls, read by Engine.step."""
+
+    weights: np.ndarray
+    temperature: float = 0.8
+    model_temperature: np.ndarray | None = None
+    mode: str = "linear"
+    topk: int = 0
+    topp: float = 1.0
+    slew: float = 0.05
+
+
+@dataclass
+class Frame:
+    """Everything one step produced."""
+
+    step: int
+    char: str
+    index: int
+    p_mix: np.ndarray
+    p_models: np.ndarray
+    weights: np.ndarray
+    attribution: np.ndarray
+    entropy: np.ndarray
+    line: str
+    seconds: float
+
+
+def normalise_weights(weights: np.ndarray) -> np.ndarray:
+    """Weights summing to 1; all zero (or anything unusable) → uniform."""
+    w = np.where(np.isfinite(weights) & (weights > 0), weights, 0.0).astype(np.float64)
+    total = w.sum()
+    if total <= 0.0:
+        return np.full(w.shape, 1.0 / w.size)
+    return w / total
+
+
+def softmax_rows(logits: np.ndarray, temperature: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) / temperature[:, None]
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def mix(p: np.ndarray, w: np.ndarray, mode: str) -> np.ndarray:
+    """p [N, V] rows summing to 1, w [N] summing to 1 → p_mix [V]."""
+    if mode == "geometric":
+        active = w > 0
+        logp = w[active] @ np.log(np.maximum(p[active], GEOMETRIC_FLOOR))
+        logp -= logp.max()
+        out = np.exp(logp)
+    else:
+        out = w @ p
+    return out / out.sum()
+
+
+def truncate(p: np.ndarray, topk: int, topp: float) -> np.ndarray:
+    """Top-k, then top-p (the smallest set of most likely characters with mass >= topp)."""
+    if topk > 0 and topk < p.size:
+        cut = np.partition(p, -topk)[-topk]
+        p = np.where(p >= cut, p, 0.0)
+        p = p / p.sum()
+    if 0.0 < topp < 1.0:
+        order = np.argsort(p)[::-1]
+        cum = np.cumsum(p[order])
+        keep = order[: int(np.searchsorted(cum, topp)) + 1]
+        q = np.zeros_like(p)
+        q[keep] = p[keep]
+        p = q / q.sum()
+    return p
+
+
+def entropy_bits(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log2(p), 0.0)
+    return -terms.sum(axis=1)
+
+
+class Engine:
+    """Runs N step models as one instrument."""
+
+    def __init__(
+        self,
+        models: Sequence[StepModel],
+        seed: int | None = None,
+        weights: Sequence[float] | None = None,
+    ):
+        if not models:
+            raise ValueError("the engine needs at least one model")
+        self.models = list(models)
+        self.names = [m.name for m in self.models]
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"model names must be distinct: {', '.join(self.names)}")
+        self.vocab = union_vocab([m.vocab for m in self.models])
+        self.maps = [VocabMap(m.vocab, self.vocab) for m in self.models]
+        self._shared = all(vm.identity for vm in self.maps)
+        self._index = {ch: i for i, ch in enumerate(self.vocab)}
+        n = len(self.models)
+        initial = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        if initial.shape != (n,):
+            raise ValueError(f"{initial.size} initial weights for {n} models")
+        self.weights = normalise_weights(initial)
+        self._tokens = [np.zeros(1, np.int64) for _ in self.models]
+        self.step_count = 0
+        self.reseed(seed)
+        self.reset()
+
+    # -- state ----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Zero every model's state; the next character follows a newline, as at the start.
+
+        The step counter keeps counting: receivers use it to order frames.
+        """
+        for m in self.models:
+            m.reset(1)
+        self._set_pending("\n")
+        self.line = ""
+
+    def reseed(self, seed: int | None) -> None:
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def _set_pending(self, ch: str) -> None:
+        u = self._index.get(ch)
+        for tok, vm in zip(self._tokens, self.maps, strict=True):
+            tok[0] = vm.feed[u] if u is not None else vm.token_for(ch)
+
+    def prime(self, text: str) -> None:
+        """Feed text to every model without producing output; the stream continues from it."""
+        for ch in text:
+            for m, tok in zip(self.models, self._tokens, strict=True):
+                m.step(tok)
+            self._set_pending(ch)
+        if text:
+            self.line = (self.line + text).split("\n")[-1][-LINE_LIMIT:]
+
+    # -- the step -------------------------------------------------------------------------
+    def _distributions(self, settings: Settings) -> np.ndarray:
+        """Step every model on its pending token → p_i over the union, [N, V]."""
+        temps = np.full(len(self.models), max(settings.temperature, MIN_TEMPERATURE))
+        if settings.model_temperature is not None:
+            own = np.asarray(settings.model_temperature, dtype=np.float64)
+            temps = np.where(own > 0, np.maximum(own, MIN_TEMPERATURE), temps)
+        if self._shared:
+            pairs = zip(self.models, self._tokens, strict=True)
+            logits = np.stack([m.step(t)[0] for m, t in pairs])
+            return softmax_rows(logits, temps)
+        p = np.zeros((len(self.models), len(self.vocab)))
+        for i, (m, t, vm) in enumerate(zip(self.models, self._tokens, self.maps, strict=True)):
+            p[i, vm.scatter] = softmax_rows(m.step(t), temps[i : i + 1])[0]
+        return p
+
+    def _slew(self, settings: Settings, dt: float) -> np.ndarray:
+        target = normalise_weights(np.asarray(settings.weights, dtype=np.float64))
+        if target.shape != self.weights.shape:
+            return self.weights
+        if settings.slew <= 0 or dt <= 0:
+            alpha = 1.0 if settings.slew <= 0 else 0.0
+        else:
+            alpha = 1.0 - math.exp(-dt / settings.slew)
+        self.weights = self.weights + (target - self.weights) * alpha
+        self.weights /= self.weights.sum()
+        return self.weights
+
+    def step(self, settings: Settings, dt: float) -> Frame:
+        """Generate one character."""
+        t0 = time.perf_counter()
+        p = self._distributions(settings)
+        w = self._slew(settings, dt)
+        mode = settings.mode if settings.mode in MODES else "linear"
+        p_mix = truncate(mix(p, w, mode), settings.topk, settings.topp)
+        cdf = np.cumsum(p_mix)
+        c = int(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"))
+        c = min(c, len(self.vocab) - 1)
+        while p_mix[c] <= 0.0:  # float edge: never emit a zero-probability character
+            c -= 1
+        contrib = w * p[:, c]
+        total = contrib.sum()
+        attribution = contrib / total if total > 0 else w.copy()
+        ch = self.vocab[c]
+        self._set_pending(ch)
+        self.line = "" if ch == "\n" else (self.line + ch)[-LINE_LIMIT:]
+        frame = Frame(
+            step=self.step_count,
+            char=ch,
+            index=c,
+            p_mix=p_mix.astype(np.float32),
+            p_models=p.astype(np.float32),
+            weights=w.astype(np.float32),
+            attribution=attribution.astype(np.float32),
+            entropy=entropy_bits(p).astype(np.float32),
+            line=self.line,
+            seconds=time.perf_counter() - t0,
+        )
+        self.step_count += 1
+        return frame
+
+    def generate(self, settings: Settings, n: int, dt: float = 0.0) -> str:
+        """n characters as fast as possible (offline use: `charmix sample`, benchmarks)."""
+        return "".join(self.step(settings, dt).char for _ in range(n))
