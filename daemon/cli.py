@@ -12,7 +12,7 @@ import typer
 
 app = typer.Typer(
     name="charmix",
-    help="A realtime text instrument: character LSTMs write one stream of text, mixed live over OSC.",
+    help="A realtime text instrument: character LSTMs write one stream of text, mixed live.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -22,6 +22,7 @@ app = typer.Typer(
 # Each module defines register(app). Adding a room is one line here.
 ROOMS = [
     "charmix.export.commands",
+    "charmix.daemon.offline",
 ]
 
 for _room in ROOMS:

@@ -1,0 +1,134 @@
+"""`charmix models` and `charmix sample`: look at models and generate text without the daemon.
+
+`sample` runs the daemon's own Engine (onnxruntime, not torch), so what it prints is what the
+daemon would play with the same models, weights, temperature and seed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from charmix.daemon.model import ModelError, load_model, model_files, resolve_model
+
+Opt = typer.Option
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"charmix: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def models(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Folder of .onnx models [default: the shipped models].")
+    ] = None,
+    as_json: Annotated[bool, Opt("--json", help="Print the metadata as JSON.")] = False,
+) -> None:
+    """List installed models with their metadata (val loss, size, corpus)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        files = model_files(folder)
+    except ModelError as exc:
+        _fail(str(exc))
+    rows, problems = [], []
+    for path in files:
+        try:
+            info = load_model(path).info
+        except ModelError as exc:
+            problems.append(str(exc))
+            continue
+        rows.append((path, info))
+    if as_json:
+        out = [
+            {"file": str(p), "name": i.name, "size_bytes": p.stat().st_size, **i.meta}
+            for p, i in rows
+        ]
+        typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        table = Table(title=f"charmix models in {files[0].parent if files else folder}")
+        for col in ("name", "layers×hidden", "params", "vocab", "val nats", "bits/char", "MB"):
+            table.add_column(col, justify="left" if col == "name" else "right")
+        table.add_column("corpus")
+        for path, info in rows:
+            meta = info.meta
+            val = info.val_loss
+            table.add_row(
+                info.name,
+                f"{info.layers}×{info.hidden}",
+                f"{int(meta.get('charmix.parameters', 0)):,}",
+                str(len(info.vocab)),
+                f"{val:.4f}" if val is not None else "-",
+                f"{val / np.log(2):.4f}" if val is not None else "-",
+                f"{path.stat().st_size / 1e6:.1f}",
+                info.corpus.get("description") or info.corpus.get("name", ""),
+            )
+        Console().print(table)
+        if not rows:
+            typer.echo("no models found", err=True)
+    for problem in problems:
+        typer.echo(f"charmix: skipped {problem}", err=True)
+
+
+def sample(
+    model: Annotated[
+        list[str], Opt("--model", "-m", help="Model name or .onnx path; repeat to mix several.")
+    ],
+    weights: Annotated[
+        str | None, Opt(help="Comma-separated weights, one per --model [default: equal].")
+    ] = None,
+    n: Annotated[int, Opt("-n", min=0, help="Characters to generate.")] = 500,
+    temperature: Annotated[float, Opt(min=0.05, max=5.0, help="Sampling temperature.")] = 0.8,
+    mode: Annotated[str, Opt(help="linear (Σ w p) or geometric (Π p^w).")] = "linear",
+    topk: Annotated[int, Opt(min=0, help="Top-k truncation (0 = off).")] = 0,
+    topp: Annotated[float, Opt(min=0.0, max=1.0, help="Nucleus truncation (1 = off).")] = 1.0,
+    prime: Annotated[str, Opt(help="Text fed to the models first (echoed).")] = "",
+    seed: Annotated[int | None, Opt(help="Seed: the same seed gives the same text.")] = None,
+    models_dir: Annotated[Path | None, Opt(help="Where bare model names are looked up.")] = None,
+) -> None:
+    """Generate text offline through the daemon's engine, mixing when several models are given."""
+    from charmix.daemon.engine import Engine, Settings
+
+    if mode not in ("linear", "geometric"):
+        _fail(f"--mode must be linear or geometric, not {mode!r}")
+    try:
+        loaded = [load_model(resolve_model(spec, models_dir)) for spec in model]
+    except ModelError as exc:
+        _fail(str(exc))
+    if weights is None:
+        w = np.ones(len(loaded))
+    else:
+        try:
+            w = np.array([float(x) for x in weights.split(",")])
+        except ValueError:
+            _fail(f"--weights must be numbers separated by commas, not {weights!r}")
+        if w.size != len(loaded):
+            _fail(f"--weights has {w.size} values for {len(loaded)} models")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            _fail("--weights must be finite and non-negative")
+    try:
+        engine = Engine(loaded, seed=seed, weights=w)
+    except ValueError as exc:
+        _fail(str(exc))
+    settings = Settings(
+        weights=w, temperature=temperature, mode=mode, topk=topk, topp=topp, slew=0.0
+    )
+    engine.prime(prime)
+    out = sys.stdout
+    out.write(prime)
+    for _ in range(n):
+        out.write(engine.step(settings, 0.0).char)
+    out.write("\n")
+    out.flush()
+
+
+def register(app: typer.Typer) -> None:
+    app.command(rich_help_panel="Models")(models)
+    app.command(rich_help_panel="Models")(sample)
