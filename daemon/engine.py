@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from charmix.daemon.model import StepModel
 from charmix.daemon.protocol import MODES
 from charmix.daemon.vocab import VocabMap, union_vocab

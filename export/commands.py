@@ -75,6 +75,7 @@ def train(
     """
     _need_torch()
     import torch
+
     from charmix.export import dataset
     from charmix.export.onnx_export import export_checkpoint
     from charmix.export.progress import TrainProgress

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
+
 from charmix.export.dataset import VAL_SPLIT_NAME, CorpusError
 from charmix.export.model import CharLSTM
 from charmix.export.train import evaluate, load_checkpoint, model_from_checkpoint
-from onnx import TensorProto, helper, numpy_helper
 
 FORMAT_VERSION = "1"
 OPSET = 17

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 
-from charmix.export.train import TrainConfig, TrainState
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -15,6 +14,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from charmix.export.train import TrainConfig, TrainState
 
 
 class TrainProgress:

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+
 from charmix.export.dataset import VAL_SPLIT_NAME, Corpus, CorpusError
 from charmix.export.model import CharLSTM, ModelConfig
-from torch import nn
 
 EVAL_STREAMS = 32
 EVAL_CHUNK = 256

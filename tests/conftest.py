@@ -35,6 +35,7 @@ def train_tiny(
 ) -> Path:
     """Train a 2×32 LSTM for `steps` steps and export it; a few seconds on one core."""
     import torch
+
     from charmix.export.dataset import load_corpus
     from charmix.export.onnx_export import export_checkpoint
     from charmix.export.train import TrainConfig, Trainer
