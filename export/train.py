@@ -276,6 +276,7 @@ class Trainer:
             self.save("best.pt")
         else:
             st.evals_since_best += 1
+        self.save("last.pt")  # a crash or power cut loses at most one evaluation period
         return val
 
 

@@ -1,0 +1,73 @@
+# charmix — `make run` starts the daemon with the shipped models, `make test` runs the tests.
+# Both create .venv on first use. torch (only for training) is the CPU wheel, installed before the
+# project so that the `train` extra never pulls a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.charmix-installed
+TORCH  ?= torch==2.13.0
+SYSBINS := oscsend oscdump pd Xvfb xdotool tmux convert
+APT_PACKAGES := liblo-tools puredata-core xvfb xdotool tmux imagemagick
+
+.PHONY: run test venv sysdeps lint docs bench models wheel clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH) || $(BIN)/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## The daemon with the six shipped models; the text it writes scrolls in this terminal (Ctrl-C stops).
+run: $(STAMP)
+	$(BIN)/charmix daemon --echo
+
+## The whole test suite (installs the system tools the tests drive: liblo, Pure Data, Xvfb, xdotool).
+test: $(STAMP) sysdeps
+	$(BIN)/pytest
+
+sysdeps:
+	@missing=""; for b in $(SYSBINS); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages for the tests (missing:$$missing)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check daemon export controllers tests benchmarks
+
+## Regenerate docs/osc.md from the address table (a test fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python -m charmix.daemon.protocol > docs/osc.md
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_daemon.py
+
+wheel: $(STAMP)
+	$(BIN)/python -m build --wheel
+
+## Retrain the six shipped models from ../shared/corpora (about 80 minutes on a 2-core CPU).
+CORPORA ?= ../shared/corpora
+TRAIN := $(BIN)/charmix train --vocab models/vocab.json --layers 2 --hidden 256 --embedding 64 \
+	--batch 64 --seq-len 128 --lr 3e-3 --weight-decay 0.1 --eval-every 100 --seed 1337
+models: $(STAMP)
+	$(TRAIN) $(CORPORA)/shakespeare.txt --name shakespeare --dropout 0.25 --max-steps 2600 \
+	  --description "Shakespeare's plays (tiny-shakespeare, the char-rnn benchmark)"
+	$(TRAIN) $(CORPORA)/austen.txt --name austen --dropout 0.2 --max-steps 1000 \
+	  --description "Jane Austen, Pride and Prejudice"
+	$(TRAIN) $(CORPORA)/nietzsche.txt --name nietzsche --dropout 0.2 --max-steps 1000 \
+	  --description "Nietzsche, Beyond Good and Evil (Zimmern), lower-cased"
+	$(TRAIN) $(CORPORA)/bible.txt --name bible --dropout 0.1 --max-steps 1000 \
+	  --description "The King James Bible, chapter:verse numbered"
+	$(TRAIN) $(CORPORA)/linux.txt --name linux --dropout 0.1 --max-steps 1000 \
+	  --description "Linux 6.1 kernel C source (kernel/), GPL-2.0"
+	$(TRAIN) $(CORPORA)/latex.txt --name latex --dropout 0.1 --max-steps 1000 \
+	  --description "LaTeX source of the Stacks Project, GFDL 1.2"
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
