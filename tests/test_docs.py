@@ -1,0 +1,57 @@
+"""The docs a performer reads must match the code (docs/osc.md comes from the address table)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from charmix.daemon import protocol
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_osc_md_is_generated_from_the_address_table():
+    current = (ROOT / "docs" / "osc.md").read_text(encoding="utf-8")
+    assert current == protocol.render_markdown(), "docs/osc.md is stale: run `make docs`"
+
+
+def test_every_address_is_documented_once_per_direction():
+    text = protocol.render_markdown()
+    for entry in protocol.TABLE:
+        assert f"`{entry.path}`" in text
+    keys = [(a.path, a.direction) for a in protocol.TABLE]
+    assert len(keys) == len(set(keys))
+
+
+def test_address_paths_are_well_formed():
+    for entry in protocol.TABLE:
+        assert entry.path.startswith(protocol.PREFIX + "/")
+        assert re.fullmatch(r"[a-z/{}]+", entry.path), entry.path
+        assert re.fullmatch(r"([fis][+?*]?)*", entry.types), entry.types
+
+
+def test_type_patterns_accept_numbers_loosely_and_reject_wrong_arity():
+    weights = protocol.address(f"{protocol.PREFIX}/weights", "in")
+    assert weights.accepts("ffff") and weights.accepts("ifd")
+    assert not weights.accepts("") and not weights.accepts("fs")
+    sub = protocol.address(f"{protocol.PREFIX}/subscribe", "in")
+    assert sub.accepts("") and sub.accepts("i") and sub.accepts("is")
+    assert not sub.accepts("ss") and not sub.accepts("isi")
+
+
+def test_readme_commands_exist():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in re.findall(r"^\s*make (\w+)", readme, flags=re.M):
+        assert re.search(rf"^{target}:", makefile, flags=re.M), f"make {target} is not a target"
+    commands = set(re.findall(r"`charmix (\w+)", readme))
+    help_text = subprocess.run(
+        [sys.executable, "-m", "charmix.daemon.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    listed = set(re.findall(r"^│ (\w+) ", help_text, flags=re.M))
+    assert commands and commands <= listed, commands - listed
