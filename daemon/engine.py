@@ -37,6 +37,7 @@ from charmix.daemon.protocol import MODES
 from charmix.daemon.vocab import VocabMap, union_vocab
 
 GEOMETRIC_FLOOR = 1e-6
+LN2 = math.log(2.0)
 LINE_LIMIT = 256
 MIN_TEMPERATURE = 0.05
 
@@ -79,12 +80,17 @@ def normalise_weights(weights: np.ndarray) -> np.ndarray:
     return w / total
 
 
-def softmax_rows(logits: np.ndarray, temperature: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64) / temperature[:, None]
+def softmax_entropy(logits: np.ndarray, inv_temp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise p = softmax(logits / T) and its entropy in bits, sharing the exponentials.
+
+    With z = logits / T − max and s = Σ e^z: log p = z − log s, so H = log s − Σ p z.
+    """
+    z = logits * inv_temp[:, None]
     z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
+    p = np.exp(z)
+    total = p.sum(axis=1)
+    p /= total[:, None]
+    return p, (np.log(total) - (p * z).sum(axis=1)) / LN2
 
 
 def mix(p: np.ndarray, w: np.ndarray, mode: str) -> np.ndarray:
@@ -115,12 +121,6 @@ def truncate(p: np.ndarray, topk: int, topp: float) -> np.ndarray:
     return p
 
 
-def entropy_bits(p: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * np.log2(p), 0.0)
-    return -terms.sum(axis=1)
-
-
 class Engine:
     """Runs N step models as one instrument."""
 
@@ -147,6 +147,11 @@ class Engine:
         self.weights = normalise_weights(initial)
         self._tokens = [np.zeros(1, np.int64) for _ in self.models]
         self.step_count = 0
+        self._logits = np.zeros((n, len(self.vocab)), np.float32)
+        self._temp_key: tuple | None = None
+        self._inv_temp = np.ones(n)
+        self._target_key = b""
+        self._target = self.weights
         self.reseed(seed)
         self.reset()
 
@@ -180,37 +185,53 @@ class Engine:
             self.line = (self.line + text).split("\n")[-1][-LINE_LIMIT:]
 
     # -- the step -------------------------------------------------------------------------
-    def _distributions(self, settings: Settings) -> np.ndarray:
-        """Step every model on its pending token → p_i over the union, [N, V]."""
-        temps = np.full(len(self.models), max(settings.temperature, MIN_TEMPERATURE))
-        if settings.model_temperature is not None:
-            own = np.asarray(settings.model_temperature, dtype=np.float64)
-            temps = np.where(own > 0, np.maximum(own, MIN_TEMPERATURE), temps)
+    def _inverse_temperatures(self, settings: Settings) -> np.ndarray:
+        own = settings.model_temperature
+        key = (settings.temperature, None if own is None else np.asarray(own).tobytes())
+        if key != self._temp_key:
+            temps = np.full(len(self.models), max(settings.temperature, MIN_TEMPERATURE))
+            if own is not None:
+                own = np.asarray(own, dtype=np.float64)
+                temps = np.where(own > 0, np.maximum(own, MIN_TEMPERATURE), temps)
+            self._temp_key, self._inv_temp = key, 1.0 / temps
+        return self._inv_temp
+
+    def _distributions(self, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+        """Step every model on its pending token → (p_i over the union [N, V], entropies [N])."""
+        inv_temp = self._inverse_temperatures(settings)
         if self._shared:
-            pairs = zip(self.models, self._tokens, strict=True)
-            logits = np.stack([m.step(t)[0] for m, t in pairs])
-            return softmax_rows(logits, temps)
+            logits = self._logits
+            for i, (m, t) in enumerate(zip(self.models, self._tokens, strict=True)):
+                logits[i] = m.step(t)[0]
+            return softmax_entropy(logits, inv_temp)
         p = np.zeros((len(self.models), len(self.vocab)))
+        entropy = np.zeros(len(self.models))
         for i, (m, t, vm) in enumerate(zip(self.models, self._tokens, self.maps, strict=True)):
-            p[i, vm.scatter] = softmax_rows(m.step(t), temps[i : i + 1])[0]
-        return p
+            row, h = softmax_entropy(m.step(t), inv_temp[i : i + 1])
+            p[i, vm.scatter] = row[0]
+            entropy[i] = h[0]
+        return p, entropy
 
     def _slew(self, settings: Settings, dt: float) -> np.ndarray:
-        target = normalise_weights(np.asarray(settings.weights, dtype=np.float64))
-        if target.shape != self.weights.shape:
-            return self.weights
+        weights = np.asarray(settings.weights, dtype=np.float64)
+        key = weights.tobytes()
+        if key != self._target_key:
+            if weights.shape != self.weights.shape:
+                return self.weights  # callers validate arity; never let a bad snapshot through
+            self._target_key, self._target = key, normalise_weights(weights)
         if settings.slew <= 0 or dt <= 0:
             alpha = 1.0 if settings.slew <= 0 else 0.0
         else:
             alpha = 1.0 - math.exp(-dt / settings.slew)
-        self.weights = self.weights + (target - self.weights) * alpha
-        self.weights /= self.weights.sum()
+        if alpha > 0.0:
+            self.weights = self.weights + (self._target - self.weights) * alpha
+            self.weights /= self.weights.sum()
         return self.weights
 
     def step(self, settings: Settings, dt: float) -> Frame:
         """Generate one character."""
         t0 = time.perf_counter()
-        p = self._distributions(settings)
+        p, entropy = self._distributions(settings)
         w = self._slew(settings, dt)
         mode = settings.mode if settings.mode in MODES else "linear"
         p_mix = truncate(mix(p, w, mode), settings.topk, settings.topp)
@@ -233,7 +254,7 @@ class Engine:
             p_models=p.astype(np.float32),
             weights=w.astype(np.float32),
             attribution=attribution.astype(np.float32),
-            entropy=entropy_bits(p).astype(np.float32),
+            entropy=entropy.astype(np.float32),
             line=self.line,
             seconds=time.perf_counter() - t0,
         )
