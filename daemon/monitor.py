@@ -1,0 +1,578 @@
+"""`charmix monitor`: a live terminal view of a running daemon, the quickest proof that it works.
+
+It shows what the daemon broadcasts, nothing more: the text coloured by the model that wrote each
+character (argmax of /charmix/attribution), the weights, the most likely characters of p_mix and of
+every p_i, entropies, chars/s, and the counters that tell a performer something is wrong (steps
+lost on the way, datagrams that are not charmix OSC, the daemon's own status counters).
+
+One thread, one UDP socket, `select` on the socket and the keyboard: no locks, no sleeps. The
+socket reads whole datagrams (python-osc's socketserver truncates at 8 KiB) and python-osc's
+OscPacket parses them. By default the monitor subscribes from an ephemeral port with
+/charmix/subscribe and renews well before protocol.SUBSCRIBER_TTL, so it works whatever the
+daemon's --send points at; `--listen PORT` only listens (e.g. on the daemon's --send port).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import select
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from charmix.daemon import protocol
+
+PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "orange3")
+GLYPHS = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}
+RENEW_EVERY = protocol.SUBSCRIBER_TTL / 3  # three chances to renew before a subscription lapses
+RATE_WINDOW = 2.0  # seconds of arrivals behind the chars/s figure
+DRAIN_BUDGET = 0.05  # seconds of parsing before the view gets a turn
+QUIT_KEYS = {"q", "Q", "\x1b"}
+_OUT = {a.path: a for a in protocol.OUTPUT if not a.per_model}
+_PER_MODEL = [
+    (re.compile(re.escape(a.path).replace(re.escape("{name}"), "([^/]+)") + "$"), a)
+    for a in protocol.OUTPUT
+    if a.per_model
+]
+_ADDR = {name: f"{protocol.PREFIX}/{name}" for name in ("char", "step", "models", "vocab")}
+
+
+def model_colour(index: int | None) -> str:
+    return "grey50" if index is None else PALETTE[index % len(PALETTE)]
+
+
+def glyph(ch: str) -> str:
+    """A character as one visible cell: whitespace and control characters get a symbol."""
+    if ch in GLYPHS:
+        return GLYPHS[ch]
+    return ch if ch.isprintable() else f"\\x{ord(ch):02x}"
+
+
+def _tags(params: list[Any]) -> str:
+    """OSC type tags of parsed arguments (python-osc keeps the values, not the tags)."""
+    out = []
+    for p in params:
+        if isinstance(p, str):
+            out.append("s")
+        elif isinstance(p, bool) or p is None:
+            out.append("T")  # never valid in a charmix message
+        elif isinstance(p, int):
+            out.append("i")
+        elif isinstance(p, float):
+            out.append("f")
+        else:
+            out.append("b")
+    return "".join(out)
+
+
+@dataclass
+class Counters:
+    """What arrived and what went wrong; every bad input ends here, never in an exception."""
+
+    datagrams: int = 0
+    bytes: int = 0
+    messages: int = 0
+    malformed: int = 0  # not parseable as OSC
+    unknown: int = 0  # OSC, but no output address of the table
+    bad_args: int = 0  # a known address with the wrong types or vector length
+    dropped_steps: int = 0  # gaps in /charmix/step: every datagram of those steps was lost
+    incomplete: int = 0  # steps that arrived without all their frame messages
+    restarts: int = 0  # the step counter went backwards (daemon restarted)
+
+
+@dataclass
+class MonitorState:
+    """Everything the view shows, updated one datagram at a time (latest value wins)."""
+
+    history: int = 4096
+    counters: Counters = field(default_factory=Counters)
+    models: list[str] = field(default_factory=list)
+    vocab: str = ""
+    step: int | None = None
+    line: str = ""
+    mix: np.ndarray | None = None
+    dists: dict[str, np.ndarray] = field(default_factory=dict)
+    weights: list[float] = field(default_factory=list)
+    attribution: list[float] = field(default_factory=list)
+    entropy: list[float] = field(default_factory=list)
+    status: dict[str, float] = field(default_factory=dict)
+    first_rx: float | None = None
+    last_rx: float | None = None
+
+    def __post_init__(self) -> None:
+        self.text: deque[list[Any]] = deque(maxlen=self.history)  # [char, model index | None]
+        self.arrivals: deque[float] = deque()
+        self.learned: dict[int, str] = {}  # index -> char from /charmix/index, until vocab comes
+        self._frame: set[str] | None = None
+        self._pending: list[Any] | None = None  # the text entry awaiting its attribution
+
+    # -- input ----------------------------------------------------------------------------
+    def feed(self, data: bytes, now: float) -> None:
+        """Apply one datagram. A datagram holding /charmix/step starts a new frame."""
+        c = self.counters
+        c.datagrams += 1
+        c.bytes += len(data)
+        self.first_rx = self.first_rx or now
+        self.last_rx = now
+        try:
+            messages = [m.message for m in OscPacket(data).messages]
+        except Exception:  # python-osc raises ParseError, and worse on hostile bytes
+            c.malformed += 1
+            return
+        if any(m.address == _ADDR["step"] for m in messages):
+            self._close_frame()
+            self._frame = set()
+        for m in messages:
+            c.messages += 1
+            self._apply(m.address, list(m.params), now)
+
+    def _close_frame(self) -> None:
+        expected = {f"{protocol.PREFIX}/{name}" for name in protocol.FRAME_ADDRESSES}
+        if self._frame is not None and not expected <= self._frame:
+            self.counters.incomplete += 1
+
+    def _apply(self, address: str, args: list[Any], now: float) -> None:
+        entry, name = _OUT.get(address), None
+        if entry is None:
+            for pattern, template in _PER_MODEL:
+                if match := pattern.match(address):
+                    entry, name = template, match.group(1)
+                    break
+        if entry is None:
+            self.counters.unknown += 1
+            return
+        if not entry.accepts(_tags(args)) or not self._sizes_ok(entry.path, args):
+            self.counters.bad_args += 1
+            return
+        if self._frame is not None:
+            self._frame.add(address)
+        key = entry.path.removeprefix(protocol.PREFIX + "/")
+        if name is not None:
+            self.dists[name] = np.asarray(args, np.float64)
+        elif key == "char":
+            self._pending = [args[0], None]
+            self.text.append(self._pending)
+        elif key == "index" and self._pending is not None:
+            self.learned[int(args[0])] = self._pending[0]
+        elif key == "step":
+            self._on_step(int(args[0]), now)
+        elif key == "text":
+            self.line = args[0]
+        elif key == "dist":
+            self.mix = np.asarray(args, np.float64)
+        elif key in ("weights", "attribution", "entropy"):
+            setattr(self, key, [float(x) for x in args])
+            if key == "attribution" and self._pending is not None:
+                self._pending[1] = int(np.argmax(args))
+                self._pending = None
+        elif key == "models":
+            if args != self.models:
+                self.dists = {k: v for k, v in self.dists.items() if k in args}
+            self.models = list(args)
+        elif key == "vocab":
+            self.vocab = args[0]
+        elif key == "status":
+            self.status = dict(zip(protocol.STATUS_FIELDS, map(float, args), strict=True))
+
+    def _sizes_ok(self, path: str, args: list[Any]) -> bool:
+        """Vector lengths must fit the announced vocabulary and models (once they are known)."""
+        if path.endswith("/dist") and self.vocab:
+            return len(args) == len(self.vocab)
+        if path.rsplit("/", 1)[-1] in ("weights", "attribution", "entropy") and self.models:
+            return len(args) == len(self.models)
+        return True
+
+    def _on_step(self, step: int, now: float) -> None:
+        if self.step is not None:
+            if step > self.step + 1:
+                self.counters.dropped_steps += step - self.step - 1
+            elif step <= self.step:
+                self.counters.restarts += 1
+                self.arrivals.clear()
+        self.step = step
+        self.arrivals.append(now)
+
+    # -- derived --------------------------------------------------------------------------
+    def chars_per_s(self, now: float) -> float:
+        """Steps received per second over the last RATE_WINDOW seconds."""
+        while self.arrivals and self.arrivals[0] < now - RATE_WINDOW:
+            self.arrivals.popleft()
+        if len(self.arrivals) < 2:
+            return 0.0
+        span = max(now - self.arrivals[0], 1e-6)
+        return (len(self.arrivals) - 1) / span if span < RATE_WINDOW else len(self.arrivals) / span
+
+    def char_at(self, index: int) -> str:
+        if 0 <= index < len(self.vocab):
+            return self.vocab[index]
+        return self.learned.get(index, "")
+
+    def top(self, p: np.ndarray | None, k: int) -> list[tuple[str, float]]:
+        if p is None or p.size == 0:
+            return []
+        k = min(k, p.size)
+        best = np.argpartition(-p, k - 1)[:k]
+        best = best[np.argsort(-p[best], kind="stable")]
+        return [(self.char_at(int(i)) or f"#{i}", float(p[i])) for i in best]
+
+
+def entropy_bits(p: np.ndarray | None) -> float | None:
+    if p is None or p.size == 0 or not np.all(np.isfinite(p)) or p.sum() <= 0:
+        return None
+    q = p[p > 0] / p.sum()
+    return float(-(q * np.log2(q)).sum())
+
+
+# -- view -----------------------------------------------------------------------------------
+def render(state: MonitorState, source: str, width: int, height: int, top: int = 5,
+           now: float | None = None, fill: bool = True) -> RenderableType:
+    """The whole screen for one refresh: header, coloured text, one row per model, counters.
+
+    `fill` keeps the layout still in a live view (the text area always takes the free rows);
+    printed views only show the rows that have text.
+    """
+    now = time.monotonic() if now is None else now
+    models = state.models or [f"model {i + 1}" for i in range(len(state.weights))]
+    text_rows = max(3, height - 9 - len(models))
+    return Group(
+        _header(state, source, now),
+        _text_view(state, width, text_rows, fill),
+        _models_table(state, models, width, top),
+        _counters(state),
+        Text("q quits", "dim"),
+    )
+
+
+def _header(state: MonitorState, source: str, now: float) -> Text:
+    out = Text.assemble(("charmix monitor  ", "bold"), (source, "dim"), "\n",
+                        ("step ", "dim"), (str(state.step) if state.step is not None else "–"),
+                        ("   chars/s ", "dim"), f"{state.chars_per_s(now):.1f}")
+    if state.status:
+        s = state.status
+        mode = protocol.MODES[int(s["mode"])] if 0 <= s["mode"] < len(protocol.MODES) else "?"
+        out.append(f"   daemon {s['chars_per_s']:.1f} chars/s, rate {s['rate']:g}, "
+                   f"T {s['temperature']:.2f}, {mode}", "dim")
+        if s["paused"]:
+            out.append("   PAUSED", "bold red")
+    return out
+
+
+def _text_view(state: MonitorState, width: int, rows: int, fill: bool) -> Text:
+    """The last `rows` screen rows of text, each character in its model's colour."""
+    lines: list[list[Any]] = [[]]
+    for ch, model in state.text:
+        if ch == "\n":
+            lines.append([])
+        else:
+            lines[-1].append((" " if ch == " " else glyph(ch), model))
+    width = max(10, width)
+    wrapped = [ln[i:i + width] for ln in lines for i in range(0, max(len(ln), 1), width)]
+    shown = wrapped[-rows:]
+    if fill:
+        shown += [[]] * (rows - len(shown))
+    out = Text()
+    for i, row in enumerate(shown):
+        for ch, model in row:
+            out.append(ch, model_colour(model))
+        if i < len(shown) - 1:
+            out.append("\n")
+    return out
+
+
+def _bar(value: float, cells: int) -> str:
+    value = min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0
+    full = round(value * cells)
+    return "█" * full + "·" * (cells - full)
+
+
+def _models_table(state: MonitorState, models: list[str], width: int, top: int) -> Table:
+    """One row per model (weight bar, attribution, entropy, top characters) and one for p_mix."""
+    name_w = min(14, max([len(n) for n in models] + [5]))
+    bar_w = max(6, min(24, (width - name_w) // 6))
+    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 1), width=width)
+    table.add_column("model", width=name_w, no_wrap=True, header_style="dim")
+    table.add_column("weight", width=bar_w + 5, no_wrap=True, header_style="dim")
+    table.add_column("attr", width=4, justify="right", no_wrap=True, header_style="dim")
+    table.add_column("bits", width=4, justify="right", no_wrap=True, header_style="dim")
+    table.add_column(f"top {top}", no_wrap=True, overflow="crop", header_style="dim", ratio=1)
+
+    def cell(values: list[float], i: int) -> str:
+        return f"{values[i]:.2f}"[:4] if i < len(values) and math.isfinite(values[i]) else "–"
+
+    for i, name in enumerate(models):
+        w = state.weights[i] if i < len(state.weights) else float("nan")
+        bar = Text(_bar(w, bar_w), model_colour(i))
+        bar.append(f" {cell(state.weights, i)}")
+        table.add_row(Text(name, model_colour(i)), bar, cell(state.attribution, i),
+                      cell(state.entropy, i), _top_text(state.top(state.dists.get(name), top)))
+    h = entropy_bits(state.mix)
+    table.add_row(Text("mix", "bold"), "", "", cell([h] if h is not None else [], 0),
+                  _top_text(state.top(state.mix, top)))
+    return table
+
+
+def _top_text(pairs: list[tuple[str, float]]) -> Text:
+    out = Text()
+    for ch, p in pairs:
+        out.append(glyph(ch) if len(ch) == 1 else ch, "bold")
+        out.append(f" {p:.2f}".replace(" 0.", " .") + "  ")
+    return out
+
+
+def _counters(state: MonitorState) -> Text:
+    c = state.counters
+    bad = c.dropped_steps + c.incomplete + c.malformed + c.unknown + c.bad_args
+    out = Text.assemble(
+        ("rx ", "dim"), f"{c.datagrams} datagrams, {c.bytes / 1e6:.2f} MB",
+        ("   dropped steps ", "dim"), str(c.dropped_steps),
+        ("   incomplete ", "dim"), str(c.incomplete), "\n",
+        ("malformed ", "dim"), str(c.malformed),
+        ("   unknown ", "dim"), str(c.unknown),
+        ("   bad args ", "dim"), str(c.bad_args),
+        ("   restarts ", "dim"), str(c.restarts),
+        style="red" if bad else "",
+    )
+    out.append("\ndaemon  ", "dim")
+    if state.status:
+        s = state.status
+        for i, keys in enumerate((("rx_ok", "rx_bad", "rx_denied", "subscribers"),
+                                  ("tx_datagrams", "tx_errors", "overruns", "uptime"))):
+            out.append("\n        " if i else "")
+            out.append("   ".join(f"{k} {s[k]:.0f}" for k in keys))
+    else:
+        out.append("status not received yet", "dim")
+    return out
+
+
+# -- network --------------------------------------------------------------------------------
+def parse_hostport(spec: str, default_host: str) -> tuple[str, int]:
+    """'host:port', ':port' or 'port' -> (host, port); typer.BadParameter on anything else."""
+    host, _, port = spec.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise typer.BadParameter(f"{spec!r}: expected [HOST:]PORT") from None
+    if not 0 <= number <= 65535:
+        raise typer.BadParameter(f"{spec!r}: port must be 0 – 65535")
+    return host or default_host, number
+
+
+def _message(address: str, *args: Any) -> bytes:
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        builder.add_arg(arg)
+    return builder.build().dgram
+
+
+class Link:
+    """The monitor's one UDP socket: whole datagrams in, subscribe/renew/query out.
+
+    Control messages go out from the same socket, so the daemon's "sender's address and port"
+    defaults point straight back at it.
+    """
+
+    def __init__(self, daemon: tuple[str, int], listen: tuple[str, int] | None):
+        self.daemon = daemon
+        self.subscribing = listen is None
+        if listen is None:
+            loopback = daemon[0] in ("127.0.0.1", "localhost", "::1")
+            listen = ("127.0.0.1" if loopback else "0.0.0.0", 0)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.bind(listen)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.send_errors = 0
+        self._renewed = -math.inf
+
+    def describe(self) -> str:
+        host, port = self.daemon
+        how = "subscribed" if self.subscribing else "listening"
+        return f"{host}:{port} → :{self.port} ({how})"
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self.sock.sendto(data, self.daemon)
+        except OSError:  # daemon not up yet, unresolvable host: count, retry at the next renewal
+            self.send_errors += 1
+
+    def maintain(self, now: float, want_announce: bool) -> None:
+        """Subscribe (and renew) every RENEW_EVERY seconds; ask for models/vocab while missing."""
+        if now - self._renewed < (1.0 if want_announce else RENEW_EVERY):
+            return
+        self._renewed = now
+        if self.subscribing:
+            self._send(_message(f"{protocol.PREFIX}/subscribe", self.port))
+        if want_announce:
+            self._send(_message(f"{protocol.PREFIX}/query"))
+
+    def receive(self, state: MonitorState, budget: float = DRAIN_BUDGET) -> None:
+        """Feed every waiting datagram to the state, for at most `budget` seconds."""
+        deadline = time.monotonic() + budget
+        while True:
+            try:
+                data = self.sock.recv(protocol.MAX_INPUT_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ICMP port unreachable reported on a later recv (Linux)
+                continue
+            now = time.monotonic()
+            state.feed(data, now)
+            if now > deadline:
+                return
+
+    def close(self) -> None:
+        if self.subscribing:
+            self._send(_message(f"{protocol.PREFIX}/unsubscribe", self.port))
+        self.sock.close()
+
+
+@contextlib.contextmanager
+def keyboard(enabled: bool) -> Iterator[int | None]:
+    """stdin in cbreak mode (keys arrive unbuffered, unechoed) and always restored; else None."""
+    if not enabled:
+        yield None
+        return
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        yield fd
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+@dataclass
+class RunLimits:
+    frames: int | None = None  # refreshes, then exit
+    duration: float | None = None  # seconds, then exit
+    once: bool = False  # one refresh as soon as a frame (and the model names) have arrived
+    timeout: float = 5.0  # --once gives up after this long
+
+
+def run_monitor(console: Console, link: Link, limits: RunLimits, fps: float, top: int,
+                plain: bool, keys: bool) -> MonitorState:
+    """The loop: wait on socket and keys until the next refresh, draw, repeat until told to stop."""
+    state = MonitorState()
+    start = time.monotonic()
+    period = 1.0 / fps
+    next_draw = start
+    frames = 0
+
+    def view() -> RenderableType:
+        return render(state, link.describe(), console.width, console.height, top, fill=not plain)
+
+    def draw(live: Live | None) -> None:
+        if live is not None:
+            live.update(view(), refresh=True)
+        else:
+            console.print(view())
+            if not limits.once:
+                console.print()
+        console.file.flush()
+
+    live_view = None if plain else Live(console=console, auto_refresh=False, transient=False,
+                                        screen=limits.frames is None and limits.duration is None
+                                        and not limits.once)
+    with keyboard(keys) as fd, live_view or contextlib.nullcontext():
+        try:
+            while True:
+                now = time.monotonic()
+                link.maintain(now, want_announce=not (state.models and state.vocab))
+                waits = [link.sock] + ([fd] if fd is not None else [])
+                ready, _, _ = select.select(waits, [], [], max(0.0, next_draw - now))
+                if link.sock in ready:
+                    link.receive(state)
+                if fd is not None and fd in ready and QUIT_KEYS & set(os.read(fd, 64).decode(
+                        errors="replace")):
+                    break
+                now = time.monotonic()
+                if limits.once:
+                    if state.step is not None and state.models and state.mix is not None:
+                        draw(None)
+                        break
+                    if now - start > limits.timeout:
+                        break
+                    next_draw = now + 0.05
+                    continue
+                if now >= next_draw:
+                    draw(live_view)
+                    frames += 1
+                    next_draw = max(next_draw + period, now)
+                if limits.frames is not None and frames >= limits.frames:
+                    break
+                if limits.duration is not None and now - start >= limits.duration:
+                    draw(live_view)
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            link.close()
+    return state
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def monitor(
+        daemon: Annotated[str, typer.Option(
+            "--daemon", "-d", help="The daemon's control address, [HOST:]PORT.")
+        ] = f"{protocol.DEFAULT_HOST}:{protocol.CONTROL_PORT}",
+        listen: Annotated[str | None, typer.Option(
+            "--listen", "-l", help="Only listen on [HOST:]PORT (e.g. the port the daemon's --send "
+            "points at) instead of subscribing from a free port.")] = None,
+        fps: Annotated[float | None, typer.Option(
+            min=0.1, max=60, help="Refreshes per second (default 12; 1 with --plain).")] = None,
+        top: Annotated[int, typer.Option(min=1, max=20, help="Characters per top list.")] = 5,
+        frames: Annotated[int | None, typer.Option(
+            min=1, help="Refresh this many times, then exit.")] = None,
+        duration: Annotated[float | None, typer.Option(
+            min=0, help="Run this many seconds, then exit.")] = None,
+        once: Annotated[bool, typer.Option(
+            help="Print one view as soon as a frame arrives, then exit (1 if none in --timeout)."
+        )] = False,
+        timeout: Annotated[float, typer.Option(min=0.1, help="How long --once waits.")] = 5.0,
+        plain: Annotated[bool, typer.Option(
+            help="Print views one after another, no colour or cursor movement (the default when "
+            "stdout is not a terminal).")] = False,
+    ) -> None:
+        """Watch a running daemon: coloured text, weights, top characters, counters. q quits."""
+        control = parse_hostport(daemon, protocol.DEFAULT_HOST)
+        if control[1] == 0:
+            raise typer.BadParameter(f"{daemon!r}: the daemon's port cannot be 0")
+        where = parse_hostport(listen, "0.0.0.0") if listen is not None else None
+        tty = sys.stdout.isatty()
+        plain = plain or not tty
+        console = Console(no_color=plain, highlight=False)
+        try:
+            link = Link(control, where)
+        except OSError as exc:
+            console.print(f"charmix monitor: cannot listen on {where}: {exc.strerror}")
+            raise typer.Exit(2) from None
+        limits = RunLimits(frames, duration, once, timeout)
+        state = run_monitor(console, link, limits, fps or (1.0 if plain else 12.0), top, plain,
+                            keys=sys.stdin.isatty() and not plain)
+        bounded = once or frames is not None or duration is not None
+        if bounded and state.counters.datagrams == 0:
+            print(f"charmix monitor: nothing received from {link.describe()}; is `charmix "
+                  "daemon` running there?", file=sys.stderr)
+            raise typer.Exit(1)
