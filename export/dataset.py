@@ -23,6 +23,7 @@ import numpy as np
 
 VAL_FRACTION = 0.1
 VAL_SPLIT_NAME = "last 10%"
+ERRORS_MODES = ("strict", "replace")
 
 
 class CorpusError(Exception):
@@ -48,6 +49,10 @@ class Corpus:
 
 def read_text(path: Path, errors: str = "strict") -> str:
     """Read a UTF-8 corpus; invalid bytes raise CorpusError with the byte offset."""
+    if errors not in ERRORS_MODES:
+        # Checked up front: Python only looks the handler up when it meets a bad byte, so a typo
+        # (or 'ignore', which would silently drop bytes) would otherwise pass on a clean file.
+        raise CorpusError(f"unknown --errors mode {errors!r} (use strict or replace)")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -59,8 +64,6 @@ def read_text(path: Path, errors: str = "strict") -> str:
             f"{path}: not valid UTF-8 at byte offset {exc.start} "
             f"(byte 0x{raw[exc.start]:02x}); fix the file or pass --errors replace"
         ) from None
-    except LookupError:
-        raise CorpusError(f"unknown --errors mode {errors!r} (use strict or replace)") from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.startswith("\ufeff"):
         text = text[1:]
