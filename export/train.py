@@ -80,11 +80,28 @@ class Interrupted(Exception):
 
 
 def pick_device(name: str) -> torch.device:
+    """auto, cpu, cuda or cuda:N (mps where torch has it); anything else is a one-line error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CorpusError("--device cuda was asked for but torch sees no CUDA device")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise CorpusError(
+            f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CorpusError("--device cuda was asked for but torch sees no CUDA device")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise CorpusError(
+                f"--device {name}: torch sees {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise CorpusError("--device mps was asked for but torch sees no MPS device")
+    elif device.type != "cpu":
+        raise CorpusError(f"--device {name!r}: charmix trains on cpu or cuda (or mps)")
+    return device
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
