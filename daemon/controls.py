@@ -1,0 +1,351 @@
+"""The live controls: what OSC handlers write and the clock thread reads, with validation first.
+
+Threads: the OSC server thread calls the setters; the clock thread calls `snapshot()`,
+`take_commands()` and `take_tick()` between steps. One lock guards the values and is held for
+microseconds (never during a step). A setter validates completely before it changes anything, so a
+bad message leaves the state exactly as it was and raises ControlError (one line saying why); the
+server counts it. Values are replaced, never queued: the newest weights always win, and a flood of
+weight messages costs the clock nothing. Only engine *commands* (prime, reset, seed) are queued,
+because each of them must happen once, in order, between two steps.
+
+Also here: the counters shown in /charmix/status and `Throttle`, the rate limiter that keeps a
+flood of bad input from turning into a flood of log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from numbers import Real
+
+import numpy as np
+
+from charmix.daemon import protocol
+from charmix.daemon.engine import Settings
+
+TEMPERATURE_RANGE = (0.05, 5.0)
+RATE_MAX = 2000.0
+SLEW_MAX = 10.0
+PRIME_MAX = 4096
+COMMANDS_MAX = 256  # queued prime/reset/seed requests; beyond this new ones are refused
+TICKS_MAX = 64  # pending /charmix/tick requests; beyond this ticks are dropped, not queued
+
+
+class ControlError(ValueError):
+    """A control value that was refused; str() is one line saying what and why."""
+
+
+@dataclass
+class Counters:
+    """Event counts for /charmix/status and the status log.
+
+    Increment with `add` (from any thread: a lock makes the read-modify-write atomic, which a bare
+    `+=` on an attribute is not); reads need no lock.
+    """
+
+    rx_ok: int = 0
+    rx_bad: int = 0
+    rx_denied: int = 0
+    tx_datagrams: int = 0
+    tx_errors: int = 0
+    overruns: int = 0
+    ticks_dropped: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Throttle:
+    """Rate-limited warnings: at most one line per kind per `interval` seconds.
+
+    The first event of a kind is logged at once; later ones within the interval are counted and
+    reported with the next line of that kind ("(+123 more since last)"), so a flood of junk
+    packets gives one line a second instead of thousands, and nothing is silently lost.
+    """
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        interval: float = 1.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.log = log
+        self.interval = interval
+        self.now = now
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def warn(self, kind: str, message: str) -> None:
+        now = self.now()
+        with self._lock:
+            last = self._last.get(kind)
+            if last is not None and now - last < self.interval:
+                self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+                return
+            self._last[kind] = now
+            extra = self._suppressed.pop(kind, 0)
+        suffix = f" (+{extra} more since last)" if extra else ""
+        self.log.warning("%s%s", message, suffix)
+
+
+def _number(value: object, what: str) -> float:
+    """A finite float from an OSC number (int or float); bools and strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ControlError(f"{what} must be a number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ControlError(f"{what} must be finite, got {number}")
+    return number
+
+
+def _in_range(value: object, what: str, low: float, high: float) -> float:
+    number = _number(value, what)
+    if not low <= number <= high:
+        raise ControlError(f"{what} must be in {low:g} – {high:g}, got {number:g}")
+    return number
+
+
+def _integer(value: object, what: str) -> int:
+    """An int from an OSC int, or from a float holding a whole number (Max float boxes)."""
+    number = _number(value, what)
+    if number != round(number):
+        raise ControlError(f"{what} must be a whole number, got {number:g}")
+    return int(value) if isinstance(value, int) else int(round(number))
+
+
+def _weight(value: object, what: str) -> float:
+    number = _number(value, what)
+    if number < 0:
+        raise ControlError(f"{what} must be >= 0, got {number:g}")
+    return number
+
+
+@dataclass(frozen=True)
+class Command:
+    """An engine request applied by the clock thread between steps: prime, reset or seed."""
+
+    kind: str  # "prime" | "reset" | "seed"
+    text: str = ""
+    seed: int = 0
+
+
+class Controls:
+    """Validated, thread-safe live settings; the single place OSC input changes the daemon."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        weights: Sequence[float] | None = None,
+        *,
+        temperature: float = 0.8,
+        mode: str = "linear",
+        topk: int = 0,
+        topp: float = 1.0,
+        slew: float = 0.05,
+        rate: float = 15.0,
+        model_temperature: dict[str, float] | None = None,
+    ) -> None:
+        self.names = list(names)
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.counters = Counters()
+        self._lock = threading.Lock()
+        self._commands: deque[Command] = deque()
+        self._ticks = 0
+        self._paused = False
+        self._weights = np.full(len(self.names), 1.0 / max(1, len(self.names)))
+        self._model_temperature = np.zeros(len(self.names))
+        self._temperature = 0.8
+        self._mode = "linear"
+        self._topk = 0
+        self._topp = 1.0
+        self._slew = 0.05
+        self._rate = 15.0
+        # Set whenever something the clock waits for changes (rate, pause, tick, command), so a
+        # clock sleeping toward a far deadline or waiting for ticks reacts at once.
+        self.wake = threading.Event()
+        # The initial values go through the same validation as live ones.
+        if weights is not None:
+            self.set_weights(weights)
+        self.set_temperature(temperature)
+        self.set_mode(mode)
+        self.set_topk(topk)
+        self.set_topp(topp)
+        self.set_slew(slew)
+        self.set_rate(rate)
+        for name, value in (model_temperature or {}).items():
+            self.set_model_temperature(name, value)
+
+    # ----------------------------------------------------------------- setters (any thread)
+    def set_weights(self, values: Sequence[object]) -> None:
+        """Target weights in model order; fewer values than models leave the rest unchanged."""
+        if len(values) == 0:
+            raise ControlError("weights: no values")
+        if len(values) > len(self.names):
+            raise ControlError(f"weights: got {len(values)} values for {len(self.names)} models")
+        checked = [_weight(v, f"weight {i + 1}") for i, v in enumerate(values)]
+        with self._lock:
+            new = self._weights.copy()
+            new[: len(checked)] = checked
+            self._weights = new
+
+    def set_weight(self, name: str, value: object) -> None:
+        i = self._model(name)
+        checked = _weight(value, f"weight of {name}")
+        with self._lock:
+            new = self._weights.copy()
+            new[i] = checked
+            self._weights = new
+
+    def set_temperature(self, value: object) -> None:
+        checked = _in_range(value, "temperature", *TEMPERATURE_RANGE)
+        with self._lock:
+            self._temperature = checked
+
+    def set_model_temperature(self, name: str, value: object) -> None:
+        """Per-model override; 0 clears it (the model follows the global temperature)."""
+        i = self._model(name)
+        checked = _number(value, f"temperature of {name}")
+        if checked != 0:
+            checked = _in_range(checked, f"temperature of {name}", *TEMPERATURE_RANGE)
+        with self._lock:
+            new = self._model_temperature.copy()
+            new[i] = checked
+            self._model_temperature = new
+
+    def set_mode(self, value: object) -> None:
+        if not isinstance(value, str) or value not in protocol.MODES:
+            raise ControlError(f"mode must be one of {', '.join(protocol.MODES)}, got {value!r}")
+        with self._lock:
+            self._mode = value
+
+    def set_topk(self, value: object) -> None:
+        checked = _integer(value, "topk")
+        if checked < 0:
+            raise ControlError(f"topk must be >= 0, got {checked}")
+        with self._lock:
+            self._topk = checked
+
+    def set_topp(self, value: object) -> None:
+        checked = _number(value, "topp")
+        if not 0 < checked <= 1:
+            raise ControlError(f"topp must be in (0, 1], got {checked:g}")
+        with self._lock:
+            self._topp = checked
+
+    def set_slew(self, value: object) -> None:
+        checked = _in_range(value, "slew", 0.0, SLEW_MAX)
+        with self._lock:
+            self._slew = checked
+
+    def set_rate(self, value: object) -> None:
+        """Characters per second; 0 = external clock (each /charmix/tick makes one)."""
+        checked = _in_range(value, "rate", 0.0, RATE_MAX)
+        with self._lock:
+            self._rate = checked
+        self.wake.set()
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+            self._ticks = 0
+        self.wake.set()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+        self.wake.set()
+
+    def tick(self) -> None:
+        """Ask for one character now. Ignored while paused; at most TICKS_MAX pending."""
+        with self._lock:
+            if self._paused:
+                return
+            if self._ticks >= TICKS_MAX:
+                self.counters.add("ticks_dropped")
+                return
+            self._ticks += 1
+        self.wake.set()
+
+    def prime(self, text: object) -> None:
+        if not isinstance(text, str):
+            raise ControlError(f"prime needs a string, got {type(text).__name__}")
+        if len(text) > PRIME_MAX:
+            raise ControlError(f"prime text is {len(text)} characters (at most {PRIME_MAX})")
+        self._command(Command("prime", text=text))
+
+    def reset(self) -> None:
+        self._command(Command("reset"))
+
+    def seed(self, value: object) -> None:
+        self._command(Command("seed", seed=_integer(value, "seed")))
+
+    # ---------------------------------------------------------------- clock-thread side
+    def snapshot(self) -> Settings:
+        """The current settings as one consistent Settings (arrays are private copies)."""
+        with self._lock:
+            return Settings(
+                weights=self._weights.copy(),
+                temperature=self._temperature,
+                model_temperature=self._model_temperature.copy(),
+                mode=self._mode,
+                topk=self._topk,
+                topp=self._topp,
+                slew=self._slew,
+            )
+
+    def take_commands(self) -> list[Command]:
+        """Queued prime/reset/seed requests, oldest first; the queue is emptied."""
+        with self._lock:
+            taken = list(self._commands)
+            self._commands.clear()
+        return taken
+
+    def take_tick(self) -> bool:
+        """Consume one pending tick; False if there is none."""
+        with self._lock:
+            if self._ticks == 0:
+                return False
+            self._ticks -= 1
+            return True
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def pending(self) -> bool:
+        """Whether ticks or commands are waiting for the clock thread."""
+        return bool(self._ticks or self._commands)
+
+    def target_weights(self) -> np.ndarray:
+        return self._weights.copy()
+
+    # ------------------------------------------------------------------------ helpers
+    def _model(self, name: object) -> int:
+        if not isinstance(name, str) or name not in self.index:
+            raise ControlError(f"unknown model {name!r} (have: {', '.join(self.names)})")
+        return self.index[name]
+
+    def _command(self, command: Command) -> None:
+        with self._lock:
+            if len(self._commands) >= COMMANDS_MAX:
+                raise ControlError(f"{command.kind}: {COMMANDS_MAX} commands already waiting")
+            self._commands.append(command)
+        self.wake.set()
