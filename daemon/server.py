@@ -1,0 +1,345 @@
+"""The OSC control input: a UDP socket on its own thread, dispatching by the address table.
+
+Why not python-osc's servers: its socketserver-based servers read at most 8,192 bytes of a
+datagram (a long /charmix/prime or a big bundle would arrive truncated), and its Dispatcher sleeps
+until a bundle's timetag. Here a plain socket reads whole datagrams (recvfrom 65535), python-osc
+parses them (OscBundle / OscMessage, nested bundles too), and timetags are ignored: every message
+is applied the moment it arrives, in the order it was packed.
+
+The dispatch table is built from protocol.INPUT: each input address maps to a handler named after
+it (`/charmix/model/{name}/temperature` → `_on_model_temperature`), per-model addresses are
+expanded for the loaded model names, and a message must fit the address's type pattern
+(`Address.accepts`) before its handler sees it. Handlers only call the validated setters of
+Controls, so no message can leave the daemon in an invalid state.
+
+Every packet that is refused — from a sender outside `--allow` (rx_denied), or malformed, of the
+wrong types or arity, out of range, addressed to an unknown address or model (rx_bad) — is counted
+and reported by a rate-limited warning: one line per second per kind of problem (per address for
+wrong types and bad values, so one misconfigured fader does not hide another), with the number
+suppressed.
+Nothing here can stop or slow the clock: the thread never blocks on anything but its socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import logging
+import math
+import re
+import selectors
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from pythonosc.osc_bundle import OscBundle
+from pythonosc.osc_message import OscMessage
+from pythonosc.parsing import osc_types
+
+from charmix.daemon import protocol
+from charmix.daemon.broadcast import Broadcaster, destination, short_name
+from charmix.daemon.config import Endpoint, IPNetwork
+from charmix.daemon.controls import ControlError, Controls, Throttle
+
+RECV_SIZE = 65535  # whole datagrams: no 8 KiB truncation
+RECV_BUFFER = 1 << 20  # ask the kernel for 1 MiB so a burst from a controller is not dropped
+BATCH = 256  # datagrams handled per wake-up before checking for stop
+JOIN_TIMEOUT = 0.5  # seconds; stop() is part of the 1 s shutdown budget
+
+Sender = tuple[str, int]
+
+
+class ListenError(OSError):
+    """The control socket could not be opened; str() is one line for the user."""
+
+
+class _PythonOscNoise(logging.Filter):
+    """python-osc logs a root-logger warning for every unknown type tag or bundle element; under
+    a flood of junk that would be a log line per packet. Such packets are counted as rx_bad and
+    reported by the server's own rate-limited warnings instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pythonosc" not in record.pathname
+
+
+_NOISE_FILTER = _PythonOscNoise()
+
+
+def parse(data: bytes) -> list[OscMessage]:
+    """All messages in a datagram, nested bundles flattened in order; raises on malformed data."""
+    if OscBundle.dgram_is_bundle(data):
+        return _flatten(OscBundle(data))
+    if OscMessage.dgram_is_message(data):
+        return [OscMessage(data)]
+    raise ValueError("not an OSC message or bundle")
+
+
+def _flatten(bundle: OscBundle) -> list[OscMessage]:
+    out: list[OscMessage] = []
+    for item in bundle:
+        out.extend(_flatten(item) if isinstance(item, OscBundle) else [item])
+    return out
+
+
+def type_tags(message: OscMessage) -> str:
+    """The message's type tags without the comma ('' when it has none)."""
+    dgram = message.dgram
+    _, index = osc_types.get_string(dgram, 0)
+    if index >= len(dgram):
+        return ""
+    tags, _ = osc_types.get_string(dgram, index)
+    return tags[1:]
+
+
+class ControlServer:
+    """Receives control messages on one UDP socket and applies them to Controls."""
+
+    def __init__(
+        self,
+        listen: Endpoint,
+        controls: Controls,
+        broadcaster: Broadcaster,
+        allow: Sequence[IPNetwork],
+        log: logging.Logger,
+    ) -> None:
+        self.listen = listen
+        self.controls = controls
+        self.counters = controls.counters
+        self.broadcaster = broadcaster
+        self.allow = list(allow)
+        self.log = log
+        self.throttle = Throttle(log)
+        self._allowed_cache: dict[str, bool] = {}
+        self._routes: dict[str, tuple[protocol.Address, Callable[..., None]]] = {}
+        self._templates: list[re.Pattern[str]] = []
+        self._build_routes()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self.sock = self._bind()
+
+    # -------------------------------------------------------------------------- routing
+    def _build_routes(self) -> None:
+        for addr in protocol.INPUT:
+            stem = short_name(addr).replace("/{name}", "").replace("/", "_")
+            handler = getattr(self, f"_on_{stem}")  # AttributeError = an address with no handler
+            if addr.per_model:
+                for name in self.controls.names:
+                    self._routes[addr.for_model(name)] = (addr, partial(handler, name))
+                pattern = re.escape(addr.path).replace(re.escape("{name}"), "([^/]*)")
+                self._templates.append(re.compile(pattern))
+            else:
+                self._routes[addr.path] = (addr, handler)
+
+    # ------------------------------------------------------------------------ lifecycle
+    def _bind(self) -> socket.socket:
+        try:
+            family, sockaddr = self.listen.resolve()
+        except ValueError as exc:
+            raise ListenError(f"cannot listen on {self.listen}: {exc}") from None
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # also take IPv4
+            sock.bind(sockaddr)
+        except OSError as exc:
+            sock.close()
+            reason = exc.strerror or str(exc)
+            in_use = exc.errno == errno.EADDRINUSE
+            hint = " (is another charmix daemon running?)" if in_use else ""
+            raise ListenError(f"cannot listen on {self.listen}: {reason}{hint}") from None
+        # A bigger buffer holds more of a burst; if refused, the default one still works.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+        sock.setblocking(False)
+        return sock
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port) — useful when listening on port 0."""
+        return self.sock.getsockname()[:2]
+
+    def start(self) -> None:
+        logging.getLogger().addFilter(_NOISE_FILTER)
+        self._thread = threading.Thread(target=self._run, name="charmix-osc-in", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = JOIN_TIMEOUT) -> None:
+        """Stop the thread (woken at once through a socket pair) and close the sockets."""
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for sock in (self.sock, self._wake_r, self._wake_w):
+            sock.close()
+
+    def _run(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                selector.select()
+                for _ in range(BATCH):
+                    if self._stopping.is_set():
+                        return
+                    try:
+                        data, sender = self.sock.recvfrom(RECV_SIZE)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as exc:  # e.g. ICMP errors reported on a UDP socket
+                        self.throttle.warn("recv", f"control socket: {exc.strerror or exc}")
+                        break
+                    self.handle(data, sender)
+
+    # ------------------------------------------------------------------------ receiving
+    def handle(self, data: bytes, sender: tuple) -> None:
+        """Apply one datagram from `sender` (host, port, ...); never raises."""
+        host, port = str(sender[0]), int(sender[1])
+        if not self._allowed(host):
+            self.counters.add("rx_denied")
+            nets = ", ".join(str(n) for n in self.allow)
+            self.throttle.warn("denied", f"ignored control from {host} (allowed: {nets})")
+            return
+        try:
+            messages = parse(data)
+        except Exception as exc:  # python-osc raises ParseError, UnicodeDecodeError, IndexError...
+            self._bad("malformed", f"{host}:{port}: malformed packet of {len(data)} bytes ({exc})")
+            return
+        if not messages:
+            self._bad("malformed", f"{host}:{port}: empty bundle")
+        for message in messages:
+            self._dispatch(message, (host, port))
+
+    def _dispatch(self, message: OscMessage, sender: Sender) -> None:
+        path = message.address
+        route = self._routes.get(path)
+        if route is None:
+            for pattern in self._templates:
+                match = pattern.fullmatch(path)
+                if match:
+                    names = ", ".join(self.controls.names)
+                    self._bad("model", f"{path}: unknown model {match.group(1)!r} (have: {names})")
+                    return
+            self._bad("address", f"{sender[0]}:{sender[1]}: unknown address {path!r}")
+            return
+        addr, handler = route
+        try:
+            tags = type_tags(message)
+        except Exception:
+            self._bad("malformed", f"{path}: unreadable type tags")
+            return
+        if not addr.accepts(tags):
+            want = addr.types or "no arguments"
+            self._bad(f"types {path}", f"{path}: expected {want!r}, got {tags or 'no arguments'!r}")
+            return
+        try:
+            handler(message.params, sender)
+        except ControlError as exc:
+            self._bad(f"value {path}", f"{path}: {exc}")
+            return
+        except Exception as exc:  # a bug must cost one message, never the control thread
+            self._bad("internal", f"{path}: {type(exc).__name__}: {exc}")
+            return
+        self.counters.add("rx_ok")
+
+    def _bad(self, kind: str, message: str) -> None:
+        self.counters.add("rx_bad")
+        self.throttle.warn(kind, f"ignored: {message}")
+
+    def _allowed(self, host: str) -> bool:
+        known = self._allowed_cache.get(host)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(host.split("%", 1)[0])
+            except ValueError:
+                return False
+            if ip.version == 6 and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            known = any(ip in net for net in self.allow)
+            if len(self._allowed_cache) > 4096:
+                self._allowed_cache.clear()
+            self._allowed_cache[host] = known
+        return known
+
+    # ------------------------------------------------------------ handlers (by table path)
+    def _on_weights(self, args: list[Any], sender: Sender) -> None:
+        self.controls.set_weights(args)
+
+    def _on_weight(self, name: str, args: list[Any], sender: Sender) -> None:
+        self.controls.set_weight(name, args[0])
+
+    def _on_temperature(self, args: list[Any], sender: Sender) -> None:
+        self.controls.set_temperature(args[0])
+
+    def _on_model_temperature(self, name: str, args: list[Any], sender: Sender) -> None:
+        self.controls.set_model_temperature(name, args[0])
+
+    def _on_mode(self, args: list[Any], sender: Sender) -> None:
+        self.controls.set_mode(args[0])
+
+    def _on_rate(self, args: list[Any], sender: Sender) -> None:
+        self.controls.set_rate(args[0])
+
+    def _on_slew(self, args: list[Any], sender: Sender) -> None:
+        self.controls.set_slew(args[0])
+
+    def _on_pause(self, args: list[Any], sender: Sender) -> None:
+        self.controls.pause()
+
+    def _on_resume(self, args: list[Any], sender: Sender) -> None:
+        self.controls.resume()
+
+    def _on_tick(self, args: list[Any], sender: Sender) -> None:
+        self.controls.tick()
+
+    def _on_prime(self, args: list[Any], sender: Sender) -> None:
+        self.controls.prime(args[0])
+
+    def _on_reset(self, args: list[Any], sender: Sender) -> None:
+        self.controls.reset()
+
+    def _on_seed(self, args: list[Any], sender: Sender) -> None:
+        self.controls.seed(args[0])
+
+    def _on_topk(self, args: list[Any], sender: Sender) -> None:
+        self.controls.set_topk(args[0])
+
+    def _on_topp(self, args: list[Any], sender: Sender) -> None:
+        self.controls.set_topp(args[0])
+
+    def _on_subscribe(self, args: list[Any], sender: Sender) -> None:
+        host, port = self._target(args, sender)
+        if not self.broadcaster.subscribe(host, port):
+            raise ControlError(f"subscriber table full; {host}:{port} not added")
+
+    def _on_unsubscribe(self, args: list[Any], sender: Sender) -> None:
+        host, port = self._target(args, sender)
+        self.broadcaster.unsubscribe(host, port)
+
+    def _on_query(self, args: list[Any], sender: Sender) -> None:
+        host, port = self._target(args, sender)
+        self.broadcaster.send(self.broadcaster.announce_datagrams(), [destination(host, port)])
+
+    @staticmethod
+    def _target(args: list[Any], sender: Sender) -> tuple[str, int]:
+        """(host, port) from optional [port] [host] arguments; defaults are the sender's."""
+        host, port = sender
+        for arg in args:
+            if isinstance(arg, str):
+                host = arg.strip()
+            else:
+                number = float(arg)
+                if not math.isfinite(number) or number != int(number) or not 1 <= number <= 65535:
+                    raise ControlError(f"port must be a whole number 1 – 65535, got {arg!r}")
+                port = int(number)
+        if host == "localhost":
+            host = protocol.DEFAULT_HOST
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ControlError(f"host must be a numeric IP address, got {host!r}") from None
+        return host, port
