@@ -1,0 +1,178 @@
+"""The character clock: one thread that decides when each character is generated.
+
+Free-running at `rate` chars/s, deadlines are absolute — the k-th character is due at t0 + k/rate
+— so timing errors never accumulate into drift. The thread sleeps until shortly before a deadline
+(`spin` seconds; Event.wait wakes ~0.1 ms late, more on a loaded machine) and then spins, yielding
+the GIL, until the deadline. If a step overruns (the machine was busy, a model is slow) the
+deadlines it missed are skipped and counted (`overruns`) instead of being caught up in a burst,
+which would be audible and visible as a stutter.
+
+A rate change re-anchors the grid so the next character comes one new period after the last one.
+Rate 0 is the external clock: nothing happens until /charmix/tick. A tick makes one character at
+once at any rate (without moving the free-running grid). Pause stops both. Engine commands
+(prime, reset, seed) and housekeeping (announcements, subscriber expiry) run between steps, via
+`service`, and at least every `housekeeping_every` seconds when no characters are due.
+
+The slew `dt` passed to each step is the nominal period 1/rate, so the same seed and the same
+weight timeline give the same text regardless of scheduling jitter; for ticks (no nominal period)
+it is the measured time since the previous character, capped at MAX_TICK_DT.
+
+`burst(n)` is the offline mode: n characters as fast as possible on the calling thread, with the
+same service calls between them, for `charmix daemon --burst` and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from charmix.daemon.controls import Controls, Throttle
+
+NOMINAL_RATE = 15.0  # chars/s assumed for the slew when there is no clock rate (burst at rate 0)
+MAX_TICK_DT = 10.0
+SPIN = 0.0005  # seconds before a deadline at which sleeping stops and spinning starts
+HOUSEKEEPING_EVERY = 0.25
+LATENESS_WINDOW = 1 << 16  # most recent deadlines kept for lateness statistics
+
+
+class Clock:
+    """Runs `step(dt)` on a deadline schedule on its own thread."""
+
+    def __init__(
+        self,
+        controls: Controls,
+        step: Callable[[float], None],
+        service: Callable[[], None],
+        log: logging.Logger,
+        *,
+        spin: float = SPIN,
+        housekeeping_every: float = HOUSEKEEPING_EVERY,
+    ) -> None:
+        self.controls = controls
+        self.counters = controls.counters
+        self._step_fn = step
+        self.service = service
+        self.throttle = Throttle(log)
+        self.spin = spin
+        self.housekeeping_every = housekeeping_every
+        self.steps = 0
+        self.step_errors = 0
+        self._lateness = np.zeros(LATENESS_WINDOW)
+        self._late_count = 0
+        self._last_step: float | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="charmix-clock", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 0.5) -> None:
+        self._stopping.set()
+        self.controls.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ---------------------------------------------------------------------- measurements
+    def lateness(self) -> np.ndarray:
+        """Seconds each recent scheduled step started after its deadline (oldest first)."""
+        n = min(self._late_count, LATENESS_WINDOW)
+        if self._late_count <= LATENESS_WINDOW:
+            return self._lateness[:n].copy()
+        start = self._late_count % LATENESS_WINDOW
+        return np.concatenate([self._lateness[start:], self._lateness[:start]])
+
+    def reset_lateness(self) -> None:
+        self._late_count = 0
+
+    # ------------------------------------------------------------------------ the steps
+    def _step(self, dt: float) -> None:
+        self._last_step = time.perf_counter()
+        try:
+            self._step_fn(dt)
+        except Exception as exc:  # one bad step must not stop the music
+            self.step_errors += 1
+            self.throttle.warn("step", f"step failed: {type(exc).__name__}: {exc}")
+        self.steps += 1
+
+    def _service(self) -> None:
+        try:
+            self.service()
+        except Exception as exc:
+            self.throttle.warn("service", f"housekeeping failed: {type(exc).__name__}: {exc}")
+
+    def _tick_dt(self, now: float) -> float:
+        if self._last_step is None:
+            return 1.0 / NOMINAL_RATE
+        return min(max(now - self._last_step, 0.0), MAX_TICK_DT)
+
+    def burst(self, n: int, stop: Callable[[], bool] | None = None) -> float:
+        """n characters as fast as possible on this thread (fewer if `stop` is set); returns
+        the seconds taken. Pause and ticks do not apply: a burst is an offline run."""
+        if self.running:
+            raise RuntimeError("burst() while the clock thread runs")
+        start = time.perf_counter()
+        for _ in range(n):
+            if stop is not None and stop():
+                break
+            self._service()
+            rate = self.controls.rate
+            self._step(1.0 / (rate if rate > 0 else NOMINAL_RATE))
+        return time.perf_counter() - start
+
+    # ------------------------------------------------------------------------- the loop
+    def _run(self) -> None:
+        controls, wake, now = self.controls, self.controls.wake, time.perf_counter
+        rate: float | None = None  # the rate the grid was anchored for; None = re-anchor
+        t0, k = 0.0, 0
+        last_deadline: float | None = None
+        while not self._stopping.is_set():
+            wake.clear()  # before reading state: a change after this wakes the wait below
+            self._service()
+            if controls.paused:
+                rate = None
+                wake.wait(self.housekeeping_every)
+                continue
+            if controls.take_tick():
+                self._step(self._tick_dt(now()))
+                continue
+            if controls.rate != rate:
+                rate = controls.rate
+                if rate > 0:
+                    t0 = now() if last_deadline is None else max(now(), last_deadline + 1 / rate)
+                    k = 0
+            if rate == 0:
+                wake.wait(self.housekeeping_every)
+                continue
+            deadline = t0 + k / rate
+            remaining = deadline - now()
+            if remaining > self.spin:
+                wake.wait(min(remaining - self.spin, self.housekeeping_every))
+                continue
+            while now() < deadline:
+                time.sleep(0)  # spin, but let the control thread have the GIL
+            self._record(now() - deadline)
+            last_deadline = deadline
+            self._step(1.0 / rate)
+            k += 1
+            behind = now() - (t0 + k / rate)
+            if behind > 0:  # overran the next deadline: skip what was missed, don't burst
+                missed = math.floor(behind * rate) + 1
+                k += missed
+                self.counters.add("overruns", missed)
+
+    def _record(self, late: float) -> None:
+        self._lateness[self._late_count % LATENESS_WINDOW] = late
+        self._late_count += 1

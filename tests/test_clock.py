@@ -1,0 +1,202 @@
+"""The clock thread: absolute deadlines, skip-ahead on overrun, ticks, pause, rate changes, burst.
+
+Real time on a loaded 2-core machine: the assertions are about the schedule's logic (grid, no
+bursts, counts), with tolerances wide enough for scheduler noise. The tight timing numbers are
+measured by benchmarks/bench_daemon.py, not asserted here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from charmix.daemon.clock import NOMINAL_RATE, Clock
+from charmix.daemon.controls import Controls
+
+LOG = logging.getLogger("test.clock")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.002)
+
+
+class Recorder:
+    """A step function that records when it ran and the dt it was given."""
+
+    def __init__(self, work: float = 0.0) -> None:
+        self.times: list[float] = []
+        self.dts: list[float] = []
+        self.work = work
+        self.services = 0
+        self.lock = threading.Lock()
+
+    def step(self, dt: float) -> None:
+        with self.lock:
+            self.times.append(time.perf_counter())
+            self.dts.append(dt)
+        if self.work:
+            time.sleep(self.work)
+
+    def service(self) -> None:
+        self.services += 1
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., tuple[Clock, Controls, Recorder]]]:
+    clocks: list[Clock] = []
+
+    def build(rate: float = 100.0, work: float = 0.0, **kw) -> tuple[Clock, Controls, Recorder]:
+        controls = Controls(["a", "b"], rate=rate)
+        rec = Recorder(work)
+        clock = Clock(controls, rec.step, rec.service, LOG, **kw)
+        clocks.append(clock)
+        return clock, controls, rec
+
+    yield build
+    for clock in clocks:
+        clock.stop()
+
+
+def test_free_running_on_absolute_deadlines_without_drift(make) -> None:
+    clock, controls, rec = make(rate=100.0)
+    clock.start()
+    wait_for(lambda: rec.count >= 60)
+    clock.stop()
+    t = np.array(rec.times[:60])
+    grid = t[0] + np.arange(60) / 100.0
+    # Every step is near its own deadline; errors do not accumulate over the run.
+    assert np.median(t - grid) < 0.002
+    assert abs((t[-1] - t[0]) - 59 / 100.0) < 0.01
+    assert rec.dts[:60] == [pytest.approx(0.01)] * 60  # the nominal period, for the slew
+    assert clock.lateness().size >= 60
+
+
+def test_an_overrun_skips_ahead_instead_of_bursting(make) -> None:
+    clock, controls, rec = make(rate=100.0, work=0.025)  # each step takes 2.5 periods
+    clock.start()
+    wait_for(lambda: rec.count >= 10)
+    clock.stop()
+    t = np.array(rec.times[:10])
+    gaps = np.diff(t)
+    assert gaps.min() > 0.024  # never two steps back to back to catch up
+    # Steps stay on the 10 ms grid: they start at whole periods after the first.
+    periods = (t - t[0]) * 100.0
+    assert np.abs(periods - np.round(periods)).max() < 0.35
+    assert controls.counters.overruns >= 2 * 9
+
+
+def test_rate_zero_waits_for_ticks(make) -> None:
+    clock, controls, rec = make(rate=0.0)
+    clock.start()
+    wait_for(lambda: rec.services >= 2)  # housekeeping still runs without characters
+    assert rec.count == 0
+    for _ in range(5):
+        controls.tick()
+    wait_for(lambda: rec.count == 5)
+    assert rec.dts[0] == pytest.approx(1 / NOMINAL_RATE)  # no previous step: the nominal dt
+    assert all(0 <= dt < 1 for dt in rec.dts[1:])  # then the measured interval
+    services = rec.services
+    wait_for(lambda: rec.services >= services + 2)
+    assert rec.count == 5
+
+
+def test_a_tick_makes_a_character_at_once_at_any_rate(make) -> None:
+    clock, controls, rec = make(rate=0.5)  # the next scheduled one is 2 s away
+    clock.start()
+    wait_for(lambda: rec.count == 1)  # the first is due at once
+    start = time.perf_counter()
+    controls.tick()
+    wait_for(lambda: rec.count == 2)
+    assert rec.times[1] - start < 0.1
+
+
+def test_pause_stops_everything_and_resume_continues(make) -> None:
+    clock, controls, rec = make(rate=200.0)
+    clock.start()
+    wait_for(lambda: rec.count >= 5)
+    controls.pause()
+    time_paused = time.perf_counter()
+    services = rec.services
+    wait_for(lambda: rec.services >= services + 1)
+    n = rec.count
+    controls.tick()  # ignored while paused
+    services = rec.services
+    wait_for(lambda: rec.services >= services + 2)  # a few housekeeping rounds later...
+    assert rec.count == n  # ...still nothing (at most one step was already under way)
+    assert all(t <= time_paused + 0.01 for t in rec.times)
+    controls.resume()
+    wait_for(lambda: rec.count >= n + 5)
+    assert controls.counters.overruns == 0  # the pause is not counted as missed deadlines
+
+
+def test_a_rate_change_takes_effect_at_once(make) -> None:
+    clock, controls, rec = make(rate=0.2)  # one character every 5 s
+    clock.start()
+    wait_for(lambda: rec.count == 1)
+    start = time.perf_counter()
+    controls.set_rate(100.0)
+    wait_for(lambda: rec.count >= 11)
+    assert rec.times[1] - start < 0.1  # no waiting out the old 5 s period
+    gaps = np.diff(rec.times[1:11])
+    assert np.median(gaps) == pytest.approx(0.01, abs=0.003)
+    assert controls.counters.overruns == 0
+
+
+def test_a_failing_step_does_not_stop_the_clock(make, caplog: pytest.LogCaptureFixture) -> None:
+    clock, controls, rec = make(rate=200.0)
+    calls = []
+
+    def flaky(dt: float) -> None:
+        calls.append(dt)
+        if len(calls) % 2:
+            raise RuntimeError("boom")
+
+    clock._step_fn = flaky
+    with caplog.at_level(logging.WARNING, logger="test.clock"):
+        clock.start()
+        wait_for(lambda: len(calls) >= 10)
+    assert clock.running and clock.step_errors >= 5
+    assert "step failed: RuntimeError: boom" in caplog.text
+
+
+def test_stop_is_prompt(make) -> None:
+    clock, controls, rec = make(rate=0.1)
+    clock.start()
+    wait_for(lambda: rec.count == 1)
+    start = time.perf_counter()
+    clock.stop()
+    assert time.perf_counter() - start < 0.2
+    assert not clock.running
+
+
+def test_burst(make) -> None:
+    clock, controls, rec = make(rate=20.0)
+    seconds = clock.burst(500)
+    assert rec.count == 500 and rec.services == 500
+    assert rec.dts == [pytest.approx(1 / 20)] * 500
+    assert seconds < 1.0
+    controls.set_rate(0)
+    stop_after = [0]
+
+    def stop() -> bool:
+        stop_after[0] += 1
+        return stop_after[0] > 7
+
+    clock.burst(100, stop=stop)
+    assert rec.count == 507 and rec.dts[-1] == pytest.approx(1 / NOMINAL_RATE)
+    clock.start()
+    with pytest.raises(RuntimeError):
+        clock.burst(1)
