@@ -1,0 +1,518 @@
+"""OSC out to one or more daemons: latest-wins state, one-off events, and the model-name query.
+
+Every controller talks to the daemon through a `Sender`. Why it is shaped like this:
+
+- **State** (`set`: weights, temperature, rate…) is latest-wins: a value is sent only when it
+  differs from what was last sent to that address, and each flush is at least 1/max_rate apart,
+  so a 1 kHz stream of mouse motion becomes ≤ ~100 datagrams/s. The newest value always goes
+  out (a trailing send after the rate window), so the daemon ends where the gesture ended.
+- **Events** (`event`: tick, reset, prime…) are sent every time, in order.
+- The caller never blocks: `set`/`event` only store bytes and notify one background thread that
+  owns the socket, resolves host names (retrying) and sends. A missing daemon costs nothing (UDP);
+  send failures are counted and reported once per target, never raised.
+- Messages are typed from the address table (`protocol.INPUT`), so an `i` address gets an int and
+  an `f+` address floats, exactly what the daemon's dispatcher expects.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import select
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket, ParseError
+
+from charmix.daemon import protocol
+
+Target = tuple[str, int]
+_TAG = {"f": OscMessageBuilder.ARG_TYPE_FLOAT, "i": OscMessageBuilder.ARG_TYPE_INT,
+        "s": OscMessageBuilder.ARG_TYPE_STRING}
+_RESOLVE_RETRY = 5.0  # seconds between attempts to resolve a host name that failed
+
+
+def entry(suffix: str) -> protocol.Address:
+    """The input address '/charmix/<suffix>' from the table (KeyError if the table lacks it)."""
+    return protocol.address(f"{protocol.PREFIX}/{suffix}", "in")
+
+
+def parse_target(text: str) -> Target:
+    """'HOST:PORT', ':PORT', 'PORT' or '[v6addr]:PORT' → (host, port); ValueError otherwise."""
+    host, port_text = protocol.DEFAULT_HOST, text.strip()
+    if port_text.startswith("["):
+        host, _, rest = port_text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif ":" in port_text:
+        host, _, port_text = port_text.rpartition(":")
+        host = host or protocol.DEFAULT_HOST
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"target {text!r} is not HOST:PORT (e.g. 127.0.0.1:7770)") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"target {text!r}: port must be 1 – 65535")
+    return host, port
+
+
+def default_target() -> Target:
+    return protocol.DEFAULT_HOST, protocol.CONTROL_PORT
+
+
+def _tags(address: protocol.Address, args: Sequence[object]) -> str:
+    """Concrete OSC type tags for `args` under the address's pattern, such as 'f+' or 'i?s?'."""
+    pattern = address.types
+    tags, i, p = [], 0, 0
+    fits = {"f": lambda a: isinstance(a, int | float) and not isinstance(a, bool),
+            "s": lambda a: isinstance(a, str)}
+    fits["i"] = fits["f"]
+    while p < len(pattern):
+        kind, quant = pattern[p], pattern[p + 1] if p + 1 < len(pattern) else ""
+        p += 2 if quant in "+?*" and quant else 1
+        count = 0
+        while i < len(args) and fits[kind](args[i]) and (quant in "+*" or count == 0):
+            tags.append(kind)
+            i, count = i + 1, count + 1
+        if count == 0 and quant not in "?*":
+            break
+    if i != len(args) or not address.accepts("".join(tags)):
+        wanted = pattern or "no arguments"
+        raise ValueError(f"{address.path}: arguments {list(args)!r} do not fit {wanted!r}")
+    return "".join(tags)
+
+
+# -- the table's human-readable ranges, as checks -------------------------------------------
+_NUM = r"-?\d+(?:\.\d+)?"
+_INTERVAL = re.compile(rf"({_NUM}) – ({_NUM})")
+_BRACKETS = re.compile(rf"([(\[])\s*({_NUM}),\s*({_NUM})\s*([)\]])")
+_BOUND = re.compile(rf"(>=|>|<=|<) ({_NUM})")
+_CHARS = re.compile(r"<= (\d+) chars")
+_CHOICES = re.compile(r"\w+(?: \| \w+)+")
+_NO_LIMIT = {"", "finite", "any integer"}  # finiteness is checked for every float anyway
+
+
+@dataclass(frozen=True)
+class Range:
+    """A parsed `Address.range`: numeric alternatives, a string length limit, string choices."""
+
+    text: str
+    numeric: tuple[tuple[float, float, bool, bool], ...] = ()  # (lo, hi, lo_open, hi_open)
+    max_chars: int | None = None
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: object) -> str | None:
+        """Why `value` is out of range (None when it is fine)."""
+        if isinstance(value, str):
+            if self.max_chars is not None and len(value) > self.max_chars:
+                return f"is {len(value)} characters long (the limit is {self.max_chars})"
+            if self.choices and value not in self.choices:
+                return f"is not one of {' | '.join(self.choices)}"
+            return None
+        if self.numeric and not any(
+            (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
+            for lo, hi, lo_open, hi_open in self.numeric
+        ):
+            return f"is outside {self.text}"
+        return None
+
+
+@cache
+def value_range(address: protocol.Address) -> Range | None:
+    """The address's range as a Range, or None if the text is in a form this parser lacks."""
+    text = address.range.split(";")[0].strip()
+    numeric, max_chars, choices = [], None, ()
+    # ', ' joins conditions ('>= 0, finite'), ' or ' alternatives ('0 or 0.05 – 5')
+    for part in (p.strip() for p in re.split(r",\s(?![^(\[]*[)\]])", text)):
+        if part in _NO_LIMIT:
+            continue
+        for alt in part.split(" or "):
+            inf = math.inf
+            if m := _INTERVAL.fullmatch(alt):
+                numeric.append((float(m[1]), float(m[2]), False, False))
+            elif m := _BRACKETS.fullmatch(alt):
+                numeric.append((float(m[2]), float(m[3]), m[1] == "(", m[4] == ")"))
+            elif m := _BOUND.fullmatch(alt):
+                v, op = float(m[2]), m[1]
+                above = (v, inf, op == ">", False)
+                numeric.append(above if ">" in op else (-inf, v, False, op == "<"))
+            elif m := _CHARS.fullmatch(alt):
+                max_chars = int(m[1])
+            elif _CHOICES.fullmatch(alt):
+                choices = tuple(alt.split(" | "))
+            elif alt.replace(".", "", 1).isdigit():  # a single allowed value, e.g. '0 or …'
+                numeric.append((float(alt), float(alt), False, False))
+            else:
+                return None
+    return Range(text, tuple(numeric), max_chars, choices)
+
+
+def limits(address: protocol.Address) -> tuple[float, float]:
+    """The widest numeric interval the table allows for an address (for clamping a knob)."""
+    rng = value_range(address)
+    if rng is None or not rng.numeric:
+        return -math.inf, math.inf
+    return min(r[0] for r in rng.numeric), max(r[1] for r in rng.numeric)
+
+
+def encode(address: protocol.Address, args: Sequence[object], name: str | None = None) -> bytes:
+    """One OSC message for an input address, typed by the table; ValueError for bad arguments.
+
+    `name` fills a per-model address ('/charmix/weight/{name}'). Floats must be finite and every
+    value inside the table's range, so a typo on the command line is an error here, not a silent
+    rx_bad on the daemon.
+    """
+    if address.per_model != (name is not None):
+        need = "needs a" if address.per_model else "takes no"
+        raise ValueError(f"{address.path} {need} model name")
+    path = address.for_model(name) if name is not None else address.path
+    builder = OscMessageBuilder(path)
+    rng = value_range(address)
+    for tag, arg in zip(_tags(address, args), args, strict=True):
+        if tag == "f" and not math.isfinite(arg):  # type: ignore[arg-type]
+            raise ValueError(f"{path}: {arg} is not a finite number")
+        if tag == "i" and (float(arg) != int(arg) or not -(2**31) <= int(arg) < 2**31):  # type: ignore[arg-type]
+            raise ValueError(f"{path}: {arg} is not a 32-bit integer")
+        if rng is not None and (why := rng.problem(arg)):
+            shown = repr(arg) if len(repr(arg)) <= 40 else repr(arg)[:37] + "…"
+            raise ValueError(f"{path}: {shown} {why}")
+        value = float(arg) if tag == "f" else int(arg) if tag == "i" else arg  # type: ignore[arg-type]
+        builder.add_arg(value, _TAG[tag])
+    return builder.build().dgram
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a controller mapping asks for: state (latest wins) or an event (always sent)."""
+
+    address: protocol.Address
+    args: tuple = ()
+    name: str | None = None  # for per-model addresses
+    event: bool = False
+
+    @property
+    def path(self) -> str:
+        return self.address.for_model(self.name) if self.name is not None else self.address.path
+
+
+@dataclass
+class SenderStats:
+    datagrams: int = 0  # datagrams handed to the OS (one per target per message)
+    suppressed: int = 0  # set() calls that changed nothing
+    errors: int = 0  # send or resolve failures
+    dropped_events: int = 0  # events dropped because the queue was full
+
+
+@dataclass
+class _Dest:
+    target: Target
+    addr: tuple | None = None  # None until resolved
+    family: int = socket.AF_INET
+    resolving: bool = False
+    retry_at: float = 0.0
+    failing: bool = False
+    catch_up: bool = False  # resolved late: owes it the current state
+
+
+class Sender:
+    """Sends OSC to every target from one background thread; see the module docstring."""
+
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        max_rate: float = 100.0,
+        resend: float = 0.0,
+        log: Callable[[str], None] | None = None,
+        max_events: int = 1024,
+    ) -> None:
+        if not targets:
+            raise ValueError("a sender needs at least one target")
+        if not max_rate > 0:
+            raise ValueError("max_rate must be > 0")
+        self.targets = list(targets)
+        self.interval = 1.0 / max_rate
+        self.resend = resend  # > 0: re-send the current state this often (daemon restarts)
+        self.stats = SenderStats()
+        self._log = log or (lambda msg: print(f"charmix: {msg}", file=sys.stderr, flush=True))
+        self._cond = threading.Condition()
+        self._pending: dict[str, bytes] = {}
+        self._last: dict[str, bytes] = {}
+        self._events: deque[bytes] = deque()
+        self._max_events = max_events
+        self._busy = False
+        self._closing = False
+        self._next_flush = 0.0
+        self._last_send = time.monotonic()
+        self._dests = [_Dest(t) for t in self.targets]
+        self._socks: dict[int, socket.socket] = {}
+        for dest in self._dests:  # at start-up only: later lookups run off the sending thread
+            self._resolve(dest)
+        self._thread = threading.Thread(target=self._run, name="charmix-sender", daemon=True)
+        self._thread.start()
+
+    # -- caller side: never blocks on the network --------------------------------------------
+    def set(self, address: protocol.Address, *args: object, name: str | None = None) -> None:
+        """Make `args` the current value of an address; sent if it differs from the last sent."""
+        self._put(Command(address, tuple(args), name), encode(address, args, name))
+
+    def event(self, address: protocol.Address, *args: object, name: str | None = None) -> None:
+        """Send a one-off message (every call is sent, in order)."""
+        self._put(Command(address, tuple(args), name, event=True), encode(address, args, name))
+
+    def apply(self, commands: Iterable[Command]) -> None:
+        for cmd in commands:
+            self._put(cmd, encode(cmd.address, cmd.args, cmd.name))
+
+    def _put(self, cmd: Command, dgram: bytes) -> None:
+        with self._cond:
+            if self._closing:
+                return
+            if cmd.event:
+                if len(self._events) >= self._max_events:
+                    self._events.popleft()
+                    self.stats.dropped_events += 1
+                self._events.append(dgram)
+            elif self._last.get(cmd.path) == dgram:
+                if self._pending.pop(cmd.path, None) is None:  # back where it was: nothing to send
+                    self.stats.suppressed += 1
+            else:  # re-inserted at the end: a flush sends changes in the order they were made
+                self._pending.pop(cmd.path, None)
+                self._pending[cmd.path] = dgram
+            self._cond.notify()
+
+    def last_sent(self, path: str) -> bytes | None:
+        with self._cond:
+            return self._last.get(path)
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until everything queued so far is sent (True) or the timeout passes (False)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._events or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Send what is pending (trailing sends included), then stop the thread."""
+        self.flush(timeout)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        for sock in self._socks.values():
+            sock.close()
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- the sending thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    due = self._pending and now >= self._next_flush
+                    quiet = now - self._last_send
+                    refresh = self.resend > 0 and self._last and quiet >= self.resend
+                    late = [d for d in self._dests if d.catch_up]
+                    if self._closing or self._events or due or refresh or late:
+                        break
+                    waits = [self._next_flush - now] if self._pending else []
+                    if self.resend > 0 and self._last:
+                        waits.append(self._last_send + self.resend - now)
+                    self._cond.wait(max(min(waits), 0.0005) if waits else None)
+                if self._closing:
+                    return
+                batch = list(self._events)
+                self._events.clear()
+                if due:
+                    batch += self._pending.values()
+                    self._last.update(self._pending)
+                    self._pending.clear()
+                    self._next_flush = now + self.interval
+                elif refresh and not batch:
+                    batch = list(self._last.values())
+                for dest in late:
+                    dest.catch_up = False
+                state = list(self._last.values()) if late else []
+                self._busy = True
+            for dgram in batch:
+                self._send(dgram, self._dests)
+            for dgram in state:
+                self._send(dgram, late)
+            with self._cond:
+                self._busy = False
+                self._last_send = time.monotonic()
+                self._cond.notify_all()
+
+    def _send(self, dgram: bytes, dests: list[_Dest]) -> None:
+        for dest in dests:
+            if dest.addr is None:  # not resolved (yet): this datagram is lost for it
+                self.stats.errors += 1
+                self._resolve_later(dest)
+                continue
+            try:
+                self._socket(dest.family).sendto(dgram, dest.addr)
+                self.stats.datagrams += 1
+                if dest.failing:
+                    dest.failing = False
+                    self._log(f"sending to {_fmt(dest.target)} works again")
+            except OSError as exc:  # full buffer, unreachable network: drop, count, say once
+                self.stats.errors += 1
+                if not dest.failing:
+                    dest.failing = True
+                    self._log(f"cannot send to {_fmt(dest.target)}: {exc} (will keep trying)")
+
+    def _resolve(self, dest: _Dest) -> None:
+        """Look the host up (may block on DNS: never call it on the sending thread)."""
+        try:
+            family, _, _, _, addr = socket.getaddrinfo(*dest.target, type=socket.SOCK_DGRAM)[0]
+        except (OSError, UnicodeError) as exc:
+            dest.retry_at = time.monotonic() + _RESOLVE_RETRY
+            self.stats.errors += 1
+            if not dest.failing:
+                dest.failing = True
+                self._log(f"cannot resolve {_fmt(dest.target)}: {exc} (retrying every "
+                          f"{_RESOLVE_RETRY:.0f} s)")
+            return
+        dest.addr, dest.family = addr, family
+
+    def _resolve_later(self, dest: _Dest) -> None:
+        """Retry a failed lookup on a short-lived thread; once it works, send it the state."""
+        if dest.resolving or time.monotonic() < dest.retry_at:
+            return
+        dest.resolving = True
+
+        def work() -> None:
+            self._resolve(dest)
+            with self._cond:
+                dest.resolving = False
+                dest.catch_up = dest.addr is not None
+                self._cond.notify_all()
+
+        threading.Thread(target=work, name="charmix-resolve", daemon=True).start()
+
+    def _socket(self, family: int) -> socket.socket:
+        sock = self._socks.get(family)
+        if sock is None:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            if family == socket.AF_INET:  # one gesture may steer a whole subnet
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            self._socks[family] = sock
+        return sock
+
+
+def _fmt(target: Target) -> str:
+    host, port = target
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# -- asking the daemon what it runs ----------------------------------------------------------
+@dataclass
+class DaemonInfo:
+    """One daemon's answer to /charmix/query."""
+
+    source: Target
+    models: list[str] = field(default_factory=list)
+    vocab: str | None = None
+    status: dict[str, float] | None = None
+
+
+def query(targets: Sequence[Target], timeout: float = 0.5) -> list[DaemonInfo]:
+    """Send /charmix/query to every target and collect the replies for up to `timeout` seconds.
+
+    Returns one DaemonInfo per answering daemon (those that sent /charmix/models), in the order
+    the answers came; stops early once every target has sent models, vocab and status.
+    """
+    msg = encode(entry("query"), ())
+    paths = {s: protocol.address(f"{protocol.PREFIX}/{s}", "out").path
+             for s in ("models", "vocab", "status")}
+    found: dict[Target, DaemonInfo] = {}
+    socks: list[socket.socket] = []
+    try:
+        for target in targets:
+            try:
+                family, _, _, _, addr = socket.getaddrinfo(*target, type=socket.SOCK_DGRAM)[0]
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+                sock.sendto(msg, addr)
+            except OSError:  # unresolvable or unreachable: that target just doesn't answer
+                continue
+        deadline = time.monotonic() + timeout
+        while socks and (left := deadline - time.monotonic()) > 0:
+            for sock in select.select(socks, [], [], left)[0]:
+                try:
+                    data, src = sock.recvfrom(protocol.MAX_INPUT_DATAGRAM)
+                    messages = [m.message for m in OscPacket(data).messages]
+                except (OSError, ParseError):
+                    continue
+                info = found.setdefault(src[:2], DaemonInfo(src[:2]))
+                for m in messages:
+                    _absorb(info, m.address, m.params, paths)
+            complete = [i for i in found.values() if i.models and i.vocab is not None and i.status]
+            if len(complete) >= len(targets):
+                break
+    finally:
+        for sock in socks:
+            sock.close()
+    return [info for info in found.values() if info.models]
+
+
+def _absorb(info: DaemonInfo, path: str, params: list, paths: dict[str, str]) -> None:
+    """Take what a reply message says into `info`; anything malformed is ignored."""
+    if path == paths["models"] and params and all(isinstance(p, str) for p in params):
+        info.models = list(params)
+    elif path == paths["vocab"] and len(params) == 1 and isinstance(params[0], str):
+        info.vocab = params[0]
+    elif path == paths["status"] and len(params) == len(protocol.STATUS_FIELDS) and all(
+        isinstance(p, int | float) for p in params
+    ):
+        info.status = dict(zip(protocol.STATUS_FIELDS, map(float, params), strict=True))
+
+
+class ModelsUnknown(Exception):
+    """Neither a daemon nor --models said which models there are; str() says what to do."""
+
+
+def resolve_models(
+    targets: Sequence[Target], models: str | None, timeout: float = 0.5,
+    log: Callable[[str], None] | None = None,
+) -> tuple[list[str], DaemonInfo | None]:
+    """Model names in weight order: the daemon's (asked with /charmix/query), else --models.
+
+    The daemon wins when both exist, because weights are positional and only it knows the order.
+    """
+    say = log or (lambda m: print(f"charmix: {m}", file=sys.stderr, flush=True))
+    given = [m.strip() for m in models.split(",") if m.strip()] if models else []
+    if models is not None and not given:
+        raise ModelsUnknown("--models is empty; give names like --models austen,bible,linux")
+    if len(set(given)) != len(given):
+        raise ModelsUnknown(f"--models lists a name twice: {models}")
+    replies = query(targets, timeout) if timeout > 0 else []
+    if replies:
+        info = replies[0]
+        if given and given != info.models:
+            say(f"the daemon at {_fmt(info.source)} runs {','.join(info.models)}; "
+                f"using that instead of --models {','.join(given)}")
+        return info.models, info
+    if given:
+        return given, None
+    where = ", ".join(_fmt(t) for t in targets)
+    raise ModelsUnknown(
+        f"no daemon answered /charmix/query at {where} within {timeout:g} s; start "
+        "`charmix daemon` first or name the models with --models a,b,c"
+    )

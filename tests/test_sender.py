@@ -1,0 +1,257 @@
+"""The Sender over real UDP: only on change, rate-limited with a trailing send, never blocking."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from fakes.osc_receiver import OscReceiver
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from charmix.controllers.sender import (
+    Command,
+    ModelsUnknown,
+    Sender,
+    encode,
+    entry,
+    limits,
+    parse_target,
+    query,
+    resolve_models,
+    value_range,
+)
+from charmix.daemon import protocol
+
+WEIGHTS, TEMPERATURE = entry("weights"), entry("temperature")
+TICK, PRIME = entry("tick"), entry("prime")
+
+
+@pytest.fixture
+def rx():
+    with OscReceiver() as r:
+        yield r
+
+
+def sender_to(*receivers: OscReceiver, **kw) -> Sender:
+    return Sender([("127.0.0.1", r.port) for r in receivers], **kw)
+
+
+def test_state_is_sent_only_when_it_changes(rx: OscReceiver) -> None:
+    with sender_to(rx) as s:
+        for _ in range(3):
+            s.set(TEMPERATURE, 0.7)
+            assert s.flush()
+        s.set(TEMPERATURE, 0.8)
+        assert s.flush()
+        s.set(TEMPERATURE, 0.8)
+        s.event(TICK)  # loopback keeps one socket's order: after the tick, nothing else is due
+    rx.wait_count("tick", 1)
+    got = rx.of("temperature")
+    assert [m.params for m in got] == [(pytest.approx(0.7),), (pytest.approx(0.8),)]
+    assert s.stats.suppressed == 3
+
+
+def test_a_value_changed_back_before_the_flush_is_not_sent(rx: OscReceiver) -> None:
+    with sender_to(rx, max_rate=2.0) as s:  # 0.5 s window: both sets land in it
+        s.set(TEMPERATURE, 0.5)
+        rx.wait_count("temperature", 1)
+        s.set(TEMPERATURE, 0.9)
+        s.set(TEMPERATURE, 0.5)
+        assert s.flush()
+    s.set(TEMPERATURE, 0.6)  # after close: ignored, not raised
+    assert [m.params[0] for m in rx.of("temperature")] == [pytest.approx(0.5)]
+
+
+def test_rate_limit_with_the_newest_value_delivered(rx: OscReceiver) -> None:
+    rate = 50.0
+    with sender_to(rx, max_rate=rate) as s:
+        start = time.monotonic()
+        i = 0
+        while time.monotonic() - start < 0.4:  # a burst far faster than the rate
+            i += 1
+            s.set(WEIGHTS, 1.0, i / 1e6)
+        elapsed = time.monotonic() - start
+        newest = i / 1e6
+        last = rx.wait_for("weights", lambda p: p[1] == pytest.approx(newest, rel=1e-6))
+    got = rx.of("weights")
+    assert i > 1000, "the burst should be much faster than the rate limit"
+    assert 5 <= len(got) <= elapsed * rate + 3
+    # arrival times jitter (the burst holds the GIL), so check the mean spacing, not each gap
+    assert (got[-1].t - got[0].t) / (len(got) - 1) > 0.8 / rate
+    assert got[-1] == last  # the trailing send is the last thing that arrived
+
+
+def test_events_are_always_sent_in_order(rx: OscReceiver) -> None:
+    with sender_to(rx) as s:
+        for _ in range(5):
+            s.event(TICK)
+        s.event(PRIME, "To be")
+        s.event(PRIME, "or not")
+    assert len(rx.wait_count("tick", 5)) == 5
+    got = rx.wait_count("prime", 2)
+    assert [m.params for m in got] == [("To be",), ("or not",)]
+
+
+def test_changes_flush_in_the_order_they_were_made(rx: OscReceiver) -> None:
+    """A value updated after another address changed goes after it (stale-last is a bug)."""
+    weight_a = entry("weight/{name}")
+    with sender_to(rx, max_rate=2.0) as s:
+        s.set(TEMPERATURE, 0.3)  # opens a 0.5 s window
+        rx.wait_count("temperature", 1)
+        s.set(weight_a, 0.3, name="a")
+        s.set(WEIGHTS, 0.3, 1.0)
+        s.set(weight_a, 0.4, name="a")
+    rx.wait_count("weight/a", 1)
+    rx.wait_count("weights", 1)
+    order = [m.address for m in rx.messages]
+    assert order[-2:] == [protocol.PREFIX + "/weights", protocol.PREFIX + "/weight/a"]
+
+
+def test_every_target_gets_it_and_a_missing_daemon_costs_nothing(rx: OscReceiver) -> None:
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()  # nothing listens there now
+    with OscReceiver() as rx2:
+        logs: list[str] = []
+        s = Sender([("127.0.0.1", dead_port), ("127.0.0.1", rx.port), ("127.0.0.1", rx2.port)],
+                   log=logs.append)
+        for k in range(20):
+            t0 = time.perf_counter()
+            s.set(TEMPERATURE, 0.5 + k / 100)
+            assert time.perf_counter() - t0 < 0.01
+            s.flush()
+        s.close()
+        for r in (rx, rx2):
+            r.wait_for("temperature", lambda p: p[0] == pytest.approx(0.69))
+            assert len(r.of("temperature")) == 20
+    assert s.stats.errors == 0 and s.stats.datagrams == 60
+
+
+def test_an_unresolvable_host_never_stalls_the_others(rx: OscReceiver) -> None:
+    logs: list[str] = []
+    s = Sender([("no-such-host.invalid", 7770), ("127.0.0.1", rx.port)], log=logs.append)
+    with s:
+        for k in range(10):
+            t0 = time.perf_counter()
+            s.set(TEMPERATURE, 1.0 + k / 10)
+            assert time.perf_counter() - t0 < 0.01
+        rx.wait_for("temperature", lambda p: p[0] == pytest.approx(1.9))
+    assert s.stats.errors >= 1
+    assert sum("cannot resolve no-such-host.invalid:7770" in line for line in logs) == 1
+
+
+def test_resend_keeps_a_restarted_daemon_current(rx: OscReceiver) -> None:
+    with sender_to(rx, resend=0.1) as s:
+        s.set(TEMPERATURE, 0.42)
+        got = rx.wait_count("temperature", 3, timeout=5)
+    assert all(m.params[0] == pytest.approx(0.42) for m in got)
+
+
+def test_messages_match_python_osc_and_the_table_types() -> None:
+    def built(path: str, *typed: tuple[object, str]) -> bytes:
+        b = OscMessageBuilder(path)
+        for value, tag in typed:
+            b.add_arg(value, tag)
+        return b.build().dgram
+
+    p = protocol.PREFIX
+    assert encode(WEIGHTS, (1, 0.5)) == built(f"{p}/weights", (1.0, "f"), (0.5, "f"))
+    assert encode(entry("seed"), (42,)) == built(f"{p}/seed", (42, "i"))
+    assert encode(entry("topk"), (5.0,)) == built(f"{p}/topk", (5, "i"))
+    assert encode(entry("mode"), ("geometric",)) == built(f"{p}/mode", ("geometric", "s"))
+    assert encode(entry("weight/{name}"), (0.25,), name="bible") == built(f"{p}/weight/bible",
+                                                                         (0.25, "f"))
+    assert encode(entry("subscribe"), (9000, "h")) == built(f"{p}/subscribe", (9000, "i"),
+                                                            ("h", "s"))
+    assert encode(entry("query"), ()) == built(f"{p}/query")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "args", "name", "why"),
+    [
+        ("weights", (), None, "do not fit"),
+        ("weights", (1.0, "x"), None, "do not fit"),
+        ("weights", (-0.1, 1.0), None, "outside >= 0"),
+        ("weights", (float("inf"),), None, "finite"),
+        ("temperature", (float("nan"),), None, "finite"),
+        ("temperature", (9.0,), None, "outside 0.05 – 5"),
+        ("topp", (0.0,), None, r"outside \(0, 1\]"),
+        ("model/{name}/temperature", (0.01,), "a", "outside 0 or 0.05 – 5"),
+        ("mode", ("loud",), None, "not one of linear | geometric"),
+        ("prime", ("x" * 5000,), None, "limit is 4096"),
+        ("seed", (2**40,), None, "32-bit"),
+        ("seed", (1.5,), None, "32-bit"),
+        ("tick", (1,), None, "do not fit"),
+        ("weight/{name}", (0.5,), None, "needs a model name"),
+        ("temperature", (0.5,), "a", "takes no model name"),
+        ("weights", (True,), None, "do not fit"),
+    ],
+)
+def test_bad_arguments_are_refused_with_the_reason(suffix, args, name, why) -> None:
+    with pytest.raises(ValueError, match=why):
+        encode(entry(suffix), args, name)
+
+
+def test_every_input_range_in_the_table_is_understood() -> None:
+    """A new range wording in protocol.py must be taught to value_range (or it goes unchecked)."""
+    for address in protocol.INPUT:
+        assert value_range(address) is not None, address.path
+    assert limits(TEMPERATURE) == (0.05, 5.0)
+
+
+def test_bad_arguments_never_reach_the_queue(rx: OscReceiver) -> None:
+    with sender_to(rx) as s:
+        with pytest.raises(ValueError):
+            s.set(TEMPERATURE, -3.0)
+        with pytest.raises(ValueError):
+            s.apply([Command(TEMPERATURE, (0.5,)), Command(TEMPERATURE, ("hot",))])
+        s.event(TICK)
+    rx.wait_count("tick", 1)
+    assert [m.params for m in rx.of("temperature")] == [(0.5,)]
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [("10.0.0.2:7770", ("10.0.0.2", 7770)), ("host.local:9000", ("host.local", 9000)),
+     ("[::1]:7770", ("::1", 7770)), (":9000", (protocol.DEFAULT_HOST, 9000)),
+     ("9000", (protocol.DEFAULT_HOST, 9000))],
+)
+def test_parse_target(text: str, target: tuple[str, int]) -> None:
+    assert parse_target(text) == target
+
+
+@pytest.mark.parametrize("text", ["host", "host:", "host:0", "host:70000", "[::1]", "a:b"])
+def test_parse_target_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="HOST:PORT|port must be"):
+        parse_target(text)
+
+
+def test_query_reads_a_daemons_bundled_reply() -> None:
+    with OscReceiver(answer_models=["austen", "bible", "linux"]) as daemon:
+        replies = query([("127.0.0.1", daemon.port)], timeout=5.0)
+    assert len(replies) == 1
+    info = replies[0]
+    assert info.models == ["austen", "bible", "linux"]
+    assert info.vocab == "abc"
+    assert info.status is not None and list(info.status) == list(protocol.STATUS_FIELDS)
+    assert info.status["temperature"] == protocol.STATUS_FIELDS.index("temperature")
+
+
+def test_resolve_models_prefers_the_daemon_then_the_option(rx: OscReceiver) -> None:
+    logs: list[str] = []
+    with OscReceiver(answer_models=["x", "y"]) as daemon:
+        names, info = resolve_models([("127.0.0.1", daemon.port)], "a,b", 5.0, log=logs.append)
+    assert names == ["x", "y"] and info is not None
+    assert "using that instead of --models a,b" in logs[0]
+    t0 = time.monotonic()
+    names, info = resolve_models([("127.0.0.1", rx.port)], "a, b,c", 0.2)
+    assert names == ["a", "b", "c"] and info is None
+    assert time.monotonic() - t0 < 1.0
+    with pytest.raises(ModelsUnknown, match="no daemon answered .* --models a,b,c"):
+        resolve_models([("127.0.0.1", rx.port)], None, 0.1)
+    with pytest.raises(ModelsUnknown, match="twice"):
+        resolve_models([("127.0.0.1", rx.port)], "a,a", 0)
+    with pytest.raises(ModelsUnknown, match="empty"):
+        resolve_models([("127.0.0.1", rx.port)], " , ", 0)
