@@ -26,7 +26,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from charmix.export.dataset import VAL_SPLIT_NAME, CorpusError
+from charmix.export.dataset import VAL_SPLIT_NAME, CorpusError, load_corpus
 from charmix.export.model import CharLSTM
 from charmix.export.train import evaluate, load_checkpoint, model_from_checkpoint
 
@@ -174,7 +174,7 @@ def metadata(ckpt: dict, val_loss: float, parameters: int) -> dict[str, str]:
         "charmix.val_bits": f"{val_loss / np.log(2):.6f}",
         "charmix.val_split": VAL_SPLIT_NAME,
         "charmix.train_chars": str(st["train_chars"]),
-        "charmix.train_steps": str(st["best_step"]),
+        "charmix.train_steps": str(st["step"]),
         "charmix.train_seconds": f"{st['train_seconds']:.1f}",
         "charmix.train_config": json.dumps(
             {k: tc[k] for k in ("dropout", "seq_len", "batch", "lr", "weight_decay", "seed")}
@@ -184,20 +184,50 @@ def metadata(ckpt: dict, val_loss: float, parameters: int) -> dict[str, str]:
     }
 
 
+def recorded_val_loss(ckpt: dict) -> float | None:
+    """The val loss training measured for this checkpoint's own weights, if it measured one.
+
+    best.pt holds the weights of the best evaluation; last.pt holds the latest weights, which
+    were evaluated only if training stopped on an evaluation step (not after Ctrl-C between
+    two), and are not best.pt's weights once the val loss has stopped improving.
+    """
+    st = ckpt["state"]
+    if st["step"] == st["best_step"] and np.isfinite(st["best_val"]):
+        return float(st["best_val"])
+    for entry in reversed(st.get("history", [])):
+        if entry["step"] == st["step"]:
+            return float(entry["val"])
+    return None
+
+
+def _training_val_split(checkpoint: Path, ckpt: dict) -> np.ndarray:
+    corpus = ckpt["train_config"]["corpus_path"]
+    try:
+        return load_corpus(Path(corpus), ckpt["vocab"]).val
+    except CorpusError as exc:
+        raise CorpusError(
+            f"{checkpoint}: no val loss was recorded for step {ckpt['state']['step']} and its "
+            f"corpus cannot be read ({exc}); pass --corpus"
+        ) from None
+
+
 def export_checkpoint(
     checkpoint: Path, out: Path, full_val: np.ndarray | None = None, parity_steps: int = 200
 ) -> dict:
     """Write checkpoint's model to `out` as a charmix model; returns the metadata written.
 
-    With full_val, the stored val loss is recomputed on the whole validation split (the value
-    in the checkpoint may come from a capped evaluation).
+    With full_val, the val loss is recomputed on the whole validation split (the value in the
+    checkpoint may come from a capped evaluation). Without it, the val loss training recorded
+    for the checkpoint's weights is used, or, when none was (last.pt after Ctrl-C), it is
+    measured on the validation split of the corpus the checkpoint was trained on.
     """
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt)
-    if full_val is not None:
+    val_loss = None if full_val is not None else recorded_val_loss(ckpt)
+    if val_loss is None:
+        if full_val is None:
+            full_val = _training_val_split(checkpoint, ckpt)
         val_loss = evaluate(model, full_val, torch.device("cpu"), None)
-    else:
-        val_loss = float(ckpt["state"]["best_val"])
     proto = build_graph(model)
     worst = parity(model, proto, parity_steps)
     if worst > PARITY_TOLERANCE:
