@@ -23,6 +23,7 @@ app = typer.Typer(
 ROOMS = [
     "charmix.export.commands",
     "charmix.daemon.offline",
+    "charmix.daemon.commands",
     "charmix.daemon.monitor",
 ]
 

@@ -1,0 +1,204 @@
+"""`charmix daemon`: the instrument itself, as a command a performer starts on stage.
+
+Flags and rig-file keys are the same settings (charmix.daemon.config); flags win. Exit codes:
+0 after Ctrl-C / SIGTERM or a finished --burst, 2 for a bad setting, 1 when it cannot start
+(missing or bad model, port in use, unresolvable address). Every failure is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from charmix.daemon import protocol
+
+if TYPE_CHECKING:
+    from charmix.daemon.runtime import Daemon
+
+Opt = typer.Option
+
+HELP = (
+    "Run the instrument: every model writes one stream of text together, mixed live.\n\n"
+    "With no arguments it loads every model in the shipped models folder, listens for control on "
+    f"{protocol.DEFAULT_HOST}:{protocol.CONTROL_PORT} and sends characters, distributions, "
+    f"weights and attribution to {protocol.DEFAULT_HOST}:{protocol.OUTPUT_PORT}. "
+    "Ctrl-C stops it.\n\n"
+    "[b]Examples[/b]\n\n"
+    "  charmix daemon --echo\n"
+    "  charmix daemon -m shakespeare -m bible -w shakespeare=1,bible=0 -r 20\n"
+    "  charmix daemon -c rig.toml --send 192.168.1.20:7771\n"
+    "  charmix daemon --listen 0.0.0.0:7770 --allow 192.168.1.0/24\n\n"
+    "Steer it with charmix mouse, charmix midi, charmix send or any OSC sender (docs/osc.md)."
+)
+
+PANEL_MODELS = "Models"
+PANEL_SOUND = "Mix and clock"
+PANEL_NET = "Network"
+PANEL_RUN = "Running"
+
+
+def daemon(
+    model: Annotated[list[str] | None, Opt(
+        "--model", "-m", metavar="NAME|PATH", rich_help_panel=PANEL_MODELS,
+        help="Model name or .onnx path; repeat for several (default: all in --models-dir).",
+    )] = None,
+    models_dir: Annotated[Path | None, Opt(
+        metavar="DIR", rich_help_panel=PANEL_MODELS,
+        help="Folder where model names are looked up (default: the shipped models).",
+    )] = None,
+    config: Annotated[Path | None, Opt(
+        "--config", "-c", metavar="RIG.TOML", rich_help_panel=PANEL_MODELS,
+        help="TOML rig file with any of these settings; flags override it.",
+    )] = None,
+    weights: Annotated[str | None, Opt(
+        "--weights", "-w", metavar="WEIGHTS", rich_help_panel=PANEL_SOUND,
+        help="Starting weights: '1,0,0.5' in model order, or 'shakespeare=1,bible=0.5' "
+        "(unnamed models 0) (default: equal).",
+    )] = None,
+    temperature: Annotated[float | None, Opt(
+        "--temperature", "-t", rich_help_panel=PANEL_SOUND,
+        help="Sampling temperature, 0.05 – 5 (default: 0.8).",
+    )] = None,
+    model_temperature: Annotated[str | None, Opt(
+        metavar="NAME=T,…", rich_help_panel=PANEL_SOUND,
+        help="Per-model temperature overrides, e.g. 'bible=1.2,linux=0.5'.",
+    )] = None,
+    mode: Annotated[str | None, Opt(
+        rich_help_panel=PANEL_SOUND,
+        help="Mixing: 'linear' (weighted sum) or 'geometric' (product of experts) "
+        "(default: linear).",
+    )] = None,
+    rate: Annotated[float | None, Opt(
+        "--rate", "-r", rich_help_panel=PANEL_SOUND,
+        help="Characters per second, 0 – 2000; 0 = wait for /charmix/tick (default: 15).",
+    )] = None,
+    slew: Annotated[float | None, Opt(
+        rich_help_panel=PANEL_SOUND,
+        help="Seconds for weights to glide to a new setting, 0 – 10 (default: 0.05).",
+    )] = None,
+    topk: Annotated[int | None, Opt(
+        rich_help_panel=PANEL_SOUND,
+        help="Keep only the k likeliest characters; 0 = off (default: 0).",
+    )] = None,
+    topp: Annotated[float | None, Opt(
+        rich_help_panel=PANEL_SOUND, help="Nucleus sampling mass, (0, 1]; 1 = off (default: 1).",
+    )] = None,
+    seed: Annotated[int | None, Opt(
+        rich_help_panel=PANEL_SOUND,
+        help="Random seed: the same seed and gestures give the same text (default: random).",
+    )] = None,
+    prime: Annotated[str | None, Opt(
+        rich_help_panel=PANEL_SOUND, help="Text fed to every model before the first character.",
+    )] = None,
+    listen: Annotated[str | None, Opt(
+        "--listen", "-l", metavar="HOST:PORT", rich_help_panel=PANEL_NET,
+        help=f"Where control messages arrive (default: {protocol.DEFAULT_HOST}:"
+        f"{protocol.CONTROL_PORT}); 0.0.0.0:PORT for a LAN rig, then add --allow for it.",
+    )] = None,
+    send: Annotated[list[str] | None, Opt(
+        "--send", "-s", metavar="HOST:PORT", rich_help_panel=PANEL_NET,
+        help="Where frames go; repeat for several; multicast and broadcast addresses work "
+        f"(default: {protocol.DEFAULT_HOST}:{protocol.OUTPUT_PORT}).",
+    )] = None,
+    allow: Annotated[list[str] | None, Opt(
+        "--allow", "-a", metavar="CIDR", rich_help_panel=PANEL_NET,
+        help="Address or network allowed to send control; repeat for several "
+        "(default: 127.0.0.0/8 and ::1).",
+    )] = None,
+    max_datagram: Annotated[int | None, Opt(
+        metavar="BYTES", rich_help_panel=PANEL_NET,
+        help=f"Largest datagram sent (default: {protocol.MAX_DATAGRAM}, safe for oscP5).",
+    )] = None,
+    echo: Annotated[bool | None, Opt(
+        "--echo/--no-echo", rich_help_panel=PANEL_RUN,
+        help="Write the text to stdout as it is generated (default: when stdout is a terminal).",
+    )] = None,
+    status_every: Annotated[float | None, Opt(
+        metavar="SECONDS", rich_help_panel=PANEL_RUN,
+        help="Seconds between status lines on stderr; 0 = none (default: 10).",
+    )] = None,
+    burst: Annotated[int | None, Opt(
+        metavar="N", rich_help_panel=PANEL_RUN,
+        help="Write N characters as fast as possible, then exit (an offline run).",
+    )] = None,
+) -> None:
+    from charmix.daemon.config import ConfigError, build
+    from charmix.daemon.runtime import Console, Daemon, StartupError
+
+    cli = {
+        "models": model, "models_dir": models_dir, "weights": weights,
+        "temperature": temperature, "model_temperature": model_temperature, "mode": mode,
+        "rate": rate, "slew": slew, "topk": topk, "topp": topp, "seed": seed, "prime": prime,
+        "listen": listen, "send": send, "allow": allow, "max_datagram": max_datagram,
+        "echo": echo, "status_every": status_every, "burst": burst,
+    }
+    try:
+        cfg = build(cli, config)
+    except ConfigError as exc:
+        typer.echo(f"charmix: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    console = Console(sys.stdout, sys.stderr)
+    log = logging.getLogger("charmix.daemon")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = console.handler()
+    log.addHandler(handler)
+    show_text = cfg.echo if cfg.echo is not None else sys.stdout.isatty()
+    runner = Daemon(cfg, log, echo=console.text if show_text else None)
+    try:
+        runner.start(run_clock=cfg.burst == 0)
+    except StartupError as exc:
+        console.line(f"charmix: {exc}")
+        console.close()
+        raise typer.Exit(1) from None
+    try:
+        for line in banner(runner):
+            console.line(line)
+        if cfg.burst:
+            seconds = runner.burst(cfg.burst)
+            steps = runner.clock.steps
+            if show_text:
+                console.text("\n")
+            log.info("%d characters in %.2f s (%.0f chars/s)", steps, seconds,
+                     steps / seconds if seconds > 0 else 0.0)
+        else:
+            runner.run()
+            log.info("stopped after %d characters", runner.engine.step_count)
+    finally:
+        log.removeHandler(handler)
+        console.close()
+
+
+def banner(runner: Daemon) -> list[str]:
+    """A few lines saying what is running and where, for the performer's terminal."""
+    cfg, engine, controls = runner.config, runner.engine, runner.controls
+    assert runner.server is not None, "banner() needs a started daemon"
+    host, port = runner.server.address
+    listening = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    allow = ", ".join(str(n) for n in cfg.allow)
+    sends = ", ".join(str(ep) for ep in cfg.send)
+    clock = "external (/charmix/tick)" if controls.rate == 0 else f"{controls.rate:g} chars/s"
+    lines = [
+        f"charmix daemon: {len(engine.names)} models ({', '.join(engine.names)}), "
+        f"{len(engine.vocab)}-character vocabulary",
+        f"  control in  {listening}  (allowed: {allow})",
+        f"  frames out  {sends}  (+ /charmix/subscribe)",
+        f"  clock       {clock}, T {cfg.temperature:g}, {cfg.mode}, slew {cfg.slew:g} s",
+    ]
+    if cfg.listen.unspecified and all(net.is_loopback for net in cfg.allow):
+        lines.append(
+            f"  note: listening on all interfaces but only {allow} may control; add "
+            "--allow 192.168.1.0/24 (your LAN) so other machines are not ignored"
+        )
+    if cfg.burst == 0:
+        lines.append("  Ctrl-C stops")
+    return lines
+
+
+def register(app: typer.Typer) -> None:
+    app.command(help=HELP, rich_help_panel="Perform", no_args_is_help=False)(daemon)
