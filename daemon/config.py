@@ -74,9 +74,12 @@ class Endpoint:
 
 
 def parse_endpoint(
-    text: str, default_port: int, default_host: str = protocol.DEFAULT_HOST
+    text: str, default_port: int, default_host: str = protocol.DEFAULT_HOST, lowest: int = 1
 ) -> Endpoint:
-    """'HOST:PORT', '[IPv6]:PORT', 'PORT' or 'HOST' → Endpoint; ValueError says what is wrong."""
+    """'HOST:PORT', '[IPv6]:PORT', 'PORT' or 'HOST' → Endpoint; ValueError says what is wrong.
+
+    `lowest=0` admits port 0 (the system picks a free port: for --listen in tests and scripts).
+    """
     text = text.strip()
     if not text:
         raise ValueError("empty address")
@@ -101,8 +104,8 @@ def parse_endpoint(
         host = text
     port = default_port
     if port_text:
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            raise ValueError(f"{text!r}: port must be 1 – 65535")
+        if not port_text.isdigit() or not lowest <= int(port_text) <= 65535:
+            raise ValueError(f"{text!r}: port must be {lowest} – 65535")
         port = int(port_text)
     return Endpoint(host, port)
 
@@ -260,13 +263,10 @@ def _model_temperature(value: Any) -> dict[str, float]:
     return out
 
 
-def _endpoint(default_port: int) -> Callable[[Any], Endpoint]:
-    def check(value: Any) -> Endpoint:
-        if isinstance(value, Endpoint):
-            return value
-        return parse_endpoint(_string(value), default_port)
-
-    return check
+def _listen(value: Any) -> Endpoint:
+    if isinstance(value, Endpoint):
+        return value
+    return parse_endpoint(_string(value), protocol.CONTROL_PORT, lowest=0)
 
 
 def _endpoints(value: Any) -> list[Endpoint]:
@@ -299,7 +299,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "topp": _number(0.0, 1.0, low_open=True),
     "seed": _integer(),
     "prime": _prime,
-    "listen": _endpoint(protocol.CONTROL_PORT),
+    "listen": _listen,
     "send": _endpoints,
     "allow": _networks,
     "status_every": _number(0.0, 86400.0),

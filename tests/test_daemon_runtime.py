@@ -1,0 +1,177 @@
+"""The Daemon in-process: wiring, commands between steps, reproducibility, status, the console."""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pythonosc.osc_bundle import OscBundle
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from charmix.daemon import protocol
+from charmix.daemon.config import build
+from charmix.daemon.runtime import Console, Daemon, StartupError
+
+P = protocol.PREFIX
+LOG = logging.getLogger("test.runtime")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.002)
+
+
+def osc(path: str, *args: tuple[str, object]) -> bytes:
+    b = OscMessageBuilder(path)
+    for tag, value in args:
+        b.add_arg(value, tag)
+    return b.build().dgram
+
+
+@pytest.fixture
+def receiver() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(3)
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def daemon(tiny_model_dir: Path, receiver: socket.socket) -> Iterator[Callable[..., Daemon]]:
+    made: list[Daemon] = []
+
+    def make(run_clock: bool = True, echo: Callable[[str], None] | None = None, **cli) -> Daemon:
+        cli = {"models_dir": tiny_model_dir, "listen": "127.0.0.1:0",
+               "send": [f"127.0.0.1:{receiver.getsockname()[1]}"], **cli}
+        d = Daemon(build(cli), LOG, echo=echo)
+        d.start(run_clock=run_clock)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.stop()
+
+
+def control(d: Daemon, data: bytes) -> None:
+    assert d.server is not None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(data, d.server.address)
+
+
+def test_same_seed_same_weight_timeline_same_text(daemon) -> None:
+    texts = []
+    for _ in range(2):
+        out: list[str] = []
+        d = daemon(run_clock=False, echo=out.append, seed=11, weights="1,0,0")
+        d.clock.burst(150)
+        d.controls.set_weights([0, 0, 1])  # the same gesture at the same step
+        d.clock.burst(150)
+        texts.append("".join(out))
+        d.stop()
+    assert texts[0] == texts[1] and len(texts[0]) == 300
+    other: list[str] = []
+    d = daemon(run_clock=False, echo=other.append, seed=12, weights="1,0,0")
+    d.clock.burst(300)
+    assert "".join(other) != texts[0]
+
+
+def test_commands_apply_between_steps_on_the_clock_thread(daemon) -> None:
+    out: list[str] = []
+    d = daemon(echo=out.append, rate=0.0)
+    control(d, osc(f"{P}/seed", ("i", 5)))
+    control(d, osc(f"{P}/reset"))
+    for _ in range(40):
+        control(d, osc(f"{P}/tick"))
+    wait_for(lambda: len(out) == 40)
+    first = "".join(out)
+    control(d, osc(f"{P}/seed", ("i", 5)))
+    control(d, osc(f"{P}/reset"))
+    for _ in range(40):
+        control(d, osc(f"{P}/tick"))
+    wait_for(lambda: len(out) == 80)
+    assert "".join(out[40:]) == first  # reseeded and reset: the same characters again
+    control(d, osc(f"{P}/prime", ("s", "To be, or not to be")))
+    control(d, osc(f"{P}/tick"))
+    wait_for(lambda: len(out) == 81)
+    assert "To be, or not to be" in d.engine.line  # primed, then one more character
+
+
+def test_frames_and_announcements_reach_the_destination(daemon, receiver: socket.socket) -> None:
+    d = daemon(rate=100.0)
+    seen: dict[str, list] = {}
+    while f"{P}/attribution" not in seen or f"{P}/models" not in seen:
+        data, _ = receiver.recvfrom(65535)
+        assert len(data) <= protocol.MAX_DATAGRAM
+        for m in OscBundle(data):
+            seen[m.address] = m.params
+    assert seen[f"{P}/models"] == d.engine.names
+    assert len(seen[f"{P}/status"]) == len(protocol.STATUS_FIELDS)
+
+
+def test_status_values_and_line(daemon) -> None:
+    d = daemon(run_clock=False, rate=20.0, temperature=0.5, mode="geometric", topk=3)
+    d.clock.burst(10)
+    values = dict(zip(protocol.STATUS_FIELDS, d.status_values(), strict=True))
+    assert values["step"] == 10 and values["rate"] == 20 and values["temperature"] == 0.5
+    assert values["mode"] == protocol.MODES.index("geometric") and values["topk"] == 3
+    assert values["paused"] == 0 and values["uptime"] >= 0
+    line = d.status_line()
+    assert "10 chars" in line and "weights bible 0.33 linux 0.33 shakespeare 0.33" in line
+    assert "\n" not in line
+
+
+def test_startup_errors(tiny_model_dir: Path, tiny_models: dict[str, Path]) -> None:
+    def start(**cli) -> None:
+        Daemon(build({"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", **cli}), LOG).start()
+
+    with pytest.raises(StartupError, match=r"weights: 2 values for 3 models"):
+        start(weights="1,0")
+    with pytest.raises(StartupError, match="two models are named linux"):
+        start(models=[str(tiny_models["linux"]), str(tiny_models["linux"])])
+    with pytest.raises(StartupError, match="weights: unknown model 'austen'"):
+        start(weights="austen=1")
+
+
+def test_weights_table_leaves_unnamed_models_at_zero(daemon) -> None:
+    d = daemon(run_clock=False, weights="linux=2", slew=0.0)
+    d.clock.burst(1)
+    np.testing.assert_allclose(d.engine.weights, [0, 1, 0])
+
+
+class Stuck(io.StringIO):
+    """A stream whose writes block until released: a terminal paused with Ctrl-S."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, s: str) -> int:
+        self.release.wait()
+        return super().write(s)
+
+
+def test_console_never_blocks_the_caller() -> None:
+    out, err = Stuck(), io.StringIO()
+    console = Console(out, err, size=100)
+    start = time.perf_counter()
+    for _ in range(1000):
+        console.text("x")
+    assert time.perf_counter() - start < 0.5
+    assert console.dropped >= 800
+    out.release.set()
+    wait_for(lambda: console._queue.empty())
+    console.line("done")
+    console.close(timeout=2)
+    assert out.getvalue().startswith("x") and err.getvalue() == "done\n"
