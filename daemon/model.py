@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -166,6 +167,8 @@ def load_model(path: str | os.PathLike[str]) -> StepModel:
         raise ModelError(f"{path}: no such model file")
     if path.is_dir():
         raise ModelError(f"{path}: is a directory, not a model file")
+    if path.stat().st_size == 0:
+        raise ModelError(f"{path}: empty file, not a model")
     try:
         session = ort.InferenceSession(
             str(path), sess_options=session_options(), providers=["CPUExecutionProvider"]
@@ -174,6 +177,9 @@ def load_model(path: str | os.PathLike[str]) -> StepModel:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "Protobuf parsing failed" in detail or "INVALID_PROTOBUF" in detail:
             detail = "not an ONNX file, or truncated"
+        # "[ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from PATH failed:..." → "..."
+        detail = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", detail)
+        detail = re.sub(r"^Load model from .* failed: ?", "", detail)
         raise ModelError(f"{path}: cannot load ({detail[:160]})") from None
     info = read_info(path, session)
     check_signature(path, session, info)
