@@ -215,8 +215,8 @@ class MonitorState:
             self.arrivals.popleft()
         if len(self.arrivals) < 2:
             return 0.0
-        span = max(now - self.arrivals[0], 1e-6)
-        return (len(self.arrivals) - 1) / span if span < RATE_WINDOW else len(self.arrivals) / span
+        # Intervals between arrivals; measured to `now` so the figure falls when the text stops.
+        return (len(self.arrivals) - 1) / max(now - self.arrivals[0], 1e-6)
 
     def char_at(self, index: int) -> str:
         if 0 <= index < len(self.vocab):
