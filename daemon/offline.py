@@ -14,7 +14,13 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from charmix.daemon.model import ModelError, load_model, model_files, resolve_model
+from charmix.daemon.model import (
+    ModelError,
+    load_model,
+    model_files,
+    resolve_model,
+    shipped_models_dir,
+)
 
 Opt = typer.Option
 
@@ -53,24 +59,37 @@ def models(
         ]
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
     else:
-        table = Table(title=f"charmix models in {files[0].parent if files else folder}")
-        for col in ("name", "layers×hidden", "params", "vocab", "val nats", "bits/char", "MB"):
-            table.add_column(col, justify="left" if col == "name" else "right")
-        table.add_column("corpus")
+        table = Table(title=f"charmix models in {folder or shipped_models_dir()}")
+        cells = []
         for path, info in rows:
             meta = info.meta
             val = info.val_loss
-            table.add_row(
-                info.name,
-                f"{info.layers}×{info.hidden}",
-                f"{int(meta.get('charmix.parameters', 0)):,}",
-                str(len(info.vocab)),
-                f"{val:.4f}" if val is not None else "-",
-                f"{val / np.log(2):.4f}" if val is not None else "-",
-                f"{path.stat().st_size / 1e6:.1f}",
-                info.corpus.get("description") or info.corpus.get("name", ""),
+            cells.append(
+                (
+                    info.name,
+                    f"{info.layers}×{info.hidden}",
+                    f"{int(meta.get('charmix.parameters', 0)):,}",
+                    str(len(info.vocab)),
+                    f"{val:.4f}" if val is not None else "-",
+                    f"{val / np.log(2):.4f}" if val is not None else "-",
+                    f"{path.stat().st_size / 1e6:.1f}",
+                    info.corpus.get("description") or info.corpus.get("name", ""),
+                )
             )
-        Console().print(table)
+        headers = ("name", "LSTM", "params", "vocab", "val nats", "bits/char", "MB")
+        for k, col in enumerate(headers):
+            # Names and numbers are never wrapped or cut; the corpus description wraps.
+            widest = max((len(row[k]) for row in cells), default=0)
+            table.add_column(
+                col, justify="left" if k == 0 else "right", no_wrap=True, min_width=widest
+            )
+        table.add_column("corpus")
+        for row in cells:
+            table.add_row(*row)
+        console = Console()
+        if not console.is_terminal:  # piped: don't squeeze the table into rich's default 80
+            console = Console(width=max(console.width, 120))
+        console.print(table)
         if not rows:
             typer.echo("no models found", err=True)
     for problem in problems:
