@@ -1,0 +1,126 @@
+"""`charmix send …`: generated from the address table, typed, range-checked, over real UDP."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from fakes.osc_receiver import OscReceiver
+from typer.testing import CliRunner
+
+from charmix.controllers.commands import command_name, send_app
+from charmix.daemon import protocol
+from charmix.daemon.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def rx():
+    with OscReceiver() as r:
+        yield r
+
+
+def send(rx: OscReceiver, command: str, *args: str):
+    return runner.invoke(app, ["send", command, "--to", rx.target, *args])
+
+
+def test_every_input_address_has_a_send_command() -> None:
+    """The sub-commands are the table: nothing missing, nothing invented."""
+    names = {c.name for c in send_app.registered_commands}
+    assert names == {command_name(a) for a in protocol.INPUT}
+    for wanted in ("weights", "weight", "temperature", "mode", "rate", "prime", "reset", "pause",
+                   "resume", "tick", "seed", "topk", "topp", "query", "model-temperature"):
+        assert wanted in names
+
+
+@pytest.mark.parametrize(
+    ("argv", "suffix", "params"),
+    [
+        (["weights", "0.2", "0.8", "0"], "weights", (0.2, 0.8, 0.0)),
+        (["weight", "bible", "0.5"], "weight/bible", (0.5,)),
+        (["temperature", "0.7"], "temperature", (0.7,)),
+        (["model-temperature", "bible", "1.2"], "model/bible/temperature", (1.2,)),
+        (["mode", "geometric"], "mode", ("geometric",)),
+        (["rate", "30"], "rate", (30.0,)),
+        (["slew", "0.5"], "slew", (0.5,)),
+        (["prime", "To be, or not"], "prime", ("To be, or not",)),
+        (["reset"], "reset", ()),
+        (["pause"], "pause", ()),
+        (["resume"], "resume", ()),
+        (["tick"], "tick", ()),
+        (["seed", "42"], "seed", (42,)),
+        (["topk", "5"], "topk", (5,)),
+        (["topp", "0.9"], "topp", (0.9,)),
+        (["subscribe", "9000"], "subscribe", (9000,)),
+        (["unsubscribe", "9000", "10.0.0.5"], "unsubscribe", (9000, "10.0.0.5")),
+    ],
+)
+def test_send_command_reaches_a_udp_receiver(rx, argv, suffix, params) -> None:
+    result = send(rx, *argv)
+    assert result.exit_code == 0, result.output
+    got = rx.wait_for(suffix)
+    assert got.params == pytest.approx(params)
+    assert [type(p) for p in got.params] == [type(p) for p in params]  # f stays f, i stays i
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["temperature", "9"], "outside 0.05 – 5"),
+        (["weights", "--", "0.5", "-1"], "outside >= 0"),  # '--': -1 is not an option
+        (["weights", "nan"], "not a finite number"),
+        (["mode", "loud"], "not one of linear | geometric"),
+        (["topp", "0"], "outside (0, 1]"),
+        (["seed", "99999999999"], "32-bit"),
+    ],
+)
+def test_out_of_range_is_an_error_and_sends_nothing(rx, argv, why) -> None:
+    result = send(rx, *argv)
+    assert result.exit_code == 2
+    assert why in result.output
+    send(rx, "tick")  # a sentinel: once it arrives, anything sent before it would have too
+    rx.wait_for("tick")
+    assert [m.address for m in rx.messages] == [protocol.PREFIX + "/tick"]
+
+
+def test_several_targets_all_receive(rx) -> None:
+    with OscReceiver() as rx2:
+        result = runner.invoke(app, ["send", "temperature", "0.6", "--to", rx.target,
+                                     "--to", rx2.target])
+        assert result.exit_code == 0, result.output
+        for r in (rx, rx2):
+            assert r.wait_for("temperature").params == pytest.approx((0.6,))
+
+
+def test_bad_target_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["send", "tick", "--to", "localhost"])
+    assert result.exit_code == 2
+    assert "is not HOST:PORT" in result.output
+
+
+def test_query_prints_models_vocab_and_status() -> None:
+    with OscReceiver(answer_models=["austen", "bible"]) as daemon:
+        result = runner.invoke(app, ["send", "query", "--to", daemon.target, "--timeout", "5"])
+    assert result.exit_code == 0, result.output
+    assert "models: austen bible" in result.output
+    assert "vocab:  3 characters 'abc'" in result.output
+    assert "temperature" in result.output and "uptime" in result.output
+
+
+def test_query_without_a_daemon_says_so(rx) -> None:
+    result = runner.invoke(app, ["send", "query", "--to", rx.target, "--timeout", "0.2"])
+    assert result.exit_code == 1
+    assert "no daemon answered" in result.output
+
+
+def test_the_installed_command_line_works(rx) -> None:
+    """The real entry point in a subprocess: what a shell script would run."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "charmix.daemon.cli", "send", "weights", "1", "0", "0",
+         "--to", rx.target],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert rx.wait_for("weights").params == pytest.approx((1.0, 0.0, 0.0))
