@@ -54,10 +54,10 @@ def xdotool(display: str, *args: str) -> str:
 class MouseBridge:
     """`charmix mouse` in a subprocess, with its anchors' pixel positions and its window id."""
 
-    def __init__(self, display: str, rx: OscReceiver, *extra: str) -> None:
+    def __init__(self, display: str, target: str, *extra: str) -> None:
         env = dict(os.environ, DISPLAY=display)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "charmix.daemon.cli", "mouse", "--to", rx.target,
+            [sys.executable, "-m", "charmix.daemon.cli", "mouse", "--to", target,
              "--models", ",".join(MODELS), "--geometry", GEOMETRY, "--debug",
              "--query-timeout", "0.05", *extra],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -94,7 +94,7 @@ def dominant(model: str):
 
 def test_pointer_on_an_anchor_sends_that_model_alone(display: str) -> None:
     with OscReceiver() as rx:
-        bridge = MouseBridge(display, rx)
+        bridge = MouseBridge(display, rx.target)
         try:
             assert set(bridge.anchors) == set(MODELS)
             assert rx.of("weights") == []  # opening the window sends nothing
@@ -112,7 +112,7 @@ def test_pointer_on_an_anchor_sends_that_model_alone(display: str) -> None:
 
 def test_keys_temperature_freeze_and_quit(display: str) -> None:
     with OscReceiver() as rx:
-        bridge = MouseBridge(display, rx)
+        bridge = MouseBridge(display, rx.target)
         try:
             bridge.point_at("linux")
             rx.wait_for("weights", dominant("linux"))
@@ -137,7 +137,7 @@ def test_keys_temperature_freeze_and_quit(display: str) -> None:
 
 def test_window_title_tells_the_keys(display: str) -> None:
     with OscReceiver() as rx:
-        bridge = MouseBridge(display, rx)
+        bridge = MouseBridge(display, rx.target)
         try:
             title = xdotool(display, "getwindowname", bridge.window)
             for word in ("wheel", "+/-", "space", "freeze", "fullscreen", "Esc", "quit"):

@@ -103,6 +103,17 @@ class OscReceiver:
                                          f"last messages: {seen}")
                 self._cond.wait(left)
 
+    def wait_until(self, condition: Callable[[list[Received]], bool], timeout: float = 10.0,
+                   what: str = "condition") -> None:
+        """Wait until `condition(all messages so far)` holds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not condition(self.messages):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{what} not met within {timeout} s")
+                self._cond.wait(left)
+
     def wait_count(self, suffix: str, n: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout
         with self._cond:
