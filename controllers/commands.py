@@ -163,6 +163,8 @@ def midi(
         layout = load_layout(mapping) if mapping else default_layout()
     except LayoutError as exc:
         _fail(str(exc))
+    if why := midi_bridge.sequencer_missing():  # before asking the daemon anything
+        _fail(why)
     names, _, sender = _connect("midi", to, models, query_timeout, max_rate, resend)
     try:
         bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save)

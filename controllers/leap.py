@@ -222,7 +222,7 @@ def run_live(mapper: LeapMapper, sender: Sender, hand: str = "any",
             connection = leap.Connection()
             connection.add_listener(listener)
             try:
-                with connection.open():
+                with connection.open(timeout=RETRY):  # short, so Ctrl-C is never long ignored
                     mode = getattr(getattr(leap, "TrackingMode", None), "Desktop", None)
                     if mode is not None:  # palm-up desk mount: the mapping's coordinates
                         connection.set_tracking_mode(mode)

@@ -1,8 +1,9 @@
 """`charmix midi`: faders, knobs, buttons and pads → weights, temperature, rate, solo, actions.
 
 `MidiMapper.handle(message)` is the whole mapping: a pure function of the layout, the model
-names and the messages so far, returning Commands for the Sender. `pump()` feeds it from any
-mido input port object (rtmidi hardware or an in-memory port in the tests: the same code path).
+names and the messages so far, returning Commands for the Sender. `MidiBridge.pump()` feeds it
+from any mido input port object (rtmidi hardware, or an in-memory port in the tests: the same
+code path), and `run()` finds, opens and reopens the hardware port.
 
 Faders send the per-model address (`/charmix/weight/{name}`), so moving one fader changes one
 model and leaves the rest where other controllers put them. A solo (held note or S button)
@@ -39,10 +40,9 @@ def log_scale(value: int, lo: float, hi: float) -> float:
 class MidiMapper:
     """Turns mido Messages into Commands according to a layout; counts what it ignored."""
 
-    def __init__(self, layout: MidiLayout, names: list[str], log: Callable[[str], None] = print):
+    def __init__(self, layout: MidiLayout, names: list[str]) -> None:
         self.names = names
         self.layout = layout
-        self.log = log
         self.levels: list[float | None] = [None] * len(names)  # None: fader not moved yet
         self.held: list[int] = []  # soloed models, in press order
         self.pressed: set[int] = set()  # action CCs currently down (act on the press only)
@@ -162,7 +162,7 @@ class MidiBridge:
         say: Callable[[str], None] = _say,
     ) -> None:
         self.layout, self.names, self.sender, self.save, self.say = layout, names, sender, save, say
-        self.mapper = MidiMapper(layout, names, log=say)  # LayoutError for unknown model names
+        self.mapper = MidiMapper(layout, names)  # LayoutError for unknown model names
         self.learner = Learner(names) if learn else None
         if self.learner:
             self.mapper.weights.clear()  # learned faders replace the layout's

@@ -8,8 +8,10 @@ Every controller talks to the daemon through a `Sender`. Why it is shaped like t
   out (a trailing send after the rate window), so the daemon ends where the gesture ended.
 - **Events** (`event`: tick, reset, prime…) are sent every time, in order.
 - The caller never blocks: `set`/`event` only store bytes and notify one background thread that
-  owns the socket, resolves host names (retrying) and sends. A missing daemon costs nothing (UDP);
-  send failures are counted and reported once per target, never raised.
+  owns the socket and sends. Host names are looked up once at start; a failed lookup is retried
+  every few seconds on a short-lived thread, and the target gets the current state once it
+  resolves. A missing daemon costs nothing (UDP); failures are counted and reported once per
+  target, never raised.
 - Messages are typed from the address table (`protocol.INPUT`), so an `i` address gets an int and
   an `f+` address floats, exactly what the daemon's dispatcher expects.
 """
@@ -259,13 +261,14 @@ class Sender:
     # -- caller side: never blocks on the network --------------------------------------------
     def set(self, address: protocol.Address, *args: object, name: str | None = None) -> None:
         """Make `args` the current value of an address; sent if it differs from the last sent."""
-        self._put(Command(address, tuple(args), name), encode(address, args, name))
+        self.apply([Command(address, args, name)])
 
     def event(self, address: protocol.Address, *args: object, name: str | None = None) -> None:
         """Send a one-off message (every call is sent, in order)."""
-        self._put(Command(address, tuple(args), name, event=True), encode(address, args, name))
+        self.apply([Command(address, args, name, event=True)])
 
     def apply(self, commands: Iterable[Command]) -> None:
+        """Queue commands; ValueError (nothing queued from that one on) for bad arguments."""
         for cmd in commands:
             self._put(cmd, encode(cmd.address, cmd.args, cmd.name))
 
@@ -285,10 +288,6 @@ class Sender:
                 self._pending.pop(cmd.path, None)
                 self._pending[cmd.path] = dgram
             self._cond.notify()
-
-    def last_sent(self, path: str) -> bytes | None:
-        with self._cond:
-            return self._last.get(path)
 
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until everything queued so far is sent (True) or the timeout passes (False)."""
