@@ -1,0 +1,361 @@
+/**
+ * charmix: the daemon's broadcast drawn live in Processing (oscP5).
+ *
+ * Every character of the text is drawn in the colour of the model that wrote it (the argmax of
+ * /charmix/attribution for its step); below it p_mix, then one row per model with its name, weight,
+ * attribution, entropy and p_i. Drag a weight bar to move that model's target weight.
+ *
+ * Keys: UP/DOWN temperature, LEFT/RIGHT rate, p pause/resume, l/g linear/geometric mixing,
+ * e equal weights, r reset, t tick.
+ *
+ * It subscribes (/charmix/subscribe, renewed every 10 s; the daemon forgets a subscriber after
+ * 30 s), so it works wherever the daemon's --send points. Needs the oscP5 library (Sketch > Import
+ * Library > Add Library > oscP5). Addresses and ports follow the daemon's address table,
+ * daemon/protocol.py; tests/test_patches.py checks this file against it.
+ */
+
+import oscP5.*;
+import netP5.*;
+
+// -- ports and addresses (daemon/protocol.py) ------------------------------------------------
+final String DAEMON_HOST = "127.0.0.1";
+final int CONTROL_PORT = 7770;  // the daemon listens here
+final int LISTEN_PORT = 7771;   // this sketch listens here (the daemon's default --send)
+final int RENEW_MS = 10000;     // subscription renewal, well inside the daemon's 30 s
+final int DATAGRAM_SIZE = 4096; // oscP5 reads 1,536 bytes by default; the daemon sends <= 1,400
+
+final String[] STATUS_FIELDS = {
+  "step", "chars_per_s", "rate", "paused", "temperature", "mode", "topk", "topp", "rx_ok",
+  "rx_bad", "rx_denied", "tx_datagrams", "tx_errors", "overruns", "subscribers", "uptime"
+};
+final String[] MODES = {"linear", "geometric"};
+
+final color[] PALETTE = {
+  #36c5d6, #e055b8, #e8c547, #6fcf6a, #e8594a, #5b7fe8, #f0f0f0, #ff9f40
+};
+final color UNKNOWN = #808080;
+final int HISTORY = 6000;  // characters kept for the text view
+
+OscP5 osc;
+NetAddress daemon;
+PFont mono;
+
+// -- state: written by oscEvent (oscP5's thread), read by draw(); guarded by `this` ------------
+String[] models = new String[0];
+String vocab = "";
+float[] mix = new float[0];
+float[][] dists = new float[0][];
+float[] weights = new float[0];
+float[] attribution = new float[0];
+float[] entropy = new float[0];
+float[] status = new float[0];
+float[] target = new float[0];  // target weights this sketch sends
+int step = -1;
+int lastStep = -1;
+int dropped = 0;     // gaps in /charmix/step
+int unknown = 0;     // addresses not in the table
+int badArgs = 0;     // known address, wrong arguments
+int messages = 0;
+StringBuilder text = new StringBuilder();
+IntList writers = new IntList();  // model index per character of `text`, -1 = not known yet
+int pending = -1;                 // position in `text` awaiting its attribution
+int lastRenew = -RENEW_MS;
+
+void setup() {
+  size(1200, 780);
+  surface.setTitle("charmix");
+  mono = createFont("Monospaced", 15);
+  OscProperties props = new OscProperties();
+  props.setListeningPort(LISTEN_PORT);
+  props.setDatagramSize(DATAGRAM_SIZE);
+  osc = new OscP5(this, props);
+  daemon = new NetAddress(DAEMON_HOST, CONTROL_PORT);
+  OscMessage query = new OscMessage("/charmix/query");
+  query.add(LISTEN_PORT);
+  osc.send(query, daemon);  // models, vocabulary and status right away
+}
+
+// -- receiving ---------------------------------------------------------------------------------
+public synchronized void oscEvent(OscMessage m) {
+  messages++;
+  String tags = m.typetag();
+  String addr = m.addrPattern();
+  if (m.checkAddrPattern("/charmix/char")) {
+    if (!tags.equals("s")) { badArgs++; return; }
+    String c = m.get(0).stringValue();
+    if (c.length() == 0) { badArgs++; return; }
+    text.append(c.charAt(0));
+    writers.append(-1);
+    pending = text.length() - 1;
+    if (text.length() > HISTORY) {
+      int cut = text.length() - HISTORY;
+      text.delete(0, cut);
+      for (int i = 0; i < cut; i++) writers.remove(0);
+      pending -= cut;
+    }
+  } else if (m.checkAddrPattern("/charmix/step")) {
+    if (!tags.equals("i")) { badArgs++; return; }
+    step = m.get(0).intValue();
+    if (lastStep >= 0 && step > lastStep + 1) dropped += step - lastStep - 1;
+    lastStep = step;
+  } else if (m.checkAddrPattern("/charmix/attribution")) {
+    attribution = floats(m);
+    if (pending >= 0 && pending < writers.size() && attribution.length > 0) {
+      writers.set(pending, argmax(attribution));
+      pending = -1;
+    }
+  } else if (m.checkAddrPattern("/charmix/dist")) {
+    mix = floats(m);
+  } else if (m.checkAddrPattern("/charmix/weights")) {
+    weights = floats(m);
+    if (target.length != weights.length) target = weights.clone();
+  } else if (m.checkAddrPattern("/charmix/entropy")) {
+    entropy = floats(m);
+  } else if (m.checkAddrPattern("/charmix/models")) {
+    String[] names = new String[tags.length()];
+    for (int i = 0; i < names.length; i++) names[i] = m.get(i).stringValue();
+    if (!java.util.Arrays.equals(names, models)) {
+      models = names;
+      dists = new float[names.length][];
+    }
+  } else if (m.checkAddrPattern("/charmix/vocab")) {
+    vocab = m.get(0).stringValue();
+  } else if (m.checkAddrPattern("/charmix/status")) {
+    if (tags.length() != STATUS_FIELDS.length) { badArgs++; return; }
+    status = floats(m);
+  } else if (m.checkAddrPattern("/charmix/text") || m.checkAddrPattern("/charmix/index")) {
+    // the text view is built from /charmix/char; /charmix/index is for number-only readers
+  } else if (addr.startsWith("/charmix/model/") && addr.endsWith("/dist")) {
+    String name = addr.substring("/charmix/model/".length(), addr.length() - "/dist".length());
+    int k = indexOf(models, name);
+    if (k >= 0) dists[k] = floats(m);
+  } else {
+    unknown++;
+  }
+}
+
+/** Each argument with floatValue(i): floatValues() truncates to ints in some oscP5 versions. */
+float[] floats(OscMessage m) {
+  String tags = m.typetag();
+  float[] out = new float[tags.length()];
+  for (int i = 0; i < out.length; i++) {
+    if (tags.charAt(i) != 'f') { badArgs++; return new float[0]; }
+    out[i] = m.get(i).floatValue();
+  }
+  return out;
+}
+
+int argmax(float[] v) {
+  int best = 0;
+  for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}
+
+int indexOf(String[] names, String name) {
+  for (int i = 0; i < names.length; i++) if (names[i].equals(name)) return i;
+  return -1;
+}
+
+color modelColour(int k) {
+  return k < 0 ? UNKNOWN : PALETTE[k % PALETTE.length];
+}
+
+float statusOf(String field, float otherwise) {
+  int k = java.util.Arrays.asList(STATUS_FIELDS).indexOf(field);
+  return k >= 0 && k < status.length ? status[k] : otherwise;
+}
+
+// -- drawing -----------------------------------------------------------------------------------
+void draw() {
+  if (millis() - lastRenew > RENEW_MS) {
+    lastRenew = millis();
+    OscMessage sub = new OscMessage("/charmix/subscribe");
+    sub.add(LISTEN_PORT);
+    osc.send(sub, daemon);
+  }
+  synchronized (this) {
+    background(18);
+    textFont(mono);
+    drawHeader(20, 24);
+    drawText(20, 44, width - 40, 12);
+    drawBars("p_mix", mix, 20, 300, width - 40, 110, color(235));
+    for (int k = 0; k < models.length; k++) drawModel(k, 20, 440 + k * rowHeight(), rowHeight() - 8);
+    drawFooter(20, height - 14);
+  }
+}
+
+int rowHeight() {
+  return models.length > 0 ? min(62, 300 / models.length) : 62;
+}
+
+void drawHeader(float x, float y) {
+  fill(200);
+  textSize(14);
+  String mode = MODES[constrain((int) statusOf("mode", 0), 0, MODES.length - 1)];
+  text("charmix   step " + step + "   " + nf(statusOf("chars_per_s", 0), 0, 1) + " chars/s   T "
+       + nf(statusOf("temperature", 0), 0, 2) + "   " + mode
+       + (statusOf("paused", 0) > 0 ? "   PAUSED" : ""), x, y);
+}
+
+/** The last `rows` screen rows of text, each character in its writer's colour. */
+void drawText(float x, float y, float w, int rows) {
+  textSize(15);
+  float cw = textWidth('m');
+  int cols = max(10, (int) (w / cw));
+  // Lay the history out in rows (newlines and wrapping), keep the last `rows`.
+  IntList starts = new IntList();
+  starts.append(0);
+  int col = 0;
+  for (int i = 0; i < text.length(); i++) {
+    char c = text.charAt(i);
+    if (c == '\n' || col == cols) {
+      starts.append(c == '\n' ? i + 1 : i);
+      col = c == '\n' ? 0 : 1;
+    } else {
+      col++;
+    }
+  }
+  int first = max(0, starts.size() - rows);
+  for (int r = first; r < starts.size(); r++) {
+    int end = r + 1 < starts.size() ? starts.get(r + 1) : text.length();
+    float cx = x;
+    for (int i = starts.get(r); i < end; i++) {
+      char c = text.charAt(i);
+      if (c == '\n') break;
+      fill(modelColour(writers.get(i)));
+      text(c == '\t' ? ' ' : c, cx, y + (r - first + 1) * 20);
+      cx += cw;
+    }
+  }
+}
+
+/** A distribution as bars, with its five likeliest characters. */
+void drawBars(String label, float[] p, float x, float y, float w, float h, color c) {
+  noStroke();
+  fill(30);
+  rect(x, y, w, h);
+  if (p == null || p.length == 0) return;
+  float bw = w / p.length;
+  fill(c);
+  for (int i = 0; i < p.length; i++) {
+    float bh = constrain(p[i], 0, 1) * h;
+    rect(x + i * bw, y + h - bh, max(1, bw - 1), bh);
+  }
+  fill(160);
+  textSize(12);
+  text(label + "   " + topChars(p, 5), x + 4, y + 14);
+}
+
+String topChars(float[] p, int n) {
+  boolean[] used = new boolean[p.length];
+  String out = "";
+  for (int j = 0; j < min(n, p.length); j++) {
+    int best = -1;
+    for (int i = 0; i < p.length; i++) if (!used[i] && (best < 0 || p[i] > p[best])) best = i;
+    used[best] = true;
+    char c = best < vocab.length() ? vocab.charAt(best) : '?';
+    String shown = c == '\n' ? "\\n" : c == ' ' ? "\u2423" : c == '\t' ? "\\t" : str(c);
+    out += shown + " " + nf(p[best], 0, 2) + "   ";
+  }
+  return out;
+}
+
+void drawModel(int k, float x, float y, float h) {
+  color c = modelColour(k);
+  fill(c);
+  textSize(14);
+  text(models[k], x, y + 16);
+  // weight bar: effective weight filled, target as a line; drag to set the target
+  float bx = x, by = y + 24, bw = 200, bh = 12;
+  noStroke();
+  fill(45);
+  rect(bx, by, bw, bh);
+  fill(c);
+  if (k < weights.length) rect(bx, by, bw * constrain(weights[k], 0, 1), bh);
+  if (k < target.length) {
+    stroke(240);
+    line(bx + bw * target[k], by - 3, bx + bw * target[k], by + bh + 3);
+    noStroke();
+  }
+  fill(170);
+  textSize(12);
+  String a = k < attribution.length ? nf(attribution[k], 0, 2) : "-";
+  String e = k < entropy.length ? nf(entropy[k], 0, 2) : "-";
+  text("w " + (k < weights.length ? nf(weights[k], 0, 2) : "-") + "   attr " + a + "   H " + e
+       + " bits", bx, by + bh + 14);
+  drawBars("", k < dists.length ? dists[k] : null, x + 240, y, width - 40 - 240, h, c);
+}
+
+void drawFooter(float x, float y) {
+  fill(120);
+  textSize(12);
+  text("rx " + messages + " messages   dropped steps " + dropped + "   unknown " + unknown
+       + "   bad args " + badArgs + "   daemon: rx_bad " + (int) statusOf("rx_bad", 0)
+       + "  tx_errors " + (int) statusOf("tx_errors", 0) + "  overruns "
+       + (int) statusOf("overruns", 0) + "  subscribers " + (int) statusOf("subscribers", 0)
+       + "      keys: arrows T/rate  p pause  l/g mode  e equal  r reset  t tick", x, y);
+}
+
+// -- control -----------------------------------------------------------------------------------
+void send(String address, float value) {
+  OscMessage m = new OscMessage(address);
+  m.add(value);
+  osc.send(m, daemon);
+}
+
+void sendBare(String address) {
+  osc.send(new OscMessage(address), daemon);
+}
+
+void mouseDragged() {
+  synchronized (this) {
+    int k = (mouseY - 440) / rowHeight();
+    if (mouseY < 440 || k >= target.length || mouseX > 240) return;
+    target[k] = constrain((mouseX - 20) / 200.0, 0, 1);
+    OscMessage m = new OscMessage("/charmix/weights");
+    for (float w : target) m.add(w);
+    osc.send(m, daemon);
+  }
+}
+
+void keyPressed() {
+  float t, r, paused;
+  int n;
+  synchronized (this) {
+    t = statusOf("temperature", 0.8);
+    r = statusOf("rate", 15);
+    paused = statusOf("paused", 0);
+    n = target.length;
+  }
+  if (keyCode == UP) send("/charmix/temperature", constrain(t + 0.05, 0.05, 5));
+  else if (keyCode == DOWN) send("/charmix/temperature", constrain(t - 0.05, 0.05, 5));
+  else if (keyCode == RIGHT) send("/charmix/rate", constrain(max(r, 1) * 1.25, 0, 2000));
+  else if (keyCode == LEFT) send("/charmix/rate", constrain(r / 1.25, 0, 2000));
+  else if (key == 'p') sendBare(paused > 0 ? "/charmix/resume" : "/charmix/pause");
+  else if (key == 'r') sendBare("/charmix/reset");
+  else if (key == 't') sendBare("/charmix/tick");
+  else if (key == 'l' || key == 'g') {
+    OscMessage m = new OscMessage("/charmix/mode");
+    m.add(key == 'l' ? "linear" : "geometric");
+    osc.send(m, daemon);
+  } else if (key == 'e' && n > 0) {
+    OscMessage m = new OscMessage("/charmix/weights");
+    synchronized (this) {
+      for (int i = 0; i < target.length; i++) {
+        target[i] = 1.0 / target.length;
+        m.add(target[i]);
+      }
+    }
+    osc.send(m, daemon);
+  }
+}
+
+void exit() {
+  if (osc != null) {
+    OscMessage m = new OscMessage("/charmix/unsubscribe");
+    m.add(LISTEN_PORT);
+    osc.send(m, daemon);
+    osc.stop();
+  }
+  super.exit();
+}
