@@ -89,7 +89,8 @@ def expected_counts(box: dict) -> tuple[int | None, int | None]:
         return 2, int(args[0]) if args else 1
     rules = {
         "route": (len(args) + 1, len(args) + 1), "t": (1, len(args)),
-        "unpack": (1, len(args)), "pak": (len(args), 1), "regexp": (1, 5), "udpreceive": (1, 1), "udpsend": (1, 0), "s": (1, 0), "r": (0, 1),
+        "unpack": (1, len(args)), "pak": (len(args), 1), "regexp": (1, 5),
+        "udpreceive": (1, 1), "udpsend": (1, 0), "s": (1, 0), "r": (0, 1),
         "prepend": (1, 1), "loadbang": (1, 1), "metro": (2, 1), "delay": (2, 1), "sel": (2, 2),
         "maximum": (2, 2), ">": (2, 1),
     }

@@ -115,7 +115,7 @@ def onReceiveOSC(dat, rowIndex, message, bytes, timeStamp, address, args, peer):
     elif address == ADDR_STATUS and len(args) == len(STATUS_FIELDS):
         table = op("charmix_status")
         table.clear()
-        for name, value in zip(STATUS_FIELDS, args):
+        for name, value in zip(STATUS_FIELDS, args, strict=True):
             table.appendRow([name, value])
     # the number vectors (and /charmix/step, /charmix/index): see charmix_dists.py
     return
