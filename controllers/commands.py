@@ -71,7 +71,7 @@ def _connect(
     max_rate: float = 100.0, resend: float = 0.0,
 ):
     """Targets, model names (daemon first, --models second) and a started Sender."""
-    from charmix.controllers.sender import ModelsUnknown, Sender, resolve_models
+    from charmix.controllers.sender import ModelsUnknown, Sender, format_targets, resolve_models
 
     targets = _targets(to)
     try:
@@ -79,8 +79,8 @@ def _connect(
     except ModelsUnknown as exc:
         _fail(str(exc))
         raise
-    source = f"the daemon at {info.source[0]}:{info.source[1]}" if info else "--models"
-    where = ", ".join(f"{h}:{p}" for h, p in targets)
+    source = f"the daemon at {format_targets(info.source)}" if info else "--models"
+    where = format_targets(*targets)
     typer.echo(f"charmix {command}: models {', '.join(names)} (from {source}) → {where}", err=True)
     return names, info, Sender(targets, max_rate=max_rate, resend=resend)
 
@@ -314,16 +314,16 @@ def send_query(
     timeout: Annotated[float, Opt(min=0.01, help="Seconds to wait for replies.")] = 1.0,
 ) -> None:
     """Ask the daemon(s) which models, vocabulary and status they have, and print the answers."""
-    from charmix.controllers.sender import query
+    from charmix.controllers.sender import format_targets, query
 
     targets = _targets(to)
     replies = query(targets, timeout)
     if not replies:
-        where = ", ".join(f"{h}:{p}" for h, p in targets)
+        where = format_targets(*targets)
         typer.echo(f"charmix: no daemon answered at {where} within {timeout:g} s", err=True)
         raise typer.Exit(1)
     for info in replies:
-        typer.echo(f"daemon {info.source[0]}:{info.source[1]}")
+        typer.echo(f"daemon {format_targets(info.source)}")
         typer.echo(f"  models: {' '.join(info.models)}")
         if info.vocab is not None:
             typer.echo(f"  vocab:  {len(info.vocab)} characters {info.vocab!r}")

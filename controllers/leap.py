@@ -156,8 +156,12 @@ class FrameSink:
 
     def __call__(self, frame: HandFrame | None) -> None:
         if frame is not None and self.record is not None:
-            self.record.write(frame.to_json() + "\n")
-            self.record.flush()  # a crash or power cut keeps what was played
+            try:
+                self.record.write(frame.to_json() + "\n")
+                self.record.flush()  # a crash or power cut keeps what was played
+            except (OSError, ValueError) as exc:  # disk full, file closed: keep playing
+                _say(f"recording stopped: {exc}")
+                self.record = None
         self.sender.apply(self.mapper.handle(frame))
 
 

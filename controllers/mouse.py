@@ -19,7 +19,7 @@ import tkinter as tk
 from dataclasses import dataclass
 
 from charmix.controllers.mapping import PadMapping
-from charmix.controllers.sender import Sender, entry, limits
+from charmix.controllers.sender import Sender, entry, format_targets, limits
 
 TITLE = "charmix mouse"
 HELP = "move: mix · wheel or +/-: temperature · space: freeze · f: fullscreen · q/Esc: quit"
@@ -74,8 +74,7 @@ class MouseBridge:
         self.position: tuple[float, float] | None = None
         self.weights = [1.0 / len(mapping.anchors)] * len(mapping.anchors)
         self.layout = Layout.for_size(1, 1)
-        targets = ", ".join(f"{h}:{p}" for h, p in sender.targets)
-        self.target_text = f"→ {targets}"
+        self.target_text = f"→ {format_targets(*sender.targets)}"
 
         root.title(f"{TITLE} — {HELP}")
         root.configure(background=BG)

@@ -414,6 +414,11 @@ class Sender:
         return sock
 
 
+def format_targets(*targets: Target) -> str:
+    """'host:port, [v6]:port' — how targets are written on the command line and in messages."""
+    return ", ".join(_fmt(t) for t in targets)
+
+
 def _fmt(target: Target) -> str:
     host, port = target
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -510,7 +515,7 @@ def resolve_models(
         return info.models, info
     if given:
         return given, None
-    where = ", ".join(_fmt(t) for t in targets)
+    where = format_targets(*targets)
     raise ModelsUnknown(
         f"no daemon answered /charmix/query at {where} within {timeout:g} s; start "
         "`charmix daemon` first or name the models with --models a,b,c"
