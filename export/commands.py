@@ -65,6 +65,10 @@ def train(
     ] = 8,
     seed: Annotated[int, Opt(help="Seed for weights, data order and dropout.")] = 1337,
     device: Annotated[str, Opt(help="auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
+    batching: Annotated[
+        str,
+        Opt(help="stateful (streams with carried state, as the daemon runs) or random windows."),
+    ] = "stateful",
     threads: Annotated[int | None, Opt(help="torch CPU threads [default: torch's choice].")] = None,
     checkpoint_dir: Annotated[Path | None, Opt(help="[default: checkpoints/NAME/]")] = None,
     resume: Annotated[bool, Opt(help="Continue exactly from checkpoint_dir/last.pt.")] = False,
@@ -81,6 +85,8 @@ def train(
     from charmix.export.progress import TrainProgress
     from charmix.export.train import Interrupted, TrainConfig, Trainer, load_checkpoint
 
+    if batching not in ("stateful", "random"):
+        _fail(f"--batching must be stateful or random, not {batching!r}")
     if threads:
         torch.set_num_threads(threads)
     ckpt_dir = checkpoint_dir or Path("checkpoints") / name
@@ -115,6 +121,7 @@ def train(
                 patience=patience,
                 seed=seed,
                 device=device,
+                batching=batching,
             )
             shared = dataset.load_vocab(vocab) if vocab else None
             corpus_data = dataset.load_corpus(corpus, shared, errors, name)

@@ -177,7 +177,10 @@ def metadata(ckpt: dict, val_loss: float, parameters: int) -> dict[str, str]:
         "charmix.train_steps": str(st["step"]),
         "charmix.train_seconds": f"{st['train_seconds']:.1f}",
         "charmix.train_config": json.dumps(
-            {k: tc[k] for k in ("dropout", "seq_len", "batch", "lr", "weight_decay", "seed")}
+            {
+                **{k: tc[k] for k in ("dropout", "seq_len", "batch", "lr", "weight_decay", "seed")},
+                "batching": tc.get("batching", "stateful"),
+            }
         ),
         "charmix.machine": f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
         "charmix.created": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),

@@ -52,6 +52,7 @@ class TrainConfig:
     patience: int = 8
     seed: int = 1337
     device: str = "auto"
+    batching: str = "stateful"  # or "random": independent windows from a zero state
 
 
 @dataclass
@@ -191,6 +192,15 @@ class Trainer:
         self.chunks = (self.data.shape[1] - 1) // self.cfg.seq_len
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cfg.batching == "random":
+            # Independent windows: decorrelated batches, but every window starts from a zero
+            # state; validation still runs statefully, as the daemon does.
+            n, t = self.corpus.train.size, self.cfg.seq_len
+            starts = self.rng.integers(0, n - t - 1, size=self.cfg.batch)
+            win = torch.from_numpy(self.corpus.train[starts[:, None] + np.arange(t + 1)])
+            win = win.to(self.device)
+            self.hidden = self.model.zero_state(self.cfg.batch, self.device)
+            return win[:, :-1], win[:, 1:]
         if self.state.chunk >= self.chunks:
             self._new_epoch()
         s = self.state.chunk * self.cfg.seq_len
