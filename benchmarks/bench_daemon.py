@@ -1,0 +1,465 @@
+"""Benchmarks for the charmix daemon: one command, one table (the numbers in docs/performance.md).
+
+    .venv/bin/python benchmarks/bench_daemon.py                    # the shipped models
+    .venv/bin/python benchmarks/bench_daemon.py --models-dir DIR   # any folder of .onnx models
+    .venv/bin/python benchmarks/bench_daemon.py --quick            # shorter runs, rougher numbers
+    .venv/bin/python benchmarks/bench_daemon.py --markdown         # the table as Markdown
+
+What is measured, and how:
+
+* burst: the daemon's full step (every model + mix + sample + encoding and sending the frame over
+  UDP) as fast as possible, in-process, after a warm-up. Compared with
+  - raw onnxruntime: the same sessions stepped in a bare loop (the floor the daemon can reach;
+    the difference is the pipeline's overhead), and
+  - a naive PyTorch loop: an nn.Embedding + nn.LSTM + nn.Linear of each model's size (from its
+    metadata; random weights — only the cost matters), stepped one character at a time with
+    softmax, a linear mix and torch.multinomial, one thread (as the daemon runs), no_grad.
+* tick → char: `charmix daemon --rate 0` as a subprocess; a /charmix/tick datagram is sent and
+  the time until the datagram carrying /charmix/char arrives back is taken, over real UDP.
+* weights → char: the daemon at 20 chars/s, slew 0; /charmix/weights alternates between two
+  targets at random moments; the time from sending until the first frame whose /charmix/weights
+  shows the new target arrives. The goal is one clock period + 2 ms (a message can arrive just
+  after a step started, so it must wait for the next one).
+* clock lateness: the daemon's clock at 20 chars/s, in-process, against its absolute deadlines.
+* CPU, RSS: the daemon subprocess at 20 chars/s and idle (external clock, no ticks), from
+  /proc/PID/stat; RSS from /proc/PID/status at the end.
+* startup: from spawning `charmix daemon` to the first /charmix/char datagram.
+
+torch is imported here only, for the comparison; the daemon never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pythonosc.osc_bundle import OscBundle
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from charmix.daemon import protocol
+from charmix.daemon.config import build
+from charmix.daemon.model import load_model, model_files
+from charmix.daemon.runtime import Daemon
+
+ROOT = Path(__file__).resolve().parent.parent
+PATHS = {a.path.removeprefix(protocol.PREFIX + "/"): a.path for a in protocol.TABLE}
+CHAR = (PATHS["char"] + "\x00").encode()
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Row:
+    what: str
+    value: str
+    goal: str = ""
+    ok: bool | None = None
+
+
+def message(path: str, *args: tuple[str, object]) -> bytes:
+    builder = OscMessageBuilder(path)
+    for tag, value in args:
+        builder.add_arg(value, tag)
+    return builder.build().dgram
+
+
+def pct(values: list[float] | np.ndarray, q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+class Sink:
+    """A UDP socket that receives (and on request reads) what the daemon sends."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def drain(self) -> None:
+        self.sock.setblocking(False)
+        try:
+            while True:
+                self.sock.recv(65535)
+        except BlockingIOError:
+            pass
+        finally:
+            self.sock.setblocking(True)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def quiet_log() -> logging.Logger:
+    log = logging.getLogger("bench")
+    log.addHandler(logging.NullHandler())
+    log.propagate = False
+    return log
+
+
+def in_process(models_dir: Path, sink: Sink, **cli: object) -> Daemon:
+    cfg = build({"models_dir": models_dir, "listen": "127.0.0.1:0", "seed": 1,
+                 "send": [f"127.0.0.1:{sink.port}"], **cli})
+    return Daemon(cfg, quiet_log())
+
+
+# ------------------------------------------------------------------------------ throughput
+def bench_burst(models_dir: Path, n: int) -> float:
+    """Full-pipeline chars/s (models + mix + sample + OSC encode + send)."""
+    sink = Sink()
+    drainer = threading.Thread(target=_drain_forever, args=(sink,), daemon=True)
+    drainer.start()
+    d = in_process(models_dir, sink)
+    d.start(run_clock=False)
+    try:
+        d.clock.burst(200)  # warm-up
+        seconds = d.clock.burst(n)
+    finally:
+        d.stop()
+        sink.close()
+    return n / seconds
+
+
+def _drain_forever(sink: Sink) -> None:
+    try:
+        while True:
+            sink.sock.recv(65535)
+    except OSError:
+        return
+
+
+def bench_raw(models_dir: Path, n: int) -> float:
+    """The models alone: each session stepped in a bare loop (chars/s for all of them)."""
+    models = [load_model(p) for p in model_files(models_dir)]
+    tokens = [np.zeros(1, np.int64) for _ in models]
+    for _ in range(200):
+        for m, t in zip(models, tokens, strict=True):
+            m.step(t)
+    start = time.perf_counter()
+    for _ in range(n):
+        for m, t in zip(models, tokens, strict=True):
+            m.step(t)
+    return n / (time.perf_counter() - start)
+
+
+def bench_torch(models_dir: Path, n: int) -> float:
+    """A naive PyTorch loop of the same model sizes, one character at a time."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    infos = [load_model(p).info for p in model_files(models_dir)]
+    nets = []
+    for info in infos:
+        v, emb = len(info.vocab), int(info.meta.get("charmix.embedding", 64))
+        nets.append((nn.Embedding(v, emb), nn.LSTM(emb, info.hidden, info.layers),
+                     nn.Linear(info.hidden, v)))
+    v = len(infos[0].vocab)
+    weights = torch.full((len(nets),), 1.0 / len(nets))
+    state = [(torch.zeros(i.layers, 1, i.hidden), torch.zeros(i.layers, 1, i.hidden))
+             for i in infos]
+    token = torch.zeros(1, 1, dtype=torch.long)
+
+    def step() -> None:
+        nonlocal token
+        probs = []
+        for k, (embed, lstm, head) in enumerate(nets):
+            out, state[k] = lstm(embed(token), state[k])
+            probs.append(torch.softmax(head(out[0, 0]) / 0.8, dim=-1))
+        p_mix = (weights[:, None] * torch.stack(probs)).sum(0)
+        token = torch.multinomial(p_mix, 1).view(1, 1) % v
+
+    with torch.no_grad():
+        for _ in range(100):
+            step()
+        start = time.perf_counter()
+        for _ in range(n):
+            step()
+    return n / (time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------- the daemon process
+class Proc:
+    """`charmix daemon` as a subprocess sending to a Sink."""
+
+    def __init__(self, models_dir: Path, sink: Sink, *args: str) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.spawned = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "charmix.daemon.cli", "daemon", "--models-dir",
+             str(models_dir), "--listen", f"127.0.0.1:{self.port}",
+             "--send", f"127.0.0.1:{sink.port}", "--no-echo", "--status-every", "0", *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self.ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def send(self, data: bytes) -> None:
+        self.ctl.sendto(data, ("127.0.0.1", self.port))
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.ctl.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wait_first_char(sink: Sink, timeout: float = 30.0) -> float:
+    """When the next datagram carrying /charmix/char arrived; TimeoutError after `timeout`."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        sink.sock.settimeout(max(0.001, deadline - time.perf_counter()))
+        data = sink.sock.recv(65535)
+        if CHAR in data:
+            return time.perf_counter()
+
+
+def wait_ready(sink: Sink, timeout: float = 30.0) -> None:
+    """The daemon announces itself (/charmix/models) once its control socket is open."""
+    sink.sock.settimeout(timeout)
+    sink.sock.recv(65535)
+
+
+def bench_startup(models_dir: Path, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        sink = Sink()
+        p = Proc(models_dir, sink)
+        try:
+            out.append(wait_first_char(sink) - p.spawned)
+        finally:
+            p.stop()
+            sink.close()
+    return out
+
+
+def bench_tick(models_dir: Path, n: int) -> list[float]:
+    sink = Sink()
+    p = Proc(models_dir, sink, "--rate", "0")
+    tick = message(PATHS["tick"])
+    latencies = []
+    try:
+        wait_ready(sink)
+        p.send(tick)
+        wait_first_char(sink)  # up and warm
+        for _ in range(50 + n):
+            time.sleep(0.002)  # let the rest of the previous frame arrive
+            sink.drain()
+            start = time.perf_counter()
+            p.send(tick)
+            latencies.append(wait_first_char(sink, 5.0) - start)
+    finally:
+        p.stop()
+        sink.close()
+    return latencies[50:]
+
+
+def bench_weights(models_dir: Path, n: int, rate: float) -> list[float]:
+    sink = Sink()
+    count = len(model_files(models_dir))
+    targets = [np.eye(count)[0], np.eye(count)[1 % count]]
+    p = Proc(models_dir, sink, "--rate", str(rate), "--slew", "0")
+    latencies = []
+    weights_path = PATHS["weights"]
+    try:
+        wait_first_char(sink)
+        for k in range(n):
+            target = targets[k % 2]
+            time.sleep(random.uniform(0.0, 1.5 / rate))  # a random phase against the clock
+            sink.drain()
+            start = time.perf_counter()
+            p.send(message(weights_path, *[("f", float(w)) for w in target]))
+            while True:
+                data = sink.sock.recv(65535)
+                arrived = time.perf_counter()
+                if CHAR not in data:
+                    continue
+                sent = next((m.params for m in OscBundle(data) if m.address == weights_path), None)
+                if sent is not None and np.allclose(sent, target, atol=1e-6):
+                    latencies.append(arrived - start)
+                    break
+    finally:
+        p.stop()
+        sink.close()
+    return latencies
+
+
+def bench_lateness(models_dir: Path, seconds: float, rate: float) -> tuple[np.ndarray, int]:
+    sink = Sink()
+    drainer = threading.Thread(target=_drain_forever, args=(sink,), daemon=True)
+    drainer.start()
+    d = in_process(models_dir, sink, rate=rate)
+    d.start()
+    try:
+        time.sleep(1.0)  # settle
+        d.clock.reset_lateness()
+        overruns = d.controls.counters.overruns
+        time.sleep(seconds)
+        late = d.clock.lateness()
+        overruns = d.controls.counters.overruns - overruns
+    finally:
+        d.stop()
+        sink.close()
+    return late, overruns
+
+
+def bench_cpu(models_dir: Path, seconds: float, *args: str) -> tuple[float, float]:
+    """(% of one core, RSS MiB) of the daemon process over `seconds`."""
+    sink = Sink()
+    drainer = threading.Thread(target=_drain_forever, args=(sink,), daemon=True)
+    p = Proc(models_dir, sink, *args)
+    try:
+        wait_ready(sink)
+        drainer.start()
+        time.sleep(2.0)  # past startup
+        cpu0, t0 = p.cpu_seconds(), time.perf_counter()
+        time.sleep(seconds)
+        cpu = (p.cpu_seconds() - cpu0) / (time.perf_counter() - t0) * 100
+        return cpu, p.rss_mib()
+    finally:
+        p.stop()
+        sink.close()
+
+
+# ------------------------------------------------------------------------------- the table
+def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
+    files = model_files(models_dir)
+    if not files:
+        raise SystemExit(f"no .onnx models in {models_dir}")
+    n = 1000 if quick else 5000
+    rows: list[Row] = []
+    raw = {}
+
+    full = bench_burst(models_dir, n)
+    ort_only = bench_raw(models_dir, n)
+    torch_rate = bench_torch(models_dir, max(200, n // 5))
+    overhead = ort_only / full - 1
+    raw.update(burst=full, raw_ort=ort_only, torch=torch_rate, overhead=overhead)
+    rows += [
+        Row("burst, full step (models+mix+sample+OSC out)", f"{full:,.0f} chars/s",
+            ">= 2,000 chars/s", full >= 2000),
+        Row("raw onnxruntime, models alone", f"{ort_only:,.0f} chars/s"),
+        Row("pipeline overhead vs raw onnxruntime", f"{overhead * 100:.0f} %", "<= 25 %",
+            overhead <= 0.25),
+        Row("naive PyTorch loop (1 thread)", f"{torch_rate:,.0f} chars/s"),
+        Row("daemon vs naive PyTorch", f"{full / torch_rate:.1f}x", ">= 5x",
+            full / torch_rate >= 5),
+    ]
+
+    ticks = bench_tick(models_dir, 200 if quick else 1000)
+    p50, p99 = pct(ticks, 50) * 1e3, pct(ticks, 99) * 1e3
+    raw.update(tick_p50_ms=p50, tick_p99_ms=p99)
+    rows += [
+        Row("/charmix/tick -> /charmix/char, p50", f"{p50:.2f} ms", "<= 1 ms", p50 <= 1),
+        Row("/charmix/tick -> /charmix/char, p99", f"{p99:.2f} ms", "<= 2 ms", p99 <= 2),
+    ]
+
+    rate = 20.0
+    period_ms = 1e3 / rate
+    lat = bench_weights(models_dir, 20 if quick else 60, rate)
+    w50, wmax = pct(lat, 50) * 1e3, max(lat) * 1e3
+    raw.update(weights_p50_ms=w50, weights_max_ms=wmax)
+    rows += [
+        Row(f"weights -> first char with them (at {rate:g}/s), p50", f"{w50:.1f} ms"),
+        Row(f"weights -> first char with them (at {rate:g}/s), max", f"{wmax:.1f} ms",
+            f"<= {period_ms + 2:g} ms", wmax <= period_ms + 2),
+    ]
+
+    seconds = 8.0 if quick else 30.0
+    late, overruns = bench_lateness(models_dir, seconds, rate)
+    l50, l99, lmax = (pct(late, q) * 1e3 for q in (50, 99, 100))
+    raw.update(late_p50_ms=l50, late_p99_ms=l99, late_max_ms=lmax, overruns=overruns)
+    rows += [
+        Row(f"clock lateness at {rate:g}/s over {seconds:g} s, p50", f"{l50:.3f} ms"),
+        Row(f"clock lateness at {rate:g}/s over {seconds:g} s, p99", f"{l99:.3f} ms", "<= 1 ms",
+            l99 <= 1),
+        Row(f"clock lateness at {rate:g}/s over {seconds:g} s, max", f"{lmax:.2f} ms"),
+        Row("missed deadlines (overruns)", f"{overruns}", "0", overruns == 0),
+    ]
+
+    cpu_seconds = 8.0 if quick else 20.0
+    busy, rss = bench_cpu(models_dir, cpu_seconds, "--rate", str(rate))
+    idle, _ = bench_cpu(models_dir, cpu_seconds, "--rate", "0")
+    raw.update(cpu_busy=busy, cpu_idle=idle, rss_mib=rss)
+    rows += [
+        Row(f"CPU at {rate:g} chars/s", f"{busy:.1f} % of a core", "<= 3 %", busy <= 3),
+        Row("CPU idle (external clock, no ticks)", f"{idle:.2f} % of a core", "<= 1 %",
+            idle <= 1),
+        Row(f"RSS at {rate:g} chars/s", f"{rss:.0f} MiB"),
+    ]
+
+    starts = bench_startup(models_dir, 2 if quick else 3)
+    raw.update(startup_s=starts)
+    rows.append(Row("startup to first character (worst)", f"{max(starts):.2f} s", "<= 2 s",
+                    max(starts) <= 2))
+    return rows, raw
+
+
+def render(rows: list[Row], markdown: bool) -> str:
+    mark = {True: "yes", False: "NO", None: ""}
+    if markdown:
+        lines = ["| measure | result | goal | met |", "|---|---|---|---|"]
+        lines += [f"| {r.what} | {r.value} | {r.goal} | {mark[r.ok]} |" for r in rows]
+        return "\n".join(lines)
+    w1 = max(len(r.what) for r in rows)
+    w2 = max(len(r.value) for r in rows)
+    w3 = max(len(r.goal) for r in rows)
+    return "\n".join(
+        f"{r.what:<{w1}}  {r.value:>{w2}}  {r.goal:<{w3}}  {mark[r.ok]}".rstrip() for r in rows
+    )
+
+
+def describe(models_dir: Path) -> str:
+    infos = [load_model(p).info for p in model_files(models_dir)]
+    sizes = sorted({f"{i.layers}x{i.hidden}" for i in infos})
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               "unknown CPU")
+    load = os.getloadavg()[0]
+    return (f"{len(infos)} models ({', '.join(i.name for i in infos)}; LSTM {', '.join(sizes)}, "
+            f"vocab {len(infos[0].vocab)}), {os.cpu_count()} cores ({cpu}), "
+            f"load average {load:.2f} at start, Python {sys.version.split()[0]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (rougher numbers)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    args = parser.parse_args()
+    print(describe(args.models_dir), flush=True)
+    rows, raw = run(args.models_dir, args.quick)
+    print(render(rows, args.markdown))
+    if args.json:
+        args.json.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
