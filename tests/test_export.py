@@ -101,7 +101,7 @@ def side_by_side(model: CharLSTM, step_model: StepModel, n: int, seed: int) -> f
 
 
 def train_small(
-    tmp: Path, layers: int, hidden: int, steps: int = 12, vocab: list[str] | None = None
+    tmp: Path, layers: int, hidden: int, steps: int = 12, batching: str = "stateful"
 ) -> tuple[Trainer, Path]:
     corpus = DATA / "linux_tiny.txt"
     cfg = TrainConfig(
@@ -118,8 +118,9 @@ def train_small(
         max_steps=steps,
         eval_every=6,
         seed=3,
+        batching=batching,
     )
-    trainer = Trainer(cfg, load_corpus(corpus, vocab), tmp / f"ckpt_l{layers}")
+    trainer = Trainer(cfg, load_corpus(corpus), tmp / f"ckpt_l{layers}")
     trainer.run()
     return trainer, tmp / f"ckpt_l{layers}"
 
@@ -174,6 +175,12 @@ def test_one_and_three_layer_models_export_and_pass_parity(
         assert "Identity" in ops and "Concat" not in ops
     else:
         assert "Concat" in ops and "Identity" not in ops
+
+
+def test_random_batching_is_recorded_in_the_metadata(tmp_path: Path) -> None:
+    _, ckpt_dir = train_small(tmp_path, 1, 16, steps=6, batching="random")
+    meta = export_checkpoint(ckpt_dir / "best.pt", tmp_path / "r.onnx", parity_steps=20)
+    assert json.loads(meta["charmix.train_config"])["batching"] == "random"
 
 
 def test_batched_steps_match_torch(tiny_models: dict[str, Path], tiny_ckpt: Path) -> None:
@@ -277,6 +284,7 @@ def test_metadata_round_trip(tiny_models: dict[str, Path], tiny_ckpt: Path) -> N
         "lr": 0.01,
         "weight_decay": 0.1,
         "seed": 0,
+        "batching": "stateful",
     }
     assert f"torch {torch.__version__}" in props["charmix.machine"]
     created = dt.datetime.fromisoformat(props["charmix.created"])
