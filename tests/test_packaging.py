@@ -192,6 +192,7 @@ def test_wheel_contains_only_charmix_packages(wheel: tuple[Path, list[str]]) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # pip fetches the dependencies from the package registry
 def test_wheel_installs_into_a_fresh_venv(tmp_path: Path, wheel: tuple[Path, list[str]]) -> None:
     built, models = wheel
     venv = tmp_path / "venv"

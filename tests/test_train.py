@@ -247,6 +247,7 @@ def wait_for_line(lines: queue.Queue, pattern: str, timeout: float) -> Iterator[
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_resume_after_sigint_is_exact(tmp_path: Path) -> None:
     steps = 600
     common = ["--max-steps", str(steps), "--eval-every", "20", "--dropout", "0.25"]
