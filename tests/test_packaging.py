@@ -151,8 +151,7 @@ def wheel(tmp_path_factory) -> tuple[Path, list[str]]:
             "pip",
             "wheel",
             str(src),
-            "--no-deps",
-            "--no-build-isolation",
+            "--no-deps",  # the build backend (setuptools>=68) comes in pip's isolated env
             "-w",
             str(work / "dist"),
             "-q",
