@@ -284,8 +284,8 @@ def _text_view(state: MonitorState, width: int, rows: int, fill: bool) -> Text:
     width = max(10, width)
     wrapped = [ln[i:i + width] for ln in lines for i in range(0, max(len(ln), 1), width)]
     shown = wrapped[-rows:]
-    if fill:
-        shown += [[]] * (rows - len(shown))
+    if fill:  # text grows upwards from the table, like a terminal scrolling
+        shown = [[]] * (rows - len(shown)) + shown
     out = Text()
     for i, row in enumerate(shown):
         for ch, model in row:
