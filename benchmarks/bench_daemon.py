@@ -348,6 +348,11 @@ def bench_cpu(models_dir: Path, seconds: float, *args: str) -> tuple[float, floa
 
 
 # ------------------------------------------------------------------------------- the table
+def stage(name: str) -> None:
+    """Progress on stderr: the whole run takes a few minutes."""
+    print(f"  … {name}", file=sys.stderr, flush=True)
+
+
 def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
     files = model_files(models_dir)
     if not files:
@@ -356,6 +361,7 @@ def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
     rows: list[Row] = []
     raw = {}
 
+    stage("burst throughput, raw onnxruntime, naive PyTorch")
     full = bench_burst(models_dir, n)
     ort_only = bench_raw(models_dir, n)
     torch_rate = bench_torch(models_dir, max(200, n // 5))
@@ -372,6 +378,7 @@ def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
             full / torch_rate >= 5),
     ]
 
+    stage("tick -> char latency")
     ticks = bench_tick(models_dir, 200 if quick else 1000)
     p50, p99 = pct(ticks, 50) * 1e3, pct(ticks, 99) * 1e3
     raw.update(tick_p50_ms=p50, tick_p99_ms=p99)
@@ -382,6 +389,7 @@ def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
 
     rate = 20.0
     period_ms = 1e3 / rate
+    stage("weights -> char latency")
     lat = bench_weights(models_dir, 20 if quick else 60, rate)
     w50, wmax = pct(lat, 50) * 1e3, max(lat) * 1e3
     raw.update(weights_p50_ms=w50, weights_max_ms=wmax)
@@ -392,6 +400,7 @@ def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
     ]
 
     seconds = 8.0 if quick else 30.0
+    stage(f"clock lateness ({seconds:g} s)")
     late, overruns = bench_lateness(models_dir, seconds, rate)
     l50, l99, lmax = (pct(late, q) * 1e3 for q in (50, 99, 100))
     raw.update(late_p50_ms=l50, late_p99_ms=l99, late_max_ms=lmax, overruns=overruns)
@@ -404,6 +413,7 @@ def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
     ]
 
     cpu_seconds = 8.0 if quick else 20.0
+    stage(f"CPU busy and idle ({2 * cpu_seconds:g} s)")
     busy, rss = bench_cpu(models_dir, cpu_seconds, "--rate", str(rate))
     idle, _ = bench_cpu(models_dir, cpu_seconds, "--rate", "0")
     raw.update(cpu_busy=busy, cpu_idle=idle, rss_mib=rss)
@@ -414,6 +424,7 @@ def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
         Row(f"RSS at {rate:g} chars/s", f"{rss:.0f} MiB"),
     ]
 
+    stage("startup")
     starts = bench_startup(models_dir, 2 if quick else 3)
     raw.update(startup_s=starts)
     rows.append(Row("startup to first character (worst)", f"{max(starts):.2f} s", "<= 2 s",

@@ -3,7 +3,7 @@
 Free-running at `rate` chars/s, deadlines are absolute — the k-th character is due at t0 + k/rate
 — so timing errors never accumulate into drift. The thread sleeps until shortly before a deadline
 (`spin` seconds; Event.wait wakes ~0.05–0.1 ms late, more on a loaded machine) and then spins,
-yielding the GIL, until the deadline. The spin costs CPU (0.3 ms × 20 chars/s = 0.6 % of a core),
+yielding the GIL, until the deadline. The spin costs CPU (0.15 ms × 20 chars/s = 0.3 % of a core),
 so it is kept short, with the thread's timer slack lowered so that the sleep itself is precise.
 
 If a step overruns (the machine was busy, a model is slow) the deadlines it missed are skipped
@@ -41,7 +41,7 @@ from charmix.daemon.controls import Controls, Throttle
 
 NOMINAL_RATE = 15.0  # chars/s assumed for the slew when there is no clock rate (burst at rate 0)
 MAX_TICK_DT = 10.0
-SPIN = 0.0003  # seconds before a deadline at which sleeping stops and spinning starts
+SPIN = 0.00015  # seconds before a deadline at which sleeping stops and spinning starts
 PR_SET_TIMERSLACK = 29  # linux/prctl.h
 HOUSEKEEPING_EVERY = 0.25
 LATENESS_WINDOW = 1 << 16  # most recent deadlines kept for lateness statistics

@@ -156,6 +156,10 @@ def daemon(
         console.line(f"charmix: {exc}")
         console.close()
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:  # Ctrl-C while the models load: no traceback
+        runner.stop()
+        console.close()
+        raise typer.Exit(130) from None
     try:
         for line in banner(runner):
             console.line(line)

@@ -34,12 +34,21 @@ from charmix.daemon.clock import Clock
 from charmix.daemon.config import Config, ConfigError, Endpoint
 from charmix.daemon.controls import ControlError, Controls
 from charmix.daemon.engine import Engine, Frame
-from charmix.daemon.model import ModelError, StepModel, load_model, model_files, resolve_model
+from charmix.daemon.model import (
+    ModelError,
+    StepModel,
+    load_model,
+    model_files,
+    resolve_model,
+    shipped_models_dir,
+)
 from charmix.daemon.server import ControlServer, ListenError
 
 SWITCH_INTERVAL = 0.001  # s; how long a busy thread may keep the GIL from the clock (default 5 ms)
 RATE_WINDOW = 1.0  # s over which chars/s is measured
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+OSC_SPECIAL = set(" #*,/?[]{}")  # characters with a meaning in OSC address patterns
+PER_MODEL_INPUT = next(a for a in protocol.INPUT if a.per_model)  # for the example in a warning
 
 
 class StartupError(Exception):
@@ -203,7 +212,7 @@ class Daemon:
             else:
                 paths = model_files(cfg.models_dir)
                 if not paths:
-                    where = cfg.models_dir or "the shipped models folder"
+                    where = cfg.models_dir or shipped_models_dir()
                     raise StartupError(f"no .onnx models in {where} (give --model or --models-dir)")
             models = [load_model(path) for path in paths]
         except ModelError as exc:
@@ -212,6 +221,14 @@ class Daemon:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise StartupError(f"two models are named {', '.join(duplicates)}; names must differ")
+        for name in names:
+            odd = sorted(set(name) & OSC_SPECIAL)
+            if odd:
+                self.log.warning(
+                    "model name %r contains %s: its per-model OSC addresses (e.g. %s) may not be "
+                    "reachable from every OSC sender; consider renaming the model", name,
+                    " ".join(repr(c) for c in odd), PER_MODEL_INPUT.for_model(name),
+                )
         return models
 
     def _initial_weights(self, names: list[str]) -> list[float] | None:

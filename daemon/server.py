@@ -138,8 +138,8 @@ class ControlServer:
     def _bind(self) -> socket.socket:
         try:
             family, sockaddr = self.listen.resolve()
-        except ValueError as exc:
-            raise ListenError(f"cannot listen on {self.listen}: {exc}") from None
+        except ValueError as exc:  # config.ConfigError: the host does not resolve
+            raise ListenError(f"cannot listen on {exc}") from None
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             if family == socket.AF_INET6:

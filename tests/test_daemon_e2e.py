@@ -378,29 +378,39 @@ def one_line_failure(args: list[str], code: int) -> str:
     return err
 
 
-def test_startup_errors_are_one_line(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_port_in_use_is_one_line(tiny_model_dir: Path) -> None:
     busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     busy.bind(("127.0.0.1", 0))
     port = busy.getsockname()[1]
-    base = ["--models-dir", str(tiny_model_dir), "--send", f"127.0.0.1:{free_udp_port()}"]
     try:
-        err = one_line_failure([*base, "--listen", f"127.0.0.1:{port}"], 1)
+        err = one_line_failure(["--models-dir", str(tiny_model_dir), "--send",
+                                f"127.0.0.1:{free_udp_port()}", "--listen", f"127.0.0.1:{port}"], 1)
         assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in err
     finally:
         busy.close()
+
+
+@pytest.mark.parametrize(
+    "args, code, expected",
+    [
+        (["--model", "{junk}"], 1, "{junk}: cannot load (not an ONNX file, or truncated)"),
+        (["--model", "nosuchmodel"], 1, "nosuchmodel: no model of that name"),
+        (["--weights", "austen=1"], 1, "weights: unknown model 'austen'"),
+        (["--send", "no-such-host.invalid:9000"], 1, "cannot resolve host"),
+        (["--models-dir", "{empty}"], 1, "no .onnx models in {empty}"),
+        (["--rate", "-4"], 2, "--rate must be in 0 – 2000"),
+    ],
+    ids=["bad-model-file", "unknown-model-name", "unknown-weight-name", "bad-send-host",
+         "no-models", "bad-setting"],
+)
+def test_startup_errors_are_one_line(
+    tiny_model_dir: Path, tmp_path: Path, args: list[str], code: int, expected: str
+) -> None:
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"this is not an onnx file")
-    err = one_line_failure([*base, "--model", str(junk)], 1)
-    assert str(junk) in err and "not an ONNX file" in err
-    err = one_line_failure([*base, "--model", "nosuchmodel"], 1)
-    assert "nosuchmodel: no model of that name" in err
-    err = one_line_failure([*base, "--weights", "austen=1"], 1)
-    assert "weights: unknown model 'austen'" in err
-    err = one_line_failure([*base, "--send", "no-such-host.invalid:9000"], 1)
-    assert "cannot resolve host" in err
-    err = one_line_failure([*base, "--rate", "-4"], 2)
-    assert "--rate must be in 0 – 2000" in err
     empty = tmp_path / "empty"
     empty.mkdir()
-    err = one_line_failure([*base, "--models-dir", str(empty)], 1)
-    assert "no .onnx models in" in err
+    fill = {"junk": junk, "empty": empty}
+    base = ["--models-dir", str(tiny_model_dir), "--send", f"127.0.0.1:{free_udp_port()}"]
+    err = one_line_failure([*base, *[a.format(**fill) for a in args]], code)
+    assert expected.format(**fill) in err

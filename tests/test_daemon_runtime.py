@@ -134,7 +134,8 @@ def test_status_values_and_line(daemon) -> None:
 
 def test_startup_errors(tiny_model_dir: Path, tiny_models: dict[str, Path]) -> None:
     def start(**cli) -> None:
-        Daemon(build({"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", **cli}), LOG).start()
+        cli = {"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", **cli}
+        Daemon(build(cli), LOG).start()
 
     with pytest.raises(StartupError, match=r"weights: 2 values for 3 models"):
         start(weights="1,0")
@@ -142,6 +143,11 @@ def test_startup_errors(tiny_model_dir: Path, tiny_models: dict[str, Path]) -> N
         start(models=[str(tiny_models["linux"]), str(tiny_models["linux"])])
     with pytest.raises(StartupError, match="weights: unknown model 'austen'"):
         start(weights="austen=1")
+    with pytest.raises(StartupError, match="^cannot listen on no-such-host.invalid:7000: cannot "
+                       "resolve host 'no-such-host.invalid'"):
+        start(listen="no-such-host.invalid:7000")
+    with pytest.raises(StartupError, match="^--send no-such-host.invalid:9: cannot resolve host"):
+        start(send=["no-such-host.invalid:9"])
 
 
 def test_weights_table_leaves_unnamed_models_at_zero(daemon) -> None:
