@@ -34,6 +34,7 @@ SLEW_MAX = 10.0
 PRIME_MAX = 4096
 COMMANDS_MAX = 256  # queued prime/reset/seed requests; beyond this new ones are refused
 TICKS_MAX = 64  # pending /charmix/tick requests; beyond this ticks are dropped, not queued
+THROTTLE_KINDS = 1024  # distinct warning kinds remembered (weeks of subscribers coming and going)
 
 
 class ControlError(ValueError):
@@ -95,6 +96,8 @@ class Throttle:
             if last is not None and now - last < self.interval:
                 self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
                 return
+            if len(self._last) >= THROTTLE_KINDS:  # kinds name destinations: keep it bounded
+                self._last.clear()
             self._last[kind] = now
             extra = self._suppressed.pop(kind, 0)
         suffix = f" (+{extra} more since last)" if extra else ""

@@ -316,6 +316,8 @@ class Daemon:
             "ext clock" if self.controls.rate == 0 else f"{self.controls.rate:g}/s"
         )
         errors = f"  step errors {clock.step_errors}" if clock.step_errors else ""
+        if counters.ticks_dropped:
+            errors += f"  ticks dropped {counters.ticks_dropped}"
         return (
             f"{self.engine.step_count} chars  {self.chars_per_s:.1f} chars/s ({state})  "
             f"{late_text}  overruns {counters.overruns}  "

@@ -331,3 +331,16 @@ def test_ipv6_listen_takes_ipv4_too() -> None:
     finally:
         server.stop()
         broadcaster.close()
+
+
+def test_python_osc_warnings_do_not_flood_the_log(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """python-osc logs a root warning per unknown type tag; those packets are ours to count."""
+    unknown_tag = f"{P}/weights".encode() + b"\x00\x00\x00\x00,c\x00\x00" + b"abcd"
+    with caplog.at_level(logging.WARNING):
+        for _ in range(50):
+            rig.send(unknown_tag)
+        rig.settle(bad=50)
+    assert not [r for r in caplog.records if "pythonosc" in r.pathname]
+    assert len(caplog.records) == 1 and "expected 'f+', got 'c'" in caplog.text
