@@ -16,6 +16,7 @@ whose logits differ by more than 1e-4.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import platform
@@ -238,8 +239,15 @@ def export_checkpoint(
     meta = metadata(ckpt, val_loss, model.num_parameters())
     onnx.helper.set_model_props(proto, meta)
     proto.doc_string = f"charmix step model '{meta['charmix.name']}'"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise CorpusError(f"{out}: is a directory; the output must be a .onnx file name")
     tmp = out.with_suffix(".onnx.tmp")
-    tmp.write_bytes(proto.SerializeToString())
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(proto.SerializeToString())
+        tmp.replace(out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise CorpusError(f"{out}: cannot write the model ({exc.strerror or exc})") from None
     return {"val_loss": val_loss, "parity": worst, **meta}
