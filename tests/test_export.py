@@ -303,6 +303,20 @@ def test_export_refuses_to_write_a_model_that_fails_parity(
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+def test_export_to_an_unwritable_place_is_one_line(tmp_path: Path, tiny_ckpt: Path) -> None:
+    (tmp_path / "folder.onnx").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    for out, problem in [
+        (tmp_path / "folder.onnx", "is a directory"),
+        (tmp_path / "a_file" / "x.onnx", "cannot write the model"),
+    ]:
+        with pytest.raises(CorpusError) as err:
+            export_checkpoint(tiny_ckpt, out, parity_steps=5)
+        assert str(err.value).startswith(f"{out}: {problem}")
+        assert "\n" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder.onnx"]
+
+
 def test_export_of_an_interrupted_checkpoint_has_the_val_loss_of_its_own_weights(
     tmp_path: Path,
 ) -> None:
