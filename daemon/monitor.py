@@ -19,6 +19,7 @@ import math
 import os
 import re
 import select
+import signal
 import socket
 import sys
 import time
@@ -431,7 +432,9 @@ class Link:
                 data = self.sock.recv(protocol.MAX_INPUT_DATAGRAM)
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # e.g. ICMP port unreachable reported on a later recv (Linux)
+            except OSError:  # e.g. an ICMP "port unreachable" reported on a later recv (Linux)
+                if time.monotonic() > deadline:
+                    return
                 continue
             now = time.monotonic()
             state.feed(data, now)
@@ -470,59 +473,88 @@ class RunLimits:
     timeout: float = 5.0  # --once gives up after this long
 
 
+def _quit_requested(fd: int) -> bool:
+    """Read the waiting keys; q, Q or Esc quits, and so does a closed terminal (EOF)."""
+    data = os.read(fd, 64)
+    return not data or bool(QUIT_KEYS & set(data.decode(errors="replace")))
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a gallery's shutdown) ends the loop like Ctrl-C: terminal restored, unsubscribed."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding, a test): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_monitor(console: Console, link: Link, limits: RunLimits, fps: float, top: int,
                 plain: bool, keys: bool) -> MonitorState:
-    """The loop: wait on socket and keys until the next refresh, draw, repeat until told to stop."""
+    """Wait on the socket and the keys until the next refresh, draw, repeat until told to stop.
+
+    `plain` prints one view after another (pipes, logs, tests); otherwise a rich Live view
+    redraws in place, on the terminal's alternate screen unless the run is bounded (then the
+    last view stays on screen). Always closes the link, which unsubscribes.
+    """
     state = MonitorState()
     start = time.monotonic()
-    period = 1.0 / fps
     next_draw = start
     frames = 0
-
-    def view() -> RenderableType:
-        return render(state, link.describe(), console.width, console.height, top, fill=not plain)
+    bounded = limits.frames is not None or limits.duration is not None or limits.once
 
     def draw(live: Live | None) -> None:
+        view = render(state, link.describe(), console.width, console.height, top,
+                      fill=not plain)
         if live is not None:
-            live.update(view(), refresh=True)
+            live.update(view, refresh=True)
         else:
-            console.print(view())
+            console.print(view)
             if not limits.once:
                 console.print()
         console.file.flush()
 
-    live_view = None if plain else Live(console=console, auto_refresh=False, transient=False,
-                                        screen=limits.frames is None and limits.duration is None
-                                        and not limits.once)
-    with keyboard(keys) as fd, live_view or contextlib.nullcontext():
+    def finished(now: float) -> bool:
+        if limits.once:
+            return (state.step is not None and bool(state.models) and state.mix is not None
+                    ) or now - start > limits.timeout
+        if limits.frames is not None and frames >= limits.frames:
+            return True
+        return limits.duration is not None and now - start >= limits.duration
+
+    live = None if plain else Live(console=console, auto_refresh=False, transient=False,
+                                   screen=not bounded)
+    with sigterm_as_interrupt(), keyboard(keys) as fd, live or contextlib.nullcontext():
         try:
             while True:
                 now = time.monotonic()
                 link.maintain(now, want_announce=not (state.models and state.vocab))
                 waits = [link.sock] + ([fd] if fd is not None else [])
-                ready, _, _ = select.select(waits, [], [], max(0.0, next_draw - now))
+                timeout = 0.05 if limits.once else max(0.0, next_draw - now)
+                ready, _, _ = select.select(waits, [], [], timeout)
                 if link.sock in ready:
                     link.receive(state)
-                if fd is not None and fd in ready and QUIT_KEYS & set(os.read(fd, 64).decode(
-                        errors="replace")):
+                if fd is not None and fd in ready and _quit_requested(fd):
                     break
                 now = time.monotonic()
                 if limits.once:
-                    if state.step is not None and state.models and state.mix is not None:
-                        draw(None)
+                    if finished(now):
+                        if state.counters.datagrams:  # e.g. a paused daemon: status, no frame
+                            draw(None)
                         break
-                    if now - start > limits.timeout:
-                        break
-                    next_draw = now + 0.05
                     continue
                 if now >= next_draw:
-                    draw(live_view)
+                    draw(live)
                     frames += 1
-                    next_draw = max(next_draw + period, now)
-                if limits.frames is not None and frames >= limits.frames:
-                    break
-                if limits.duration is not None and now - start >= limits.duration:
-                    draw(live_view)
+                    next_draw = max(next_draw + 1.0 / fps, now)
+                if finished(now):
                     break
         except KeyboardInterrupt:
             pass

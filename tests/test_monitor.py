@@ -218,9 +218,11 @@ def test_listen_mode_reads_the_daemons_send_port(tiny_model_dir: Path, truth: Os
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
-def test_interactive_view_in_a_terminal_quits_on_q(tiny_model_dir: Path, truth: OscReceiver,
-                                                   tmp_path: Path) -> None:
-    """A real terminal (tmux): the live view draws, `q` quits, the terminal is restored."""
+@pytest.mark.parametrize("quit_by", ["q", "SIGTERM"])
+def test_interactive_view_in_a_terminal_quits_cleanly(tiny_model_dir: Path, truth: OscReceiver,
+                                                     tmp_path: Path, quit_by: str) -> None:
+    """A real terminal (tmux): the live view draws; `q` or SIGTERM quits, the terminal is
+    restored and the subscription dropped."""
     session = f"charmix-monitor-{os.getpid()}-{free_udp_port()}"
     marker = tmp_path / "exited"
     with running_daemon(tiny_model_dir, truth, "--rate", "30") as daemon:
@@ -240,13 +242,35 @@ def test_interactive_view_in_a_terminal_quits_on_q(tiny_model_dir: Path, truth: 
             shown = screen()
             assert "q quits" in shown and "(subscribed)" in shown
             assert "daemon  rx_ok" in shown  # the status came (on /charmix/query)
-            subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+            if quit_by == "q":
+                subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+            else:
+                shell = subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"],
+                                       capture_output=True, text=True, check=True).stdout
+                child = subprocess.run(["pgrep", "-P", shell.strip()], capture_output=True,
+                                       text=True, check=True).stdout.split()
+                assert len(child) == 1
+                os.kill(int(child[0]), signal.SIGTERM)
             wait_for(lambda: marker.exists() and (tmp_path / "after").exists(), 10,
-                     "the monitor to quit on q")
+                     f"the monitor to quit on {quit_by}")
         finally:
             subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     assert marker.read_text().strip() == "0"
     assert (tmp_path / "before").read_text() == (tmp_path / "after").read_text()
+    assert "removed" in daemon.stderr  # it unsubscribed on the way out
+
+
+def test_once_shows_a_paused_daemon(tiny_model_dir: Path, truth: OscReceiver) -> None:
+    """No frames come from a paused daemon; --once still shows its status (from the query)."""
+    with running_daemon(tiny_model_dir, truth, "--rate", "30") as daemon:
+        daemon.send("pause")
+        truth.sock.sendto(message("query"), ("127.0.0.1", daemon.control))
+        truth.wait_for("status", lambda p: p[protocol.STATUS_FIELDS.index("paused")] == 1)
+        done = subprocess.run([*CLI, "monitor", "-d", f"127.0.0.1:{daemon.control}", "--once",
+                               "--timeout", "0.5"], capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "COLUMNS": "100"})
+    assert done.returncode == 0, done.stderr
+    assert "PAUSED" in done.stdout and "bible" in done.stdout
 
 
 def test_once_with_no_daemon_says_so_and_fails() -> None:
