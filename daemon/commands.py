@@ -151,7 +151,7 @@ def daemon(
     show_text = cfg.echo if cfg.echo is not None else sys.stdout.isatty()
     runner = Daemon(cfg, log, echo=console.text if show_text else None)
     try:
-        runner.start(run_clock=cfg.burst == 0)
+        runner.start(run_clock=False)  # the clock starts after the banner, below
     except StartupError as exc:
         console.line(f"charmix: {exc}")
         console.close()
@@ -171,6 +171,7 @@ def daemon(
             log.info("%d characters in %.2f s (%.0f chars/s)", steps, seconds,
                      steps / seconds if seconds > 0 else 0.0)
         else:
+            runner.clock.start()
             runner.run()
             log.info("stopped after %d characters", runner.engine.step_count)
     finally:
