@@ -15,6 +15,7 @@ daemon's --send points at; `--listen PORT` only listens (e.g. on the daemon's --
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import re
@@ -275,22 +276,27 @@ def _header(state: MonitorState, source: str, now: float) -> Text:
 
 
 def _text_view(state: MonitorState, width: int, rows: int, fill: bool) -> Text:
-    """The last `rows` screen rows of text, each character in its model's colour."""
+    """The last `rows` screen rows of text, each character in its model's colour.
+
+    Only the tail that can be on screen is laid out (rows × width characters at most), and each
+    run of one model's characters is one span: a full screen costs a few ms per refresh.
+    """
+    width = max(10, width)
+    tail = list(itertools.islice(reversed(state.text), rows * width))[::-1]
     lines: list[list[Any]] = [[]]
-    for ch, model in state.text:
+    for ch, model in tail:
         if ch == "\n":
             lines.append([])
         else:
             lines[-1].append((" " if ch == " " else glyph(ch), model))
-    width = max(10, width)
     wrapped = [ln[i:i + width] for ln in lines for i in range(0, max(len(ln), 1), width)]
     shown = wrapped[-rows:]
     if fill:  # text grows upwards from the table, like a terminal scrolling
         shown = [[]] * (rows - len(shown)) + shown
-    out = Text()
+    out = Text(no_wrap=True, overflow="crop")
     for i, row in enumerate(shown):
-        for ch, model in row:
-            out.append(ch, model_colour(model))
+        for model, run in itertools.groupby(row, key=lambda cell: cell[1]):
+            out.append("".join(ch for ch, _ in run), model_colour(model))
         if i < len(shown) - 1:
             out.append("\n")
     return out
@@ -573,7 +579,7 @@ def register(app: typer.Typer) -> None:
             "--listen", "-l", help="Only listen on [HOST:]PORT (e.g. the port the daemon's --send "
             "points at) instead of subscribing from a free port.")] = None,
         fps: Annotated[float | None, typer.Option(
-            min=0.1, max=60, help="Refreshes per second (default 12; 1 with --plain).")] = None,
+            min=0.1, max=60, help="Refreshes per second (default 10; 1 with --plain).")] = None,
         top: Annotated[int, typer.Option(min=1, max=20, help="Characters per top list.")] = 5,
         frames: Annotated[int | None, typer.Option(
             min=1, help="Refresh this many times, then exit.")] = None,
@@ -601,7 +607,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"charmix monitor: cannot listen on {where}: {exc.strerror}")
             raise typer.Exit(2) from None
         limits = RunLimits(frames, duration, once, timeout)
-        state = run_monitor(console, link, limits, fps or (1.0 if plain else 12.0), top, plain,
+        state = run_monitor(console, link, limits, fps or (1.0 if plain else 10.0), top, plain,
                             keys=sys.stdin.isatty() and not plain)
         bounded = once or frames is not None or duration is not None
         if bounded and state.counters.datagrams == 0:
