@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -126,7 +127,8 @@ def test_plain_view_matches_what_the_daemon_sent(tiny_model_dir: Path, truth: Os
         reader = threading.Thread(target=lambda: out.extend(mon.stdout), daemon=True)
         reader.start()
         try:
-            wait_for(lambda: "shakespeare" in "".join(out), 20, "the monitor's first view")
+            # Frames have reached the monitor (not just the names, which its query brings).
+            wait_for(lambda: re.search(r"step \d+ ", "".join(out)), 20, "a view with frames")
             daemon.send("pause")
             truth.wait_for("status", lambda p: p[protocol.STATUS_FIELDS.index("paused")] == 1)
             wait_for(lambda: "PAUSED" in "".join(out), 10, "a view of the paused daemon")
