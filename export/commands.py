@@ -5,7 +5,9 @@ torch is imported inside the command bodies so that the rest of the CLI never lo
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +19,23 @@ Opt = typer.Option
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"charmix: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _clean_ctrl_c(command: Callable[..., None]) -> Callable[..., None]:
+    """Ctrl-C outside the training loop (importing torch, exporting) exits 130 without a traceback.
+
+    Inside the loop the Trainer catches it itself and saves a checkpoint first.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except KeyboardInterrupt:
+            typer.echo("charmix: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
 
 
 def _need_torch() -> None:
@@ -77,28 +96,38 @@ def train(
 
     Validation is the last 10% of the file. Ctrl-C saves a checkpoint; --resume continues it.
     """
+    from charmix.export import dataset
+
+    if batching not in ("stateful", "random"):
+        _fail(f"--batching must be stateful or random, not {batching!r}")
+    ckpt_dir = checkpoint_dir or Path("checkpoints") / name
+    out = out or Path("models") / f"{name}.onnx"
+    corpus_data = None
+    if not resume:  # read the corpus before the slow torch import: a bad corpus fails at once
+        try:
+            shared = dataset.load_vocab(vocab) if vocab else None
+            corpus_data = dataset.load_corpus(corpus, shared, errors, name)
+        except dataset.CorpusError as exc:
+            _fail(str(exc))
     _need_torch()
     import torch
 
-    from charmix.export import dataset
     from charmix.export.onnx_export import export_checkpoint
     from charmix.export.progress import TrainProgress
     from charmix.export.train import Interrupted, TrainConfig, Trainer, load_checkpoint
 
-    if batching not in ("stateful", "random"):
-        _fail(f"--batching must be stateful or random, not {batching!r}")
     if threads:
         torch.set_num_threads(threads)
-    ckpt_dir = checkpoint_dir or Path("checkpoints") / name
-    out = out or Path("models") / f"{name}.onnx"
     try:
         if resume:
             ckpt = load_checkpoint(ckpt_dir / "last.pt")
             cfg = TrainConfig(**ckpt["train_config"])
+            if "errors" not in ckpt["train_config"]:  # checkpoints from before it was stored
+                cfg.errors = errors
             cfg.max_steps, cfg.patience = max_steps, patience
             cfg.max_time = max_time * 60 if max_time is not None else cfg.max_time
             shared = ckpt["vocab"]
-            corpus_data = dataset.load_corpus(Path(cfg.corpus_path), shared, errors, name)
+            corpus_data = dataset.load_corpus(Path(cfg.corpus_path), shared, cfg.errors, name)
             if corpus_data.vocab != shared:
                 _fail(f"{ckpt_dir / 'last.pt'}: vocabulary differs from the corpus")
         else:
@@ -122,9 +151,8 @@ def train(
                 seed=seed,
                 device=device,
                 batching=batching,
+                errors=errors,
             )
-            shared = dataset.load_vocab(vocab) if vocab else None
-            corpus_data = dataset.load_corpus(corpus, shared, errors, name)
         for note in corpus_data.notes:
             typer.echo(f"charmix: {note}", err=True)
         trainer = Trainer(cfg, corpus_data, ckpt_dir)
@@ -186,8 +214,8 @@ def export(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel="Models")(train)
-    app.command(rich_help_panel="Models")(export)
+    app.command(rich_help_panel="Models")(_clean_ctrl_c(train))
+    app.command(rich_help_panel="Models")(_clean_ctrl_c(export))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -53,6 +53,7 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"
     batching: str = "stateful"  # or "random": independent windows from a zero state
+    errors: str = "strict"  # how the corpus was decoded; --resume decodes it the same way
 
 
 @dataclass
