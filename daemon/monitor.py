@@ -52,7 +52,8 @@ _PER_MODEL = [
     for a in protocol.OUTPUT
     if a.per_model
 ]
-_ADDR = {name: f"{protocol.PREFIX}/{name}" for name in ("char", "step", "models", "vocab")}
+_STEP = f"{protocol.PREFIX}/step"
+STALE_AFTER = 2.0  # seconds without a datagram before the header says so
 
 
 def model_colour(index: int | None) -> str:
@@ -107,15 +108,13 @@ class MonitorState:
     models: list[str] = field(default_factory=list)
     vocab: str = ""
     step: int | None = None
-    line: str = ""
     mix: np.ndarray | None = None
     dists: dict[str, np.ndarray] = field(default_factory=dict)
     weights: list[float] = field(default_factory=list)
     attribution: list[float] = field(default_factory=list)
     entropy: list[float] = field(default_factory=list)
     status: dict[str, float] = field(default_factory=dict)
-    first_rx: float | None = None
-    last_rx: float | None = None
+    last_rx: float | None = None  # monotonic time of the last datagram
 
     def __post_init__(self) -> None:
         self.text: deque[list[Any]] = deque(maxlen=self.history)  # [char, model index | None]
@@ -130,14 +129,13 @@ class MonitorState:
         c = self.counters
         c.datagrams += 1
         c.bytes += len(data)
-        self.first_rx = self.first_rx or now
         self.last_rx = now
         try:
             messages = [m.message for m in OscPacket(data).messages]
         except Exception:  # python-osc raises ParseError, and worse on hostile bytes
             c.malformed += 1
             return
-        if any(m.address == _ADDR["step"] for m in messages):
+        if any(m.address == _STEP for m in messages):
             self._close_frame()
             self._frame = set()
         for m in messages:
@@ -174,8 +172,6 @@ class MonitorState:
             self.learned[int(args[0])] = self._pending[0]
         elif key == "step":
             self._on_step(int(args[0]), now)
-        elif key == "text":
-            self.line = args[0]
         elif key == "dist":
             self.mix = np.asarray(args, np.float64)
         elif key in ("weights", "attribution", "entropy"):
@@ -272,6 +268,10 @@ def _header(state: MonitorState, source: str, now: float) -> Text:
                    f"T {s['temperature']:.2f}, {mode}", "dim")
         if s["paused"]:
             out.append("   PAUSED", "bold red")
+    if state.last_rx is None:
+        out.append("   waiting for the daemon", "bold yellow")
+    elif now - state.last_rx > STALE_AFTER:
+        out.append(f"   nothing received for {now - state.last_rx:.0f} s", "bold red")
     return out
 
 

@@ -365,6 +365,20 @@ def test_render_fits_the_width_and_shows_every_model() -> None:
         assert any(line.startswith("mix") for line in lines)
 
 
+def test_header_says_when_nothing_arrives() -> None:
+    state = monitor.MonitorState()
+
+    def header(now: float) -> str:
+        console = Console(file=io.StringIO(), width=100, record=True)
+        console.print(monitor.render(state, "src", 100, 24, now=now))
+        return console.export_text().splitlines()[1]
+
+    assert "waiting for the daemon" in header(0.0)
+    state.feed(message("step", 1), 10.0)
+    assert "nothing received" not in header(10.5)
+    assert "nothing received for 5 s" in header(15.0)
+
+
 def test_link_subscribes_renews_and_unsubscribes() -> None:
     with OscReceiver(answer_models=["x"]) as fake_daemon:
         link = monitor.Link(("127.0.0.1", fake_daemon.port), None)
