@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -256,6 +257,15 @@ def bench_torch(models_dir: Path, n: int) -> Rates:
 
 
 # --------------------------------------------------------------------- the daemon process
+def die_with_parent() -> None:
+    """preexec_fn: the daemon gets SIGTERM if this process dies first (Linux), so a run that is
+    killed (a timeout, Ctrl-C) leaves no daemon behind holding its ports."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Proc:
     """`charmix daemon` as a subprocess sending to a Sink."""
 
@@ -269,7 +279,7 @@ class Proc:
             [sys.executable, "-m", "charmix.daemon.cli", "daemon", "--models-dir",
              str(models_dir), "--listen", f"127.0.0.1:{self.port}",
              "--send", f"127.0.0.1:{sink.port}", "--no-echo", "--status-every", "0", *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent,
         )
         self.ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 

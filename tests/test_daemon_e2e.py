@@ -129,6 +129,15 @@ def oscsend(port: int, path: str, types: str = "", *values: object) -> None:
     subprocess.run(args, check=True, timeout=5, capture_output=True)
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the daemon gets SIGTERM if this process dies first (Linux), so a run that is
+    killed (a timeout, Ctrl-C) leaves no daemon behind holding its ports."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Daemon:
     """`python -m charmix.daemon.cli daemon ...` as a subprocess."""
 
@@ -140,6 +149,7 @@ class Daemon:
             [sys.executable, "-m", "charmix.daemon.cli", "daemon", "--listen",
              f"127.0.0.1:{self.port}", "--no-echo", "--status-every", "0", *send, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "200"},
+            preexec_fn=die_with_parent,
         )
 
     def send(self, path: str, types: str = "", *values: object) -> None:
@@ -179,13 +189,20 @@ def start(tiny_model_dir: Path) -> Iterator[Callable[..., Daemon]]:
         d.stop(signal.SIGKILL)
 
 
-def status(dump: OscDump, daemon: Daemon, since: float | None = None) -> dict[str, float]:
-    """Ask for /charmix/status (the reply goes to oscdump's port) and return it by field."""
-    asked = time.monotonic() if since is None else since
-    daemon.send(f"{P}/query", "i", dump.port)
-    wait_for(lambda: dump.find(f"{P}/status", asked), 5, "a status reply")
-    values = dump.find(f"{P}/status", asked)[-1].args
-    return {name: values[i] for name, i in STATUS.items()}
+def status(dump: OscDump, daemon: Daemon) -> dict[str, float]:
+    """Ask for /charmix/status (the reply goes to oscdump's port) and return it by field.
+
+    UDP may drop a reply on a loaded machine, so the query is repeated a few times."""
+    for _ in range(5):
+        asked = time.monotonic()
+        daemon.send(f"{P}/query", "i", dump.port)
+        try:
+            wait_for(lambda t=asked: dump.find(f"{P}/status", t), 2, "a status reply")
+        except AssertionError:
+            continue
+        values = dump.find(f"{P}/status", asked)[-1].args
+        return {name: values[i] for name, i in STATUS.items()}
+    raise AssertionError("no status reply to five queries")
 
 
 def mean_attribution(dump: OscDump, since: float, n: int) -> np.ndarray:
@@ -220,12 +237,14 @@ def test_moving_the_weights_moves_the_attribution(start, dump: OscDump) -> None:
 
 def test_the_frame_as_liblo_reads_it(start, dump: OscDump) -> None:
     start("--rate", "100", dump=dump)
-    wait_for(lambda: len(dump.frames()) >= 3, 10, "frames")
-    vocab = dump.find(f"{P}/vocab")[-1].args[0]
-    frame = dump.frames()[-1]
-    assert set(frame) >= set(protocol.FRAME_ADDRESSES) | {
+    every = set(protocol.FRAME_ADDRESSES) | {
         f"model/{n}/dist" for n in ("bible", "linux", "shakespeare")
     }
+    # A frame is several datagrams; on a loaded machine oscdump may miss one, so look for frames
+    # that arrived whole.
+    wait_for(lambda: sum(set(f) >= every for f in dump.frames()) >= 3, 10, "whole frames")
+    vocab = dump.find(f"{P}/vocab")[-1].args[0]
+    frame = [f for f in dump.frames() if set(f) >= every][-1]
     assert len(vocab) == 102 and len(frame["dist"]) == 102
     assert vocab[frame["index"][0]] == frame["char"][0]
     assert sum(frame["dist"]) == pytest.approx(1, abs=1e-3)
@@ -265,16 +284,17 @@ def test_thousands_of_junk_datagrams_while_generation_continues(start, dump: Osc
         lambda: build(f"{P}/nowhere{rng.integers(1000)}", ("i", 1)),  # unknown address
         lambda: build(f"{P}/weight/nobody", ("f", 1.0)),  # unknown model
         lambda: build(f"{P}/temperature", ("f", 1.0), ("f", 2.0)),  # wrong arity
-        lambda: bytes([47]) + rng.bytes(60_000),  # oversized
     ]
+    oversized = bytes([47]) + rng.bytes(60_000)  # one per chunk: 60 kB each fill kernel buffers
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sent = 0
     t0 = time.monotonic()
     try:
-        for chunk in range(6):
-            for i in range(500):
+        for chunk in range(12):
+            sock.sendto(oversized, ("127.0.0.1", d.port))
+            for i in range(249):
                 sock.sendto(kinds[(i + chunk) % len(kinds)](), ("127.0.0.1", d.port))
-            sent += 500
+            sent += 250
             # Pace by feedback (not by sleeping): the daemon has counted every one so far.
             wait_for(lambda n=sent: status(dump, d)["rx_bad"] >= n, 10, f"{sent} rejects")
     finally:
