@@ -8,6 +8,8 @@ goes through the same loader the daemon uses.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -21,6 +23,18 @@ TINY_CORPORA = {
     "linux": DATA / "linux_tiny.txt",
     "bible": DATA / "bible_tiny.txt",
 }
+
+
+# The real peers the tests drive. Locally a missing one skips its tests with the reason; in CI
+# (CI set, as .ci/run and fresh-ci do) the run stops at once, so nothing is silently skipped there.
+TOOLS_REQUIRED_IN_CI = ("oscsend", "oscdump", "pd", "Xvfb", "xdotool", "tmux")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("CI"):
+        missing = [tool for tool in TOOLS_REQUIRED_IN_CI if shutil.which(tool) is None]
+        if missing:
+            pytest.exit(f"CI is missing {', '.join(missing)}: run `make sysdeps`", returncode=3)
 
 
 def free_udp_port() -> int:
@@ -96,8 +110,11 @@ def udp_port() -> int:
 
 @pytest.fixture(scope="session")
 def shipped_models() -> list[Path]:
-    """The six committed models; tests that need them skip with a reason if any is missing."""
+    """The six committed models; missing ones fail in CI and skip (with the reason) elsewhere."""
     files = sorted((ROOT / "models").glob("*.onnx"))
     if len(files) < 6:
-        pytest.skip(f"the shipped models are not all in models/ ({len(files)} of 6)")
+        message = f"the shipped models are not all in models/ ({len(files)} of 6)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     return files
