@@ -88,7 +88,8 @@ P = PREFIX
 INPUT: tuple[Address, ...] = (
     Address(f"{P}/weights", "in", "f+", "w1 … wN",
             "Target mixture weights, one per model in /charmix/models order. Normalised by the "
-            "daemon; the daemon slews toward them. Fewer values than models: the rest keep theirs.",
+            "daemon; the daemon slews toward them. Fewer values than models: the rest keep theirs; "
+            "more values than models: the message is ignored (rx_bad).",
             ">= 0, finite; all zero = silence of preference (uniform mix)", "1/N each",
             "oscsend localhost 7770 /charmix/weights ffffff 1 0 0 0 0 0"),
     Address(f"{P}/weight/{{name}}", "in", "f", "w",
@@ -115,7 +116,7 @@ INPUT: tuple[Address, ...] = (
     Address(f"{P}/resume", "in", "", "", "Continue after /charmix/pause.",
             example="oscsend localhost 7770 /charmix/resume"),
     Address(f"{P}/tick", "in", "", "",
-            "Generate one character now (external clock; works at any rate).",
+            "Generate one character now (external clock; works at any rate). Ignored while paused.",
             example="oscsend localhost 7770 /charmix/tick"),
     Address(f"{P}/prime", "in", "s", "text",
             "Feed text to every model (no output); generation continues from it.",
@@ -132,13 +133,14 @@ INPUT: tuple[Address, ...] = (
             "oscsend localhost 7770 /charmix/topp f 0.9"),
     Address(f"{P}/subscribe", "in", "i?s?", "port [host]",
             "Send frames to host:port (host defaults to the sender's address; port to the "
-            f"sender's port). Expires after {SUBSCRIBER_TTL:.0f} s unless renewed.",
+            "sender's port); a host must be a numeric IP address or localhost. Expires after "
+            f"{SUBSCRIBER_TTL:.0f} s unless renewed.",
             "1 – 65535", "", "oscsend localhost 7770 /charmix/subscribe i 9000"),
     Address(f"{P}/unsubscribe", "in", "i?s?", "port [host]", "Stop sending to host:port.",
             "1 – 65535", "", "oscsend localhost 7770 /charmix/unsubscribe i 9000"),
     Address(f"{P}/query", "in", "i?", "[port]",
             "Reply with /charmix/models, /charmix/vocab and /charmix/status to the sender, or to "
-            "the given port on the sender's host.", "1 – 65535", "",
+            "the given port on the sender's host (from the daemon's sending socket, not 7770).", "1 – 65535", "",
             "oscsend localhost 7770 /charmix/query i 9000"),
 )
 
