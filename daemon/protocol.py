@@ -140,7 +140,8 @@ INPUT: tuple[Address, ...] = (
             "1 – 65535", "", "oscsend localhost 7770 /charmix/unsubscribe i 9000"),
     Address(f"{P}/query", "in", "i?", "[port]",
             "Reply with /charmix/models, /charmix/vocab and /charmix/status to the sender, or to "
-            "the given port on the sender's host (from the daemon's sending socket, not 7770).", "1 – 65535", "",
+            "the given port on the sender's host (from the daemon's sending socket, not 7770).",
+            "1 – 65535", "",
             "oscsend localhost 7770 /charmix/query i 9000"),
 )
 
