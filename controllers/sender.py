@@ -34,6 +34,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
 from charmix.daemon import protocol
+from charmix.daemon.config import parse_endpoint
 
 Target = tuple[str, int]
 _TAG = {"f": OscMessageBuilder.ARG_TYPE_FLOAT, "i": OscMessageBuilder.ARG_TYPE_INT,
@@ -47,21 +48,13 @@ def entry(suffix: str) -> protocol.Address:
 
 
 def parse_target(text: str) -> Target:
-    """'HOST:PORT', ':PORT', 'PORT' or '[v6addr]:PORT' → (host, port); ValueError otherwise."""
-    host, port_text = protocol.DEFAULT_HOST, text.strip()
-    if port_text.startswith("["):
-        host, _, rest = port_text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif ":" in port_text:
-        host, _, port_text = port_text.rpartition(":")
-        host = host or protocol.DEFAULT_HOST
+    """'HOST:PORT', 'HOST', ':PORT', 'PORT' or '[v6addr]:PORT' → (host, port); the daemon's
+    control port when none is given. One parser for every host:port in charmix (daemon config)."""
     try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"target {text!r} is not HOST:PORT (e.g. 127.0.0.1:7770)") from None
-    if not 1 <= port <= 65535:
-        raise ValueError(f"target {text!r}: port must be 1 – 65535")
-    return host, port
+        endpoint = parse_endpoint(text, protocol.CONTROL_PORT)
+    except ValueError as exc:
+        raise ValueError(f"target {exc} (e.g. 127.0.0.1:7770)") from None
+    return endpoint.host, endpoint.port
 
 
 def default_target() -> Target:

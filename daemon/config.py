@@ -98,6 +98,8 @@ def parse_endpoint(
     elif text.count(":") == 1:
         host, port_text = text.split(":")
         host = host or default_host
+        if not port_text:
+            raise ValueError(f"{text!r}: missing port after ':'")
     elif ":" in text:  # a bare IPv6 address
         host = text
     else:

@@ -39,6 +39,7 @@ from rich.table import Table
 from rich.text import Text
 
 from charmix.daemon import protocol
+from charmix.daemon.config import parse_endpoint
 
 PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "orange3")
 GLYPHS = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}
@@ -368,16 +369,15 @@ def _counters(state: MonitorState) -> Text:
 
 
 # -- network --------------------------------------------------------------------------------
-def parse_hostport(spec: str, default_host: str) -> tuple[str, int]:
-    """'host:port', ':port' or 'port' -> (host, port); typer.BadParameter on anything else."""
-    host, _, port = spec.rpartition(":")
+def parse_hostport(
+    spec: str, default_host: str, default_port: int = protocol.CONTROL_PORT
+) -> tuple[str, int]:
+    """'host:port', ':port', 'port' or 'host' (then `default_port`) -> (host, port)."""
     try:
-        number = int(port)
-    except ValueError:
-        raise typer.BadParameter(f"{spec!r}: expected [HOST:]PORT") from None
-    if not 0 <= number <= 65535:
-        raise typer.BadParameter(f"{spec!r}: port must be 0 – 65535")
-    return host or default_host, number
+        endpoint = parse_endpoint(spec, default_port, default_host, lowest=0)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return endpoint.host, endpoint.port
 
 
 def _message(address: str, *args: Any) -> bytes:
@@ -597,7 +597,8 @@ def register(app: typer.Typer) -> None:
         control = parse_hostport(daemon, protocol.DEFAULT_HOST)
         if control[1] == 0:
             raise typer.BadParameter(f"{daemon!r}: the daemon's port cannot be 0")
-        where = parse_hostport(listen, "0.0.0.0") if listen is not None else None
+        where = (parse_hostport(listen, "0.0.0.0", protocol.OUTPUT_PORT)
+                 if listen is not None else None)
         tty = sys.stdout.isatty()
         plain = plain or not tty
         console = Console(no_color=plain, highlight=False)

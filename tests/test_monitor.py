@@ -410,12 +410,18 @@ def test_whole_datagrams_are_read_past_8_kib() -> None:
 
 
 @pytest.mark.parametrize("spec,expected", [("7770", ("h", 7770)), (":9", ("h", 9)),
-                                           ("10.0.0.2:7770", ("10.0.0.2", 7770))])
+                                           ("10.0.0.2:7770", ("10.0.0.2", 7770)),
+                                           ("x", ("x", protocol.CONTROL_PORT))])
 def test_parse_hostport(spec: str, expected: tuple[str, int]) -> None:
     assert monitor.parse_hostport(spec, "h") == expected
 
 
-@pytest.mark.parametrize("spec", ["x", "host:", "host:70000", "1:-1"])
+def test_listen_on_a_bare_host_takes_the_output_port() -> None:
+    assert monitor.parse_hostport("0.0.0.0", "h", protocol.OUTPUT_PORT) == (
+        "0.0.0.0", protocol.OUTPUT_PORT)
+
+
+@pytest.mark.parametrize("spec", ["", "host:", "host:70000", "1:-1"])
 def test_parse_hostport_refuses_nonsense(spec: str) -> None:
     with pytest.raises(monitor.typer.BadParameter):
         monitor.parse_hostport(spec, "h")

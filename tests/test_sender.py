@@ -216,15 +216,15 @@ def test_bad_arguments_never_reach_the_queue(rx: OscReceiver) -> None:
     ("text", "target"),
     [("10.0.0.2:7770", ("10.0.0.2", 7770)), ("host.local:9000", ("host.local", 9000)),
      ("[::1]:7770", ("::1", 7770)), (":9000", (protocol.DEFAULT_HOST, 9000)),
-     ("9000", (protocol.DEFAULT_HOST, 9000))],
+     ("9000", (protocol.DEFAULT_HOST, 9000)), ("host", ("host", protocol.CONTROL_PORT))],
 )
 def test_parse_target(text: str, target: tuple[str, int]) -> None:
     assert parse_target(text) == target
 
 
-@pytest.mark.parametrize("text", ["host", "host:", "host:0", "host:70000", "[::1]", "a:b"])
+@pytest.mark.parametrize("text", ["", "host:", "host:0", "host:70000", "[::1", "a:b"])
 def test_parse_target_refuses(text: str) -> None:
-    with pytest.raises(ValueError, match="HOST:PORT|port must be"):
+    with pytest.raises(ValueError, match="target .*(port must be|empty|missing)"):
         parse_target(text)
 
 
