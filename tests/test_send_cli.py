@@ -95,9 +95,9 @@ def test_several_targets_all_receive(rx) -> None:
 
 
 def test_bad_target_is_a_clear_error() -> None:
-    result = runner.invoke(app, ["send", "tick", "--to", "localhost"])
+    result = runner.invoke(app, ["send", "tick", "--to", "localhost:"])
     assert result.exit_code == 2
-    assert "is not HOST:PORT" in result.output
+    assert "missing port" in result.output
 
 
 def test_query_prints_models_vocab_and_status() -> None:
