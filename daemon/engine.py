@@ -74,10 +74,11 @@ class Frame:
 def normalise_weights(weights: np.ndarray) -> np.ndarray:
     """Weights summing to 1; all zero (or anything unusable) → uniform."""
     w = np.where(np.isfinite(weights) & (weights > 0), weights, 0.0).astype(np.float64)
-    total = w.sum()
-    if total <= 0.0:
+    top = w.max(initial=0.0)
+    if top <= 0.0:
         return np.full(w.shape, 1.0 / w.size)
-    return w / total
+    w /= top  # first, so that huge finite weights (1e308 each) cannot overflow the sum
+    return w / w.sum()
 
 
 def softmax_entropy(logits: np.ndarray, inv_temp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,6 +88,9 @@ def softmax_entropy(logits: np.ndarray, inv_temp: np.ndarray) -> tuple[np.ndarra
     """
     z = logits * inv_temp[:, None]
     z -= z.max(axis=1, keepdims=True)
+    # A model that masks characters with -inf logits: p is 0 there either way, and the floor
+    # keeps 0 * -inf from turning the entropy into NaN.
+    np.maximum(z, -1e4, out=z)
     p = np.exp(z)
     total = p.sum(axis=1)
     p /= total[:, None]
@@ -108,9 +112,10 @@ def mix(p: np.ndarray, w: np.ndarray, mode: str) -> np.ndarray:
 def truncate(p: np.ndarray, topk: int, topp: float) -> np.ndarray:
     """Top-k, then top-p (the smallest set of most likely characters with mass >= topp)."""
     if topk > 0 and topk < p.size:
-        cut = np.partition(p, -topk)[-topk]
-        p = np.where(p >= cut, p, 0.0)
-        p = p / p.sum()
+        keep = np.argpartition(p, -topk)[-topk:]  # exactly k, even when probabilities tie
+        q = np.zeros_like(p)
+        q[keep] = p[keep]
+        p = q / q.sum()
     if 0.0 < topp < 1.0:
         order = np.argsort(p)[::-1]
         cum = np.cumsum(p[order])

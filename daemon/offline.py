@@ -16,6 +16,7 @@ import typer
 
 from charmix.daemon.model import (
     ModelError,
+    ModelInfo,
     load_model,
     model_files,
     resolve_model,
@@ -35,6 +36,10 @@ def models(
         Path | None, typer.Argument(help="Folder of .onnx models [default: the shipped models].")
     ] = None,
     as_json: Annotated[bool, Opt("--json", help="Print the metadata as JSON.")] = False,
+    markdown: Annotated[
+        bool,
+        Opt("--markdown", help="Print a Markdown table with training figures."),
+    ] = False,
 ) -> None:
     """List installed models with their metadata (val loss, size, corpus)."""
     from rich.console import Console
@@ -58,6 +63,8 @@ def models(
             for p, i in rows
         ]
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+    elif markdown:
+        typer.echo(markdown_table(rows))
     else:
         table = Table(title=f"charmix models in {folder or shipped_models_dir()}")
         cells = []
@@ -94,6 +101,31 @@ def models(
             typer.echo("no models found", err=True)
     for problem in problems:
         typer.echo(f"charmix: skipped {problem}", err=True)
+
+
+def markdown_table(rows: list[tuple[Path, ModelInfo]]) -> str:
+    """The models as a Markdown table: what models/README.md shows (a test keeps them equal)."""
+    lines = [
+        "| model | LSTM | parameters | MB | val nats/char | val bits/char | training chars |"
+        " steps | minutes | dropout |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for path, info in rows:
+        meta = info.meta
+        val = info.val_loss
+        config = json.loads(meta.get("charmix.train_config", "{}") or "{}")
+        lines.append(
+            f"| {info.name} | {info.layers}×{info.hidden} "
+            f"| {int(meta.get('charmix.parameters', 0)):,} "
+            f"| {path.stat().st_size / 1e6:.1f} "
+            f"| {'-' if val is None else f'{val:.4f}'} "
+            f"| {'-' if val is None else f'{val / np.log(2):.4f}'} "
+            f"| {int(meta.get('charmix.train_chars', 0)):,} "
+            f"| {meta.get('charmix.train_steps', '-')} "
+            f"| {float(meta.get('charmix.train_seconds', 0)) / 60:.1f} "
+            f"| {config.get('dropout', '-')} |"
+        )
+    return "\n".join(lines)
 
 
 def sample(

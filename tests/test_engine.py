@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from charmix.daemon.engine import Engine, Settings
+from charmix.daemon.engine import Engine, Settings, normalise_weights, softmax_entropy, truncate
 from charmix.daemon.model import load_model
 from charmix.daemon.vocab import fallback_char, union_vocab
 
@@ -243,3 +243,28 @@ def test_priming_changes_what_follows(tiny_models):
         return engine.generate(Settings(weights=np.ones(1), slew=0.0), 60)
 
     assert after("KING HENRY:\n") != after("static int ")
+
+
+def test_topk_keeps_exactly_k_when_probabilities_tie():
+    p = np.full(10, 0.1)
+    q = truncate(p, 3, 1.0)
+    assert np.count_nonzero(q) == 3
+    assert q.sum() == pytest.approx(1.0)
+
+
+def test_huge_finite_weights_normalise_instead_of_overflowing(tiny_models):
+    engine = Engine([load_model(p) for p in tiny_models.values()], seed=3)
+    huge = Settings(weights=np.array([1e308, 1e308, 0.0]), slew=0.0)
+    frame = engine.step(huge, 0.05)
+    assert np.allclose(frame.weights, [0.5, 0.5, 0.0])
+    assert np.all(np.isfinite(frame.p_mix)) and np.all(np.isfinite(frame.attribution))
+    assert normalise_weights(np.array([np.inf, np.nan, -1.0])).tolist() == pytest.approx(
+        [1 / 3] * 3
+    )
+
+
+def test_minus_infinity_logits_give_a_finite_entropy():
+    logits = np.array([[0.0, 1.0, -np.inf, -np.inf]], np.float32)
+    p, entropy = softmax_entropy(logits, np.ones(1))
+    assert p[0, 2] == 0.0 and np.isfinite(entropy[0])
+    assert entropy[0] == pytest.approx(-(p[0, :2] * np.log2(p[0, :2])).sum(), rel=1e-5)
