@@ -8,6 +8,7 @@ Flags and rig-file keys are the same settings (charmix.daemon.config); flags win
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -115,7 +116,8 @@ def daemon(
     )] = None,
     echo: Annotated[bool | None, Opt(
         "--echo/--no-echo", rich_help_panel=PANEL_RUN,
-        help="Write the text to stdout as it is generated (default: when stdout is a terminal).",
+        help="Write the text to stdout as it is generated (default: when stdout is a terminal, "
+        "and always with --burst).",
     )] = None,
     status_every: Annotated[float | None, Opt(
         metavar="SECONDS", rich_help_panel=PANEL_RUN,
@@ -148,18 +150,24 @@ def daemon(
     log.propagate = False
     handler = console.handler()
     log.addHandler(handler)
-    show_text = cfg.echo if cfg.echo is not None else sys.stdout.isatty()
+    # A burst is an offline run: its text is the point, wherever stdout goes.
+    show_text = cfg.echo if cfg.echo is not None else (sys.stdout.isatty() or bool(cfg.burst))
     runner = Daemon(cfg, log, echo=console.text if show_text else None)
+    # Until run()/burst() install their own handlers, SIGTERM (a service manager stopping the
+    # daemon while it loads) ends it the way Ctrl-C does: no traceback, exit 0.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         runner.start(run_clock=False)  # the clock starts after the banner, below
     except StartupError as exc:
         console.line(f"charmix: {exc}")
         console.close()
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:  # Ctrl-C while the models load: no traceback
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while the models load
         runner.stop()
         console.close()
-        raise typer.Exit(130) from None
+        raise typer.Exit(0) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     try:
         for line in banner(runner):
             console.line(line)
@@ -177,6 +185,10 @@ def daemon(
     finally:
         log.removeHandler(handler)
         console.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def banner(runner: Daemon) -> list[str]:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from charmix.daemon import protocol
-from charmix.daemon.controls import PRIME_MAX, RATE_MAX, SLEW_MAX, TEMPERATURE_RANGE
+from charmix.daemon.controls import RATE_MAX, SLEW_MAX, TEMPERATURE_RANGE
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOOPBACK = ("127.0.0.0/8", "::1")
@@ -190,8 +190,8 @@ def _string(value: Any) -> str:
 
 def _prime(value: Any) -> str:
     text = _string(value)
-    if len(text) > PRIME_MAX:
-        raise ValueError(f"must be at most {PRIME_MAX} characters, got {len(text)}")
+    if len(text) > protocol.PRIME_MAX:
+        raise ValueError(f"must be at most {protocol.PRIME_MAX} characters, got {len(text)}")
     return text
 
 
@@ -299,7 +299,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "slew": _number(0.0, SLEW_MAX),
     "topk": _integer(0),
     "topp": _number(0.0, 1.0, low_open=True),
-    "seed": _integer(),
+    "seed": _integer(0, protocol.SEED_MAX),
     "prime": _prime,
     "listen": _listen,
     "send": _endpoints,

@@ -31,7 +31,6 @@ from charmix.daemon.engine import Settings
 TEMPERATURE_RANGE = (0.05, 5.0)
 RATE_MAX = 2000.0
 SLEW_MAX = 10.0
-PRIME_MAX = 4096
 COMMANDS_MAX = 256  # queued prime/reset/seed requests; beyond this new ones are refused
 TICKS_MAX = 64  # pending /charmix/tick requests; beyond this ticks are dropped, not queued
 THROTTLE_KINDS = 1024  # distinct warning kinds remembered (weeks of subscribers coming and going)
@@ -283,17 +282,26 @@ class Controls:
         self.wake.set()
 
     def prime(self, text: object) -> None:
+        """Queue text to feed the models; its last PRIME_MAX characters count (an LSTM's state
+        remembers the recent past). One prime at a time: priming runs on the clock thread
+        between steps (~0.4 ms per character with six models), so a flood of primes must not
+        queue up minutes of silence."""
         if not isinstance(text, str):
             raise ControlError(f"prime needs a string, got {type(text).__name__}")
-        if len(text) > PRIME_MAX:
-            raise ControlError(f"prime text is {len(text)} characters (at most {PRIME_MAX})")
-        self._command(Command("prime", text=text))
+        with self._lock:
+            waiting = any(c.kind == "prime" for c in self._commands)
+        if waiting:
+            raise ControlError("prime: another prime is still waiting to be fed")
+        self._command(Command("prime", text=text[-protocol.PRIME_MAX :]))
 
     def reset(self) -> None:
         self._command(Command("reset"))
 
     def seed(self, value: object) -> None:
-        self._command(Command("seed", seed=_integer(value, "seed")))
+        checked = _integer(value, "seed")
+        if not 0 <= checked <= protocol.SEED_MAX:
+            raise ControlError(f"seed must be in 0 – 2^63−1, got {checked}")
+        self._command(Command("seed", seed=checked))
 
     # ---------------------------------------------------------------- clock-thread side
     def snapshot(self) -> Settings:

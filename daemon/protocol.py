@@ -6,7 +6,8 @@ this table. Adding an address is one edit here.
 
 Type patterns use OSC type tags with two quantifiers: ``f+`` is one or more floats, ``s?`` an
 optional string. On input, ``f`` and ``i`` accept any OSC number (``i f d h``: Max and Pd send
-ints when a number box holds an integer); ``s`` accepts ``s`` or ``S``. Output always uses exactly
+ints when a number box holds an integer); ``s`` accepts ``s`` only (python-osc cannot decode the
+``S`` symbol tag, so a message using it is refused rather than misread). Output always uses exactly
 the tags given. Vectors are flat argument lists, never OSC arrays (oscP5 and TouchDesigner's OSC
 In CHOP can't read arrays), and strings never share an address with numbers (the CHOP reads
 numbers only).
@@ -28,6 +29,8 @@ MAX_INPUT_DATAGRAM = 65507  # the daemon reads whole UDP datagrams (no 8 KiB tru
 SUBSCRIBER_TTL = 30.0  # seconds a /charmix/subscribe lasts unless renewed
 ANNOUNCE_EVERY = 2.0  # seconds between /charmix/models + /charmix/vocab + /charmix/status
 MODES = ("linear", "geometric")
+PRIME_MAX = 1024  # characters one /charmix/prime feeds (~0.4 s with six 2x256 models)
+SEED_MAX = 2**63 - 1  # /charmix/seed: an OSC int32, or int64 (h) for larger seeds
 
 # /charmix/status carries these numbers, in this order (all floats).
 STATUS_FIELDS = (
@@ -79,7 +82,7 @@ class Address:
 
 @cache
 def _tag_regex(pattern: str) -> re.Pattern[str]:
-    classes = {"f": "[ifdh]", "i": "[ifdh]", "s": "[sS]"}
+    classes = {"f": "[ifdh]", "i": "[ifdh]", "s": "s"}
     out = "".join(classes.get(ch, re.escape(ch)) if ch not in "+?*" else ch for ch in pattern)
     return re.compile(out)
 
@@ -119,13 +122,16 @@ INPUT: tuple[Address, ...] = (
             "Generate one character now (external clock; works at any rate). Ignored while paused.",
             example="oscsend localhost 7770 /charmix/tick"),
     Address(f"{P}/prime", "in", "s", "text",
-            "Feed text to every model (no output); generation continues from it.",
-            "<= 4096 chars", "", 'oscsend localhost 7770 /charmix/prime s "To be, or not"'),
+            "Feed text to every model without sending characters for it; generation continues "
+            "from the current state plus this text (send /charmix/reset first for a clean "
+            "start). The text joins the current line in /charmix/text. A longer text keeps its "
+            "last {PRIME_MAX} characters; while one prime is waiting another is refused (rx_bad).",
+            f"<= {PRIME_MAX} chars", "", 'oscsend localhost 7770 /charmix/prime s "To be, or not"'),
     Address(f"{P}/reset", "in", "", "", "Zero every model's LSTM state and the current line.",
             example="oscsend localhost 7770 /charmix/reset"),
     Address(f"{P}/seed", "in", "i", "seed",
             "Reseed the sampler: the same seed, state and weight timeline give the same text.",
-            "any integer", "random", "oscsend localhost 7770 /charmix/seed i 42"),
+            "0 – 2^63−1", "random", "oscsend localhost 7770 /charmix/seed i 42"),
     Address(f"{P}/topk", "in", "i", "k", "Keep the k most likely characters; 0 = off.",
             ">= 0", "0", "oscsend localhost 7770 /charmix/topk i 5"),
     Address(f"{P}/topp", "in", "f", "p",
@@ -224,7 +230,7 @@ def render_markdown() -> str:
     lines += [
         "```",
         "",
-        "## Output (from the daemon, one bundle per step)",
+        "## Output (from the daemon; each step's messages in one or more bundles)",
         "",
         "| address | types | arguments | range | what it carries |",
         "|---|---|---|---|---|",

@@ -183,10 +183,13 @@ class Daemon:
         except (ValueError, ControlError) as exc:
             raise StartupError(str(exc)) from None
         destinations = [self._destination(ep) for ep in cfg.send]
-        self.broadcaster = Broadcaster(
-            names, self.engine.vocab, destinations, self.controls.counters,
-            self.status_values, self.log, limit=cfg.max_datagram,
-        )
+        try:
+            self.broadcaster = Broadcaster(
+                names, self.engine.vocab, destinations, self.controls.counters,
+                self.status_values, self.log, limit=cfg.max_datagram,
+            )
+        except OSError as exc:  # e.g. an IPv6 destination on a host with IPv6 disabled
+            raise StartupError(f"--send: cannot open a socket: {exc.strerror or exc}") from None
         try:
             self.server = ControlServer(
                 cfg.listen, self.controls, self.broadcaster, cfg.allow, self.log
@@ -266,12 +269,16 @@ class Daemon:
     def _service(self) -> None:
         """Between steps, on the clock thread: engine commands, then housekeeping."""
         for command in self.controls.take_commands():
-            if command.kind == "prime":
-                self.engine.prime(command.text)
-            elif command.kind == "reset":
-                self.engine.reset()
-            elif command.kind == "seed":
-                self.engine.reseed(command.seed)
+            try:  # one failing command must not cost the others or the housekeeping below
+                if command.kind == "prime":
+                    self.engine.prime(command.text)
+                elif command.kind == "reset":
+                    self.engine.reset()
+                elif command.kind == "seed":
+                    self.engine.reseed(command.seed)
+            except Exception as exc:
+                self.clock.throttle.warn(f"command:{command.kind}",
+                                   f"{command.kind} failed: {type(exc).__name__}: {exc}")
         now = time.monotonic()
         mark_time, mark_steps = self._rate_mark
         if now - mark_time >= RATE_WINDOW:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from charmix.daemon import controls as ctl
+from charmix.daemon import protocol
 from charmix.daemon.controls import ControlError, Controls, Throttle
 
 NAMES = ["shakespeare", "linux", "bible"]
@@ -121,13 +122,19 @@ def test_commands_are_queued_in_order_and_validated(c: Controls) -> None:
     c.seed(7.0)  # Max float boxes send whole numbers as floats
     with pytest.raises(ControlError):
         c.seed(1.5)
-    with pytest.raises(ControlError):
-        c.prime("x" * (ctl.PRIME_MAX + 1))
+    for bad in (-1, protocol.SEED_MAX + 1):
+        with pytest.raises(ControlError, match="seed must be in"):
+            c.seed(bad)
     with pytest.raises(ControlError):
         c.prime(3)
+    with pytest.raises(ControlError, match="still waiting"):  # one prime at a time
+        c.prime("or not to be")
     kinds = [(k.kind, k.text, k.seed) for k in c.take_commands()]
     assert kinds == [("prime", "To be", 0), ("reset", "", 0), ("seed", "", 42), ("seed", "", 7)]
     assert c.take_commands() == []
+    c.prime("ab" * protocol.PRIME_MAX)  # a long text keeps its most recent characters
+    (command,) = c.take_commands()
+    assert command.text == "ab" * (protocol.PRIME_MAX // 2)
 
 
 def test_command_queue_is_bounded(c: Controls) -> None:

@@ -434,3 +434,14 @@ def test_startup_errors_are_one_line(
     base = ["--models-dir", str(tiny_model_dir), "--send", f"127.0.0.1:{free_udp_port()}"]
     err = one_line_failure([*base, *[a.format(**fill) for a in args]], code)
     assert expected.format(**fill) in err
+
+
+def test_burst_writes_its_text_to_a_redirected_stdout(tiny_model_dir: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "charmix.daemon.cli", "daemon", "--burst", "120", "--seed", "3",
+         "--models-dir", str(tiny_model_dir), "--listen", "127.0.0.1:0",
+         "--send", f"127.0.0.1:{free_udp_port()}"],
+        capture_output=True, timeout=60, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.rstrip("\n")) >= 100  # the text, not a banner: that goes to stderr

@@ -181,3 +181,18 @@ def test_console_never_blocks_the_caller() -> None:
     console.line("done")
     console.close(timeout=2)
     assert out.getvalue().startswith("x") and err.getvalue() == "done\n"
+
+
+def test_a_flood_of_primes_is_refused_while_one_waits(daemon) -> None:
+    out: list[str] = []
+    d = daemon(echo=out.append, rate=0.0)
+    bad_before = d.controls.counters.rx_bad
+    for k in range(50):
+        control(d, osc(f"{P}/prime", ("s", f"prime {k} " * 200)))
+    control(d, osc(f"{P}/tick"))
+    wait_for(lambda: len(out) == 1)
+    counters = d.controls.counters
+    assert counters.rx_bad - bad_before >= 1  # refused ones are counted, not queued
+    for _ in range(20):  # and the music goes on
+        control(d, osc(f"{P}/tick"))
+    wait_for(lambda: len(out) == 21)
