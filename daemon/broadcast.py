@@ -136,6 +136,26 @@ class Broadcaster:
         self._model_paths = [model_dist.for_model(name) for name in self.names]
         for family in {d.family for d in self._static}:
             self._socket(family)
+        self._warn_oversized()
+
+    def _warn_oversized(self) -> None:
+        """Say once, at start, when one message cannot fit the datagram limit (a user's model
+        with a vocabulary of a few hundred characters): it then goes alone in a larger datagram,
+        which receivers with small buffers (oscP5: 1,536 bytes) cut or drop."""
+        longest = max([OUTPUTS["dist"].path, *self._model_paths], key=len)
+        sizes = {
+            longest: len(oscwire.floats(longest, np.zeros(len(self.vocab), np.float32))),
+            OUTPUTS["vocab"].path: len(
+                encode(OUTPUTS["vocab"], OUTPUTS["vocab"].path, "".join(self.vocab))
+            ),
+        }
+        for path, size in sizes.items():
+            if size + oscwire.BUNDLE_OVERHEAD + oscwire.ELEMENT_OVERHEAD > self.limit:
+                self.log.warning(
+                    "%s is %d bytes with a %d-character vocabulary: its datagrams exceed the "
+                    "%d-byte limit (--max-datagram); receivers with small buffers may drop them",
+                    path, size, len(self.vocab), self.limit,
+                )
 
     # ------------------------------------------------------------------------- encoding
     def frame_messages(self, frame: Frame) -> list[bytes]:

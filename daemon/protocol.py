@@ -208,7 +208,9 @@ def render_markdown() -> str:
         f"- It sends frames to UDP **{OUTPUT_PORT}** (`--send`, default "
         f"`{DEFAULT_HOST}:{OUTPUT_PORT}`) and to every subscriber.",
         f"- Output datagrams are at most **{MAX_DATAGRAM} bytes**: one step's messages go out as "
-        "one or more OSC bundles with the same timetag (immediate).",
+        "one or more OSC bundles with the same timetag (immediate). A single message larger than "
+        "that (a vector over a vocabulary of more than ~330 characters) goes alone in a larger "
+        "datagram, and the daemon warns at start.",
         "- Vectors are flat argument lists (never OSC arrays); strings and numbers never share an "
         "address.",
         "- Input type patterns: `f+` one or more floats, `s?` optional string; `f` and `i` accept "

@@ -213,3 +213,18 @@ def test_multicast_and_broadcast_destinations(kind: str) -> None:
     finally:
         r.close()
         b.close()
+
+
+def test_a_vocabulary_too_big_for_one_datagram_is_warned_about_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=LOG.name):
+        make([])
+        assert not caplog.records  # 102 characters fit
+        big = Broadcaster(NAMES, [chr(0x1000 + i) for i in range(600)], [], Counters(),
+                          lambda: [0.0] * len(protocol.STATUS_FIELDS), LOG)
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert f"{P}/model/shakespeare/dist is" in warned and "600-character" in warned
+    assert f"{P}/vocab is" in warned
+    datagrams = big.frame_datagrams(make_frame(v=600))
+    assert max(len(d) for d in datagrams) > protocol.MAX_DATAGRAM  # which is what it warned of
