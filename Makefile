@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 SYSBINS := oscsend oscdump pd Xvfb xdotool tmux convert
 APT_PACKAGES := liblo-tools puredata-core xvfb xdotool tmux imagemagick
 
-.PHONY: run test venv sysdeps lint docs bench models wheel clean
+.PHONY: run test venv sysdeps lint docs bench models models-readme wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,13 @@ models: $(STAMP)
 	  --description "Linux 6.1 kernel C source (kernel/), GPL-2.0"
 	$(TRAIN) $(CORPORA)/latex.txt --name latex --dropout 0.1 --max-steps 1000 \
 	  --description "LaTeX source of the Stacks Project, GFDL 1.2"
+	$(MAKE) models-readme
+
+## Refresh the training table in models/README.md from the models' metadata (a test compares them).
+models-readme: $(STAMP)
+	$(BIN)/python -c 'import pathlib, re, subprocess; p = pathlib.Path("models/README.md"); \
+	t = subprocess.run(["$(BIN)/charmix", "models", "--markdown"], capture_output=True, text=True, check=True).stdout; \
+	p.write_text(re.sub(r"(<!-- table: charmix models --markdown -->\n).*?(<!-- end table -->)", lambda m: m[1] + t + m[2], p.read_text(), flags=re.S))'
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

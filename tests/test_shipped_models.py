@@ -112,3 +112,14 @@ def test_each_model_writes_in_its_own_style(shipped_models: list[Path]) -> None:
         assert best == writer, (
             f"text written by {writer} is best explained by {best}:\n{table}\n{texts[j][:200]!r}"
         )
+
+
+def test_models_readme_table_is_the_files_metadata(shipped_models: list[Path]) -> None:
+    """models/README.md shows `charmix models --markdown`: regenerate it when a model changes."""
+    from charmix.daemon.offline import markdown_table
+
+    readme = (MODELS / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- table: charmix models --markdown -->\n", "<!-- end table -->"
+    table = readme.split(start, 1)[1].split(end, 1)[0].strip()
+    expected = markdown_table([(path, load_model(path).info) for path in shipped_models])
+    assert table == expected
