@@ -6,6 +6,9 @@ Every controller talks to the daemon through a `Sender`. Why it is shaped like t
   differs from what was last sent to that address, and each flush is at least 1/max_rate apart,
   so a 1 kHz stream of mouse motion becomes ≤ ~100 datagrams/s. The newest value always goes
   out (a trailing send after the rate window), so the daemon ends where the gesture ended.
+  /charmix/weights and /charmix/weight/NAME set the same weights, so sending either forgets
+  what was last sent to the other (a fader moved back after a solo vector is sent again).
+  A resend, and a target resolved late, get the state in the order it was last sent.
 - **Events** (`event`: tick, reset, prime…) are sent every time, in order.
 - The caller never blocks: `set`/`event` only store bytes and notify one background thread that
   owns the socket and sends. Host names are looked up once at start; a failed lookup is retried
@@ -45,6 +48,11 @@ _RESOLVE_RETRY = 5.0  # seconds between attempts to resolve a host name that fai
 def entry(suffix: str) -> protocol.Address:
     """The input address '/charmix/<suffix>' from the table (KeyError if the table lacks it)."""
     return protocol.address(f"{protocol.PREFIX}/{suffix}", "in")
+
+
+# the weights vector and the per-model weights set the same thing (Sender._forget_overlaps)
+_VECTOR = entry("weights").path
+_PER_MODEL = entry("weight/{name}").for_model("")  # '/charmix/weight/' + NAME
 
 
 def parse_target(text: str) -> Target:
@@ -237,7 +245,8 @@ class Sender:
         self._log = log or (lambda msg: print(f"charmix: {msg}", file=sys.stderr, flush=True))
         self._cond = threading.Condition()
         self._pending: dict[str, bytes] = {}
-        self._last: dict[str, bytes] = {}
+        self._last: dict[str, bytes] = {}  # the state, per address, in the order last sent
+        self._known: dict[str, bytes] = {}  # what the daemon holds per address (suppression)
         self._events: deque[bytes] = deque()
         self._max_events = max_events
         self._busy = False
@@ -274,13 +283,38 @@ class Sender:
                     self._events.popleft()
                     self.stats.dropped_events += 1
                 self._events.append(dgram)
-            elif self._last.get(cmd.path) == dgram:
-                if self._pending.pop(cmd.path, None) is None:  # back where it was: nothing to send
-                    self.stats.suppressed += 1
-            else:  # re-inserted at the end: a flush sends changes in the order they were made
-                self._pending.pop(cmd.path, None)
-                self._pending[cmd.path] = dgram
+            else:
+                self._forget_overlaps(cmd.path)  # it goes out after anything already pending
+                if self._known.get(cmd.path) == dgram:
+                    if self._pending.pop(cmd.path, None) is None:  # back where it was: no send
+                        self.stats.suppressed += 1
+                else:  # re-inserted at the end: a flush sends changes in the order they were made
+                    self._pending.pop(cmd.path, None)
+                    self._pending[cmd.path] = dgram
             self._cond.notify()
+
+    def _forget_overlaps(self, path: str) -> None:
+        """Forget known values that a message to `path` changes too (under self._cond).
+
+        /charmix/weights and /charmix/weight/NAME set the same weights, so each makes the
+        other's last-sent value stale: after a vector, a fader back at its old value must be
+        sent again, and after a fader, the same vector again. Forgetting only costs a resend.
+        """
+        if path == _VECTOR:
+            stale = [p for p in self._known if p.startswith(_PER_MODEL)]
+        elif path.startswith(_PER_MODEL):
+            stale = [_VECTOR]
+        else:
+            return
+        for p in stale:
+            self._known.pop(p, None)
+
+    def _remember(self, path: str, dgram: bytes) -> None:
+        """Record a sent value (under self._cond); a resend replays in the order of last send."""
+        self._forget_overlaps(path)
+        self._known[path] = dgram
+        self._last.pop(path, None)  # re-inserted at the end: an old vector never replays last
+        self._last[path] = dgram
 
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until everything queued so far is sent (True) or the timeout passes (False)."""
@@ -331,7 +365,8 @@ class Sender:
                 self._events.clear()
                 if due:
                     batch += self._pending.values()
-                    self._last.update(self._pending)
+                    for path, dgram in self._pending.items():
+                        self._remember(path, dgram)
                     self._pending.clear()
                     self._next_flush = now + self.interval
                 elif refresh and not batch:

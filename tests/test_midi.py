@@ -130,6 +130,20 @@ def test_faders_moved_during_a_solo_apply_on_release(rx) -> None:
     assert rx.of("weight/linux") == []
 
 
+def test_a_fader_moved_back_after_a_solo_is_sent_again(rx) -> None:
+    """The solo vectors make the fader's last sent value stale (the audit's repro)."""
+    with Live(rx) as live:
+        live.port.send(cc(0, 64))
+        first = rx.wait_for("weight/shakespeare").params
+        live.port.send(note(37))  # solo linux
+        rx.wait_count("weights", 1)
+        live.port.send(cc(0, 127))  # moved while soloed: applied on release
+        live.port.send(note(37, on=False))
+        assert rx.wait_count("weights", 2)[1].params == (1.0, 1.0, 1.0)
+        live.port.send(cc(0, 64))  # back where it was before the solo: must reach the daemon
+        assert rx.wait_count("weight/shakespeare", 2)[1].params == first
+
+
 def test_a_tap_inside_the_rate_window_coalesces_to_where_it_ended(rx) -> None:
     """Latest-wins: a press and release inside one window reach the daemon as the release."""
     with Live(rx, max_rate=2.0) as live:  # a 0.5 s window, opened by the first send

@@ -108,6 +108,63 @@ def test_changes_flush_in_the_order_they_were_made(rx: OscReceiver) -> None:
     assert order[-2:] == [protocol.PREFIX + "/weights", protocol.PREFIX + "/weight/a"]
 
 
+def test_the_vector_and_a_per_model_weight_make_each_other_stale(rx: OscReceiver) -> None:
+    """A fader back at its old value after a solo vector is sent again, and vice versa."""
+    weight_a = entry("weight/{name}")
+    with sender_to(rx) as s:
+        for step in [
+            lambda: s.set(weight_a, 0.504, name="a"),
+            lambda: s.set(WEIGHTS, 0.0, 1.0),
+            lambda: s.set(weight_a, 0.504, name="a"),
+            lambda: s.set(WEIGHTS, 0.0, 1.0),
+        ]:
+            step()
+            assert s.flush()
+        s.event(TICK)
+    rx.wait_count("tick", 1)
+    assert [m.params for m in rx.of("weight/a")] == [(pytest.approx(0.504),)] * 2
+    assert [m.params for m in rx.of("weights")] == [(0.0, 1.0)] * 2
+    assert s.stats.suppressed == 0
+
+
+def test_a_fader_flushed_before_a_vector_is_stale_after_it(rx: OscReceiver) -> None:
+    """Both in one window go out fader first; then the vector holds, not the fader's value."""
+    weight_a = entry("weight/{name}")
+    with sender_to(rx, max_rate=5.0) as s:
+        s.set(TEMPERATURE, 0.3)  # opens a 0.2 s window: the next two share one flush
+        rx.wait_count("temperature", 1)
+        s.set(weight_a, 0.5, name="a")
+        s.set(WEIGHTS, 0.0, 1.0)
+        assert s.flush()
+        s.set(weight_a, 0.5, name="a")
+        s.event(TICK)
+        assert s.flush()
+        s.event(TICK)
+    rx.wait_count("tick", 2)
+    order = [m.address.removeprefix(protocol.PREFIX + "/") for m in rx.messages]
+    assert order == ["temperature", "weight/a", "weights", "tick", "weight/a", "tick"]
+
+
+def test_resend_replays_in_the_order_last_sent(rx: OscReceiver) -> None:
+    """An old vector must not replay after a newer fader (it would undo it)."""
+    weight_a = entry("weight/{name}")
+    with sender_to(rx, resend=0.5) as s:
+        for address, args, name in [
+            (weight_a, (0.2,), "a"),
+            (WEIGHTS, (1.0, 1.0), None),
+            (weight_a, (0.3,), "a"),
+            (TEMPERATURE, (0.5,), None),
+            (TEMPERATURE, (0.6,), None),
+        ]:
+            s.set(address, *args, name=name)
+            assert s.flush()
+        rx.wait_count("temperature", 2)
+        count = len(rx.messages)
+        rx.wait_count("temperature", 3, timeout=5)  # the replay's last message
+    replay = [m.address.removeprefix(protocol.PREFIX + "/") for m in rx.messages[count:]][:3]
+    assert replay == ["weights", "weight/a", "temperature"]
+
+
 def test_every_target_gets_it_and_a_missing_daemon_costs_nothing(rx: OscReceiver) -> None:
     dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dead.bind(("127.0.0.1", 0))
@@ -180,7 +237,7 @@ def test_messages_match_python_osc_and_the_table_types() -> None:
         ("topp", (0.0,), None, r"outside \(0, 1\]"),
         ("model/{name}/temperature", (0.01,), "a", "outside 0 or 0.05 – 5"),
         ("mode", ("loud",), None, "not one of linear | geometric"),
-        ("prime", ("x" * 5000,), None, "limit is 4096"),
+        ("prime", ("x" * 5000,), None, "limit is 1024"),
         ("seed", (2**40,), None, "32-bit"),
         ("seed", (1.5,), None, "32-bit"),
         ("tick", (1,), None, "do not fit"),
