@@ -92,13 +92,22 @@ def _tags(address: protocol.Address, args: Sequence[object]) -> str:
 
 
 # -- the table's human-readable ranges, as checks -------------------------------------------
-_NUM = r"-?\d+(?:\.\d+)?"
+_NUM = r"-?\d+(?:\.\d+)?(?:\^\d+(?:[−-]\d+)?)?"  # 0.05, -1, 2^63−1
 _INTERVAL = re.compile(rf"({_NUM}) – ({_NUM})")
 _BRACKETS = re.compile(rf"([(\[])\s*({_NUM}),\s*({_NUM})\s*([)\]])")
 _BOUND = re.compile(rf"(>=|>|<=|<) ({_NUM})")
 _CHARS = re.compile(r"<= (\d+) chars")
 _CHOICES = re.compile(r"\w+(?: \| \w+)+")
 _NO_LIMIT = {"", "finite", "any integer"}  # finiteness is checked for every float anyway
+
+
+def _number(text: str) -> float:
+    """A number as the table writes it: '0.05', '-1', '2^63−1' (ints stay exact)."""
+    if "^" not in text:
+        return float(text) if "." in text else int(text)
+    base, _, rest = text.partition("^")
+    exponent, _, minus = rest.replace("−", "-").partition("-")
+    return int(base) ** int(exponent) - int(minus or 0)
 
 
 @dataclass(frozen=True)
@@ -138,11 +147,11 @@ def value_range(address: protocol.Address) -> Range | None:
         for alt in part.split(" or "):
             inf = math.inf
             if m := _INTERVAL.fullmatch(alt):
-                numeric.append((float(m[1]), float(m[2]), False, False))
+                numeric.append((_number(m[1]), _number(m[2]), False, False))
             elif m := _BRACKETS.fullmatch(alt):
-                numeric.append((float(m[2]), float(m[3]), m[1] == "(", m[4] == ")"))
+                numeric.append((_number(m[2]), _number(m[3]), m[1] == "(", m[4] == ")"))
             elif m := _BOUND.fullmatch(alt):
-                v, op = float(m[2]), m[1]
+                v, op = _number(m[2]), m[1]
                 above = (v, inf, op == ">", False)
                 numeric.append(above if ">" in op else (-inf, v, False, op == "<"))
             elif m := _CHARS.fullmatch(alt):
@@ -169,7 +178,8 @@ def encode(address: protocol.Address, args: Sequence[object], name: str | None =
 
     `name` fills a per-model address ('/charmix/weight/{name}'). Floats must be finite and every
     value inside the table's range, so a typo on the command line is an error here, not a silent
-    rx_bad on the daemon.
+    rx_bad on the daemon. An `i` value past 32 bits goes as OSC int64 (`h`), which the daemon
+    reads as an integer too (seeds up to 2^63−1).
     """
     if address.per_model != (name is not None):
         need = "needs a" if address.per_model else "takes no"
@@ -180,13 +190,15 @@ def encode(address: protocol.Address, args: Sequence[object], name: str | None =
     for tag, arg in zip(_tags(address, args), args, strict=True):
         if tag == "f" and not math.isfinite(arg):  # type: ignore[arg-type]
             raise ValueError(f"{path}: {arg} is not a finite number")
-        if tag == "i" and (float(arg) != int(arg) or not -(2**31) <= int(arg) < 2**31):  # type: ignore[arg-type]
-            raise ValueError(f"{path}: {arg} is not a 32-bit integer")
+        whole = not isinstance(arg, float) or arg.is_integer()
+        if tag == "i" and not (whole and -(2**63) <= int(arg) < 2**63):  # type: ignore[arg-type]
+            raise ValueError(f"{path}: {arg} is not a 64-bit integer")
         if rng is not None and (why := rng.problem(arg)):
             shown = repr(arg) if len(repr(arg)) <= 40 else repr(arg)[:37] + "…"
             raise ValueError(f"{path}: {shown} {why}")
         value = float(arg) if tag == "f" else int(arg) if tag == "i" else arg  # type: ignore[arg-type]
-        builder.add_arg(value, _TAG[tag])
+        wide = tag == "i" and not -(2**31) <= value < 2**31  # type: ignore[operator]
+        builder.add_arg(value, OscMessageBuilder.ARG_TYPE_INT64 if wide else _TAG[tag])
     return builder.build().dgram
 
 

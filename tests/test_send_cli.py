@@ -51,6 +51,7 @@ def test_every_input_address_has_a_send_command() -> None:
         (["resume"], "resume", ()),
         (["tick"], "tick", ()),
         (["seed", "42"], "seed", (42,)),
+        (["seed", "99999999999"], "seed", (99999999999,)),  # sent as int64
         (["topk", "5"], "topk", (5,)),
         (["topp", "0.9"], "topp", (0.9,)),
         (["subscribe", "9000"], "subscribe", (9000,)),
@@ -73,7 +74,8 @@ def test_send_command_reaches_a_udp_receiver(rx, argv, suffix, params) -> None:
         (["weights", "nan"], "not a finite number"),
         (["mode", "loud"], "not one of linear | geometric"),
         (["topp", "0"], "outside (0, 1]"),
-        (["seed", "99999999999"], "32-bit"),
+        (["seed", "99999999999999999999"], "64-bit"),
+        (["seed", "--", "-1"], "outside 0 – 2^63−1"),
     ],
 )
 def test_out_of_range_is_an_error_and_sends_nothing(rx, argv, why) -> None:

@@ -223,6 +223,8 @@ def test_messages_match_python_osc_and_the_table_types() -> None:
     assert encode(entry("subscribe"), (9000, "h")) == built(f"{p}/subscribe", (9000, "i"),
                                                             ("h", "s"))
     assert encode(entry("query"), ()) == built(f"{p}/query")
+    # past int32, an int goes as OSC int64 ('h'), which the daemon reads as an i
+    assert encode(entry("seed"), (2**63 - 1,)) == built(f"{p}/seed", (2**63 - 1, "h"))
 
 
 @pytest.mark.parametrize(
@@ -238,8 +240,9 @@ def test_messages_match_python_osc_and_the_table_types() -> None:
         ("model/{name}/temperature", (0.01,), "a", "outside 0 or 0.05 – 5"),
         ("mode", ("loud",), None, "not one of linear | geometric"),
         ("prime", ("x" * 5000,), None, "limit is 1024"),
-        ("seed", (2**40,), None, "32-bit"),
-        ("seed", (1.5,), None, "32-bit"),
+        ("seed", (2**63,), None, "64-bit"),
+        ("seed", (1.5,), None, "64-bit"),
+        ("seed", (-1,), None, "outside 0 – 2\\^63−1"),
         ("tick", (1,), None, "do not fit"),
         ("weight/{name}", (0.5,), None, "needs a model name"),
         ("temperature", (0.5,), "a", "takes no model name"),
