@@ -446,12 +446,18 @@ class Sender:
     def _socket(self, family: int) -> socket.socket:
         sock = self._socks.get(family)
         if sock is None:
-            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock = udp_socket(family)
             sock.setblocking(False)
-            if family == socket.AF_INET:  # one gesture may steer a whole subnet
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             self._socks[family] = sock
         return sock
+
+
+def udp_socket(family: int) -> socket.socket:
+    """A UDP socket; IPv4 ones may send to a broadcast address (one gesture, a whole subnet)."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    if family == socket.AF_INET:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    return sock
 
 
 def format_targets(*targets: Target) -> str:
@@ -490,7 +496,7 @@ def query(targets: Sequence[Target], timeout: float = 0.5) -> list[DaemonInfo]:
         for target in targets:
             try:
                 family, _, _, _, addr = socket.getaddrinfo(*target, type=socket.SOCK_DGRAM)[0]
-                sock = socket.socket(family, socket.SOCK_DGRAM)
+                sock = udp_socket(family)  # --to 192.168.1.255:7770 asks a whole subnet
                 socks.append(sock)
                 sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
                 sock.sendto(msg, addr)
@@ -539,6 +545,8 @@ def resolve_models(
     """Model names in weight order: the daemon's (asked with /charmix/query), else --models.
 
     The daemon wins when both exist, because weights are positional and only it knows the order.
+    With several daemons the first to answer sets the order; any daemon that runs other models,
+    or the same in another order, is named in a warning (its /charmix/weights would be wrong).
     """
     say = log or (lambda m: print(f"charmix: {m}", file=sys.stderr, flush=True))
     given = [m.strip() for m in models.split(",") if m.strip()] if models else []
@@ -549,6 +557,11 @@ def resolve_models(
     replies = query(targets, timeout) if timeout > 0 else []
     if replies:
         info = replies[0]
+        for other in replies[1:]:
+            if other.models != info.models:
+                say(f"the daemons disagree: {_fmt(info.source)} runs {','.join(info.models)} but "
+                    f"{_fmt(other.source)} runs {','.join(other.models)}; weight vectors follow "
+                    f"{_fmt(info.source)}'s order and will be wrong for {_fmt(other.source)}")
         if given and given != info.models:
             say(f"the daemon at {_fmt(info.source)} runs {','.join(info.models)}; "
                 f"using that instead of --models {','.join(given)}")

@@ -299,6 +299,39 @@ def test_query_reads_a_daemons_bundled_reply() -> None:
     assert info.status["temperature"] == protocol.STATUS_FIELDS.index("temperature")
 
 
+def test_daemons_with_different_models_are_named_in_one_warning() -> None:
+    logs: list[str] = []
+    with (
+        OscReceiver(answer_models=["a", "b"]) as one,
+        OscReceiver(answer_models=["b", "a"]) as two,
+        OscReceiver(answer_models=["a", "b"]) as three,
+    ):
+        targets = [("127.0.0.1", r.port) for r in (one, two, three)]
+        names, info = resolve_models(targets, None, 5.0, log=logs.append)
+    assert info is not None and names == info.models
+    first = f"127.0.0.1:{info.source[1]}"
+    odd = [f"127.0.0.1:{r.port}" for r in (one, two, three) if r.answer_models != names]
+    assert len(logs) == len(odd) >= 1  # one line per daemon that differs from the first
+    for other in odd:
+        (line,) = [line for line in logs if other in line]
+        assert "disagree" in line and first in line and "\n" not in line
+
+
+def test_query_may_ask_a_broadcast_address() -> None:
+    """SO_BROADCAST is set, so --to 192.168.1.255:7770 works (tested on loopback's broadcast)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        listener.bind(("127.255.255.255", 0))
+    except OSError:
+        listener.close()
+        pytest.skip("this system cannot bind loopback's broadcast address")
+    listener.settimeout(5.0)
+    with listener:
+        query([("127.255.255.255", listener.getsockname()[1])], timeout=0.05)
+        data, _ = listener.recvfrom(1024)  # without SO_BROADCAST sendto fails (EACCES)
+    assert data == encode(entry("query"), ())
+
+
 def test_resolve_models_prefers_the_daemon_then_the_option(rx: OscReceiver) -> None:
     logs: list[str] = []
     with OscReceiver(answer_models=["x", "y"]) as daemon:
