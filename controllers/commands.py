@@ -9,6 +9,7 @@ modules (tkinter, mido) are imported inside the commands, so `charmix --help` st
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -209,6 +210,11 @@ def leap(
         _fail("--record writes live frames; it can't be combined with --replay")
     if record is not None and record.exists():
         _fail(f"{record} exists; --record never overwrites a take, choose another name")
+    if record is not None and not os.access(record.parent, os.W_OK | os.X_OK):
+        why = "does not exist" if not record.parent.is_dir() else "is not writable"
+        _fail(f"cannot write --record {record}: the folder {record.parent} {why}")
+    if replay is not None and (why := leap_bridge.unreadable(replay)):
+        _fail(why)  # before asking the daemon anything
     if hand not in ("any", "left", "right"):
         _fail(f"--hand must be any, left or right (got {hand!r})")
     if replay is None and not leap_bridge.bindings_available():

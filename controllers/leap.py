@@ -36,8 +36,10 @@ GRAB_ON, GRAB_OFF = 0.8, 0.6  # fist freezes above GRAB_ON, opens again below GR
 RETRY = 3.0  # s between attempts to reach the tracking service
 INSTALL_HINT = (
     "Ultraleap's Python bindings (the `leap` module) are not installed: install the Ultraleap "
-    "Gemini hand-tracking service, then `pip install -e leapc-python-api` from a clone of "
-    "github.com/ultraleap/leapc-python-bindings (the PyPI package named `leap` is unrelated); "
+    "Gemini hand-tracking service, then in a clone of github.com/ultraleap/leapc-python-bindings "
+    "build and install leapc-cffi first (`pip install -r requirements.txt`, `python -m build "
+    "leapc-cffi`, `pip install leapc-cffi/dist/leapc_cffi-*.tar.gz`), then `pip install -e "
+    "leapc-python-api`, all with charmix's Python (the PyPI package named `leap` is unrelated); "
     "see docs/controllers.md. Without a device: charmix leap --replay FILE"
 )
 
@@ -217,8 +219,13 @@ def run_live(mapper: LeapMapper, sender: Sender, hand: str = "any",
     if leap is None:
         _say(INSTALL_HINT)
         return 2
+    try:  # "x": a take is never overwritten, even one made since the command started
+        rec_file = record.open("x", encoding="utf-8") if record else None
+    except OSError as exc:
+        _say(f"cannot write --record {record}: {exc.strerror or exc}")
+        return 2
     stop = stop or _stop_on_signals()
-    with record.open("w", encoding="utf-8") if record else contextlib.nullcontext() as rec:
+    with rec_file or contextlib.nullcontext() as rec:
         listener = make_listener(leap, FrameSink(mapper, sender, rec), hand, _say)
         while not stop.is_set():
             # A fresh Connection per attempt: after a failed open() the bindings' Connection
@@ -239,6 +246,19 @@ def run_live(mapper: LeapMapper, sender: Sender, hand: str = "any",
 
 
 # -- replay ------------------------------------------------------------------------------
+def unreadable(path: Path) -> str | None:
+    """Why a --replay file can't be played (one line), or None when it can be opened."""
+    if not path.exists():
+        return f"no such record file: {path}"
+    if not path.is_file():
+        return f"{path} is not a record file (a directory?)"
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    return None
+
+
 def read_frames(path: Path, say: Callable[[str], None] = _say) -> Iterator[HandFrame]:
     """The usable frames of a record file in order; bad lines are said (the first 3) and counted."""
     bad = 0
@@ -258,22 +278,29 @@ def read_frames(path: Path, say: Callable[[str], None] = _say) -> Iterator[HandF
 
 def replay(path: Path, mapper: LeapMapper, sender: Sender, speed: float = 1.0,
            loop: bool = False, stop: threading.Event | None = None) -> int:
-    """Play a record file through the mapper with its timing (÷ speed); 0, or 1 if unusable."""
-    if not path.is_file():
-        _say(f"no such record file: {path}")
+    """Play a record file through the mapper with its timing (÷ speed).
+
+    0 when done (or stopped), 1 if it has no usable frames, 2 if it can't be read.
+    """
+    if why := unreadable(path):
+        _say(why)
         return 2
     stop = stop or _stop_on_signals()
     sink = FrameSink(mapper, sender)
     say: Callable[[str], None] = _say
     while not stop.is_set():
         played, start, first = 0, time.monotonic(), None
-        for frame in read_frames(path, say):
-            first = frame.t if first is None else first
-            delay = start + max(frame.t - first, 0.0) / speed - time.monotonic()
-            if delay > 0 and stop.wait(delay):
-                return 0
-            sink(frame)
-            played += 1
+        try:
+            for frame in read_frames(path, say):
+                first = frame.t if first is None else first
+                delay = start + max(frame.t - first, 0.0) / speed - time.monotonic()
+                if delay > 0 and stop.wait(delay):
+                    return 0
+                sink(frame)
+                played += 1
+        except OSError as exc:  # removed or made unreadable while looping, a read error
+            _say(f"cannot read {path}: {exc.strerror or exc}")
+            return 2
         if played == 0:
             _say(f"{path} has no usable frames")
             return 1

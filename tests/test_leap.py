@@ -134,7 +134,7 @@ def test_missing_bindings_is_one_clear_line(rx) -> None:
     assert proc.returncode == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1
-    for words in ("leapc-python-bindings", "Gemini", "unrelated", "--replay"):
+    for words in ("leapc-python-bindings", "Gemini", "leapc-cffi", "unrelated", "--replay"):
         assert words in lines[0]
 
 
@@ -240,3 +240,58 @@ def test_record_refuses_to_overwrite_a_take(rx, tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "never overwrites" in err
     assert take.read_text(encoding="utf-8") == "precious\n"
+
+
+@pytest.mark.parametrize("where", ["missing-folder/take.jsonl", "a-file/take.jsonl"])
+def test_record_where_it_cannot_be_written_is_one_line(rx, tmp_path: Path, where: str) -> None:
+    (tmp_path / "a-file").write_text("not a folder\n", encoding="utf-8")
+    proc = leap_cli(rx, "--record", str(tmp_path / where), pythonpath=str(FAKES))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, err
+    assert len(err.strip().splitlines()) == 1 and "cannot write --record" in err
+    assert "Traceback" not in err
+
+
+def test_run_live_says_one_line_when_the_record_cannot_be_opened(
+    rx, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """The guard in the bridge itself (the folder may vanish after the command's check)."""
+    monkeypatch.syspath_prepend(str(FAKES))
+    monkeypatch.delitem(sys.modules, "leap", raising=False)
+    with Sender([("127.0.0.1", rx.port)]) as sender:
+        code = bridge.run_live(
+            LeapMapper(PAD), sender, record=tmp_path / "gone" / "take.jsonl", stop=threading.Event()
+        )
+    assert code == 2
+    assert "cannot write --record" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_an_unusable_replay_file_is_refused_before_asking_the_daemon(
+    tmp_path: Path, kind: str
+) -> None:
+    take = tmp_path / "take.jsonl"
+    if kind == "folder":
+        take.mkdir()
+    with OscReceiver(answer_models=MODELS) as daemon:
+        proc = leap_cli(daemon, "--replay", str(take))
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2, err
+        assert len(err.strip().splitlines()) == 1 and str(take) in err
+        assert daemon.messages == []  # no /charmix/query went out
+
+
+def test_a_record_file_failing_while_read_is_one_line(
+    rx, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    take = tmp_path / "take.jsonl"
+    take.write_text(HandFrame(0, 0, 0, 0, 0, 0).to_json() + "\n", encoding="utf-8")
+
+    def failing(path: Path, say) -> None:
+        raise PermissionError(13, "Permission denied")
+        yield  # a generator, like read_frames
+
+    monkeypatch.setattr(bridge, "read_frames", failing)
+    with Sender([("127.0.0.1", rx.port)]) as sender:
+        assert replay(take, LeapMapper(PAD), sender, stop=threading.Event()) == 2
+    assert "cannot read" in capsys.readouterr().err
