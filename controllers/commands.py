@@ -239,6 +239,9 @@ send_app = typer.Typer(
 )
 
 _PY_TYPE = {"f": float, "i": int, "s": str}
+# Without PORT the daemon uses the sender's own port: for `charmix send` that is a temporary
+# socket, closed as soon as the command exits, so PORT is required here.
+_PORT_REQUIRED = {"subscribe", "unsubscribe"}
 
 
 def command_name(address: protocol.Address) -> str:
@@ -277,6 +280,12 @@ def _send_command(address: protocol.Address) -> Callable[..., None]:
         if quant in ("+", "*"):
             word = word.rstrip("0123456789")  # 'w1 … wN' → W…
         what = address.args if len(tokens) == 1 else word
+        if k == 0 and command_name(address) in _PORT_REQUIRED:
+            quant = ""
+            what = (
+                f"{word} (required here: without it the daemon would use this command's own "
+                "port, which closes as soon as it exits)"
+            )
         meta = typer.Argument(metavar=word.upper(), help=what, show_default=False)
         if quant in ("+", "*"):
             annotation, default = Annotated[list[py], meta], inspect.Parameter.empty

@@ -126,3 +126,14 @@ def test_the_installed_command_line_works(rx) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert rx.wait_for("weights").params == pytest.approx((1.0, 0.0, 0.0))
+
+
+@pytest.mark.parametrize("command", ["subscribe", "unsubscribe"])
+def test_subscribe_needs_a_port_from_the_command_line(rx, command: str) -> None:
+    """Without PORT the daemon would use the CLI's own port, closed once the command exits."""
+    result = send(rx, command)
+    assert result.exit_code == 2
+    assert "Missing argument 'PORT'" in result.output
+    send(rx, "tick")  # a sentinel: once it arrives, anything sent before it would have too
+    rx.wait_for("tick")
+    assert [m.address for m in rx.messages] == [protocol.PREFIX + "/tick"]
