@@ -15,6 +15,8 @@ daemon's --send points at; `--listen PORT` only listens (e.g. on the daemon's --
 from __future__ import annotations
 
 import contextlib
+import errno
+import ipaddress
 import itertools
 import math
 import os
@@ -387,36 +389,83 @@ def _message(address: str, *args: Any) -> bytes:
     return builder.build().dgram
 
 
+def _fmt(endpoint: tuple[str, int]) -> str:
+    host, port = endpoint[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _resolve(host: str, port: int, passive: bool = False) -> tuple[int, tuple] | None:
+    """(family, socket address) for a UDP endpoint, IPv4 first when a name has both; None when
+    the name can't be resolved (yet)."""
+    try:
+        infos = socket.getaddrinfo(
+            host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE if passive else 0
+        )
+    except (OSError, UnicodeError):
+        return None
+    family, _, _, _, addr = min(infos, key=lambda info: info[0] != socket.AF_INET)
+    return family, addr
+
+
+def _loopback(addr: tuple) -> bool:
+    try:
+        return ipaddress.ip_address(addr[0].split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 class Link:
     """The monitor's one UDP socket: whole datagrams in, subscribe/renew/query out.
 
     Control messages go out from the same socket, so the daemon's "sender's address and port"
-    defaults point straight back at it.
+    defaults point straight back at it. The socket has the daemon's address family (IPv4 or
+    IPv6, from getaddrinfo); a --listen wildcard 0.0.0.0 becomes :: for an IPv6 daemon. OSError
+    (its strerror says why) when it can't be opened.
     """
 
     def __init__(self, daemon: tuple[str, int], listen: tuple[str, int] | None):
         self.daemon = daemon
         self.subscribing = listen is None
+        resolved = _resolve(*daemon)
+        # unresolvable (yet): try IPv4, sendto looks the name up again at every renewal
+        family, self._to = resolved or (socket.AF_INET, daemon)
+        v6 = family == socket.AF_INET6
         if listen is None:
-            loopback = daemon[0] in ("127.0.0.1", "localhost", "::1")
-            listen = ("127.0.0.1" if loopback else "0.0.0.0", 0)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        with contextlib.suppress(OSError):
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self.sock.bind(listen)
+            local = resolved is not None and _loopback(self._to) or daemon[0] == "localhost"
+            here = ("::1" if v6 else "127.0.0.1") if local else ("::" if v6 else "0.0.0.0")
+            bind: tuple = (here, 0)
+        else:
+            host = "::" if v6 and listen[0] == "0.0.0.0" else listen[0]  # "any", in v6
+            found = _resolve(host, listen[1], passive=True)
+            if found is None:
+                raise OSError(errno.EADDRNOTAVAIL, f"cannot resolve {host!r}")
+            if found[0] != family:
+                raise OSError(
+                    errno.EAFNOSUPPORT,
+                    f"--listen {_fmt(listen)} and the daemon {_fmt(daemon)} are not "
+                    "both IPv4 or both IPv6",
+                )
+            bind = found[1]
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            self.sock.bind(bind)
+        except OSError:
+            self.sock.close()
+            raise
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
         self.send_errors = 0
         self._renewed = -math.inf
 
     def describe(self) -> str:
-        host, port = self.daemon
         how = "subscribed" if self.subscribing else "listening"
-        return f"{host}:{port} → :{self.port} ({how})"
+        return f"{_fmt(self.daemon)} → :{self.port} ({how})"
 
     def _send(self, data: bytes) -> None:
         try:
-            self.sock.sendto(data, self.daemon)
+            self.sock.sendto(data, self._to)
         except OSError:  # daemon not up yet, unresolvable host: count, retry at the next renewal
             self.send_errors += 1
 
@@ -586,8 +635,9 @@ def register(app: typer.Typer) -> None:
         duration: Annotated[float | None, typer.Option(
             min=0, help="Run this many seconds, then exit.")] = None,
         once: Annotated[bool, typer.Option(
-            help="Print one view as soon as a frame arrives, then exit (1 if none in --timeout)."
-        )] = False,
+            help="Print one view as soon as a frame arrives, then exit. After --timeout without "
+            "one: print what did arrive (a paused daemon's status) and exit 0, or exit 1 if "
+            "nothing arrived at all.")] = False,
         timeout: Annotated[float, typer.Option(min=0.1, help="How long --once waits.")] = 5.0,
         plain: Annotated[bool, typer.Option(
             help="Print views one after another, no colour or cursor movement (the default when "
@@ -605,7 +655,8 @@ def register(app: typer.Typer) -> None:
         try:
             link = Link(control, where)
         except OSError as exc:
-            console.print(f"charmix monitor: cannot listen on {where}: {exc.strerror}")
+            what = f"listen on {_fmt(where)}" if where else f"open a socket for {_fmt(control)}"
+            console.print(f"charmix monitor: cannot {what}: {exc.strerror or exc}")
             raise typer.Exit(2) from None
         limits = RunLimits(frames, duration, once, timeout)
         state = run_monitor(console, link, limits, fps or (1.0 if plain else 10.0), top, plain,

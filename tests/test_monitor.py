@@ -30,6 +30,7 @@ from conftest import free_udp_port
 from fakes.osc_receiver import OscReceiver, path
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket
 from rich.console import Console
 
 from charmix.daemon import monitor, protocol
@@ -425,3 +426,61 @@ def test_listen_on_a_bare_host_takes_the_output_port() -> None:
 def test_parse_hostport_refuses_nonsense(spec: str) -> None:
     with pytest.raises(monitor.typer.BadParameter):
         monitor.parse_hostport(spec, "h")
+
+
+def _ipv6_loopback() -> socket.socket:
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    sock.settimeout(5.0)
+    return sock
+
+
+def test_an_ipv6_daemon_gets_an_ipv6_socket() -> None:
+    """-d [::1]:7770 subscribes and queries over IPv6 and reads the reply (it used to be v4)."""
+    with _ipv6_loopback() as fake_daemon:
+        link = monitor.Link(("::1", fake_daemon.getsockname()[1]), None)
+        try:
+            assert link.sock.family == socket.AF_INET6
+            link.maintain(100.0, want_announce=True)
+            got = {}
+            for _ in range(2):
+                data, src = fake_daemon.recvfrom(65535)
+                msg = OscPacket(data).messages[0].message
+                got[msg.address] = msg.params
+            assert got[path("subscribe")] == [link.port] and path("query") in got
+            fake_daemon.sendto(message("models", "x", "y"), src)
+            state = monitor.MonitorState()
+            wait_for(lambda: link.receive(state) or state.models, 5, "the reply over IPv6")
+            assert state.models == ["x", "y"]
+            assert "[::1]:" in link.describe()
+        finally:
+            link.close()
+
+
+def test_listen_mode_follows_an_ipv6_daemons_family() -> None:
+    with _ipv6_loopback() as fake_daemon:
+        daemon = ("::1", fake_daemon.getsockname()[1])
+        link = monitor.Link(daemon, ("0.0.0.0", 0))  # the --listen default host: "any"
+        try:
+            assert link.sock.family == socket.AF_INET6
+            link.maintain(100.0, want_announce=True)
+            data, _ = fake_daemon.recvfrom(65535)
+            assert OscPacket(data).messages[0].message.address == path("query")
+        finally:
+            link.close()
+        with pytest.raises(OSError, match="both IPv4 or both IPv6"):
+            monitor.Link(daemon, ("127.0.0.1", 0))
+
+
+def test_once_help_says_what_the_exit_status_is() -> None:
+    """--once exits 0 on status alone (test_once_shows_a_paused_daemon); 1 only on nothing."""
+    import typer.main
+
+    from charmix.daemon.cli import app
+
+    command = typer.main.get_command(app).commands["monitor"]  # type: ignore[attr-defined]
+    (once,) = [p for p in command.params if p.name == "once"]
+    assert "exit 0" in once.help and "exit 1 if nothing arrived at all" in once.help
