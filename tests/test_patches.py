@@ -354,7 +354,8 @@ def test_touchdesigner_files_follow_the_table() -> None:
     sub = td_module("charmix_subscribe.py")
     assert sub.DAEMON_PORT == protocol.CONTROL_PORT and sub.DAEMON_HOST == protocol.DEFAULT_HOST
     assert sub.LISTEN_PORT == protocol.OUTPUT_PORT
-    assert sub.CHOP_PORT not in (protocol.CONTROL_PORT, protocol.OUTPUT_PORT)
+    assert sub.CHOP_PORT == protocol.TD_CHOP_PORT
+    assert protocol.TD_CHOP_PORT not in (protocol.CONTROL_PORT, protocol.OUTPUT_PORT)
     assert sub.RENEW < protocol.SUBSCRIBER_TTL / 2
     assert td_module("charmix_osc_in.py").STATUS_FIELDS == protocol.STATUS_FIELDS
     readme = (TD / "README.md").read_text(encoding="utf-8")
@@ -497,4 +498,5 @@ def test_readmes_name_only_table_addresses_and_ports() -> None:
         for match in re.finditer(r"`(" + re.escape(P) + r"/[^`\s]*)", text):
             assert template(match.group(1)) in everything, f"{readme.name}: {match.group(1)}"
         for port in re.findall(r"\b(77\d\d)\b", text):
-            assert int(port) in (protocol.CONTROL_PORT, protocol.OUTPUT_PORT, 7772), port
+            ports = (protocol.CONTROL_PORT, protocol.OUTPUT_PORT, protocol.TD_CHOP_PORT)
+            assert int(port) in ports, port

@@ -11,7 +11,7 @@ Addresses and ports follow the daemon's address table (daemon/protocol.py).
 DAEMON_HOST = "127.0.0.1"
 DAEMON_PORT = 7770  # the daemon's control port
 LISTEN_PORT = 7771  # the OSC In DAT (strings): the daemon's default --send
-CHOP_PORT = 7772  # the OSC In CHOP (numbers): subscribed here
+CHOP_PORT = 7772  # the OSC In CHOP (numbers): subscribed here (protocol.TD_CHOP_PORT)
 RENEW = 10.0  # seconds
 
 ADDR_SUBSCRIBE = "/charmix/subscribe"
