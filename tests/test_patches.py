@@ -274,24 +274,55 @@ def test_pd_status_fields_in_table_order(pd: list[PdCanvas]) -> None:
 
 
 # -- Processing ----------------------------------------------------------------------------------
+def _block_body(code: str, at: int) -> str:
+    """The statements of the { … } block that opens after offset `at`, comments removed."""
+    start = code.index("{", at)
+    depth = 0
+    for i in range(start, len(code)):
+        depth += {"{": 1, "}": -1}.get(code[i], 0)
+        if depth == 0:
+            return re.sub(r"/\*.*?\*/|//[^\n]*", "", code[start + 1 : i], flags=re.S).strip()
+    raise AssertionError(f"unbalanced braces after offset {at}")
+
+
 def pde_addresses(code: str) -> tuple[set[str], set[str]]:
-    """(received, sent): literals on lines that test incoming addresses, and the rest."""
+    """(received, sent): addresses whose receiving branch does something, and those sent.
+
+    A branch that tests an address but has no statements (only a comment) does not count as
+    receiving it: the sketch would show nothing for it.
+    """
     received, sent = set(), set()
-    for line in code.splitlines():
+    offset = 0
+    for line in code.splitlines(keepends=True):
+        at, offset = offset, offset + len(line)
         if line.strip().startswith(("//", "*", "/*")):
             continue
         literals = re.findall(r'"(/charmix[^"]*)"', line)
         if not literals:
             continue
         prefix = [s for s in literals if s.endswith("/model/")]
-        if prefix and f"{P}/dist" not in literals and any(s == "/dist" for s in
-                                                          re.findall(r'"(/[^"]*)"', line)):
-            received.add(prefix[0] + "{name}/dist")
-        elif "checkAddrPattern" in line:
-            received.update(literals)
+        is_model_dist = prefix and f"{P}/dist" not in literals and any(
+            s == "/dist" for s in re.findall(r'"(/[^"]*)"', line))
+        if is_model_dist or "checkAddrPattern" in line:
+            if _block_body(code, at):
+                received.add(prefix[0] + "{name}/dist" if is_model_dist else literals[0])
+                received.update(literals[1:] if not is_model_dist else ())
         else:
             sent.update(literals)
     return received, sent
+
+
+def test_an_empty_branch_does_not_count_as_shown() -> None:
+    code = """
+    if (m.checkAddrPattern("/charmix/char")) {
+      text.append(c);
+    } else if (m.checkAddrPattern("/charmix/text")) {
+      // built from /charmix/char
+    } else if (addr.startsWith("/charmix/model/") && addr.endsWith("/dist")) {
+    }
+    """
+    received, _ = pde_addresses(code)
+    assert received == {f"{P}/char"}
 
 
 def test_processing_sketch_follows_the_table() -> None:
@@ -320,6 +351,14 @@ def test_processing_sketch_follows_the_table() -> None:
     statements = re.sub(r"/\*.*?\*/|//[^\n]*", "", code, flags=re.S)
     assert "floatValues(" not in statements and "floatValue()" in statements
     assert "setDatagramSize(DATAGRAM_SIZE)" in code
+    # oscP5 makes one char per byte of an OSC string: the strings are decoded as UTF-8 again
+    assert re.search(r'new String\(bytes, "UTF-8"\)', statements)
+    for suffix in ("char", "text", "vocab", "models"):
+        at = code.index(f'checkAddrPattern("{P}/{suffix}")')
+        assert "utf8(" in _block_body(code, at), suffix
+    # the keys step from the sketch's own last-sent values, not from the 2 s status
+    keys = _block_body(code, code.index("void keyPressed()"))
+    assert "statusOf(" not in keys and "sentTemperature" in keys and "sentPaused" in keys
 
 
 # -- TouchDesigner -------------------------------------------------------------------------------

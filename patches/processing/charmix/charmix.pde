@@ -6,7 +6,13 @@
  * attribution, entropy and p_i. Drag a weight bar to move that model's target weight.
  *
  * Keys: UP/DOWN temperature, LEFT/RIGHT rate, p pause/resume, l/g linear/geometric mixing,
- * e equal weights, r reset, t tick.
+ * e equal weights, r reset, t tick. The keys step from what this sketch last sent (taken from
+ * /charmix/status until it has sent something), so quick presses never repeat a stale value.
+ *
+ * oscP5 turns each byte of an OSC string into one char; utf8() rebuilds the daemon's UTF-8, so
+ * characters such as ä or é arrive whole. The text view is built from /charmix/char, and each
+ * /charmix/text (the daemon's current line) corrects its last line, e.g. after a /charmix/prime
+ * or a lost datagram.
  *
  * It subscribes (/charmix/subscribe, renewed every 10 s; the daemon forgets a subscriber after
  * 30 s), so it works wherever the daemon's --send points. Needs the oscP5 library (Sketch > Import
@@ -35,6 +41,7 @@ final color[] PALETTE = {
 };
 final color UNKNOWN = #808080;
 final int HISTORY = 6000;  // characters kept for the text view
+final int LINE_MAX = 256;  // /charmix/text carries at most the line's last 256 characters
 
 OscP5 osc;
 NetAddress daemon;
@@ -60,6 +67,10 @@ StringBuilder text = new StringBuilder();
 IntList writers = new IntList();  // model index per character of `text`, -1 = not known yet
 int pending = -1;                 // position in `text` awaiting its attribution
 int lastRenew = -RENEW_MS;
+// what this sketch last sent (the keys step from these); NaN / -1 until status or a key sets them
+float sentTemperature = Float.NaN;
+float sentRate = Float.NaN;
+int sentPaused = -1;
 
 void setup() {
   size(1200, 780);
@@ -82,17 +93,15 @@ public synchronized void oscEvent(OscMessage m) {
   String addr = m.addrPattern();
   if (m.checkAddrPattern("/charmix/char")) {
     if (!tags.equals("s")) { badArgs++; return; }
-    String c = m.get(0).stringValue();
+    String c = utf8(m.get(0).stringValue());
     if (c.length() == 0) { badArgs++; return; }
-    text.append(c.charAt(0));
-    writers.append(-1);
+    text.append(c);
+    for (int i = 0; i < c.length(); i++) writers.append(-1);
     pending = text.length() - 1;
-    if (text.length() > HISTORY) {
-      int cut = text.length() - HISTORY;
-      text.delete(0, cut);
-      for (int i = 0; i < cut; i++) writers.remove(0);
-      pending -= cut;
-    }
+    trimHistory();
+  } else if (m.checkAddrPattern("/charmix/text")) {
+    if (!tags.equals("s")) { badArgs++; return; }
+    syncLine(utf8(m.get(0).stringValue()));
   } else if (m.checkAddrPattern("/charmix/step")) {
     if (!tags.equals("i")) { badArgs++; return; }
     step = m.get(0).intValue();
@@ -113,18 +122,24 @@ public synchronized void oscEvent(OscMessage m) {
     entropy = floats(m);
   } else if (m.checkAddrPattern("/charmix/models")) {
     String[] names = new String[tags.length()];
-    for (int i = 0; i < names.length; i++) names[i] = m.get(i).stringValue();
+    for (int i = 0; i < names.length; i++) names[i] = utf8(m.get(i).stringValue());
     if (!java.util.Arrays.equals(names, models)) {
       models = names;
       dists = new float[names.length][];
     }
   } else if (m.checkAddrPattern("/charmix/vocab")) {
-    vocab = m.get(0).stringValue();
+    if (!tags.equals("s")) { badArgs++; return; }
+    vocab = utf8(m.get(0).stringValue());
   } else if (m.checkAddrPattern("/charmix/status")) {
     if (tags.length() != STATUS_FIELDS.length) { badArgs++; return; }
     status = floats(m);
-  } else if (m.checkAddrPattern("/charmix/text") || m.checkAddrPattern("/charmix/index")) {
-    // the text view is built from /charmix/char; /charmix/index is for number-only readers
+    if (status.length == STATUS_FIELDS.length) {  // the keys' starting point, until they send
+      if (Float.isNaN(sentTemperature)) sentTemperature = statusOf("temperature", 0.8);
+      if (Float.isNaN(sentRate)) sentRate = statusOf("rate", 15);
+      if (sentPaused < 0) sentPaused = statusOf("paused", 0) > 0 ? 1 : 0;
+    }
+  } else if (m.checkAddrPattern("/charmix/index")) {
+    // for number-only readers: this sketch reads /charmix/char
   } else if (addr.startsWith("/charmix/model/") && addr.endsWith("/dist")) {
     String name = addr.substring("/charmix/model/".length(), addr.length() - "/dist".length());
     int k = indexOf(models, name);
@@ -132,6 +147,56 @@ public synchronized void oscEvent(OscMessage m) {
   } else {
     unknown++;
   }
+}
+
+/** oscP5 makes one char of each byte of an OSC string: rebuild the bytes, decode them as UTF-8. */
+String utf8(String s) {
+  byte[] bytes = new byte[s.length()];
+  for (int i = 0; i < bytes.length; i++) bytes[i] = (byte) s.charAt(i);
+  try {
+    return new String(bytes, "UTF-8");
+  } catch (java.io.UnsupportedEncodingException e) {  // every JVM has UTF-8
+    return s;
+  }
+}
+
+/** /charmix/text is the daemon's current line (its last LINE_MAX characters): where the view's
+ *  last line differs (a /charmix/prime, a lost datagram), take the daemon's. Characters that
+ *  match keep their colour; the others are drawn as not known. */
+void syncLine(String line) {
+  int start = text.lastIndexOf("\n") + 1;
+  int mine = text.length() - start;
+  if (mine > line.length()) {
+    int at = text.length() - line.length();
+    if (line.length() < LINE_MAX && text.substring(at).equals(line)) {
+      // the daemon started a new line without a newline (/charmix/reset): so does the view
+      text.insert(at, '\n');
+      writers.insert(at, -1);
+      if (pending >= at) pending++;
+      trimHistory();
+      return;
+    }
+    start = at;  // compare with the part the daemon still sends
+  }
+  int same = 0;
+  while (same < line.length() && start + same < text.length()
+         && text.charAt(start + same) == line.charAt(same)) same++;
+  if (same == line.length() && start + same == text.length()) return;  // the usual case
+  int from = start + same;
+  for (int i = text.length() - 1; i >= from; i--) writers.remove(i);
+  text.setLength(from);
+  text.append(line.substring(same));
+  for (int i = same; i < line.length(); i++) writers.append(-1);
+  if (pending >= from) pending = text.length() > from ? text.length() - 1 : -1;
+  trimHistory();
+}
+
+void trimHistory() {
+  if (text.length() <= HISTORY) return;
+  int cut = text.length() - HISTORY;
+  text.delete(0, cut);
+  for (int i = 0; i < cut; i++) writers.remove(0);
+  pending -= cut;
 }
 
 /** Each argument with floatValue(i): floatValues() truncates to ints in some oscP5 versions. */
@@ -319,19 +384,23 @@ void mouseDragged() {
 }
 
 void keyPressed() {
-  float t, r, paused;
+  float t, r;
+  boolean paused;
   int n;
-  synchronized (this) {
-    t = statusOf("temperature", 0.8);
-    r = statusOf("rate", 15);
-    paused = statusOf("paused", 0);
+  synchronized (this) {  // this sketch's own last-sent values: status arrives only every 2 s
+    t = Float.isNaN(sentTemperature) ? 0.8 : sentTemperature;
+    r = Float.isNaN(sentRate) ? 15 : sentRate;
+    paused = sentPaused > 0;
     n = target.length;
+    if (keyCode == UP) t = sentTemperature = constrain(t + 0.05, 0.05, 5);
+    else if (keyCode == DOWN) t = sentTemperature = constrain(t - 0.05, 0.05, 5);
+    else if (keyCode == RIGHT) r = sentRate = constrain(max(r, 1) * 1.25, 0, 2000);
+    else if (keyCode == LEFT) r = sentRate = constrain(r / 1.25, 0, 2000);
+    else if (key == 'p') sentPaused = paused ? 0 : 1;
   }
-  if (keyCode == UP) send("/charmix/temperature", constrain(t + 0.05, 0.05, 5));
-  else if (keyCode == DOWN) send("/charmix/temperature", constrain(t - 0.05, 0.05, 5));
-  else if (keyCode == RIGHT) send("/charmix/rate", constrain(max(r, 1) * 1.25, 0, 2000));
-  else if (keyCode == LEFT) send("/charmix/rate", constrain(r / 1.25, 0, 2000));
-  else if (key == 'p') sendBare(paused > 0 ? "/charmix/resume" : "/charmix/pause");
+  if (keyCode == UP || keyCode == DOWN) send("/charmix/temperature", t);
+  else if (keyCode == RIGHT || keyCode == LEFT) send("/charmix/rate", r);
+  else if (key == 'p') sendBare(paused ? "/charmix/resume" : "/charmix/pause");
   else if (key == 'r') sendBare("/charmix/reset");
   else if (key == 't') sendBare("/charmix/tick");
   else if (key == 'l' || key == 'g') {
