@@ -247,6 +247,10 @@ def render_markdown() -> str:
         "",
         "## `/charmix/status` fields",
         "",
+        "All floats (float32, as every receiver reads them): counters are exact up to 16,777,216 "
+        "and are shown rounded beyond that (after days of an installation's uptime, "
+        "`tx_datagrams` first); compare them over minutes, not to the last unit.",
+        "",
         "| # | field |",
         "|---|---|",
     ]
