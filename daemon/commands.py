@@ -201,7 +201,8 @@ def banner(runner: Daemon) -> list[str]:
     sends = ", ".join(str(ep) for ep in cfg.send)
     clock = "external (/charmix/tick)" if controls.rate == 0 else f"{controls.rate:g} chars/s"
     lines = [
-        f"charmix daemon: {len(engine.names)} models ({', '.join(engine.names)}), "
+        f"charmix daemon: {len(engine.names)} model{'s' if len(engine.names) != 1 else ''} "
+        f"({', '.join(engine.names)}), "
         f"{len(engine.vocab)}-character vocabulary",
         f"  control in  {listening}  (allowed: {allow})",
         f"  frames out  {sends}  (+ /charmix/subscribe)",
