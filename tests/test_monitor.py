@@ -254,7 +254,8 @@ def test_interactive_view_in_a_terminal_quits_cleanly(tiny_model_dir: Path, trut
                                        text=True, check=True).stdout.split()
                 assert len(child) == 1
                 os.kill(int(child[0]), signal.SIGTERM)
-            wait_for(lambda: marker.exists() and (tmp_path / "after").exists(), 10,
+            after = tmp_path / "after"  # the shell creates it before stty has written to it
+            wait_for(lambda: marker.exists() and after.exists() and after.read_text(), 10,
                      f"the monitor to quit on {quit_by}")
         finally:
             subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
