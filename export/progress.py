@@ -75,11 +75,14 @@ class TrainProgress:
         self.progress.update(self.task, completed=st.step, **fields)
         if val is not None and not self.live:
             chars_s = st.train_chars / max(st.train_seconds, 1e-9)
+            per_step = st.train_seconds / max(st.step, 1)
+            eta = (self.cfg.max_steps - st.step) * per_step / 60
             self.console.print(
                 f"{self.cfg.name} step {st.step}/{self.cfg.max_steps} "
                 f"train {_fmt(st.last_train_loss)} "
                 f"val {_fmt(val)} best {_fmt(st.best_val)} @ {st.best_step} "
-                f"{chars_s:,.0f} chars/s {st.train_seconds / 60:.1f} min",
+                f"{chars_s:,.0f} chars/s {st.train_seconds / 60:.1f} min, "
+                f"at most {eta:.1f} min to go",
                 highlight=False,
             )
 
