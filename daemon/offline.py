@@ -107,8 +107,8 @@ def markdown_table(rows: list[tuple[Path, ModelInfo]]) -> str:
     """The models as a Markdown table: what models/README.md shows (a test keeps them equal)."""
     lines = [
         "| model | LSTM | parameters | MB | val nats/char | val bits/char | training chars |"
-        " steps | minutes | dropout |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        " steps | minutes | batch | dropout |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for path, info in rows:
         meta = info.meta
@@ -123,6 +123,7 @@ def markdown_table(rows: list[tuple[Path, ModelInfo]]) -> str:
             f"| {int(meta.get('charmix.train_chars', 0)):,} "
             f"| {meta.get('charmix.train_steps', '-')} "
             f"| {float(meta.get('charmix.train_seconds', 0)) / 60:.1f} "
+            f"| {config.get('batch', '-')}×{config.get('seq_len', '-')} "
             f"| {config.get('dropout', '-')} |"
         )
     return "\n".join(lines)
