@@ -63,7 +63,7 @@ SMALL := --batch 32 --seq-len 64 --lr 2e-3 --eval-every 500 --patience 6
 models: $(STAMP)
 	$(TRAIN) $(SMALL) $(CORPORA)/shakespeare.txt --name shakespeare --dropout 0.1 --max-steps 12000 \
 	  --description "Shakespeare's plays (tiny-shakespeare, the char-rnn benchmark)"
-	$(TRAIN) $(BIG) $(CORPORA)/austen.txt --name austen --dropout 0.2 --max-steps 1000 \
+	$(TRAIN) $(BIG) $(CORPORA)/austen.txt --name austen --dropout 0.1 --max-steps 1000 \
 	  --description "Jane Austen, Pride and Prejudice"
 	$(TRAIN) $(BIG) $(CORPORA)/nietzsche.txt --name nietzsche --dropout 0.2 --max-steps 1000 \
 	  --description "Nietzsche, Beyond Good and Evil (Zimmern), lower-cased"
