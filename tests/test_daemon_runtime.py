@@ -175,12 +175,14 @@ def test_console_never_blocks_the_caller() -> None:
     for _ in range(1000):
         console.text("x")
     assert time.perf_counter() - start < 0.5
-    assert console.dropped >= 800
+    # The writer thread may take a batch off the queue before its write blocks, so how many
+    # get in varies with scheduling; that the rest are dropped and counted does not.
+    assert console.dropped > 0
     out.release.set()
     wait_for(lambda: console._queue.empty())
     console.line("done")
     console.close(timeout=2)
-    assert out.getvalue().startswith("x") and err.getvalue() == "done\n"
+    assert out.getvalue() == "x" * (1000 - console.dropped) and err.getvalue() == "done\n"
 
 
 def test_a_flood_of_primes_is_refused_while_one_waits(daemon) -> None:
