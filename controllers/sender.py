@@ -37,7 +37,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
 from charmix.daemon import protocol
-from charmix.daemon.config import parse_endpoint
+from charmix.daemon.config import format_endpoint, parse_endpoint
 
 Target = tuple[str, int]
 _TAG = {"f": OscMessageBuilder.ARG_TYPE_FLOAT, "i": OscMessageBuilder.ARG_TYPE_INT,
@@ -466,8 +466,7 @@ def format_targets(*targets: Target) -> str:
 
 
 def _fmt(target: Target) -> str:
-    host, port = target
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return format_endpoint(*target)
 
 
 # -- asking the daemon what it runs ----------------------------------------------------------

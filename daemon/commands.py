@@ -193,10 +193,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def banner(runner: Daemon) -> list[str]:
     """A few lines saying what is running and where, for the performer's terminal."""
+    from charmix.daemon.config import format_endpoint
+
     cfg, engine, controls = runner.config, runner.engine, runner.controls
     assert runner.server is not None, "banner() needs a started daemon"
     host, port = runner.server.address
-    listening = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    listening = format_endpoint(host, port)
     allow = ", ".join(str(n) for n in cfg.allow)
     sends = ", ".join(str(ep) for ep in cfg.send)
     clock = "external (/charmix/tick)" if controls.rate == 0 else f"{controls.rate:g} chars/s"

@@ -44,6 +44,11 @@ class ConfigError(ValueError):
     """A bad setting; str() is one line naming where it came from and the key."""
 
 
+def format_endpoint(host: str, port: int) -> str:
+    """'host:port', or '[v6addr]:port' for an IPv6 address: how charmix shows every endpoint."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """A UDP host and port as the user wrote them (resolved at startup, not per packet)."""
@@ -52,7 +57,7 @@ class Endpoint:
     port: int
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return format_endpoint(self.host, self.port)
 
     def resolve(self) -> tuple[int, tuple]:
         """(address family, sockaddr); ConfigError if the host does not resolve."""

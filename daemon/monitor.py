@@ -41,7 +41,7 @@ from rich.table import Table
 from rich.text import Text
 
 from charmix.daemon import protocol
-from charmix.daemon.config import parse_endpoint
+from charmix.daemon.config import format_endpoint, parse_endpoint
 
 PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "orange3")
 GLYPHS = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}
@@ -389,9 +389,8 @@ def _message(address: str, *args: Any) -> bytes:
     return builder.build().dgram
 
 
-def _fmt(endpoint: tuple[str, int]) -> str:
-    host, port = endpoint[:2]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+def _fmt(endpoint: tuple) -> str:
+    return format_endpoint(*endpoint[:2])
 
 
 def _resolve(host: str, port: int, passive: bool = False) -> tuple[int, tuple] | None:
