@@ -288,11 +288,7 @@ class Controls:
         queue up minutes of silence."""
         if not isinstance(text, str):
             raise ControlError(f"prime needs a string, got {type(text).__name__}")
-        with self._lock:
-            waiting = any(c.kind == "prime" for c in self._commands)
-        if waiting:
-            raise ControlError("prime: another prime is still waiting to be fed")
-        self._command(Command("prime", text=text[-protocol.PRIME_MAX :]))
+        self._command(Command("prime", text=text[-protocol.PRIME_MAX :]), alone=True)
 
     def reset(self) -> None:
         self._command(Command("reset"))
@@ -354,8 +350,11 @@ class Controls:
             raise ControlError(f"unknown model {name!r} (have: {', '.join(self.names)})")
         return self.index[name]
 
-    def _command(self, command: Command) -> None:
+    def _command(self, command: Command, alone: bool = False) -> None:
+        """Queue a command; `alone`: refused while another of its kind is still waiting."""
         with self._lock:
+            if alone and any(c.kind == command.kind for c in self._commands):
+                raise ControlError(f"{command.kind}: another {command.kind} is still waiting")
             if len(self._commands) >= COMMANDS_MAX:
                 raise ControlError(f"{command.kind}: {COMMANDS_MAX} commands already waiting")
             self._commands.append(command)
