@@ -67,23 +67,11 @@ def models(
         typer.echo(markdown_table(rows))
     else:
         table = Table(title=f"charmix models in {folder or shipped_models_dir()}")
-        cells = []
-        for path, info in rows:
-            meta = info.meta
-            val = info.val_loss
-            cells.append(
-                (
-                    info.name,
-                    f"{info.layers}×{info.hidden}",
-                    f"{int(meta.get('charmix.parameters', 0)):,}",
-                    str(len(info.vocab)),
-                    f"{val:.4f}" if val is not None else "-",
-                    f"{val / np.log(2):.4f}" if val is not None else "-",
-                    f"{path.stat().st_size / 1e6:.1f}",
-                    info.corpus.get("description") or info.corpus.get("name", ""),
-                )
-            )
-        headers = ("name", "LSTM", "params", "vocab", "val nats", "bits/char", "MB")
+        cells = [
+            (*summary(path, info), info.corpus.get("description") or info.corpus.get("name", ""))
+            for path, info in rows
+        ]
+        headers = SUMMARY
         for k, col in enumerate(headers):
             # Names and numbers are never wrapped or cut; the corpus description wraps.
             widest = max((len(row[k]) for row in cells), default=0)
@@ -103,29 +91,43 @@ def models(
         typer.echo(f"charmix: skipped {problem}", err=True)
 
 
+SUMMARY = ("name", "LSTM", "params", "vocab", "val nats", "bits/char", "MB")
+TRAINING = ("training chars", "steps", "minutes", "batch", "dropout")
+
+
+def summary(path: Path, info: ModelInfo) -> tuple[str, ...]:
+    """The SUMMARY cells of one model, as both tables show them."""
+    val = info.val_loss
+    return (
+        info.name,
+        f"{info.layers}×{info.hidden}",
+        f"{int(info.meta.get('charmix.parameters', 0)):,}",
+        str(len(info.vocab)),
+        "-" if val is None else f"{val:.4f}",
+        "-" if val is None else f"{val / np.log(2):.4f}",
+        f"{path.stat().st_size / 1e6:.1f}",
+    )
+
+
+def training(info: ModelInfo) -> tuple[str, ...]:
+    """The TRAINING cells of one model (from its metadata)."""
+    meta = info.meta
+    config = json.loads(meta.get("charmix.train_config", "{}") or "{}")
+    return (
+        f"{int(meta.get('charmix.train_chars', 0)):,}",
+        meta.get("charmix.train_steps", "-"),
+        f"{float(meta.get('charmix.train_seconds', 0)) / 60:.1f}",
+        f"{config.get('batch', '-')}×{config.get('seq_len', '-')}",
+        str(config.get("dropout", "-")),
+    )
+
+
 def markdown_table(rows: list[tuple[Path, ModelInfo]]) -> str:
     """The models as a Markdown table: what models/README.md shows (a test keeps them equal)."""
-    lines = [
-        "| model | LSTM | parameters | MB | val nats/char | val bits/char | training chars |"
-        " steps | minutes | batch | dropout |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
+    headers = SUMMARY + TRAINING
+    lines = ["| " + " | ".join(headers) + " |", "|---|---|" + "--:|" * (len(headers) - 2)]
     for path, info in rows:
-        meta = info.meta
-        val = info.val_loss
-        config = json.loads(meta.get("charmix.train_config", "{}") or "{}")
-        lines.append(
-            f"| {info.name} | {info.layers}×{info.hidden} "
-            f"| {int(meta.get('charmix.parameters', 0)):,} "
-            f"| {path.stat().st_size / 1e6:.1f} "
-            f"| {'-' if val is None else f'{val:.4f}'} "
-            f"| {'-' if val is None else f'{val / np.log(2):.4f}'} "
-            f"| {int(meta.get('charmix.train_chars', 0)):,} "
-            f"| {meta.get('charmix.train_steps', '-')} "
-            f"| {float(meta.get('charmix.train_seconds', 0)) / 60:.1f} "
-            f"| {config.get('batch', '-')}×{config.get('seq_len', '-')} "
-            f"| {config.get('dropout', '-')} |"
-        )
+        lines.append("| " + " | ".join(summary(path, info) + training(info)) + " |")
     return "\n".join(lines)
 
 
