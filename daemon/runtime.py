@@ -199,6 +199,7 @@ class Daemon:
             raise StartupError(str(exc)) from None
         if cfg.prime:
             self.engine.prime(cfg.prime)
+        self.engine.advance()  # the first character's model step, before the clock starts
         self.clock = Clock(self.controls, self._step, self._service, self.log)
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.started_at = time.monotonic()
@@ -265,10 +266,14 @@ class Daemon:
         self.broadcaster.send_frame(frame)
         if self.echo is not None:
             self.echo(frame.char)
+        # The models' next step now, while nothing waits: the next tick or weights change then
+        # costs only the mix and the send (see Engine.advance).
+        self.engine.advance()
 
     def _service(self) -> None:
         """Between steps, on the clock thread: engine commands, then housekeeping."""
-        for command in self.controls.take_commands():
+        commands = self.controls.take_commands()
+        for command in commands:
             try:  # one failing command must not cost the others or the housekeeping below
                 if command.kind == "prime":
                     self.engine.prime(command.text)
@@ -279,6 +284,8 @@ class Daemon:
             except Exception as exc:
                 self.clock.throttle.warn(f"command:{command.kind}",
                                    f"{command.kind} failed: {type(exc).__name__}: {exc}")
+        if commands:
+            self.engine.advance()  # after a prime or reset, be ready for the next character
         now = time.monotonic()
         mark_time, mark_steps = self._rate_mark
         if now - mark_time >= RATE_WINDOW:

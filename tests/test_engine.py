@@ -268,3 +268,70 @@ def test_minus_infinity_logits_give_a_finite_entropy():
     p, entropy = softmax_entropy(logits, np.ones(1))
     assert p[0, 2] == 0.0 and np.isfinite(entropy[0])
     assert entropy[0] == pytest.approx(-(p[0, :2] * np.log2(p[0, :2])).sum(), rel=1e-5)
+
+
+class CountingModel:
+    """Wraps a real model and counts its steps (the engine must not step a model twice)."""
+
+    def __init__(self, model):
+        self.model, self.name, self.vocab, self.steps = model, model.name, model.vocab, 0
+
+    def reset(self, batch: int = 1) -> None:
+        self.model.reset(batch)
+
+    def step(self, tokens):
+        self.steps += 1
+        return self.model.step(tokens)
+
+
+@pytest.mark.parametrize("with_own_vocab", [False, True])
+def test_running_the_models_ahead_changes_no_character(tiny_models, own_vocab_model,
+                                                       with_own_vocab):
+    """advance() between steps (as the daemon does) gives the same text as plain steps, through
+    priming, a reset and changing settings, on the shared-vocabulary and the union paths."""
+    paths = list(tiny_models.values()) + ([own_vocab_model] if with_own_vocab else [])
+    n = len(paths)
+    timeline = [
+        Settings(weights=np.ones(n), slew=0.0),
+        Settings(weights=np.eye(n)[0] + 0.01, temperature=0.5, slew=0.05),
+        Settings(weights=np.arange(1.0, n + 1), mode="geometric", topk=6, slew=0.0),
+    ]
+
+    def run(ahead: bool) -> tuple[str, int]:
+        models = [CountingModel(load_model(p)) for p in paths]
+        engine = Engine(models, seed=21)
+        assert engine._shared is not with_own_vocab
+        out = []
+        for k, settings in enumerate(timeline):
+            if ahead:
+                engine.advance()
+            engine.prime("And so " if k == 1 else "")
+            for _ in range(40):
+                out.append(engine.step(settings, 0.05).char)
+                if ahead:
+                    engine.advance()
+                    engine.advance()  # a second call is free: the models already moved on
+            if k == 1:
+                engine.reset()
+        return "".join(out), sum(m.steps for m in models)
+
+    plain, plain_steps = run(False)
+    ahead, ahead_steps = run(True)
+    assert ahead == plain
+    # Running ahead wastes one step per model where the precomputed step is thrown away: before
+    # the reset, and after the last character.
+    assert ahead_steps == plain_steps + 2 * n
+
+
+def test_settings_sent_after_the_models_ran_ahead_still_shape_the_next_character(tiny_models):
+    """The mix is computed at step time: a weights change that arrives after advance() (while the
+    daemon waits for the next deadline or tick) applies to the very next character."""
+    engine = Engine([load_model(p) for p in tiny_models.values()], seed=5)
+    engine.step(Settings(weights=np.ones(3), slew=0.0), 0.05)
+    engine.advance()
+    for target in (0, 2, 1):
+        frame = engine.step(Settings(weights=np.eye(3)[target], slew=0.0), 0.05)
+        np.testing.assert_allclose(frame.weights, np.eye(3)[target])
+        np.testing.assert_allclose(frame.attribution, np.eye(3)[target], atol=1e-6)
+        np.testing.assert_allclose(frame.p_mix, frame.p_models[target], atol=1e-6)
+        engine.advance()
