@@ -23,7 +23,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,10 +160,14 @@ class Broadcaster:
     # ------------------------------------------------------------------------- encoding
     def frame_messages(self, frame: Frame) -> list[bytes]:
         """The messages of one step, in FRAME_ADDRESSES order, then each model's dist."""
-        msgs = [encode(addr, path, getattr(frame, field)) for addr, path, field in self._frame]
+        return list(self._frame_messages(frame))
+
+    def _frame_messages(self, frame: Frame) -> Iterator[bytes]:
+        for addr, path, field in self._frame:
+            yield encode(addr, path, getattr(frame, field))
         p_models = np.asarray(frame.p_models)
-        msgs += [oscwire.floats(path, p_models[i]) for i, path in enumerate(self._model_paths)]
-        return msgs
+        for i, path in enumerate(self._model_paths):
+            yield oscwire.floats(path, p_models[i])
 
     def frame_datagrams(self, frame: Frame) -> list[bytes]:
         return oscwire.pack(self.frame_messages(frame), self.limit)
@@ -179,10 +183,15 @@ class Broadcaster:
 
     # -------------------------------------------------------------------------- sending
     def send_frame(self, frame: Frame) -> None:
-        """Send one step to every destination (clock thread)."""
+        """Send one step to every destination (clock thread).
+
+        Each datagram goes out as soon as it is packed, so the first one, which carries
+        /charmix/char, does not wait for the per-model distributions to be encoded.
+        """
         targets = self.targets
         if targets:
-            self.send(self.frame_datagrams(frame), targets)
+            for dgram in oscwire.pack_iter(self._frame_messages(frame), self.limit):
+                self.send((dgram,), targets)
 
     def announce(self) -> None:
         self._next_announce = self.now() + self.announce_every

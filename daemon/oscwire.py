@@ -17,7 +17,7 @@ small buffers will miss that one message and nothing else.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -88,16 +88,21 @@ def pack(messages: Sequence[bytes], limit: int) -> list[bytes]:
     the module docstring). Order is preserved across datagrams, so a receiver that handles the
     datagrams in arrival order sees the messages in the order given.
     """
-    out: list[bytes] = []
+    return list(pack_iter(messages, limit))
+
+
+def pack_iter(messages: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """`pack`, yielding each datagram as soon as it is complete: with `messages` a generator,
+    the first datagram (the one with /charmix/char) can be on the wire before the rest of the
+    frame is encoded."""
     current: list[bytes] = []
     size = BUNDLE_OVERHEAD
     for msg in messages:
         need = ELEMENT_OVERHEAD + len(msg)
         if current and size + need > limit:
-            out.append(bundle(current))
+            yield bundle(current)
             current, size = [], BUNDLE_OVERHEAD
         current.append(msg)
         size += need
     if current:
-        out.append(bundle(current))
-    return out
+        yield bundle(current)
