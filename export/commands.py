@@ -1,6 +1,7 @@
-"""`charmix train` and `charmix export`: the commands that need torch (the `train` extra).
+"""`charmix train`, `charmix export` and `charmix quantize`: the commands of the `train` extra.
 
-torch is imported inside the command bodies so that the rest of the CLI never loads it.
+torch and onnx are imported inside the command bodies so that the rest of the CLI never loads
+them (`quantize` needs onnx only).
 """
 
 from __future__ import annotations
@@ -213,9 +214,49 @@ def export(
     typer.echo(f"wrote {target} (val loss {info['val_loss']:.4f} nats/char)")
 
 
+def quantize(
+    model: Annotated[Path, typer.Argument(help="A float32 charmix model (.onnx).")],
+    out: Annotated[Path, Opt(help="Where to write the 8-bit model.")],
+    corpus: Annotated[
+        Path | None,
+        Opt(help="Measure the 8-bit model's val loss on this corpus's last 10% (recommended)."),
+    ] = None,
+) -> None:
+    """Write MODEL with 8-bit weights: about 3x faster in a six-model mix, ~1/3 the size.
+
+    The file is only written if the 8-bit model stays faithful to the original (mean KL under
+    2e-3 nats per character on text the original writes). See docs/model-format.md.
+    """
+    if importlib.util.find_spec("onnx") is None:
+        _fail("quantize needs the onnx package: pip install 'charmix[train]' (or pip install onnx)")
+    from charmix.daemon.model import ModelError, load_model
+    from charmix.export import dataset
+    from charmix.export.quantize import QuantizeError, quantize_file
+
+    try:
+        ids = None
+        if corpus is not None:
+            vocab = load_model(model).vocab
+            ids = dataset.load_corpus(corpus, vocab).val
+        report = quantize_file(model, out, ids)
+    except (ModelError, QuantizeError, dataset.CorpusError) as exc:
+        _fail(str(exc))
+    val = (
+        f"val loss {report.val_loss:.4f} nats/char (fp32 {report.fp32_val_loss:.4f})"
+        if report.val_loss is not None and report.fp32_val_loss is not None
+        else "val loss not measured (no --corpus)"
+    )
+    typer.echo(
+        f"wrote {out}: {report.matmuls} MatMuls in 8 bits, {report.bytes_before / 1e6:.1f} → "
+        f"{report.bytes_after / 1e6:.1f} MB; KL from the original mean {report.mean_kl:.1e}, "
+        f"max {report.max_kl:.1e} nats/char; {val}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command(rich_help_panel="Models")(_clean_ctrl_c(train))
     app.command(rich_help_panel="Models")(_clean_ctrl_c(export))
+    app.command(rich_help_panel="Models")(_clean_ctrl_c(quantize))
 
 
 if __name__ == "__main__":  # pragma: no cover
