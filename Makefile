@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 SYSBINS := oscsend oscdump pd Xvfb xdotool tmux convert
 APT_PACKAGES := liblo-tools puredata-core xvfb xdotool tmux imagemagick
 
-.PHONY: run test venv sysdeps lint docs bench models models-readme wheel clean
+.PHONY: run test venv sysdeps lint docs bench models models-int8 models-readme wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,25 +54,36 @@ wheel: $(STAMP)
 
 ## Retrain the six shipped models from ../shared/corpora (about 2 hours on a 2-core CPU). Shakespeare
 ## uses small batches (32 x 64 characters: four times the updates per character, which is what a
-## CPU-sized budget needs); the others the larger default batches. Each run writes models/NAME.onnx.
+## CPU-sized budget needs); the others the larger default batches. Each run writes the float32
+## model to models/fp32/NAME.onnx; `charmix quantize` then writes the shipped 8-bit models/NAME.onnx.
 CORPORA ?= ../shared/corpora
-TRAIN := $(BIN)/charmix train --vocab models/vocab.json --layers 2 --hidden 256 --embedding 64 \
-	--weight-decay 0.1 --seed 1337
+MODEL_NAMES := shakespeare austen nietzsche bible linux latex
+TRAIN = $(BIN)/charmix train --vocab models/vocab.json --layers 2 --hidden 256 --embedding 64 \
+	--weight-decay 0.1 --seed 1337 --out models/fp32/$(1).onnx --name $(1)
 BIG := --batch 64 --seq-len 128 --lr 3e-3 --eval-every 100
 SMALL := --batch 32 --seq-len 64 --lr 2e-3 --eval-every 500 --patience 6
 models: $(STAMP)
-	$(TRAIN) $(SMALL) $(CORPORA)/shakespeare.txt --name shakespeare --dropout 0.1 --max-steps 12000 \
+	$(call TRAIN,shakespeare) $(SMALL) $(CORPORA)/shakespeare.txt --dropout 0.1 --max-steps 12000 \
 	  --description "Shakespeare's plays (tiny-shakespeare, the char-rnn benchmark)"
-	$(TRAIN) $(BIG) $(CORPORA)/austen.txt --name austen --dropout 0.1 --max-steps 1000 \
+	$(call TRAIN,austen) $(BIG) $(CORPORA)/austen.txt --dropout 0.1 --max-steps 1000 \
 	  --description "Jane Austen, Pride and Prejudice"
-	$(TRAIN) $(BIG) $(CORPORA)/nietzsche.txt --name nietzsche --dropout 0.2 --max-steps 1000 \
+	$(call TRAIN,nietzsche) $(BIG) $(CORPORA)/nietzsche.txt --dropout 0.2 --max-steps 1000 \
 	  --description "Nietzsche, Beyond Good and Evil (Zimmern), lower-cased"
-	$(TRAIN) $(BIG) $(CORPORA)/bible.txt --name bible --dropout 0.1 --max-steps 1000 \
+	$(call TRAIN,bible) $(BIG) $(CORPORA)/bible.txt --dropout 0.1 --max-steps 1000 \
 	  --description "The King James Bible, chapter:verse numbered"
-	$(TRAIN) $(BIG) $(CORPORA)/linux.txt --name linux --dropout 0.1 --max-steps 1000 \
+	$(call TRAIN,linux) $(BIG) $(CORPORA)/linux.txt --dropout 0.1 --max-steps 1000 \
 	  --description "Linux 6.1 kernel C source (kernel/), GPL-2.0"
-	$(TRAIN) $(BIG) $(CORPORA)/latex.txt --name latex --dropout 0.1 --max-steps 1000 \
+	$(call TRAIN,latex) $(BIG) $(CORPORA)/latex.txt --dropout 0.1 --max-steps 1000 \
 	  --description "LaTeX source of the Stacks Project, GFDL 1.2"
+	$(MAKE) models-int8
+
+## The shipped 8-bit models from the float32 ones in models/fp32 (a few seconds each), with the
+## 8-bit models' own val loss measured on the corpora.
+models-int8: $(STAMP)
+	for name in $(MODEL_NAMES); do \
+	  $(BIN)/charmix quantize models/fp32/$$name.onnx --out models/$$name.onnx \
+	    --corpus $(CORPORA)/$$name.txt || exit 1; \
+	done
 	$(MAKE) models-readme
 
 ## Refresh the training table in models/README.md from the models' metadata (a test compares them).

@@ -91,8 +91,13 @@ def models(
         typer.echo(f"charmix: skipped {problem}", err=True)
 
 
-SUMMARY = ("name", "LSTM", "params", "vocab", "val nats", "bits/char", "MB")
-TRAINING = ("training chars", "steps", "minutes", "batch", "dropout")
+SUMMARY = ("name", "LSTM", "weights", "params", "vocab", "val nats", "bits/char", "MB")
+TRAINING = ("fp32 val nats", "training chars", "steps", "minutes", "batch", "dropout")
+
+
+def weights_kind(info: ModelInfo) -> str:
+    """"int8" for a model written by `charmix quantize`, else "fp32"."""
+    return info.meta.get("charmix.weights", "fp32").split("-")[0]
 
 
 def summary(path: Path, info: ModelInfo) -> tuple[str, ...]:
@@ -101,6 +106,7 @@ def summary(path: Path, info: ModelInfo) -> tuple[str, ...]:
     return (
         info.name,
         f"{info.layers}×{info.hidden}",
+        weights_kind(info),
         f"{int(info.meta.get('charmix.parameters', 0)):,}",
         str(len(info.vocab)),
         "-" if val is None else f"{val:.4f}",
@@ -113,7 +119,9 @@ def training(info: ModelInfo) -> tuple[str, ...]:
     """The TRAINING cells of one model (from its metadata)."""
     meta = info.meta
     config = json.loads(meta.get("charmix.train_config", "{}") or "{}")
+    fp32_val = meta.get("charmix.fp32_val_loss")
     return (
+        "-" if fp32_val is None else f"{float(fp32_val):.4f}",
         f"{int(meta.get('charmix.train_chars', 0)):,}",
         meta.get("charmix.train_steps", "-"),
         f"{float(meta.get('charmix.train_seconds', 0)) / 60:.1f}",
@@ -125,7 +133,7 @@ def training(info: ModelInfo) -> tuple[str, ...]:
 def markdown_table(rows: list[tuple[Path, ModelInfo]]) -> str:
     """The models as a Markdown table: what models/README.md shows (a test keeps them equal)."""
     headers = SUMMARY + TRAINING
-    lines = ["| " + " | ".join(headers) + " |", "|---|---|" + "--:|" * (len(headers) - 2)]
+    lines = ["| " + " | ".join(headers) + " |", "|---|---|---|" + "--:|" * (len(headers) - 3)]
     for path, info in rows:
         lines.append("| " + " | ".join(summary(path, info) + training(info)) + " |")
     return "\n".join(lines)
