@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_daemon.py                    # the shipped models
     .venv/bin/python benchmarks/bench_daemon.py --models-dir DIR   # any folder of .onnx models
+    .venv/bin/python benchmarks/bench_daemon.py --models-dir models/fp32   # the float32 originals
     .venv/bin/python benchmarks/bench_daemon.py --quick            # shorter runs, rougher numbers
     .venv/bin/python benchmarks/bench_daemon.py --markdown         # the table as Markdown
 
@@ -207,6 +208,29 @@ def bench_breakdown(models_dir: Path, n: int) -> dict[str, float]:
         d.stop()
         sink.close()
     return out
+
+
+def bench_cold(models_dir: Path, n: int, pause: float = 0.05) -> tuple[float, float]:
+    """CPU µs per character of the models alone, stepped back to back and after a `pause` (as
+    the daemon steps them at 1/pause chars/s): the difference is what the caches lose while the
+    daemon sleeps, and it is most of the CPU the daemon uses at a performance rate."""
+    models = [load_model(p) for p in model_files(models_dir)]
+    token = np.zeros(1, np.int64)
+
+    def one() -> float:
+        t = time.thread_time()
+        for m in models:
+            m.step(token)
+        return time.thread_time() - t
+
+    for _ in range(50):
+        one()
+    hot = [one() for _ in range(n)]
+    cold = []
+    for _ in range(max(20, n // 20)):
+        time.sleep(pause)
+        cold.append(one())
+    return float(np.median(hot)) * 1e6, float(np.median(cold)) * 1e6
 
 
 def _drain_forever(sink: Sink) -> None:
@@ -460,6 +484,12 @@ def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
     parts = bench_breakdown(models_dir, max(200, n // 5))
     raw.update(breakdown_us=parts)
     rows += [Row(f"  CPU per char: {name}", f"{us:,.0f} µs") for name, us in parts.items()]
+    hot, cold = bench_cold(models_dir, max(200, n // 5))
+    raw.update(models_hot_us=hot, models_cold_us=cold)
+    rows += [
+        Row("  models, stepped back to back (median)", f"{hot:,.0f} µs"),
+        Row("  models, stepped after a 50 ms pause (median)", f"{cold:,.0f} µs"),
+    ]
 
     stage("tick -> char latency")
     ticks = bench_tick(models_dir, 200 if quick else 1000)
@@ -532,12 +562,14 @@ def render(rows: list[Row], markdown: bool) -> str:
 def describe(models_dir: Path) -> str:
     infos = [load_model(p).info for p in model_files(models_dir)]
     sizes = sorted({f"{i.layers}x{i.hidden}" for i in infos})
+    weights = sorted({i.meta.get("charmix.weights", "fp32") for i in infos})
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
                "unknown CPU")
     load = os.getloadavg()[0]
     return (f"{len(infos)} models ({', '.join(i.name for i in infos)}; LSTM {', '.join(sizes)}, "
-            f"vocab {len(infos[0].vocab)}), {os.cpu_count()} cores ({cpu}), "
+            f"weights {', '.join(weights)}, vocab {len(infos[0].vocab)}), "
+            f"{os.cpu_count()} cores ({cpu}), "
             f"load average {load:.2f} at start, Python {sys.version.split()[0]}")
 
 
