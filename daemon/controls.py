@@ -32,7 +32,7 @@ TEMPERATURE_RANGE = (0.05, 5.0)
 RATE_MAX = 2000.0
 SLEW_MAX = 10.0
 COMMANDS_MAX = 256  # queued prime/reset/seed requests; beyond this new ones are refused
-TICKS_MAX = 64  # pending /charmix/tick requests; beyond this ticks are dropped, not queued
+TICKS_MAX = protocol.TICKS_MAX  # pending ticks; beyond this they are dropped, not queued
 THROTTLE_KINDS = 1024  # distinct warning kinds remembered (weeks of subscribers coming and going)
 
 

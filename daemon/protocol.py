@@ -31,27 +31,31 @@ SUBSCRIBER_TTL = 30.0  # seconds a /charmix/subscribe lasts unless renewed
 ANNOUNCE_EVERY = 2.0  # seconds between /charmix/models + /charmix/vocab + /charmix/status
 MODES = ("linear", "geometric")
 PRIME_MAX = 1024  # characters one /charmix/prime feeds (~0.4 s with six 2x256 models)
+TICKS_MAX = 64  # /charmix/tick requests that may wait; beyond this ticks are dropped and counted
 SEED_MAX = 2**63 - 1  # /charmix/seed: an OSC int32, or int64 (h) for larger seeds
 
-# /charmix/status carries these numbers, in this order (all floats).
-STATUS_FIELDS = (
-    "step",  # characters generated since start
-    "chars_per_s",  # measured over the last status period
-    "rate",  # clock setting in chars/s (0 = external /charmix/tick)
-    "paused",  # 1 while paused
-    "temperature",
-    "mode",  # index into MODES
-    "topk",  # 0 = off
-    "topp",  # 1 = off
-    "rx_ok",  # control messages applied
-    "rx_bad",  # malformed / wrong type / out of range / unknown address or model
-    "rx_denied",  # from senders outside --allow
-    "tx_datagrams",
-    "tx_errors",  # send failures (missing receivers, unreachable hosts)
-    "overruns",  # clock deadlines missed because a step took longer than the period
-    "subscribers",
-    "uptime",  # seconds
+# The numbers of /charmix/status, in order (all floats), with what each means (docs/osc.md).
+STATUS: tuple[tuple[str, str], ...] = (
+    ("step", "characters generated since start"),
+    ("chars_per_s", "measured over the last status period"),
+    ("rate", "clock setting in chars/s (0 = external clock, /charmix/tick)"),
+    ("paused", "1 while paused"),
+    ("temperature", "global temperature"),
+    ("mode", "index into the modes: 0 linear, 1 geometric"),
+    ("topk", "0 = off"),
+    ("topp", "1 = off"),
+    ("rx_ok", "control messages applied"),
+    ("rx_bad", "ignored: malformed, wrong type or arity, out of range, unknown address or model"),
+    ("rx_denied", "ignored: from senders outside --allow"),
+    ("tx_datagrams", "datagrams sent"),
+    ("tx_errors", "send failures (unreachable hosts, full buffers)"),
+    ("overruns", "clock deadlines missed because a step took longer than the period"),
+    ("subscribers", "live /charmix/subscribe destinations"),
+    ("uptime", "seconds since start"),
+    ("ticks_dropped", f"/charmix/tick refused because {TICKS_MAX} were already waiting (a flood)"),
+    ("step_errors", "steps that failed (logged); the clock carried on with the next one"),
 )
+STATUS_FIELDS = tuple(name for name, _ in STATUS)
 
 Direction = Literal["in", "out"]
 
@@ -251,10 +255,10 @@ def render_markdown() -> str:
         "and are shown rounded beyond that (after days of an installation's uptime, "
         "`tx_datagrams` first); compare them over minutes, not to the last unit.",
         "",
-        "| # | field |",
-        "|---|---|",
+        "| # | field | meaning |",
+        "|---|---|---|",
     ]
-    lines += [f"| {i} | `{name}` |" for i, name in enumerate(STATUS_FIELDS)]
+    lines += [f"| {i} | `{name}` | {meaning} |" for i, (name, meaning) in enumerate(STATUS)]
     lines.append("")
     return "\n".join(lines)
 

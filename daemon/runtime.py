@@ -315,6 +315,8 @@ class Daemon:
             "overruns": counters.overruns,
             "subscribers": self.broadcaster.subscriber_count,
             "uptime": time.monotonic() - self.started_at,
+            "ticks_dropped": counters.ticks_dropped,
+            "step_errors": self.clock.step_errors,
         }
         return [float(values[name]) for name in protocol.STATUS_FIELDS]
 

@@ -262,6 +262,32 @@ def test_external_clock_ticks(start, dump: OscDump) -> None:
     assert s["step"] == 5 and s["rate"] == 0
 
 
+def test_a_tick_flood_is_dropped_and_counted_in_the_status(start, dump: OscDump) -> None:
+    """Ticks beyond TICKS_MAX waiting are dropped, not queued (no minutes of catching up), and
+    the status message says how many (read by liblo's oscdump, field by name from the table)."""
+    d = start("--rate", "0", dump=dump)
+    tick = OscMessageBuilder(f"{P}/tick").build().dgram
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for _ in range(20_000):
+            sock.sendto(tick, ("127.0.0.1", d.port))
+    finally:
+        sock.close()
+    wait_for(lambda: status(dump, d)["ticks_dropped"] > 0, 10, "dropped ticks counted")
+    counts: list[float] = []
+
+    def settled() -> bool:  # the ticks that were waiting have all been played
+        counts.append(status(dump, d)["step"])
+        return len(counts) >= 2 and counts[-1] == counts[-2]
+
+    wait_for(settled, 10, "the pending ticks played")
+    s = status(dump, d)
+    assert s["step_errors"] == 0 and s["ticks_dropped"] < 20_000
+    assert s["step"] + s["ticks_dropped"] <= 20_000  # each tick played or counted, at most once
+    d.send(f"{P}/tick")  # the clock still answers a single tick afterwards
+    wait_for(lambda: status(dump, d)["step"] == s["step"] + 1, 10, "a character after the flood")
+
+
 def test_thousands_of_junk_datagrams_while_generation_continues(start, dump: OscDump) -> None:
     rate = 40
     d = start("--rate", str(rate), dump=dump)

@@ -58,7 +58,7 @@ class Rig:
 
         self.controls = Controls(NAMES)
         self.broadcaster = Broadcaster(
-            NAMES, list("abc\n"), [], self.controls.counters, lambda: [0.0] * 16, LOG
+            NAMES, list("abc\n"), [], self.controls.counters, lambda: [0.0] * len(protocol.STATUS_FIELDS), LOG
         )
         nets = [ipaddress.ip_network(a) for a in (allow or ["127.0.0.0/8", "::1"])]
         self.server = ControlServer(
@@ -320,7 +320,7 @@ def test_ipv6_listen_takes_ipv4_too() -> None:
     import ipaddress
 
     controls = Controls(NAMES)
-    broadcaster = Broadcaster(NAMES, ["a"], [], controls.counters, lambda: [0.0] * 16, LOG)
+    broadcaster = Broadcaster(NAMES, ["a"], [], controls.counters, lambda: [0.0] * len(protocol.STATUS_FIELDS), LOG)
     try:
         server = ControlServer(Endpoint("::", 0), controls, broadcaster,
                                [ipaddress.ip_network("127.0.0.0/8")], LOG)

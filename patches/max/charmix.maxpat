@@ -13,7 +13,7 @@
 			40.0,
 			80.0,
 			1240.0,
-			860.0
+			900.0
 		],
 		"bglocked": 0,
 		"openinpresentation": 0,
@@ -443,7 +443,7 @@
 					"id": "obj-22",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 16,
+					"numoutlets": 18,
 					"patching_rect": [
 						1059.0,
 						135.0,
@@ -466,9 +466,11 @@
 						"float",
 						"float",
 						"float",
+						"float",
+						"float",
 						"float"
 					],
-					"text": "unpack f f f f f f f f f f f f f f f f"
+					"text": "unpack f f f f f f f f f f f f f f f f f f"
 				}
 			},
 			{
@@ -2684,6 +2686,78 @@
 					],
 					"text": "1"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-200",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						830.0,
+						829.0,
+						80.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"varname": "status_ticks_dropped",
+					"format": 6
+				}
+			},
+			{
+				"box": {
+					"id": "obj-201",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						915.0,
+						829.0,
+						120.0,
+						20.0
+					],
+					"text": "ticks_dropped"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-202",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						830.0,
+						853.0,
+						80.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"varname": "status_step_errors",
+					"format": 6
+				}
+			},
+			{
+				"box": {
+					"id": "obj-203",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						915.0,
+						853.0,
+						120.0,
+						20.0
+					],
+					"text": "step_errors"
+				}
 			}
 		],
 		"lines": [
@@ -4135,6 +4209,30 @@
 					],
 					"source": [
 						"obj-137",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-22",
+						16
+					],
+					"destination": [
+						"obj-200",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-22",
+						17
+					],
+					"destination": [
+						"obj-202",
 						0
 					]
 				}

@@ -32,7 +32,8 @@ final int DATAGRAM_SIZE = 4096; // oscP5 reads 1,536 bytes by default; the daemo
 
 final String[] STATUS_FIELDS = {
   "step", "chars_per_s", "rate", "paused", "temperature", "mode", "topk", "topp", "rx_ok",
-  "rx_bad", "rx_denied", "tx_datagrams", "tx_errors", "overruns", "subscribers", "uptime"
+  "rx_bad", "rx_denied", "tx_datagrams", "tx_errors", "overruns", "subscribers", "uptime",
+  "ticks_dropped", "step_errors"
 };
 final String[] MODES = {"linear", "geometric"};
 
@@ -357,7 +358,9 @@ void drawFooter(float x, float y) {
   text("rx " + messages + " messages   dropped steps " + dropped + "   unknown " + unknown
        + "   bad args " + badArgs + "   daemon: rx_bad " + (int) statusOf("rx_bad", 0)
        + "  tx_errors " + (int) statusOf("tx_errors", 0) + "  overruns "
-       + (int) statusOf("overruns", 0) + "  subscribers " + (int) statusOf("subscribers", 0)
+       + (int) statusOf("overruns", 0) + "  ticks_dropped " + (int) statusOf("ticks_dropped", 0)
+       + "  step_errors " + (int) statusOf("step_errors", 0)
+       + "  subscribers " + (int) statusOf("subscribers", 0)
        + "      keys: arrows T/rate  p pause  l/g mode  e equal  r reset  t tick", x, y);
 }
 
