@@ -24,6 +24,7 @@ import mido
 
 from charmix.controllers.midi_layout import LayoutError, MidiLayout, ModelRef, dump_layout
 from charmix.controllers.sender import Command, Sender, entry
+from charmix.daemon.signals import interrupt_on_signals
 
 WEIGHT, WEIGHTS = entry("weight/{name}"), entry("weights")
 TEMPERATURE, RATE = entry("temperature"), entry("rate")
@@ -256,26 +257,27 @@ def run(port_substring: str | None, bridge: MidiBridge, say: Callable[[str], Non
         return 2
     waiting = False
     try:
-        while True:
-            name = find_port(port_substring)
-            if name is None:
-                if not waiting:
-                    wanted = f"matching {port_substring!r} " if port_substring else ""
-                    say(f"waiting for a MIDI input {wanted}(Ctrl-C stops; --list shows ports)")
-                    waiting = True
-                time.sleep(1.0)
-                continue
-            waiting = False
-            try:
-                port = mido.open_input(name)
-            except Exception as exc:  # busy, or vanished between listing and opening
-                say(f"cannot open {name!r}: {exc}; retrying")
-                time.sleep(1.0)
-                continue
-            say(f"listening to {name!r}")
-            with port:
-                ended = bridge.pump(port, present=lambda n=name: n in list_ports()[0])
-            if ended == "gone":
-                say(f"{name!r} disappeared; the daemon keeps the last values. Waiting for it.")
+        with interrupt_on_signals():  # SIGTERM too, and SIGINT even if started in the background
+            while True:
+                name = find_port(port_substring)
+                if name is None:
+                    if not waiting:
+                        wanted = f"matching {port_substring!r} " if port_substring else ""
+                        say(f"waiting for a MIDI input {wanted}(Ctrl-C stops; --list shows ports)")
+                        waiting = True
+                    time.sleep(1.0)
+                    continue
+                waiting = False
+                try:
+                    port = mido.open_input(name)
+                except Exception as exc:  # busy, or vanished between listing and opening
+                    say(f"cannot open {name!r}: {exc}; retrying")
+                    time.sleep(1.0)
+                    continue
+                say(f"listening to {name!r}")
+                with port:
+                    ended = bridge.pump(port, present=lambda n=name: n in list_ports()[0])
+                if ended == "gone":
+                    say(f"{name!r} disappeared; the daemon keeps the last values. Waiting for it.")
     except KeyboardInterrupt:
         return 0

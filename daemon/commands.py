@@ -8,7 +8,6 @@ Flags and rig-file keys are the same settings (charmix.daemon.config); flags win
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from charmix.daemon import protocol
+from charmix.daemon.signals import interrupt_on_signals
 
 if TYPE_CHECKING:
     from charmix.daemon.runtime import Daemon
@@ -153,42 +153,35 @@ def daemon(
     # A burst is an offline run: its text is the point, wherever stdout goes.
     show_text = cfg.echo if cfg.echo is not None else (sys.stdout.isatty() or bool(cfg.burst))
     runner = Daemon(cfg, log, echo=console.text if show_text else None)
-    # Until run()/burst() install their own handlers, SIGTERM (a service manager stopping the
-    # daemon while it loads) ends it the way Ctrl-C does: no traceback, exit 0.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT or SIGTERM end the daemon the way Ctrl-C does — no traceback, exit 0 — at any
+    # moment: while the models load, during the banner, and (run() and burst() then install
+    # their own handlers, which stop the clock first) while it plays.
     try:
-        runner.start(run_clock=False)  # the clock starts after the banner, below
-    except StartupError as exc:
-        console.line(f"charmix: {exc}")
-        console.close()
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while the models load
+        with interrupt_on_signals():
+            try:
+                runner.start(run_clock=False)  # the clock starts after the banner, below
+            except StartupError as exc:
+                console.line(f"charmix: {exc}")
+                raise typer.Exit(1) from None
+            for line in banner(runner):
+                console.line(line)
+            if cfg.burst:
+                seconds = runner.burst(cfg.burst)
+                steps = runner.clock.steps
+                if show_text:
+                    console.text("\n")
+                log.info("%d characters in %.2f s (%.0f chars/s)", steps, seconds,
+                         steps / seconds if seconds > 0 else 0.0)
+            else:
+                runner.clock.start()
+                runner.run()
+                log.info("stopped after %d characters", runner.engine.step_count)
+    except KeyboardInterrupt:  # before run() or burst() took over the signals
         runner.stop()
-        console.close()
         raise typer.Exit(0) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    try:
-        for line in banner(runner):
-            console.line(line)
-        if cfg.burst:
-            seconds = runner.burst(cfg.burst)
-            steps = runner.clock.steps
-            if show_text:
-                console.text("\n")
-            log.info("%d characters in %.2f s (%.0f chars/s)", steps, seconds,
-                     steps / seconds if seconds > 0 else 0.0)
-        else:
-            runner.clock.start()
-            runner.run()
-            log.info("stopped after %d characters", runner.engine.step_count)
     finally:
         log.removeHandler(handler)
         console.close()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def banner(runner: Daemon) -> list[str]:

@@ -22,7 +22,6 @@ import math
 import os
 import re
 import select
-import signal
 import socket
 import sys
 import time
@@ -42,6 +41,7 @@ from rich.text import Text
 
 from charmix.daemon import protocol
 from charmix.daemon.config import format_endpoint, parse_endpoint
+from charmix.daemon.signals import interrupt_on_signals
 
 PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "orange3")
 GLYPHS = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}
@@ -533,23 +533,6 @@ def _quit_requested(fd: int) -> bool:
     return not data or bool(QUIT_KEYS & set(data.decode(errors="replace")))
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a gallery's shutdown) ends the loop like Ctrl-C: terminal restored, unsubscribed."""
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (an embedding, a test): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_monitor(console: Console, link: Link, limits: RunLimits, fps: float, top: int,
                 plain: bool, keys: bool) -> MonitorState:
     """Wait on the socket and the keys until the next refresh, draw, repeat until told to stop.
@@ -585,7 +568,7 @@ def run_monitor(console: Console, link: Link, limits: RunLimits, fps: float, top
 
     live = None if plain else Live(console=console, auto_refresh=False, transient=False,
                                    screen=not bounded)
-    with sigterm_as_interrupt(), keyboard(keys) as fd, live or contextlib.nullcontext():
+    with interrupt_on_signals(), keyboard(keys) as fd, live or contextlib.nullcontext():
         try:
             while True:
                 now = time.monotonic()

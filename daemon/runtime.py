@@ -43,10 +43,10 @@ from charmix.daemon.model import (
     shipped_models_dir,
 )
 from charmix.daemon.server import ControlServer, ListenError
+from charmix.daemon.signals import STOP_SIGNALS
 
 SWITCH_INTERVAL = 0.001  # s; how long a busy thread may keep the GIL from the clock (default 5 ms)
 RATE_WINDOW = 1.0  # s over which chars/s is measured
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 OSC_SPECIAL = set(" #*,/?[]{}")  # characters with a meaning in OSC address patterns
 PER_MODEL_INPUT = next(a for a in protocol.INPUT if a.per_model)  # for the example in a warning
 

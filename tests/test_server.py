@@ -27,6 +27,10 @@ P = protocol.PREFIX
 LOG = logging.getLogger("test.server")
 
 
+def zero_status() -> list[float]:
+    return [0.0] * len(protocol.STATUS_FIELDS)
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -58,7 +62,7 @@ class Rig:
 
         self.controls = Controls(NAMES)
         self.broadcaster = Broadcaster(
-            NAMES, list("abc\n"), [], self.controls.counters, lambda: [0.0] * len(protocol.STATUS_FIELDS), LOG
+            NAMES, list("abc\n"), [], self.controls.counters, zero_status, LOG
         )
         nets = [ipaddress.ip_network(a) for a in (allow or ["127.0.0.0/8", "::1"])]
         self.server = ControlServer(
@@ -320,7 +324,7 @@ def test_ipv6_listen_takes_ipv4_too() -> None:
     import ipaddress
 
     controls = Controls(NAMES)
-    broadcaster = Broadcaster(NAMES, ["a"], [], controls.counters, lambda: [0.0] * len(protocol.STATUS_FIELDS), LOG)
+    broadcaster = Broadcaster(NAMES, ["a"], [], controls.counters, zero_status, LOG)
     try:
         server = ControlServer(Endpoint("::", 0), controls, broadcaster,
                                [ipaddress.ip_network("127.0.0.0/8")], LOG)
