@@ -562,7 +562,7 @@ def render(rows: list[Row], markdown: bool) -> str:
 def describe(models_dir: Path) -> str:
     infos = [load_model(p).info for p in model_files(models_dir)]
     sizes = sorted({f"{i.layers}x{i.hidden}" for i in infos})
-    weights = sorted({i.meta.get("charmix.weights", "fp32") for i in infos})
+    weights = sorted({i.weights for i in infos})
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
                "unknown CPU")

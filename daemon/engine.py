@@ -34,7 +34,6 @@ The Engine is not thread-safe: one thread (the clock) calls it.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,7 +76,6 @@ class Frame:
     attribution: np.ndarray
     entropy: np.ndarray
     line: str
-    seconds: float
 
 
 def normalise_weights(weights: np.ndarray) -> np.ndarray:
@@ -164,7 +162,6 @@ class Engine:
         self._logits = np.zeros((n, len(self.vocab)), np.float32)  # shared vocabulary
         self._own_logits: list[np.ndarray] = [np.zeros((1, len(m.vocab))) for m in self.models]
         self._ready = False  # the models have consumed the pending character: logits are current
-        self.advance_seconds = 0.0
         self._temp_key: tuple | None = None
         self._inv_temp = np.ones(n)
         self._target_key = b""
@@ -203,7 +200,6 @@ class Engine:
         """
         if self._ready:
             return
-        t0 = time.perf_counter()
         if self._shared:
             logits = self._logits
             for i, (m, t) in enumerate(zip(self.models, self._tokens, strict=True)):
@@ -212,7 +208,6 @@ class Engine:
             for i, (m, t) in enumerate(zip(self.models, self._tokens, strict=True)):
                 self._own_logits[i] = m.step(t)
         self._ready = True
-        self.advance_seconds = time.perf_counter() - t0
 
     def prime(self, text: str) -> None:
         """Feed text to every model without producing output; the stream continues from it."""
@@ -271,7 +266,6 @@ class Engine:
 
     def step(self, settings: Settings, dt: float) -> Frame:
         """Generate one character."""
-        t0 = time.perf_counter()
         p, entropy = self._distributions(settings)
         w = self._slew(settings, dt)
         mode = settings.mode if settings.mode in MODES else "linear"
@@ -297,7 +291,6 @@ class Engine:
             attribution=attribution.astype(np.float32),
             entropy=entropy.astype(np.float32),
             line=self.line,
-            seconds=time.perf_counter() - t0,
         )
         self.step_count += 1
         return frame

@@ -21,6 +21,7 @@ FORMAT_VERSION = 1
 REQUIRED_INPUTS = {"tokens": "tensor(int64)", "h": "tensor(float)", "c": "tensor(float)"}
 REQUIRED_OUTPUTS = ("logits", "h_out", "c_out")
 REQUIRED_META = ("charmix.format", "charmix.vocab", "charmix.layers", "charmix.hidden")
+WEIGHTS_KEY = "charmix.weights"  # "int8-block32" in a model written by `charmix quantize`
 
 
 class ModelError(Exception):
@@ -44,6 +45,11 @@ class ModelInfo:
             return float(self.meta["charmix.val_loss"])
         except (KeyError, ValueError):
             return None
+
+    @property
+    def weights(self) -> str:
+        """How the weights are stored: "int8-block32" (`charmix quantize`) or "fp32"."""
+        return self.meta.get(WEIGHTS_KEY, "fp32")
 
     @property
     def corpus(self) -> dict:

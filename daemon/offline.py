@@ -95,10 +95,6 @@ SUMMARY = ("name", "LSTM", "weights", "params", "vocab", "val nats", "bits/char"
 TRAINING = ("fp32 val nats", "training chars", "steps", "minutes", "batch", "dropout")
 
 
-def weights_kind(info: ModelInfo) -> str:
-    """"int8" for a model written by `charmix quantize`, else "fp32"."""
-    return info.meta.get("charmix.weights", "fp32").split("-")[0]
-
 
 def summary(path: Path, info: ModelInfo) -> tuple[str, ...]:
     """The SUMMARY cells of one model, as both tables show them."""
@@ -106,7 +102,7 @@ def summary(path: Path, info: ModelInfo) -> tuple[str, ...]:
     return (
         info.name,
         f"{info.layers}×{info.hidden}",
-        weights_kind(info),
+        info.weights.split("-")[0],  # int8 or fp32
         f"{int(info.meta.get('charmix.parameters', 0)):,}",
         str(len(info.vocab)),
         "-" if val is None else f"{val:.4f}",

@@ -37,11 +37,12 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
+from charmix.daemon.model import WEIGHTS_KEY, ModelError, load_model, session_options
+
 BITS = 8
 BLOCK_SIZE = 32
 ACCURACY_LEVEL = 4  # int8 inputs, int32 accumulation (the fast path on x86 and ARM)
 MS_DOMAIN = "com.microsoft"
-WEIGHTS_KEY = "charmix.weights"
 WEIGHTS_VALUE = f"int{BITS}-block{BLOCK_SIZE}"
 MAX_MEAN_KL = 2e-3  # nats per character; the shipped models measure ~4e-5
 FIDELITY_STEPS = 400
@@ -139,8 +140,6 @@ def quantize_proto(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> onnx
 
 
 def _session(data: bytes) -> ort.InferenceSession:
-    from charmix.daemon.model import session_options
-
     return ort.InferenceSession(data, sess_options=session_options(),
                                 providers=["CPUExecutionProvider"])
 
@@ -151,7 +150,7 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _zero_state(session: ort.InferenceSession, batch: int) -> np.ndarray:
-    layers, _, hidden = session.get_inputs()[1].shape
+    layers, _, hidden = next(i.shape for i in session.get_inputs() if i.name == "h")
     return np.zeros((layers, batch, hidden), np.float32)
 
 
@@ -197,8 +196,6 @@ def onnx_val_loss(model: bytes, ids: np.ndarray, streams: int = EVAL_STREAMS) ->
 
 def quantize_file(src: Path, out: Path, val_ids: np.ndarray | None = None) -> Report:
     """Write src's quantised form to out (after the fidelity check); see the module docstring."""
-    from charmix.daemon.model import ModelError, load_model
-
     try:
         load_model(src)  # the same checks as the daemon: only charmix models go in
         original = onnx.load(str(src))

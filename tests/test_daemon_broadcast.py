@@ -28,7 +28,7 @@ def make_frame(v: int = 102, n: int = 6, step: int = 41) -> Frame:
     return Frame(
         step=step, char="é", index=3, p_mix=(w @ p).astype(np.float32), p_models=p, weights=w,
         attribution=rng.random(n).astype(np.float32), entropy=rng.random(n).astype(np.float32),
-        line="To be, or not to bé", seconds=0.001,
+        line="To be, or not to bé",
     )
 
 
