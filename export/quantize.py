@@ -120,7 +120,7 @@ def quantize_proto(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> onnx
                 "MatMulNBits",
                 [node.input[0], q_name, s_name],
                 list(node.output),
-                name=f"{node.name or 'MatMul'}_q{BITS}",
+                name=f"{node.name}_q{BITS}" if node.name else f"MatMulNBits_{count}",
                 domain=MS_DOMAIN,
                 K=w.shape[0],
                 N=w.shape[1],

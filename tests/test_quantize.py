@@ -80,6 +80,12 @@ def test_quantize_proto_replaces_only_the_weight_matmuls(tiny_models):
     assert not {"layer0_w_hh", "layer1_w", "head_w"} & names  # the float32 matrices are gone
     with pytest.raises(q.QuantizeError, match="already quantised"):
         q.quantize_proto(quantised)
+    # Other exporters leave nodes unnamed; the new nodes' names must still be distinct.
+    for node in original.graph.node:
+        node.name = ""
+    unnamed = q.quantize_proto(original)
+    ort.InferenceSession(unnamed.SerializeToString(), session_options(),
+                         providers=["CPUExecutionProvider"])
 
 
 def test_quantize_file_writes_a_faithful_model_the_daemon_loads(tiny_models, tmp_path):
