@@ -161,7 +161,7 @@ class Engine:
         self.step_count = 0
         self._logits = np.zeros((n, len(self.vocab)), np.float32)  # shared vocabulary
         self._own_logits: list[np.ndarray] = [np.zeros((1, len(m.vocab))) for m in self.models]
-        self._ready = False  # the models have consumed the pending character: logits are current
+        self._advanced = 0  # how many models have consumed the pending character (in order)
         self._temp_key: tuple | None = None
         self._inv_temp = np.ones(n)
         self._target_key = b""
@@ -189,25 +189,29 @@ class Engine:
         u = self._index.get(ch)
         for tok, vm in zip(self._tokens, self.maps, strict=True):
             tok[0] = vm.feed[u] if u is not None else vm.token_for(ch)
-        self._ready = False
+        self._advanced = 0
+
+    @property
+    def ready(self) -> bool:
+        """Every model has consumed the pending character: the next `step` only mixes."""
+        return self._advanced == len(self.models)
 
     def advance(self) -> None:
         """Step every model on the pending character, keeping their logits for the next `step`.
 
         Does nothing if that was already done. This is the expensive part of a character; the
         daemon calls it right after a frame is sent, so that it is off the path from a tick or a
-        weights message to the next character.
+        weights message to the next character. If a model raises, the ones before it have moved
+        on and are not stepped again: the next call resumes at the model that failed.
         """
-        if self._ready:
-            return
-        if self._shared:
-            logits = self._logits
-            for i, (m, t) in enumerate(zip(self.models, self._tokens, strict=True)):
-                logits[i] = m.step(t)[0]
-        else:
-            for i, (m, t) in enumerate(zip(self.models, self._tokens, strict=True)):
-                self._own_logits[i] = m.step(t)
-        self._ready = True
+        while self._advanced < len(self.models):
+            i = self._advanced
+            logits = self.models[i].step(self._tokens[i])
+            if self._shared:
+                self._logits[i] = logits[0]
+            else:
+                self._own_logits[i] = logits
+            self._advanced += 1
 
     def prime(self, text: str) -> None:
         """Feed text to every model without producing output; the stream continues from it."""

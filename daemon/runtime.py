@@ -266,9 +266,16 @@ class Daemon:
         self.broadcaster.send_frame(frame)
         if self.echo is not None:
             self.echo(frame.char)
-        # The models' next step now, while nothing waits: the next tick or weights change then
-        # costs only the mix and the send (see Engine.advance).
-        self.engine.advance()
+        self._advance()
+
+    def _advance(self) -> None:
+        """The models' next step now, while nothing waits: the next tick or weights change then
+        costs only the mix and the send (see Engine.advance). A failure here is logged, not
+        counted as a failed step: this character was sent, and the next step retries."""
+        try:
+            self.engine.advance()
+        except Exception as exc:
+            self.clock.throttle.warn("advance", f"model step failed: {type(exc).__name__}: {exc}")
 
     def _service(self) -> None:
         """Between steps, on the clock thread: engine commands, then housekeeping."""
@@ -285,7 +292,7 @@ class Daemon:
                 self.clock.throttle.warn(f"command:{command.kind}",
                                    f"{command.kind} failed: {type(exc).__name__}: {exc}")
         if commands:
-            self.engine.advance()  # after a prime or reset, be ready for the next character
+            self._advance()  # after a prime or reset, be ready for the next character
         now = time.monotonic()
         mark_time, mark_steps = self._rate_mark
         if now - mark_time >= RATE_WINDOW:

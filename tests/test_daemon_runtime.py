@@ -204,20 +204,20 @@ def test_the_models_run_ahead_between_characters(daemon) -> None:
     """After every frame, and after a prime or reset, the models' next step is already done, so
     that a tick or a weights change costs only the mix (Engine.advance)."""
     d = daemon(run_clock=False, seed=3)
-    assert d.engine._ready  # the first character's step, before the clock started
+    assert d.engine.ready  # the first character's step, before the clock started
     found_ready: list[bool] = []
     real_advance = d.engine.advance
 
     def advance() -> None:
-        found_ready.append(d.engine._ready)
+        found_ready.append(d.engine.ready)
         real_advance()
 
     d.engine.advance = advance
     d.clock.burst(3)
     # Each step found the models ready (its own advance() was free); the daemon's call after
     # sending the frame did the work.
-    assert found_ready == [True, False] * 3 and d.engine._ready
+    assert found_ready == [True, False] * 3 and d.engine.ready
     d.controls.prime("Once upon a time")
     d.controls.reset()
     d._service()
-    assert d.engine._ready
+    assert d.engine.ready

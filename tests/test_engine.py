@@ -335,3 +335,27 @@ def test_settings_sent_after_the_models_ran_ahead_still_shape_the_next_character
         np.testing.assert_allclose(frame.attribution, np.eye(3)[target], atol=1e-6)
         np.testing.assert_allclose(frame.p_mix, frame.p_models[target], atol=1e-6)
         engine.advance()
+
+
+def test_a_model_failing_mid_advance_costs_no_model_a_double_step(tiny_models):
+    """If the third model raises, the first two have consumed the character; the retry (the
+    next advance or step) resumes at the third, so every model reads each character once."""
+    models = [CountingModel(load_model(p)) for p in tiny_models.values()]
+    flaky = models[2]
+    real_step = flaky.step
+    failures = iter([True])
+
+    def step_once_failing(tokens):
+        if next(failures, False):
+            raise RuntimeError("onnxruntime hiccup")
+        return real_step(tokens)
+
+    flaky.step = step_once_failing
+    engine = Engine(models, seed=1)
+    with pytest.raises(RuntimeError):
+        engine.advance()
+    assert [m.steps for m in models] == [1, 1, 0] and not engine.ready
+    engine.step(Settings(weights=np.ones(3), slew=0.0), 0.05)  # resumes, then mixes
+    assert [m.steps for m in models] == [1, 1, 1]
+    engine.advance()
+    assert [m.steps for m in models] == [2, 2, 2] and engine.ready
