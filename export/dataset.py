@@ -158,3 +158,18 @@ class Batcher:
         offs = starts[:, None] + np.arange(self.seq_len + 1)[None, :]
         win = self.ids[offs]
         return win[:, :-1], win[:, 1:]
+
+
+def streams(ids: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
+    """Cut ids[offset:] into n equal parallel streams, shape [n, L]: how training batches the
+    corpus, and how the val loss is evaluated (training's and `charmix quantize`'s alike)."""
+    usable = (ids.size - offset) // n
+    return ids[offset : offset + usable * n].reshape(n, usable)
+
+
+EVAL_STREAMS = 32  # the val split is evaluated as this many long streams, the state carried
+
+
+def val_streams(ids: np.ndarray) -> np.ndarray:
+    """The val split as evaluation reads it: up to EVAL_STREAMS streams of at least 64 chars."""
+    return streams(ids, max(1, min(EVAL_STREAMS, (ids.size - 1) // 64)))

@@ -16,7 +16,6 @@ whose logits differ by more than 1e-4.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import platform
@@ -29,6 +28,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from charmix.export.dataset import VAL_SPLIT_NAME, CorpusError, load_corpus
 from charmix.export.model import CharLSTM
+from charmix.export.modelfile import WriteError, write_model
 from charmix.export.train import evaluate, load_checkpoint, model_from_checkpoint
 
 FORMAT_VERSION = "1"
@@ -239,15 +239,8 @@ def export_checkpoint(
     meta = metadata(ckpt, val_loss, model.num_parameters())
     onnx.helper.set_model_props(proto, meta)
     proto.doc_string = f"charmix step model '{meta['charmix.name']}'"
-    if out.is_dir():
-        raise CorpusError(f"{out}: is a directory; the output must be a .onnx file name")
-    tmp = out.with_suffix(".onnx.tmp")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(proto.SerializeToString())
-        tmp.replace(out)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise CorpusError(f"{out}: cannot write the model ({exc.strerror or exc})") from None
+        write_model(out, proto.SerializeToString())
+    except WriteError as exc:
+        raise CorpusError(str(exc)) from None
     return {"val_loss": val_loss, "parity": worst, **meta}

@@ -26,7 +26,6 @@ Needs the `onnx` package (the `train` extra), not torch.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper
 
 from charmix.daemon.model import WEIGHTS_KEY, ModelError, load_model, session_options
+from charmix.export.dataset import val_streams
+from charmix.export.modelfile import WriteError, check_output, write_model
 
 BITS = 8
 BLOCK_SIZE = 32
@@ -46,7 +47,6 @@ MS_DOMAIN = "com.microsoft"
 WEIGHTS_VALUE = f"int{BITS}-block{BLOCK_SIZE}"
 MAX_MEAN_KL = 2e-3  # nats per character; the shipped models measure ~4e-5
 FIDELITY_STEPS = 400
-EVAL_STREAMS = 32  # as charmix.export.train.EVAL_STREAMS, so the numbers compare
 
 
 class QuantizeError(Exception):
@@ -101,6 +101,7 @@ def quantize_proto(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> onnx
         for name in node.input:
             uses[name] = uses.get(name, 0) + 1
     nodes, count = [], 0
+    done: set[str] = set()  # weights already quantised (a matrix two MatMuls share: once)
     for node in graph.node:
         weight = node.input[1] if node.op_type == "MatMul" and len(node.input) == 2 else None
         tensor = inits.get(weight) if weight else None
@@ -108,10 +109,12 @@ def quantize_proto(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> onnx
             nodes.append(node)
             continue
         w = numpy_helper.to_array(tensor)
-        q, scales = quantize_matrix(w, block_size)
         q_name, s_name = f"{weight}_q{BITS}", f"{weight}_scales"
-        graph.initializer.append(numpy_helper.from_array(q, q_name))
-        graph.initializer.append(numpy_helper.from_array(scales, s_name))
+        if weight not in done:
+            q, scales = quantize_matrix(w, block_size)
+            graph.initializer.append(numpy_helper.from_array(q, q_name))
+            graph.initializer.append(numpy_helper.from_array(scales, s_name))
+            done.add(weight)
         uses[weight] -= 1
         if uses[weight] == 0:
             graph.initializer.remove(tensor)
@@ -177,13 +180,12 @@ def fidelity(original: bytes, quantised: bytes, steps: int = FIDELITY_STEPS,
     return float(kls.mean()), float(kls.max())
 
 
-def onnx_val_loss(model: bytes, ids: np.ndarray, streams: int = EVAL_STREAMS) -> float:
-    """Mean next-character loss (nats) of an ONNX step model on ids, evaluated as training does:
-    `streams` contiguous streams stepped in parallel, the state carried throughout."""
+def onnx_val_loss(model: bytes, ids: np.ndarray) -> float:
+    """Mean next-character loss (nats) of an ONNX step model on ids, evaluated as training does
+    (dataset.val_streams: parallel streams stepped together, the state carried throughout)."""
     session = _session(model)
-    n = max(1, min(streams, (ids.size - 1) // 64))
-    length = ids.size // n
-    data = ids[: length * n].reshape(n, length).astype(np.int64)
+    data = val_streams(ids).astype(np.int64)
+    n, length = data.shape
     h = _zero_state(session, n)
     c = h.copy()
     total = 0.0
@@ -196,6 +198,10 @@ def onnx_val_loss(model: bytes, ids: np.ndarray, streams: int = EVAL_STREAMS) ->
 
 def quantize_file(src: Path, out: Path, val_ids: np.ndarray | None = None) -> Report:
     """Write src's quantised form to out (after the fidelity check); see the module docstring."""
+    try:
+        check_output(out)  # before the minutes of checking and measuring below
+    except WriteError as exc:
+        raise QuantizeError(str(exc)) from None
     try:
         load_model(src)  # the same checks as the daemon: only charmix models go in
         original = onnx.load(str(src))
@@ -242,17 +248,10 @@ def quantize_file(src: Path, out: Path, val_ids: np.ndarray | None = None) -> Re
     del proto.metadata_props[:]
     helper.set_model_props(proto, new_meta)
     data = proto.SerializeToString()
-    if out.is_dir():
-        raise QuantizeError(f"{out}: is a directory; the output must be a .onnx file name")
-    tmp = out.with_suffix(".onnx.tmp")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        tmp.replace(out)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise QuantizeError(f"{out}: cannot write the model ({exc.strerror or exc})") from None
+        write_model(out, data)
+    except WriteError as exc:
+        raise QuantizeError(str(exc)) from None
     count = sum(1 for node in proto.graph.node if node.op_type == "MatMulNBits")
     return Report(count, len(before), len(data), mean_kl, max_kl, val, fp32_val)
 

@@ -22,10 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from charmix.export.dataset import VAL_SPLIT_NAME, Corpus, CorpusError
+from charmix.export.dataset import VAL_SPLIT_NAME, Corpus, CorpusError, streams, val_streams
 from charmix.export.model import CharLSTM, ModelConfig
 
-EVAL_STREAMS = 32
 EVAL_CHUNK = 256
 
 
@@ -114,12 +113,6 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def streams(ids: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
-    """Cut ids[offset:] into n equal parallel streams, shape [n, L]."""
-    usable = (ids.size - offset) // n
-    return ids[offset : offset + usable * n].reshape(n, usable)
-
-
 @torch.no_grad()
 def evaluate(
     model: CharLSTM, ids: np.ndarray, device: torch.device, max_chars: int | None
@@ -127,8 +120,8 @@ def evaluate(
     """Mean next-character loss (nats) over ids as long streams with the state carried."""
     if max_chars is not None:
         ids = ids[:max_chars]
-    n = max(1, min(EVAL_STREAMS, (ids.size - 1) // 64))
-    data = torch.from_numpy(streams(ids, n)).to(device)
+    data = torch.from_numpy(val_streams(ids)).to(device)
+    n = data.shape[0]
     was_training = model.training
     model.eval()
     state = model.zero_state(n, device)
