@@ -190,8 +190,11 @@ class Broadcaster:
         """
         targets = self.targets
         if targets:
+            sent = 0
             for dgram in oscwire.pack_iter(self._frame_messages(frame), self.limit):
-                self.send((dgram,), targets)
+                sent += self._send((dgram,), targets)
+            if sent:
+                self.counters.add("tx_datagrams", sent)  # once per frame: it takes a lock
 
     def announce(self) -> None:
         self._next_announce = self.now() + self.announce_every
@@ -209,8 +212,14 @@ class Broadcaster:
 
     def send(self, datagrams: Sequence[bytes], targets: Sequence[Destination]) -> None:
         """Send each datagram to each target; errors are counted, never raised."""
+        sent = self._send(datagrams, targets)
+        if sent:
+            self.counters.add("tx_datagrams", sent)
+
+    def _send(self, datagrams: Sequence[bytes], targets: Sequence[Destination]) -> int:
+        """`send` without updating tx_datagrams; returns how many datagrams went out."""
+        sent = 0
         for dest in targets:
-            sent = 0
             sock = self._sockets.get(dest.family) or self._socket(dest.family)
             for dgram in datagrams:
                 try:
@@ -223,8 +232,7 @@ class Broadcaster:
                 else:
                     dest.sent += 1
                     sent += 1
-            if sent:
-                self.counters.add("tx_datagrams", sent)
+        return sent
 
     # ---------------------------------------------------------------------- subscribers
     def subscribe(self, host: str, port: int) -> bool:

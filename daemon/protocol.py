@@ -253,7 +253,9 @@ def render_markdown() -> str:
         "",
         "All floats (float32, as every receiver reads them): counters are exact up to 16,777,216 "
         "and are shown rounded beyond that (after days of an installation's uptime, "
-        "`tx_datagrams` first); compare them over minutes, not to the last unit.",
+        "`tx_datagrams` first); compare them over minutes, not to the last unit. Fields are "
+        "only ever appended: read them by position and ignore any beyond the ones you know, "
+        "as the shipped patches do, so an older patch keeps working with a newer daemon.",
         "",
         "| # | field | meaning |",
         "|---|---|---|",

@@ -452,6 +452,10 @@ def test_touchdesigner_osc_in_colours_the_text_by_attribution() -> None:
     assert all(len(dats[f"charmix_text{k}"].text) == 5 for k in range(mod.SLOTS))
     assert dats["charmix_line"].text == "be" and dats["charmix_char"].text == "e"
     assert [r[0] for r in dats["charmix_status"].rows] == list(protocol.STATUS_FIELDS)
+    # A newer daemon with two more fields: the known ones are still shown.
+    receive(f"{P}/status", *[float(i) for i in range(len(protocol.STATUS_FIELDS) + 2)])
+    assert [r[1] for r in dats["charmix_status"].rows] == [
+        float(i) for i in range(len(protocol.STATUS_FIELDS))]
 
 
 def test_touchdesigner_text_keeps_the_last_lines() -> None:

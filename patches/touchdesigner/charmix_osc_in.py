@@ -113,10 +113,11 @@ def onReceiveOSC(dat, rowIndex, message, bytes, timeStamp, address, args, peer):
         table.appendRow(["index", "name", "r", "g", "b"])
         for i, name in enumerate(state.models):
             table.appendRow([i, name, *PALETTE[i % len(PALETTE)]])
-    elif address == ADDR_STATUS and len(args) == len(STATUS_FIELDS):
+    elif address == ADDR_STATUS and len(args) >= len(STATUS_FIELDS):
+        # Fields are only ever appended: a newer daemon may send more than this script knows.
         table = op("charmix_status")
         table.clear()
-        for name, value in zip(STATUS_FIELDS, args, strict=True):
+        for name, value in zip(STATUS_FIELDS, args):
             table.appendRow([name, value])
     # the number vectors (and /charmix/step, /charmix/index): see charmix_dists.py
     return

@@ -132,9 +132,10 @@ public synchronized void oscEvent(OscMessage m) {
     if (!tags.equals("s")) { badArgs++; return; }
     vocab = utf8(m.get(0).stringValue());
   } else if (m.checkAddrPattern("/charmix/status")) {
-    if (tags.length() != STATUS_FIELDS.length) { badArgs++; return; }
+    // Fields are only ever appended: a newer daemon may send more than this sketch knows.
+    if (tags.length() < STATUS_FIELDS.length) { badArgs++; return; }
     status = floats(m);
-    if (status.length == STATUS_FIELDS.length) {  // the keys' starting point, until they send
+    if (status.length >= STATUS_FIELDS.length) {  // the keys' starting point, until they send
       if (Float.isNaN(sentTemperature)) sentTemperature = statusOf("temperature", 0.8);
       if (Float.isNaN(sentRate)) sentRate = statusOf("rate", 15);
       if (sentPaused < 0) sentPaused = statusOf("paused", 0) > 0 ? 1 : 0;
