@@ -186,7 +186,8 @@ class Broadcaster:
         """Send one step to every destination (clock thread).
 
         Each datagram goes out as soon as it is packed, so the first one, which carries
-        /charmix/char, does not wait for the per-model distributions to be encoded.
+        /charmix/char, waits for only one of the per-model distributions to be encoded (the one
+        that no longer fits in it), not for all of them.
         """
         targets = self.targets
         if targets:

@@ -23,7 +23,7 @@ Per step, for models i = 1..N with target weights w and temperature T:
 Stepping the models is split from the rest so that it can run *ahead*: the models' logits for the
 next character depend only on the text so far, not on the weights, temperature or mode, so
 `advance()` computes them as soon as a character has been sampled, and the next `step` only mixes
-and samples (~40 µs instead of ~0.4–1 ms with six models). The daemon calls `advance()` right
+and samples (~40 µs instead of ~0.3–1 ms with six models). The daemon calls `advance()` right
 after sending each frame; a tick or a weights change then reaches the next character without
 waiting for the models. `step` advances by itself if nobody did, so the text is the same either
 way (same seed, same settings → same characters).

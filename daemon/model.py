@@ -83,7 +83,7 @@ class StepModel:
         self.session = session
         self._out = list(REQUIRED_OUTPUTS)
         # InferenceSession.run re-validates the input names and the feeds' ownership on every
-        # call in Python (~8 µs, as much as a tenth of an 8-bit model's step). load_model has
+        # call in Python (~8 µs, as much as a sixth of an 8-bit model's step). load_model has
         # checked the names once, and the feeds are plain numpy arrays, so the step calls the
         # compiled session directly when this onnxruntime has one (all versions since 1.0 do).
         inner = getattr(session, "_sess", None)
@@ -193,8 +193,11 @@ def load_model(path: str | os.PathLike[str]) -> StepModel:
         detail = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", detail)
         detail = re.sub(r"^Load model from .* failed: ?", "", detail)
         if "MatMulNBits" in detail:  # onnxruntime < 1.22 runs 4-bit MatMulNBits only
-            detail = (f"its 8-bit weights need onnxruntime >= 1.22, this is {ort.__version__}; "
-                      "upgrade onnxruntime or use the float32 model")
+            raise ModelError(
+                f"{path}: its 8-bit weights need onnxruntime >= 1.22, this is {ort.__version__}; "
+                "upgrade onnxruntime, or use a float32 model (the shipped ones are in models/fp32 "
+                "of the charmix repository)"
+            ) from None
         raise ModelError(f"{path}: cannot load ({detail[:160]})") from None
     info = read_info(path, session)
     check_signature(path, session, info)

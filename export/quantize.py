@@ -1,10 +1,10 @@
 """8-bit weights for a charmix model: the same graph with its MatMuls on int8 blocks.
 
-Why: a 2×256 step reads ~3 MB of fp32 weights, and a rig mixing six models reads 18 MB per
+Why: a 2×256 step reads ~3.3 MB of fp32 weights, and a rig mixing six models reads ~20 MB per
 character. That does not stay in a small machine's cache, so the six models cost about twice what
-one costs alone (docs/performance.md). Stored as int8, the six read ~5 MB, and onnxruntime's
+one costs alone (docs/performance.md). Stored as int8, the six read ~5.5 MB, and onnxruntime's
 `MatMulNBits` kernel (domain com.microsoft) multiplies with int8 arithmetic: the six step about
-three times faster, and what the models write is, to the listener, the same (a mean KL divergence
+2.3 times faster, and what the models write is, to the listener, the same (a mean KL divergence
 of ~4e-5 nats per character from the fp32 original on the shipped models).
 
 What changes: every `MatMul` whose right-hand side is a weight initializer becomes a
