@@ -268,7 +268,9 @@ def test_bad_arguments_never_reach_the_queue(rx: OscReceiver) -> None:
         with pytest.raises(ValueError):
             s.apply([Command(TEMPERATURE, (0.5,)), Command(TEMPERATURE, ("hot",))])
         s.event(TICK)
+    # Events and settings leave on the sender's thread in either order: wait for both.
     rx.wait_count("tick", 1)
+    rx.wait_count("temperature", 1)
     assert [m.params for m in rx.of("temperature")] == [(0.5,)]
 
 
