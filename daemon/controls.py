@@ -178,6 +178,9 @@ class Controls:
         # Set whenever something the clock waits for changes (rate, pause, tick, command), so a
         # clock sleeping toward a far deadline or waiting for ticks reacts at once.
         self.wake = threading.Event()
+        # Plays a tick at once on the calling thread if the clock is idle (Clock.try_tick);
+        # returns False when the tick must be queued. None: always queue.
+        self.play_tick: Callable[[], bool] | None = None
         # The initial values go through the same validation as live ones.
         if weights is not None:
             self.set_weights(weights)
@@ -271,10 +274,16 @@ class Controls:
         self.wake.set()
 
     def tick(self) -> None:
-        """Ask for one character now. Ignored while paused; at most TICKS_MAX pending."""
+        """Ask for one character now. Ignored while paused; played at once by `play_tick` when
+        the clock is idle and nothing is queued; otherwise queued, at most TICKS_MAX pending."""
         with self._lock:
             if self._paused:
                 return
+            queued = self._ticks > 0
+        # Outside the lock: playing takes a snapshot of these controls.
+        if not queued and self.play_tick is not None and self.play_tick():
+            return
+        with self._lock:
             if self._ticks >= TICKS_MAX:
                 self.counters.add("ticks_dropped")
                 return

@@ -201,6 +201,7 @@ class Daemon:
             self.engine.prime(cfg.prime)
         self.engine.advance()  # the first character's model step, before the clock starts
         self.clock = Clock(self.controls, self._step, self._service, self.log)
+        self.controls.play_tick = self.clock.try_tick
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.started_at = time.monotonic()
         self.server.start()

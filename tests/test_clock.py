@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from charmix.daemon.clock import NOMINAL_RATE, Clock
+from charmix.daemon.clock import FAST_TICK_GAP, NOMINAL_RATE, Clock
 from charmix.daemon.controls import Controls
 
 LOG = logging.getLogger("test.clock")
@@ -130,6 +130,49 @@ def test_a_tick_makes_a_character_at_once_at_any_rate(make) -> None:
     controls.tick()
     wait_for(lambda: rec.count == 2)
     assert rec.times[1] - start < 0.1
+
+
+def test_an_idle_clock_lets_the_receiving_thread_play_a_tick(make) -> None:
+    """No hand-off to the clock thread when it is idle: the tick's character is made before
+    controls.tick() returns, on the calling (control) thread. When the clock thread is stepping
+    the tick is queued, and the clock thread plays it; a stopped clock plays nothing."""
+    clock, controls, rec = make(rate=0.0)
+    threads: list[str] = []
+    record = rec.step
+
+    def step(dt: float) -> None:
+        threads.append(threading.current_thread().name)
+        record(dt)
+
+    clock._step_fn = step
+    controls.play_tick = clock.try_tick
+    controls.tick()
+    assert rec.count == 0  # not started: queued (and a burst, too, ignores ticks)
+    clock.start()
+    wait_for(lambda: rec.count == 1)  # the queued one, by the clock thread
+    assert threads == ["charmix-clock"]
+    here = threading.current_thread().name
+    controls.tick()
+    assert rec.count == 2 and threads[-1] == here  # at once, on this thread
+    clock._fast_done = time.perf_counter() + 60  # within FAST_TICK_GAP of a played tick, surely
+    controls.tick()  # right after one (a flood starting): queued, for the clock thread
+    wait_for(lambda: rec.count == 3)
+    assert threads[-1] == "charmix-clock"
+    clock._fast_done = time.perf_counter() - 2 * FAST_TICK_GAP
+    with clock._lock:  # as if the clock thread were in the middle of a step
+        controls.tick()
+        assert rec.count == 3
+    wait_for(lambda: rec.count == 4)
+    assert threads[-1] == "charmix-clock"
+    clock._fast_done = time.perf_counter() - 2 * FAST_TICK_GAP
+    controls.tick()
+    assert rec.count == 5 and threads[-1] == here  # sparse again: played here
+    controls.pause()
+    controls.tick()
+    clock.stop()
+    controls.resume()
+    controls.tick()
+    assert rec.count == 5
 
 
 def test_pause_stops_everything_and_resume_continues(make) -> None:
