@@ -44,6 +44,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from charmix.daemon import protocol
 from charmix.daemon.controls import Controls, Throttle
 
 NOMINAL_RATE = 15.0  # chars/s assumed for the slew when there is no clock rate (burst at rate 0)
@@ -52,7 +53,7 @@ SPIN = 0.00015  # seconds before a deadline at which sleeping stops and spinning
 PR_SET_TIMERSLACK = 29  # linux/prctl.h
 HOUSEKEEPING_EVERY = 0.25
 LATENESS_WINDOW = 1 << 16  # most recent deadlines kept for lateness statistics
-FAST_TICK_GAP = 0.002  # s; a tick this soon after one the control thread played is queued
+FAST_TICK_GAP = protocol.FAST_TICK_GAP  # s; a tick this soon after one played in place is queued
 
 
 def tighten_timer_slack() -> None:

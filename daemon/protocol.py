@@ -32,6 +32,7 @@ ANNOUNCE_EVERY = 2.0  # seconds between /charmix/models + /charmix/vocab + /char
 MODES = ("linear", "geometric")
 PRIME_MAX = 1024  # characters one /charmix/prime feeds (~0.4 s with six 2x256 models)
 TICKS_MAX = 64  # /charmix/tick requests that may wait; beyond this ticks are dropped and counted
+FAST_TICK_GAP = 0.002  # s; ticks at least this far apart are played at once by the control thread
 SEED_MAX = 2**63 - 1  # /charmix/seed: an OSC int32, or int64 (h) for larger seeds
 
 # The numbers of /charmix/status, in order (all floats), with what each means (docs/osc.md).
@@ -124,7 +125,10 @@ INPUT: tuple[Address, ...] = (
     Address(f"{P}/resume", "in", "", "", "Continue after /charmix/pause.",
             example="oscsend localhost 7770 /charmix/resume"),
     Address(f"{P}/tick", "in", "", "",
-            "Generate one character now (external clock; works at any rate). Ignored while paused.",
+            "Generate one character now (external clock; works at any rate). Ignored while paused. "
+            f"Up to {TICKS_MAX} wait while the daemon is busy; more are dropped and counted "
+            f"(ticks_dropped). Ticks {FAST_TICK_GAP * 1e3:g} ms apart or more get the shortest "
+            "path (~0.5 ms to the character).",
             example="oscsend localhost 7770 /charmix/tick"),
     Address(f"{P}/prime", "in", "s", "text",
             "Feed text to every model without sending characters for it; generation continues "
