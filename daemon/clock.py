@@ -14,7 +14,8 @@ A rate change re-anchors the grid so the next character comes one new period aft
 Rate 0 is the external clock: nothing happens until /charmix/tick. A tick makes one character at
 once at any rate (without moving the free-running grid). Pause stops both. When the clock thread
 is idle, the control thread that received the tick plays it itself (`try_tick`): handing it over
-would cost a thread wake-up, 0.05–0.3 ms on a VM, between the tick and its character. When the
+would cost a thread wake-up and a GIL hand-over between the tick and its character, measured at
+~0.9 ms on the development VM (docs/performance.md). When the
 clock thread is stepping, or ticks are already waiting, the tick is queued for the clock thread
 as before; so is a tick that follows a played one within FAST_TICK_GAP, so that a flood of ticks
 meets the queue, which drops and counts what it cannot hold (ticks_dropped), instead of keeping
