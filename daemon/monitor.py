@@ -361,8 +361,10 @@ def _counters(state: MonitorState) -> Text:
     out.append("\ndaemon  ", "dim")
     if state.status:
         s = state.status
-        for i, keys in enumerate((("rx_ok", "rx_bad", "rx_denied", "subscribers"),
-                                  ("tx_datagrams", "tx_errors", "overruns", "uptime"))):
+        for i, keys in enumerate((
+            ("rx_ok", "rx_bad", "rx_denied", "ticks_dropped", "subscribers"),
+            ("tx_datagrams", "tx_errors", "overruns", "step_errors", "uptime"),
+        )):
             out.append("\n        " if i else "")
             out.append("   ".join(f"{k} {s[k]:.0f}" for k in keys))
     else:
