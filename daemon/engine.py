@@ -28,31 +28,42 @@ after sending each frame; a tick or a weights change then reaches the next chara
 waiting for the models. `step` advances by itself if nobody did, so the text is the same either
 way (same seed, same settings → same characters).
 
+With `voices=K` the engine runs K independent streams (charmix.daemon.voice) in one pass: each
+model is stepped once per character with a batch of K rows, one per voice, and each voice mixes
+and samples with its own settings, seed and weights. Priming or resetting one voice steps its row
+alone. `state()` and `restore()` capture everything a recording needs to continue exactly.
+
 The Engine is not thread-safe: one thread (the clock) calls it.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from charmix.daemon.model import StepModel
 from charmix.daemon.protocol import MODES
 from charmix.daemon.vocab import VocabMap, union_vocab
+from charmix.daemon.voice import (  # noqa: F401  (re-exported: the engine's public names)
+    LINE_LIMIT,
+    MIN_TEMPERATURE,
+    SETTLED,
+    Voice,
+    normalise_weights,
+)
 
 GEOMETRIC_FLOOR = 1e-6
 LN2 = math.log(2.0)
-LINE_LIMIT = 256
-MIN_TEMPERATURE = 0.05
-SETTLED = 1e-9  # a slewing weight this close to its target is snapped onto it
 
 
 @dataclass
 class Settings:
-    """One snapshot of the live controls, read by Engine.step."""
+    """One snapshot of the live controls of one voice, read by Engine.step."""
 
     weights: np.ndarray
     temperature: float = 0.8
@@ -65,7 +76,7 @@ class Settings:
 
 @dataclass
 class Frame:
-    """Everything one step produced."""
+    """Everything one step of one voice produced."""
 
     step: int
     char: str
@@ -76,16 +87,15 @@ class Frame:
     attribution: np.ndarray
     entropy: np.ndarray
     line: str
+    voice: int = 0
 
 
-def normalise_weights(weights: np.ndarray) -> np.ndarray:
-    """Weights summing to 1; all zero (or anything unusable) → uniform."""
-    w = np.where(np.isfinite(weights) & (weights > 0), weights, 0.0).astype(np.float64)
-    top = w.max(initial=0.0)
-    if top <= 0.0:
-        return np.full(w.shape, 1.0 / w.size)
-    w /= top  # first, so that huge finite weights (1e308 each) cannot overflow the sum
-    return w / w.sum()
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, np.float32).tobytes()).decode("ascii")
+
+
+def _unb64(text: str, shape: Sequence[int]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), np.float32).reshape(shape).copy()
 
 
 def softmax_entropy(logits: np.ndarray, inv_temp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -134,16 +144,19 @@ def truncate(p: np.ndarray, topk: int, topp: float) -> np.ndarray:
 
 
 class Engine:
-    """Runs N step models as one instrument."""
+    """Runs N step models as one instrument, for K voices at once (one batch row per voice)."""
 
     def __init__(
         self,
         models: Sequence[StepModel],
         seed: int | None = None,
         weights: Sequence[float] | None = None,
+        voices: int = 1,
     ):
         if not models:
             raise ValueError("the engine needs at least one model")
+        if voices < 1:
+            raise ValueError(f"the engine needs at least one voice, got {voices}")
         self.models = list(models)
         self.names = [m.name for m in self.models]
         if len(set(self.names)) != len(self.names):
@@ -156,48 +169,74 @@ class Engine:
         initial = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         if initial.shape != (n,):
             raise ValueError(f"{initial.size} initial weights for {n} models")
-        self.weights = normalise_weights(initial)
-        self._tokens = [np.zeros(1, np.int64) for _ in self.models]
+        # Voice k's seed is seed + k, so one --seed makes every voice repeatable.
+        self.voices = [
+            Voice(k, n, initial, None if seed is None else (seed + k) % (2**63))
+            for k in range(voices)
+        ]
+        self._tokens = [np.zeros(voices, np.int64) for _ in self.models]
+        self._raw = [np.zeros((voices, len(m.vocab)), np.float32) for m in self.models]
         self.step_count = 0
-        self._logits = np.zeros((n, len(self.vocab)), np.float32)  # shared vocabulary
-        self._own_logits: list[np.ndarray] = [np.zeros((1, len(m.vocab))) for m in self.models]
-        self._advanced = 0  # how many models have consumed the pending character (in order)
-        self._temp_key: tuple | None = None
-        self._inv_temp = np.ones(n)
-        self._target_key = b""
-        self._target = self.weights
-        self._settled = False  # weights == target: nothing to slew until the target changes
-        self.reseed(seed)
+        self._advanced = 0  # how many models have consumed the pending characters (in order)
         self.reset()
 
+    # -- voice 0, the whole instrument when there is one voice ------------------------------
+    @property
+    def n_voices(self) -> int:
+        return len(self.voices)
+
+    @property
+    def seed(self) -> int:
+        return self.voices[0].seed
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self.voices[0].rng
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.voices[0].weights
+
+    @property
+    def line(self) -> str:
+        return self.voices[0].line
+
     # -- state ----------------------------------------------------------------------------
-    def reset(self) -> None:
-        """Zero every model's state; the next character follows a newline, as at the start.
-
-        The step counter keeps counting: receivers use it to order frames.
-        """
+    def reset(self, voice: int | None = None) -> None:
+        """Zero the models' state of one voice (None: all); its next character follows a
+        newline, as at the start. The step counter keeps counting: receivers order frames by it.
+        Resetting one of several voices steps the models for its row alone, at once."""
+        if voice is None or self.n_voices == 1:
+            for m in self.models:
+                m.reset(self.n_voices)
+            for k, v in enumerate(self.voices):
+                self._set_pending(k, "\n")
+                v.cleared()
+            self._advanced = 0
+            return
+        self.advance()
         for m in self.models:
-            m.reset(1)
-        self._set_pending("\n")
-        self.line = ""
+            m.reset_rows(voice, voice + 1)
+        self._set_pending(voice, "\n")
+        self.voices[voice].cleared()
+        self._step_row(voice)
 
-    def reseed(self, seed: int | None) -> None:
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
+    def reseed(self, seed: int | None, voice: int = 0) -> None:
+        self.voices[voice].reseed(seed)
 
-    def _set_pending(self, ch: str) -> None:
+    def _set_pending(self, voice: int, ch: str) -> None:
         u = self._index.get(ch)
         for tok, vm in zip(self._tokens, self.maps, strict=True):
-            tok[0] = vm.feed[u] if u is not None else vm.token_for(ch)
-        self._advanced = 0
+            tok[voice] = vm.feed[u] if u is not None else vm.token_for(ch)
 
     @property
     def ready(self) -> bool:
-        """Every model has consumed the pending character: the next `step` only mixes."""
+        """Every model has consumed the pending characters: the next `step` only mixes."""
         return self._advanced == len(self.models)
 
     def advance(self) -> None:
-        """Step every model on the pending character, keeping their logits for the next `step`.
+        """Step every model on the pending characters (one call per model for all voices),
+        keeping their logits for the next `step`.
 
         Does nothing if that was already done. This is the expensive part of a character; the
         daemon calls it right after a frame is sent, so that it is off the path from a tick or a
@@ -206,99 +245,130 @@ class Engine:
         """
         while self._advanced < len(self.models):
             i = self._advanced
-            logits = self.models[i].step(self._tokens[i])
-            if self._shared:
-                self._logits[i] = logits[0]
-            else:
-                self._own_logits[i] = logits
+            self._raw[i] = self.models[i].step(self._tokens[i])
             self._advanced += 1
 
-    def prime(self, text: str) -> None:
-        """Feed text to every model without producing output; the stream continues from it."""
+    def _step_row(self, voice: int) -> None:
+        """Step every model for one voice's row only (priming or resetting that voice)."""
+        for i, m in enumerate(self.models):
+            if self.n_voices == 1:
+                self._raw[i] = m.step(self._tokens[i])
+            else:
+                row = m.step_rows(self._tokens[i][voice : voice + 1], voice, voice + 1)
+                self._raw[i][voice] = row[0]
+
+    def prime(self, text: str, voice: int = 0) -> None:
+        """Feed text to every model for one voice without producing output; that voice's
+        stream continues from it."""
+        if not text:
+            return
+        self.advance()
         for ch in text:
-            self.advance()  # the models consume the pending character...
-            self._set_pending(ch)  # ...and ch becomes the next one
-        if text:
-            self.line = (self.line + text).split("\n")[-1][-LINE_LIMIT:]
+            self._set_pending(voice, ch)
+            self._step_row(voice)
+        self.voices[voice].fed(text)
 
     # -- the step -------------------------------------------------------------------------
-    def _inverse_temperatures(self, settings: Settings) -> np.ndarray:
-        own = settings.model_temperature
-        key = (settings.temperature, None if own is None else np.asarray(own).tobytes())
-        if key != self._temp_key:
-            temps = np.full(len(self.models), max(settings.temperature, MIN_TEMPERATURE))
-            if own is not None:
-                own = np.asarray(own, dtype=np.float64)
-                temps = np.where(own > 0, np.maximum(own, MIN_TEMPERATURE), temps)
-            self._temp_key, self._inv_temp = key, 1.0 / temps
-        return self._inv_temp
-
-    def _distributions(self, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
-        """The models' current logits → (p_i over the union [N, V], entropies [N])."""
+    def _distributions(self, settings: Sequence[Settings]) -> tuple[np.ndarray, np.ndarray]:
+        """The models' current logits → (p_i over the union [K, N, V], entropies [K, N])."""
         self.advance()
-        inv_temp = self._inverse_temperatures(settings)
-        if self._shared:
-            return softmax_entropy(self._logits, inv_temp)
-        p = np.zeros((len(self.models), len(self.vocab)))
-        entropy = np.zeros(len(self.models))
-        for i, (logits, vm) in enumerate(zip(self._own_logits, self.maps, strict=True)):
-            row, h = softmax_entropy(logits, inv_temp[i : i + 1])
-            p[i, vm.scatter] = row[0]
-            entropy[i] = h[0]
+        inv_temp = np.stack([
+            v.inverse_temperatures(s.temperature, s.model_temperature)
+            for v, s in zip(self.voices, settings, strict=True)
+        ])
+        k, n = inv_temp.shape
+        if self._shared:  # one softmax over every (voice, model) row
+            logits = np.stack(self._raw, axis=1).reshape(k * n, -1)
+            p, entropy = softmax_entropy(logits, inv_temp.reshape(-1))
+            return p.reshape(k, n, -1), entropy.reshape(k, n)
+        p = np.zeros((k, n, len(self.vocab)))
+        entropy = np.zeros((k, n))
+        for i, (logits, vm) in enumerate(zip(self._raw, self.maps, strict=True)):
+            rows, h = softmax_entropy(logits, inv_temp[:, i])
+            p[:, i, vm.scatter] = rows
+            entropy[:, i] = h
         return p, entropy
 
-    def _slew(self, settings: Settings, dt: float) -> np.ndarray:
-        weights = np.asarray(settings.weights, dtype=np.float64)
-        key = weights.tobytes()
-        if key != self._target_key:
-            if weights.shape != self.weights.shape:
-                return self.weights  # callers validate arity; never let a bad snapshot through
-            self._target_key, self._target = key, normalise_weights(weights)
-            self._settled = False
-        if self._settled:  # at the target already: the usual case between gestures
-            return self.weights
-        if settings.slew <= 0 or dt <= 0:
-            alpha = 1.0 if settings.slew <= 0 else 0.0
-        else:
-            alpha = 1.0 - math.exp(-dt / settings.slew)
-        if alpha > 0.0:
-            self.weights = self.weights + (self._target - self.weights) * alpha
-            self.weights /= self.weights.sum()
-            if float(np.abs(self.weights - self._target).max()) < SETTLED:
-                self.weights, self._settled = self._target.copy(), True
-        return self.weights
+    def step_voices(self, settings: Sequence[Settings], dt: float) -> list[Frame]:
+        """One character for every voice, each with its own settings (one per voice)."""
+        if len(settings) != self.n_voices:
+            raise ValueError(f"{len(settings)} settings for {self.n_voices} voices")
+        p, entropy = self._distributions(settings)
+        p32, entropy32 = p.astype(np.float32), entropy.astype(np.float32)
+        frames = []
+        for k, (voice, s) in enumerate(zip(self.voices, settings, strict=True)):
+            w = voice.slew(s.weights, s.slew, dt)
+            mode = s.mode if s.mode in MODES else "linear"
+            p_mix = truncate(mix(p[k], w, mode), s.topk, s.topp)
+            cdf = np.cumsum(p_mix)
+            c = int(np.searchsorted(cdf, voice.rng.random() * cdf[-1], side="right"))
+            c = min(c, len(self.vocab) - 1)
+            while p_mix[c] <= 0.0:  # float edge: never emit a zero-probability character
+                c -= 1
+            contrib = w * p[k, :, c]
+            total = contrib.sum()
+            attribution = contrib / total if total > 0 else w.copy()
+            ch = self.vocab[c]
+            self._set_pending(k, ch)
+            voice.wrote(ch)
+            frames.append(Frame(
+                step=self.step_count,
+                char=ch,
+                index=c,
+                p_mix=p_mix.astype(np.float32),
+                p_models=p32[k],
+                weights=w.astype(np.float32),
+                attribution=attribution.astype(np.float32),
+                entropy=entropy32[k],
+                line=voice.line,
+                voice=k,
+            ))
+        self._advanced = 0
+        self.step_count += 1
+        return frames
 
     def step(self, settings: Settings, dt: float) -> Frame:
-        """Generate one character."""
-        p, entropy = self._distributions(settings)
-        w = self._slew(settings, dt)
-        mode = settings.mode if settings.mode in MODES else "linear"
-        p_mix = truncate(mix(p, w, mode), settings.topk, settings.topp)
-        cdf = np.cumsum(p_mix)
-        c = int(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"))
-        c = min(c, len(self.vocab) - 1)
-        while p_mix[c] <= 0.0:  # float edge: never emit a zero-probability character
-            c -= 1
-        contrib = w * p[:, c]
-        total = contrib.sum()
-        attribution = contrib / total if total > 0 else w.copy()
-        ch = self.vocab[c]
-        self._set_pending(ch)
-        self.line = "" if ch == "\n" else (self.line + ch)[-LINE_LIMIT:]
-        frame = Frame(
-            step=self.step_count,
-            char=ch,
-            index=c,
-            p_mix=p_mix.astype(np.float32),
-            p_models=p.astype(np.float32),
-            weights=w.astype(np.float32),
-            attribution=attribution.astype(np.float32),
-            entropy=entropy.astype(np.float32),
-            line=self.line,
-        )
-        self.step_count += 1
-        return frame
+        """Generate one character (every voice steps, all with these settings; voice 0's frame)."""
+        return self.step_voices([settings] * self.n_voices, dt)[0]
 
     def generate(self, settings: Settings, n: int, dt: float = 0.0) -> str:
         """n characters as fast as possible (offline use: `charmix sample`, benchmarks)."""
         return "".join(self.step(settings, dt).char for _ in range(n))
+
+    # -- state for recordings ---------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly from here, JSON-ready: each model's LSTM state
+        and last logits (float32, base64), the pending characters, and each voice's sampler and
+        weights. Call it between steps."""
+        models = []
+        for m, tok, raw in zip(self.models, self._tokens, self._raw, strict=True):
+            models.append({
+                "name": m.name, "shape": list(m.h.shape), "h": _b64(m.h), "c": _b64(m.c),
+                "tokens": tok.tolist(), "logits": _b64(raw), "logits_shape": list(raw.shape),
+            })
+        return {
+            "step": self.step_count, "advanced": self._advanced, "models": models,
+            "voices": [v.state() for v in self.voices],
+        }
+
+    def restore(self, state: dict[str, Any], models: bool = True) -> None:
+        """Continue from `state()` (ValueError if it does not fit these models and voices).
+        models=False restores the voices (samplers, weights, text) but not the models' state:
+        for a replay through other models, which are primed with each voice's context instead."""
+        voices = state["voices"]
+        if len(voices) != self.n_voices:
+            raise ValueError(f"the state has {len(voices)} voices, the engine {self.n_voices}")
+        self.step_count = int(state["step"])
+        for v, vs in zip(self.voices, voices, strict=True):
+            v.restore(vs)
+        if not models:
+            return
+        if len(state["models"]) != len(self.models):
+            raise ValueError(f"the state has {len(state['models'])} models, not {len(self.models)}")
+        for i, (m, ms) in enumerate(zip(self.models, state["models"], strict=True)):
+            if list(m.h.shape) != list(ms["shape"]):
+                raise ValueError(f"{m.name}: state shape {ms['shape']}, model {list(m.h.shape)}")
+            m.h, m.c = _unb64(ms["h"], ms["shape"]), _unb64(ms["c"], ms["shape"])
+            self._tokens[i] = np.asarray(ms["tokens"], np.int64)
+            self._raw[i] = _unb64(ms["logits"], ms["logits_shape"])
+        self._advanced = int(state["advanced"])

@@ -103,6 +103,24 @@ class StepModel:
         )
         return logits
 
+    def reset_rows(self, start: int, stop: int) -> None:
+        """Zero the state of batch rows start:stop only (one voice of several)."""
+        self.h, self.c = self.h.copy(), self.c.copy()
+        self.h[:, start:stop] = 0.0
+        self.c[:, start:stop] = 0.0
+
+    def step_rows(self, tokens: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Step batch rows start:stop only, leaving the other rows' state as it was (priming or
+        resetting one voice of several); returns their logits [stop - start, V]."""
+        h = np.ascontiguousarray(self.h[:, start:stop])
+        c = np.ascontiguousarray(self.c[:, start:stop])
+        logits, h, c = self._run(self._out, {"tokens": tokens, "h": h, "c": c}, None)
+        self.h = self.h.copy()  # onnxruntime's outputs may be read-only views of its buffers
+        self.c = self.c.copy()
+        self.h[:, start:stop] = h
+        self.c[:, start:stop] = c
+        return logits
+
     def warm_up(self) -> None:
         """One run at load so the first real step doesn't pay for allocation."""
         batch = self.h.shape[1]
