@@ -24,6 +24,8 @@ ROOMS = [
     "charmix.export.commands",
     "charmix.daemon.offline",
     "charmix.daemon.commands",
+    "charmix.daemon.replay",
+    "charmix.daemon.render",
     "charmix.daemon.monitor",
     "charmix.controllers.commands",
 ]

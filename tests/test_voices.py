@@ -1,0 +1,134 @@
+"""Voices in the engine: K independent streams, one model call per model per step (real models).
+
+What makes the voices independent is checked by what each writes: a voice's text must not depend
+on what the other voices are told (their weights, primes, resets, seeds), and voices given the
+same seed and settings must write the same text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from charmix.daemon.engine import Engine, Settings
+from charmix.daemon.model import load_model
+
+
+class CountingModel:
+    """Wraps a real model and counts its runs and the batch size of each."""
+
+    def __init__(self, model) -> None:
+        self.model, self.name, self.vocab = model, model.name, model.vocab
+        self.batches: list[int] = []
+
+    @property
+    def h(self):
+        return self.model.h
+
+    @property
+    def c(self):
+        return self.model.c
+
+    def reset(self, batch: int = 1) -> None:
+        self.model.reset(batch)
+
+    def reset_rows(self, start: int, stop: int) -> None:
+        self.model.reset_rows(start, stop)
+
+    def step(self, tokens):
+        self.batches.append(len(tokens))
+        return self.model.step(tokens)
+
+    def step_rows(self, tokens, start, stop):
+        self.batches.append(len(tokens))
+        return self.model.step_rows(tokens, start, stop)
+
+
+def engine(tiny_models, voices: int, seed: int = 7, counting: bool = False) -> Engine:
+    models = [load_model(p) for p in tiny_models.values()]
+    if counting:
+        models = [CountingModel(m) for m in models]
+    return Engine(models, seed=seed, voices=voices)
+
+
+def run(e: Engine, settings: list[Settings], n: int, before=None) -> list[str]:
+    texts = [""] * e.n_voices
+    for k in range(n):
+        if before is not None:
+            before(e, k)
+        for f in e.step_voices(settings, 0.05):
+            texts[f.voice] += f.char
+        e.advance()
+    return texts
+
+
+def test_one_model_call_per_model_per_step_with_batch_k(tiny_models) -> None:
+    e = engine(tiny_models, 4, counting=True)
+    s = Settings(weights=np.ones(3), slew=0.0)
+    frames = e.step_voices([s] * 4, 0.05)
+    e.advance()
+    assert [f.voice for f in frames] == [0, 1, 2, 3]
+    assert {f.step for f in frames} == {0}
+    for m in e.models:
+        assert m.batches == [4, 4]  # the first character, then the models running ahead
+
+
+def test_voices_with_the_same_seed_and_settings_write_the_same_text(tiny_models) -> None:
+    e = engine(tiny_models, 3)
+    for v in e.voices:
+        v.reseed(11)
+    texts = run(e, [Settings(weights=np.array([1.0, 0.3, 0.0]), slew=0.0)] * 3, 120)
+    assert texts[0] == texts[1] == texts[2]
+    assert len(set(texts[0])) > 5
+
+
+def test_a_voice_is_unaffected_by_what_the_others_are_told(tiny_models) -> None:
+    base = [Settings(weights=np.ones(3), slew=0.1) for _ in range(3)]
+
+    def quiet(e, k):
+        pass
+
+    def busy(e, k):  # everything that could leak from voices 1 and 2 into voice 0
+        if k == 20:
+            e.prime("static int main(void) {\n", voice=1)
+        if k == 40:
+            e.reset(2)
+        if k == 60:
+            e.reseed(99, voice=1)
+
+    others = [base[0], Settings(weights=np.array([0.0, 1.0, 0.0]), temperature=1.5,
+                                mode="geometric", topk=4, slew=0.0),
+              Settings(weights=np.array([0.0, 0.0, 1.0]), topp=0.5, slew=0.0)]
+    calm = run(engine(tiny_models, 3), base, 100, quiet)
+    stirred = run(engine(tiny_models, 3), others, 100, busy)
+    assert stirred[0] == calm[0]
+    assert stirred[1] != calm[1] and stirred[2] != calm[2]
+
+
+def test_priming_and_resetting_one_voice_moves_only_its_row(tiny_models) -> None:
+    e = engine(tiny_models, 2)
+    s = [Settings(weights=np.ones(3), slew=0.0)] * 2
+    run(e, s, 10)
+    before = [m.h.copy() for m in e.models]
+    e.prime("KING HENRY:", voice=1)
+    for m, h in zip(e.models, before, strict=True):
+        np.testing.assert_array_equal(m.h[:, 0], h[:, 0])
+        assert not np.array_equal(m.h[:, 1], h[:, 1])
+    assert e.voices[1].line.endswith("KING HENRY:") and "KING" not in e.voices[0].line
+    e.reset(1)
+    for m in e.models:
+        assert np.any(m.h[:, 0] != 0)
+    assert e.voices[1].line == "" and e.ready
+
+
+def test_state_and_restore_continue_exactly(tiny_models) -> None:
+    s = [Settings(weights=np.array([1.0, 0.5, 0.2]), slew=0.3), Settings(weights=np.ones(3))]
+    a = engine(tiny_models, 2, seed=3)
+    run(a, s, 30)
+    state = a.state()
+    rest = run(a, s, 80)
+    b = engine(tiny_models, 2, seed=1234)
+    b.restore(state)
+    assert run(b, s, 80) == rest
+    with pytest.raises(ValueError, match="voices"):
+        engine(tiny_models, 3).restore(state)
