@@ -143,11 +143,21 @@ def midi(
         bool, Opt(help="Bind the next moved control to model 1, the next to model 2, …")
     ] = False,
     save: Annotated[Path | None, Opt(help="With --learn: write the learned mapping here.")] = None,
+    clock: Annotated[
+        bool, Opt(help="Follow MIDI clock (Start, Stop, Continue): the daemon is set to rate 0 "
+                  "and gets --per-beat /charmix/tick per quarter note, spread across the beat.")
+    ] = False,
+    per_beat: Annotated[
+        float, Opt(min=0.01, max=96.0, help="With --clock: characters per quarter note.")
+    ] = 4.0,
     max_rate: MaxRateOpt = 100.0,
     resend: ResendOpt = 0.0,
     query_timeout: QueryTimeoutOpt = 0.5,
 ) -> None:
-    """Steer the mix with MIDI faders: CC → model weights, temperature and rate; notes solo."""
+    """Steer the mix with MIDI faders: CC → model weights, temperature and rate; notes solo.
+
+    With --clock the MIDI clock on the same port becomes the daemon's clock.
+    """
     from charmix.controllers import midi as midi_bridge
     from charmix.controllers.midi_layout import LayoutError, default_layout, load_layout
 
@@ -169,6 +179,10 @@ def midi(
     names, _, sender = _connect("midi", to, models, query_timeout, max_rate, resend)
     try:
         bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save)
+        if clock:
+            from charmix.controllers.midiclock import ClockBridge
+
+            bridge = ClockBridge(sender, per_beat, other=bridge.feed)  # faders still work
         code = midi_bridge.run(port, bridge)
     except LayoutError as exc:
         _fail(str(exc))

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import mido
 
@@ -218,6 +219,13 @@ class MidiBridge:
         return "stopped"
 
 
+class Pump(Protocol):
+    """What `run` drives: MidiBridge, or midiclock.ClockBridge for --clock."""
+
+    def pump(self, port: mido.ports.BaseInput, present: Callable[[], bool] | None = None,
+             stop: threading.Event | None = None) -> str: ...
+
+
 # -- hardware ports ------------------------------------------------------------------------
 def sequencer_missing() -> str | None:
     """Why MIDI ports can't exist on this machine (Linux without ALSA's sequencer), or None.
@@ -250,7 +258,7 @@ def find_port(substring: str | None) -> str | None:
     return next((n for n in names if substring.lower() in n.lower()), None)
 
 
-def run(port_substring: str | None, bridge: MidiBridge, say: Callable[[str], None] = _say) -> int:
+def run(port_substring: str | None, bridge: Pump, say: Callable[[str], None] = _say) -> int:
     """Open the hardware port (waiting for it to appear), pump it, reopen it if it goes away."""
     if why := sequencer_missing():
         say(why)
