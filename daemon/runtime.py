@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import select
 import socket
 import sys
@@ -29,6 +30,7 @@ from charmix.daemon.config import Config
 from charmix.daemon.console import Console  # noqa: F401  (re-exported for the CLI and tests)
 from charmix.daemon.controls import ControlError, Controls
 from charmix.daemon.engine import Engine, Frame
+from charmix.daemon.priming import Primer, slice_budget
 from charmix.daemon.server import ControlServer, ListenError
 from charmix.daemon.signals import wake_on_stop_signals
 from charmix.daemon.startup import StartupError  # noqa: F401  (re-exported)
@@ -60,6 +62,7 @@ class Daemon:
         self.broadcaster: Broadcaster
         self.server: ControlServer | None = None
         self.clock: Clock
+        self.primer: Primer
 
     # -------------------------------------------------------------------------- startup
     def start(self, *, run_clock: bool = True) -> None:
@@ -93,7 +96,8 @@ class Daemon:
             self.broadcaster.close()
             raise StartupError(str(exc)) from None
         if cfg.prime:
-            self.engine.prime(cfg.prime)
+            self.engine.prime(cfg.prime)  # before the clock starts: nothing to stall yet
+        self.primer = Primer(self.engine)
         self.engine.advance()  # the first character's model step, before the clock starts
         self.clock = Clock(self.controls, self._step, self._service, self.log)
         self.controls.play_tick = self.clock.try_tick
@@ -122,19 +126,34 @@ class Daemon:
             self.clock.throttle.warn("advance", f"model step failed: {type(exc).__name__}: {exc}")
 
     def _service(self) -> None:
-        """Between steps, on the clock thread: engine commands, then housekeeping."""
+        """Between steps, on the clock thread: engine commands, a slice of any prime in
+        progress, then housekeeping."""
         commands = self.controls.take_commands()
         for command in commands:
             try:  # one failing command must not cost the others or the housekeeping below
                 if command.kind == "prime":
-                    self.engine.prime(command.text)
+                    self.primer.start(command.text)
                 elif command.kind == "reset":
+                    self.primer.cancel()  # a reset after a prime always won
                     self.engine.reset()
                 elif command.kind == "seed":
                     self.engine.reseed(command.seed)
             except Exception as exc:
                 self.clock.throttle.warn(f"command:{command.kind}",
                                    f"{command.kind} failed: {type(exc).__name__}: {exc}")
+        if self.primer.active:
+            try:
+                # Offline (a burst, no clock thread) nothing can stall: the whole prime at once,
+                # so a burst's text stays a function of its seed and gestures.
+                budget = slice_budget(self.controls.rate) if self.clock.running else math.inf
+                if self.primer.feed(budget):
+                    self._advance()  # finished: ready for the next character, as after a reset
+                else:
+                    self.controls.wake.set()  # come back for the next slice, not a period later
+            except Exception as exc:
+                self.primer.cancel()
+                self.clock.throttle.warn("command:prime",
+                                         f"prime failed: {type(exc).__name__}: {exc}")
         if commands:
             self._advance()  # after a prime or reset, be ready for the next character
         now = time.monotonic()
