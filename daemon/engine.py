@@ -268,6 +268,17 @@ class Engine:
             self._step_row(voice)
         self.voices[voice].fed(text)
 
+    @property
+    def vocab_index(self) -> dict[str, int]:
+        """character -> index in the union vocabulary (for charmix.daemon.priming)."""
+        return self._index
+
+    def primed(self, pending: str, text: str) -> None:
+        """The models' states were primed elsewhere (charmix.daemon.priming) with everything up
+        to `pending`, the prime's last character, which the next step feeds."""
+        self._set_pending(pending)
+        self.line = (self.line + text).split("\n")[-1][-LINE_LIMIT:]
+
     # -- the step -------------------------------------------------------------------------
     def _distributions(self, settings: Sequence[Settings]) -> tuple[np.ndarray, np.ndarray]:
         """The models' current logits → (p_i over the union [K, N, V], entropies [K, N])."""
