@@ -131,10 +131,8 @@ class Broadcaster:
         self._closed = False  # after close() nothing is sent and no socket is made again
         self.targets: tuple[Destination, ...] = tuple(self._static)
         self._next_announce = 0.0
-        frame_addrs = [OUTPUTS[name] for name in protocol.FRAME_ADDRESSES]
-        self._frame = [(a, a.path, FRAME_FIELDS[short_name(a)]) for a in frame_addrs]
-        model_dist = OUTPUTS["model/{name}/dist"]
-        self._model_paths = [model_dist.for_model(name) for name in self.names]
+        self._voices: dict[int, tuple[list, list[str]]] = {}  # voice → its frame's paths
+        self._frame, self._model_paths = self._paths(0)
         for family in {d.family for d in self._static}:
             self._socket(family)
         self._warn_oversized()
@@ -158,16 +156,31 @@ class Broadcaster:
                     path, size, len(self.vocab), self.limit,
                 )
 
+    def _paths(self, voice: int) -> tuple[list, list[str]]:
+        """The addresses of one voice's frame (voice k > 0 under /charmix/voice/k/…)."""
+        known = self._voices.get(voice)
+        if known is None:
+            frame_addrs = [OUTPUTS[name] for name in protocol.FRAME_ADDRESSES]
+            frame = [(a, protocol.voice_path(a.path, voice), FRAME_FIELDS[short_name(a)])
+                     for a in frame_addrs]
+            model_dist = OUTPUTS["model/{name}/dist"]
+            models = [protocol.voice_path(model_dist.for_model(name), voice)
+                      for name in self.names]
+            known = self._voices[voice] = (frame, models)
+        return known
+
     # ------------------------------------------------------------------------- encoding
     def frame_messages(self, frame: Frame) -> list[bytes]:
         """The messages of one step, in FRAME_ADDRESSES order, then each model's dist."""
         return list(self._frame_messages(frame))
 
     def _frame_messages(self, frame: Frame) -> Iterator[bytes]:
-        for addr, path, field in self._frame:
+        paths, model_paths = self._paths(frame.voice) if frame.voice else (
+            self._frame, self._model_paths)
+        for addr, path, field in paths:
             yield encode(addr, path, getattr(frame, field))
         p_models = np.asarray(frame.p_models)
-        for i, path in enumerate(self._model_paths):
+        for i, path in enumerate(model_paths):
             yield oscwire.floats(path, p_models[i])
 
     def frame_datagrams(self, frame: Frame) -> list[bytes]:

@@ -123,6 +123,17 @@ def daemon(
         metavar="SECONDS", rich_help_panel=PANEL_RUN,
         help="Seconds between status lines on stderr; 0 = none (default: 10).",
     )] = None,
+    voices: Annotated[int | None, Opt(
+        metavar="K", rich_help_panel=PANEL_SOUND,
+        help=f"Independent streams, 1 – {protocol.VOICES_MAX}, each steered on its own under "
+        "/charmix/voice/K/… (unprefixed addresses are voice 0); the models run once per "
+        "character for all of them (default: 1).",
+    )] = None,
+    record: Annotated[Path | None, Opt(
+        metavar="FILE", rich_help_panel=PANEL_RUN,
+        help="Record the performance to FILE (a new file): replay it with charmix replay, "
+        "render it with charmix render.",
+    )] = None,
     burst: Annotated[int | None, Opt(
         metavar="N", rich_help_panel=PANEL_RUN,
         help="Write N characters as fast as possible, then exit (an offline run).",
@@ -136,7 +147,8 @@ def daemon(
         "temperature": temperature, "model_temperature": model_temperature, "mode": mode,
         "rate": rate, "slew": slew, "topk": topk, "topp": topp, "seed": seed, "prime": prime,
         "listen": listen, "send": send, "allow": allow, "max_datagram": max_datagram,
-        "echo": echo, "status_every": status_every, "burst": burst,
+        "echo": echo, "status_every": status_every, "burst": burst, "voices": voices,
+        "record": record,
     }
     try:
         cfg = build(cli, config)

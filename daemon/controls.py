@@ -159,10 +159,13 @@ class Controls:
         slew: float = 0.05,
         rate: float = 15.0,
         model_temperature: dict[str, float] | None = None,
+        counters: Counters | None = None,
+        wake: threading.Event | None = None,
     ) -> None:
+        """`counters` and `wake`: shared with voice 0's Controls for the other voices."""
         self.names = list(names)
         self.index = {name: i for i, name in enumerate(self.names)}
-        self.counters = Counters()
+        self.counters = counters or Counters()
         self._lock = threading.Lock()
         self._commands: deque[Command] = deque()
         self._ticks = 0
@@ -177,7 +180,7 @@ class Controls:
         self._rate = 15.0
         # Set whenever something the clock waits for changes (rate, pause, tick, command), so a
         # clock sleeping toward a far deadline or waiting for ticks reacts at once.
-        self.wake = threading.Event()
+        self.wake = wake or threading.Event()
         # Plays a tick at once on the calling thread if the clock is idle (Clock.try_tick);
         # returns False when the tick must be queued. None: always queue.
         self.play_tick: Callable[[], bool] | None = None

@@ -273,11 +273,14 @@ class Engine:
         """character -> index in the union vocabulary (for charmix.daemon.priming)."""
         return self._index
 
-    def primed(self, pending: str, text: str) -> None:
-        """The models' states were primed elsewhere (charmix.daemon.priming) with everything up
-        to `pending`, the prime's last character, which the next step feeds."""
-        self._set_pending(pending)
-        self.line = (self.line + text).split("\n")[-1][-LINE_LIMIT:]
+    def primed(self, pending: str, text: str, voice: int = 0) -> None:
+        """The models' state (row `voice`) was primed elsewhere (charmix.daemon.priming) with
+        `text` up to `pending`, its last character; that is fed now (the voice's row alone when
+        there are several), so the engine is ready for the next step, as after `prime`."""
+        self.advance()
+        self._set_pending(voice, pending)
+        self._step_row(voice)
+        self.voices[voice].fed(text)
 
     # -- the step -------------------------------------------------------------------------
     def _distributions(self, settings: Sequence[Settings]) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,9 @@ pending one. The result is exactly what an atomic prime at the moment the prime 
 (the characters generated while it was consumed are not part of the primed context: the prime
 replaces the recent past, as it always did).
 
+With several voices (`--voices K`) each voice has its own Primer, whose shadow is that voice's
+row of every model's state; the other rows are never touched.
+
 A second prime while one is being consumed joins it (its text follows the first), keeping the
 last protocol.PRIME_MAX characters not yet fed; a reset drops the prime in progress (a reset
 after a prime always won).
@@ -36,8 +39,9 @@ def slice_budget(rate: float) -> float:
 class Primer:
     """Feeds prime text into shadow LSTM states, a slice per call; see the module docstring."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, voice: int = 0) -> None:
         self.engine = engine
+        self.voice = voice
         self._todo = ""  # text not yet fed; its last character becomes the pending one
         self._text = ""  # all text of this prime, for the engine's current line
         self._shadow: list[tuple[np.ndarray, np.ndarray]] = []
@@ -57,7 +61,9 @@ class Primer:
             return
         if not self.active:
             self.engine.advance()  # the live state has consumed the pending character
-            self._shadow = [(m.h.copy(), m.c.copy()) for m in self.engine.models]
+            k = self.voice
+            self._shadow = [(m.h[:, k : k + 1].copy(), m.c[:, k : k + 1].copy())
+                            for m in self.engine.models]
             self._text = ""
             self.slices = 0
         self._todo = (self._todo + text)[-protocol.PRIME_MAX :]
@@ -93,8 +99,13 @@ class Primer:
         self.slices += 1
         if len(self._todo) > 1:
             return False
+        k = self.voice
         for m, (h, c) in zip(models, self._shadow, strict=True):
-            m.h, m.c = h, c
-        self.engine.primed(self._todo, self._text)
+            if self.engine.n_voices == 1:
+                m.h, m.c = h, c
+            else:  # the voice's row only
+                m.h, m.c = m.h.copy(), m.c.copy()
+                m.h[:, k : k + 1], m.c[:, k : k + 1] = h, c
+        self.engine.primed(self._todo, self._text, k)
         self.cancel()
         return True

@@ -33,6 +33,7 @@ MODES = ("linear", "geometric")
 PRIME_MAX = 1024  # characters one /charmix/prime feeds (~0.4 s with six 2x256 models)
 TICKS_MAX = 64  # /charmix/tick requests that may wait; beyond this ticks are dropped and counted
 FAST_TICK_GAP = 0.002  # s; ticks at least this far apart are played at once by the control thread
+VOICES_MAX = 64  # --voices: independent streams in one daemon
 SEED_MAX = 2**63 - 1  # /charmix/seed: an OSC int32, or int64 (h) for larger seeds
 
 # The numbers of /charmix/status, in order (all floats), with what each means (docs/osc.md).
@@ -198,6 +199,14 @@ def address(path: str, direction: Direction) -> Address:
         if entry.path == path and entry.direction == direction:
             return entry
     raise KeyError(f"{direction} {path}")
+
+
+def voice_path(path: str, voice: int) -> str:
+    """The address of `path` for one voice: '/charmix/weights' → '/charmix/voice/2/weights'.
+    Voice 0 keeps the unprefixed address, so every patch and bridge written for one voice works."""
+    if voice == 0:
+        return path
+    return f"{PREFIX}/voice/{voice}/{path.removeprefix(PREFIX + '/')}"
 
 
 def paths(direction: Direction) -> list[str]:

@@ -15,6 +15,7 @@ frames through the daemon's OSC output at their original timing, so visualisers 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -71,8 +72,10 @@ def load_models(perf: Performance, specs: list[str] | None, models_dir: Path | N
 def steps(perf: Performance, models, exact: bool) -> Iterator[tuple[dict, list]]:
     """Regenerate the performance: yields (the recorded step line, the replayed frames)."""
     from charmix.daemon.engine import Engine
+    from charmix.daemon.priming import Primer
 
     engine = Engine(models, voices=perf.voices)
+    primers = [Primer(engine, k) for k in range(perf.voices)]
     state = perf.header["state"]
     if exact:
         engine.restore(state)
@@ -87,9 +90,14 @@ def steps(perf: Performance, models, exact: bool) -> Iterator[tuple[dict, list]]
             settings[int(event["v"])] = settings_from(event["settings"])
         elif kind == "cmd":
             voice = int(event["v"])
+            # A prime is fed between steps while the voice plays on (charmix.daemon.priming):
+            # it starts at one step and is adopted at a later one ("primed"), as recorded.
             if event["cmd"] == "prime":
-                engine.prime(str(event.get("text", "")), voice=voice)
+                primers[voice].start(str(event.get("text", "")))
+            elif event["cmd"] == "primed":
+                primers[voice].feed(math.inf)
             elif event["cmd"] == "reset":
+                primers[voice].cancel()
                 engine.reset(voice)
             elif event["cmd"] == "seed":
                 engine.reseed(int(event["seed"]), voice=voice)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import select
 import socket
 import sys
@@ -29,8 +28,10 @@ from charmix.daemon.clock import Clock
 from charmix.daemon.config import Config
 from charmix.daemon.console import Console  # noqa: F401  (re-exported for the CLI and tests)
 from charmix.daemon.controls import ControlError, Controls
-from charmix.daemon.engine import Engine, Frame
-from charmix.daemon.priming import Primer, slice_budget
+from charmix.daemon.engine import Engine
+from charmix.daemon.performer import Performer
+from charmix.daemon.priming import Primer
+from charmix.daemon.record import RecordError
 from charmix.daemon.server import ControlServer, ListenError
 from charmix.daemon.signals import wake_on_stop_signals
 from charmix.daemon.startup import StartupError  # noqa: F401  (re-exported)
@@ -62,7 +63,9 @@ class Daemon:
         self.broadcaster: Broadcaster
         self.server: ControlServer | None = None
         self.clock: Clock
-        self.primer: Primer
+        self.performer: Performer
+        self.primer: Primer  # voice 0's (the performer has one per voice)
+        self.voice_controls: list[Controls] = []  # voice 0's is self.controls
 
     # -------------------------------------------------------------------------- startup
     def start(self, *, run_clock: bool = True) -> None:
@@ -72,12 +75,18 @@ class Daemon:
         names = [m.name for m in models]
         weights = startup.initial_weights(cfg, names)
         try:
-            self.engine = Engine(models, seed=cfg.seed, weights=weights)
-            self.controls = Controls(
-                names, weights, temperature=cfg.temperature, mode=cfg.mode, topk=cfg.topk,
-                topp=cfg.topp, slew=cfg.slew, rate=cfg.rate,
-                model_temperature=cfg.model_temperature,
-            )
+            self.engine = Engine(models, seed=cfg.seed, weights=weights, voices=cfg.voices)
+            self.voice_controls = []
+            for _ in range(cfg.voices):  # each voice its own settings; counters and wake shared
+                first = self.voice_controls[0] if self.voice_controls else None
+                self.voice_controls.append(Controls(
+                    names, weights, temperature=cfg.temperature, mode=cfg.mode, topk=cfg.topk,
+                    topp=cfg.topp, slew=cfg.slew, rate=cfg.rate,
+                    model_temperature=cfg.model_temperature,
+                    counters=first.counters if first else None,
+                    wake=first.wake if first else None,
+                ))
+            self.controls = self.voice_controls[0]
         except (ValueError, ControlError) as exc:
             raise StartupError(str(exc)) from None
         destinations = [startup.destination(ep) for ep in cfg.send]
@@ -96,10 +105,21 @@ class Daemon:
             self.broadcaster.close()
             raise StartupError(str(exc)) from None
         if cfg.prime:
-            self.engine.prime(cfg.prime)  # before the clock starts: nothing to stall yet
-        self.primer = Primer(self.engine)
+            for voice in range(cfg.voices):  # before the clock starts: nothing to stall yet
+                self.engine.prime(cfg.prime, voice)
         self.engine.advance()  # the first character's model step, before the clock starts
+        self.performer = Performer(self.engine, self.voice_controls, self.broadcaster, self.log,
+                                   echo=self.echo)
+        self.primer = self.performer.primers[0]
         self.clock = Clock(self.controls, self._step, self._service, self.log)
+        self.performer.warn = self.clock.throttle.warn
+        if cfg.record is not None:
+            try:
+                self.performer.start_recording(cfg.record)
+            except RecordError as exc:
+                self.server.stop()
+                self.broadcaster.close()
+                raise StartupError(f"--record: {exc}") from None
         self.controls.play_tick = self.clock.try_tick
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.started_at = time.monotonic()
@@ -110,52 +130,15 @@ class Daemon:
 
     # -------------------------------------------------------------------- clock callbacks
     def _step(self, dt: float) -> None:
-        frame: Frame = self.engine.step(self.controls.snapshot(), dt)
-        self.broadcaster.send_frame(frame)
-        if self.echo is not None:
-            self.echo(frame.char)
-        self._advance()
+        self.performer.step(dt)
 
     def _advance(self) -> None:
-        """The models' next step now, while nothing waits: the next tick or weights change then
-        costs only the mix and the send (see Engine.advance). A failure here is logged, not
-        counted as a failed step: this character was sent, and the next step retries."""
-        try:
-            self.engine.advance()
-        except Exception as exc:
-            self.clock.throttle.warn("advance", f"model step failed: {type(exc).__name__}: {exc}")
+        self.performer.advance()
 
     def _service(self) -> None:
-        """Between steps, on the clock thread: engine commands, a slice of any prime in
-        progress, then housekeeping."""
-        commands = self.controls.take_commands()
-        for command in commands:
-            try:  # one failing command must not cost the others or the housekeeping below
-                if command.kind == "prime":
-                    self.primer.start(command.text)
-                elif command.kind == "reset":
-                    self.primer.cancel()  # a reset after a prime always won
-                    self.engine.reset()
-                elif command.kind == "seed":
-                    self.engine.reseed(command.seed)
-            except Exception as exc:
-                self.clock.throttle.warn(f"command:{command.kind}",
-                                   f"{command.kind} failed: {type(exc).__name__}: {exc}")
-        if self.primer.active:
-            try:
-                # Offline (a burst, no clock thread) nothing can stall: the whole prime at once,
-                # so a burst's text stays a function of its seed and gestures.
-                budget = slice_budget(self.controls.rate) if self.clock.running else math.inf
-                if self.primer.feed(budget):
-                    self._advance()  # finished: ready for the next character, as after a reset
-                else:
-                    self.controls.wake.set()  # come back for the next slice, not a period later
-            except Exception as exc:
-                self.primer.cancel()
-                self.clock.throttle.warn("command:prime",
-                                         f"prime failed: {type(exc).__name__}: {exc}")
-        if commands:
-            self._advance()  # after a prime or reset, be ready for the next character
+        """Between steps, on the clock thread: each voice's commands and a slice of any prime
+        in progress, the recording (charmix.daemon.performer), then housekeeping."""
+        self.performer.service(self.clock.running)
         now = time.monotonic()
         mark_time, mark_steps = self._rate_mark
         if now - mark_time >= RATE_WINDOW:
@@ -218,6 +201,9 @@ class Daemon:
         clock = getattr(self, "clock", None)
         if clock is not None:
             clock.stop()
+        performer = getattr(self, "performer", None)
+        if performer is not None:
+            performer.stop_recording()
         if self.server is not None:
             self.server.stop()
             self.server = None

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from charmix.daemon.cli import app
 from charmix.daemon.engine import Engine, Settings
 from charmix.daemon.model import load_model
 from charmix.daemon.performance import PerformanceError, read
@@ -25,12 +26,23 @@ from charmix.daemon.record import Recorder, RecordError
 LOG = logging.getLogger("test.record")
 
 
-def charmix(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "charmix.daemon.cli", *args],
-                          capture_output=True, text=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"charmix {' '.join(args)} failed: {proc.stderr}")
-    return proc
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def charmix(*args: str, check: bool = True) -> Run:
+    """The real `charmix` command, in this process (a subprocess would spend seconds importing
+    onnxruntime for every call)."""
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    run = Run(result.exit_code, result.stdout, result.stderr)
+    if check and run.returncode != 0:
+        raise AssertionError(f"charmix {' '.join(args)} failed: {run.stderr}")
+    return run
 
 
 def perform(paths, out: Path, voices: int = 1, steps: int = 200, prime_at: int = 60,
@@ -57,6 +69,7 @@ def perform(paths, out: Path, voices: int = 1, steps: int = 200, prime_at: int =
             engine.prime("To be, or not", voice=voices - 1)
             if recorder:
                 recorder.command(engine.step_count, voices - 1, "prime", text="To be, or not")
+                recorder.command(engine.step_count, voices - 1, "primed")  # fed at once
         if k == start_at + 120:
             engine.reset(0)
             engine.reseed(77, 0)
@@ -91,7 +104,7 @@ def test_replay_gives_the_recorded_text_character_for_character(paths, tmp_path)
     assert all(re.fullmatch(r"[0-9a-f]{64}", m["sha256"]) for m in header["models"])
     assert header["seeds"] == [5]
     kinds = [e["k"] for e in perf.events]
-    assert kinds.count("step") == 200 and kinds.count("cmd") == 3
+    assert kinds.count("step") == 200 and kinds.count("cmd") == 4
     assert [e["s"] for e in perf.events if e["k"] == "set"] == [30, 90]  # where they took effect
     proc = charmix("replay", str(take))
     assert proc.stdout == texts[0] + "\n"
