@@ -125,9 +125,9 @@ def main() -> None:
             print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
     eight = float(np.median(full[8])) / base
     p99_4 = float(np.percentile(np.concatenate(late[4]), 99)) * 1e3
-    print(f"\n8 voices / 1 voice: {eight:.2f}× (goal ≤ 2.5×: {'met' if eight <= 2.5 else 'NOT met'});"
-          f" lateness p99 with 4 voices: {p99_4:.2f} ms (goal ≤ 1 ms: "
-          f"{'met' if p99_4 <= 1.0 else 'NOT met'})")
+    met = {True: "met", False: "NOT met"}
+    print(f"\n8 voices / 1 voice: {eight:.2f}× (goal ≤ 2.5×: {met[eight <= 2.5]}); lateness p99 "
+          f"with 4 voices: {p99_4:.2f} ms (goal ≤ 1 ms: {met[p99_4 <= 1.0]})")
 
 
 if __name__ == "__main__":

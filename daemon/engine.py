@@ -47,7 +47,6 @@ from typing import Any
 import numpy as np
 
 from charmix.daemon.model import StepModel
-from charmix.daemon.protocol import MODES
 from charmix.daemon.vocab import VocabMap, union_vocab
 from charmix.daemon.voice import (  # noqa: F401  (re-exported: the engine's public names)
     LINE_LIMIT,

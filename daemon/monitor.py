@@ -87,14 +87,14 @@ def _quit_requested(fd: int) -> bool:
 
 
 def run_monitor(console: Console, link: Link, limits: RunLimits, fps: float, top: int,
-                plain: bool, keys: bool) -> MonitorState:
+                plain: bool, keys: bool, voice: int = 0) -> MonitorState:
     """Wait on the socket and the keys until the next refresh, draw, repeat until told to stop.
 
     `plain` prints one view after another (pipes, logs, tests); otherwise a rich Live view
     redraws in place, on the terminal's alternate screen unless the run is bounded (then the
     last view stays on screen). Always closes the link, which unsubscribes.
     """
-    state = MonitorState()
+    state = MonitorState(voice=voice)
     start = time.monotonic()
     next_draw = start
     frames = 0
@@ -177,6 +177,9 @@ def register(app: typer.Typer) -> None:
         plain: Annotated[bool, typer.Option(
             help="Print views one after another, no colour or cursor movement (the default when "
             "stdout is not a terminal).")] = False,
+        voice: Annotated[int, typer.Option(
+            min=0, max=protocol.VOICES_MAX - 1,
+            help="Which voice to show, of a daemon run with --voices K.")] = 0,
     ) -> None:
         """Watch a running daemon: coloured text, weights, top characters, counters. q quits."""
         control = parse_hostport(daemon, protocol.DEFAULT_HOST)
@@ -195,7 +198,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         limits = RunLimits(frames, duration, once, timeout)
         state = run_monitor(console, link, limits, fps or (1.0 if plain else 10.0), top, plain,
-                            keys=sys.stdin.isatty() and not plain)
+                            keys=sys.stdin.isatty() and not plain, voice=voice)
         bounded = once or frames is not None or duration is not None
         if bounded and state.counters.datagrams == 0:
             print(f"charmix monitor: nothing received from {link.describe()}; is `charmix "

@@ -29,6 +29,9 @@ _PER_MODEL = [
     if a.per_model
 ]
 _STEP = f"{protocol.PREFIX}/step"
+_VOICES = protocol.VOICE_PREFIX
+_FRAME = {f"{protocol.PREFIX}/{name}" for name in protocol.FRAME_ADDRESSES}
+_MODEL = f"{protocol.PREFIX}/model/"
 _STATUS = f"{protocol.PREFIX}/status"
 _NUMBERS = ("step", "index")  # keys whose one argument must be a finite whole number
 
@@ -70,6 +73,7 @@ class MonitorState:
     """Everything the view shows, updated one datagram at a time (latest value wins)."""
 
     history: int = 4096
+    voice: int = 0  # which voice's frames to show (a daemon with --voices K sends K streams)
     counters: Counters = field(default_factory=Counters)
     models: list[str] = field(default_factory=list)
     vocab: str = ""
@@ -102,15 +106,28 @@ class MonitorState:
         except Exception:  # python-osc raises ParseError, and worse on hostile bytes
             c.malformed += 1
             return
-        if any(m.address == _STEP for m in messages):
+        seen = [(self._as_voice(m.address), m) for m in messages]
+        if any(address == _STEP for address, _ in seen):
             self._close_frame()
             self._frame = set()
-        for m in messages:
+        for address, m in seen:
             c.messages += 1
+            if address is None:  # another voice's frame: not ours to show, nothing wrong
+                continue
             try:
-                self._apply(m.address, list(m.params), now)
+                self._apply(address, list(m.params), now)
             except Exception:  # a case the checks below missed: count it, keep monitoring
                 c.bad_args += 1
+
+    def _as_voice(self, address: str) -> str | None:
+        """The address as the chosen voice's view reads it: '/charmix/voice/K/char' →
+        '/charmix/char' for voice K; None for another voice's frame messages."""
+        if address.startswith(_VOICES):
+            number, _, rest = address[len(_VOICES):].partition("/")
+            return f"{protocol.PREFIX}/{rest}" if number == str(self.voice) else None
+        if self.voice and (address in _FRAME or address.startswith(_MODEL)):
+            return None  # voice 0's frames
+        return address
 
     def _close_frame(self) -> None:
         expected = {f"{protocol.PREFIX}/{name}" for name in protocol.FRAME_ADDRESSES}

@@ -34,6 +34,7 @@ PRIME_MAX = 1024  # characters one /charmix/prime feeds (~0.4 s with six 2x256 m
 TICKS_MAX = 64  # /charmix/tick requests that may wait; beyond this ticks are dropped and counted
 FAST_TICK_GAP = 0.002  # s; ticks at least this far apart are played at once by the control thread
 VOICES_MAX = 64  # --voices: independent streams in one daemon
+VOICE_PREFIX = f"{PREFIX}/voice/"  # + K + "/…": voice K's addresses (K >= 1)
 SEED_MAX = 2**63 - 1  # /charmix/seed: an OSC int32, or int64 (h) for larger seeds
 
 # The numbers of /charmix/status, in order (all floats), with what each means (docs/osc.md).
@@ -206,7 +207,7 @@ def voice_path(path: str, voice: int) -> str:
     Voice 0 keeps the unprefixed address, so every patch and bridge written for one voice works."""
     if voice == 0:
         return path
-    return f"{PREFIX}/voice/{voice}/{path.removeprefix(PREFIX + '/')}"
+    return f"{VOICE_PREFIX}{voice}/{path.removeprefix(PREFIX + '/')}"
 
 
 def paths(direction: Direction) -> list[str]:

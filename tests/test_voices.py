@@ -132,3 +132,39 @@ def test_state_and_restore_continue_exactly(tiny_models) -> None:
     assert run(b, s, 80) == rest
     with pytest.raises(ValueError, match="voices"):
         engine(tiny_models, 3).restore(state)
+
+
+def test_a_daemons_voices_over_udp_each_read_by_the_monitor(tiny_model_dir) -> None:
+    """Frames of voice k > 0 arrive under /charmix/voice/k/…; the monitor shows the voice it is
+    told to, and counts the others' frames as neither unknown nor bad."""
+    import socket
+    import time
+
+    from charmix.daemon.config import build
+    from charmix.daemon.monitor_state import MonitorState
+    from charmix.daemon.runtime import Daemon
+
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)  # the burst's ~100 datagrams
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(5)
+    d = Daemon(build({"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", "rate": 0.0,
+                      "voices": 2, "seed": 4, "send": [f"127.0.0.1:{sink.getsockname()[1]}"]}))
+    d.start(run_clock=False)
+    try:
+        d.voice_controls[1].set_weights([0.0, 0.0, 1.0])
+        d.clock.burst(20)
+        states = [MonitorState(voice=v) for v in (0, 1)]
+        deadline = time.monotonic() + 10
+        while min(len(s.text) for s in states) < 20 and time.monotonic() < deadline:
+            data = sink.recv(65535)
+            for s in states:
+                s.feed(data, time.monotonic())
+    finally:
+        d.stop()
+        sink.close()
+    texts = ["".join(entry[0] for entry in s.text) for s in states]
+    assert texts[0] != texts[1] and all(len(t) == 20 for t in texts)
+    for s in states:
+        assert s.counters.unknown == 0 and s.counters.bad_args == 0 and s.models
+    assert states[1].weights == pytest.approx([0.0, 0.0, 1.0], abs=1e-6)
