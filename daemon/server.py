@@ -55,6 +55,10 @@ Sender = tuple[str, int]
 Handler = Callable[[list[Any], Sender, "str | None"], None]
 
 
+class _Refused(Exception):  # noqa: N818  (control flow, not an error)
+    """A handler refused a message and counted it itself (rx_denied)."""
+
+
 class ListenError(OSError):
     """The control socket could not be opened; str() is one line for the user."""
 
@@ -121,8 +125,8 @@ class ControlServer:
         self._build_routes()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.sock = self._bind()  # first: a bind that fails leaves nothing open behind it
         self._wake_r, self._wake_w = socket.socketpair()
-        self.sock = self._bind()
 
     # -------------------------------------------------------------------------- routing
     def handlers(self) -> dict[str, Handler]:
@@ -131,6 +135,7 @@ class ControlServer:
 
         def subscribe(args: list[Any], sender: Sender, _: str | None) -> None:
             host, port = self._target(args, sender)
+            self._may_receive(host, "subscribe")
             if not b.subscribe(host, port):
                 raise ControlError(f"subscriber table full; {host}:{port} not added")
 
@@ -138,7 +143,9 @@ class ControlServer:
             b.unsubscribe(*self._target(args, sender))
 
         def query(args: list[Any], sender: Sender, _: str | None) -> None:
-            b.send(b.announce_datagrams(), [destination(*self._target(args, sender))])
+            host, port = self._target(args, sender)
+            self._may_receive(host, "query")
+            b.send(b.announce_datagrams(), [destination(host, port)])
 
         return {
             "weights": lambda a, s, n: c.set_weights(a),
@@ -279,6 +286,8 @@ class ControlServer:
         try:
             values = addr.check(message.params, name)
             handler(values, sender, name)
+        except _Refused:  # counted by the handler
+            return
         except (ControlError, protocol.BadValue) as exc:
             self._bad(f"value {path}", f"{path}: {exc}")
             return
@@ -305,6 +314,18 @@ class ControlServer:
                 self._allowed_cache.clear()
             self._allowed_cache[host] = known
         return known
+
+    def _may_receive(self, host: str, what: str) -> None:
+        """Subscriptions and query replies are a way out to the network: only to hosts inside
+        --allow, so an allowed controller cannot aim frames at a third party. A refusal counts
+        as rx_denied (not rx_ok) and is warned about, rate-limited."""
+        if self._allowed(host):
+            return
+        self.counters.add("rx_denied")
+        nets = ", ".join(str(n) for n in self.allow)
+        self.throttle.warn("denied target", f"refused /charmix/{what} to {host}, outside --allow "
+                           f"({nets})")
+        raise _Refused
 
     @staticmethod
     def _target(args: list[Any], sender: Sender) -> tuple[str, int]:
