@@ -179,6 +179,7 @@ class Address:
     description: str
     args: tuple[Arg, ...] = ()
     example: str = ""
+    voice: bool = False  # one per voice with --voices K: /charmix/voice/K/… (K >= 1)
 
     @property
     def direction(self) -> Direction:

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -120,7 +121,7 @@ def _check(address: protocol.Address, value: object, name: str | None = None) ->
 class Command:
     """An engine request applied by the clock thread between steps: prime, reset or seed."""
 
-    kind: str  # "prime" | "reset" | "seed"
+    kind: str  # "prime" | "reset" | "seed" | "record" | "record_stop"
     text: str = ""
     seed: int = 0
 
@@ -284,6 +285,21 @@ class Controls:
     def seed(self, value: object) -> None:
         checked = _check(SEED, value)
         self._command(Command("seed", seed=checked))
+
+    def record(self, path: object) -> None:
+        """Ask for a recording to a new file (protocol /charmix/record): relative to the
+        daemon's working directory, ending in .jsonl, no '..', so a controller on the LAN can
+        neither write outside it nor name a file that means something else (a dotfile)."""
+        if not isinstance(path, str) or not path.strip():
+            raise ControlError("record needs a file name")
+        parts = PurePath(path).parts
+        if PurePath(path).is_absolute() or ".." in parts or not path.endswith(".jsonl"):
+            raise ControlError(f"record: {path!r} must be a relative path ending in .jsonl, "
+                               "without '..' (it is created in the daemon's working directory)")
+        self._command(Command("record", text=path))
+
+    def record_stop(self) -> None:
+        self._command(Command("record_stop"))
 
     # ---------------------------------------------------------------- clock-thread side
     def snapshot(self) -> Settings:

@@ -15,6 +15,9 @@ from charmix.daemon.protocol import (
     OUTPUT,
     OUTPUT_PORT,
     STATUS,
+    VOICE_PREFIX,
+    VOICES_MAX,
+    voice_addresses,
 )
 
 
@@ -92,6 +95,26 @@ def render() -> str:
             f"| `{a.path}` | `{types}` | {_cell(signature)} | {_cell(ranged)} | {_cell(unit)} | "
             f"{_cell(a.description)} |"
         )
+    lines += [
+        "",
+        "## Voices (`charmix daemon --voices K`)",
+        "",
+        "A daemon run with `--voices K` writes K independent streams, each with its own "
+        "settings, sampler, line and attribution (the models run once per character for all "
+        "of them). Voice 0 is the unprefixed address space above, so every patch, bridge and "
+        f"script written for one voice keeps working. Voice k (1 … K−1, at most "
+        f"{VOICES_MAX - 1}) has its own copy of these addresses under "
+        f"`{VOICE_PREFIX}k/`; everything else (rate, pause, tick, subscriptions, "
+        "/charmix/models, /charmix/status, recording) is shared. A message to a voice the "
+        "daemon does not have is ignored and counted (`rx_bad`). Bridges take `--voice k`.",
+        "",
+        "| input, per voice | output, per voice |",
+        "|---|---|",
+    ]
+    ins = [f"`{VOICE_PREFIX}k/{a.short}`" for a in voice_addresses("in")]
+    outs = [f"`{VOICE_PREFIX}k/{a.short}`" for a in voice_addresses("out")]
+    for k in range(max(len(ins), len(outs))):
+        lines.append(f"| {ins[k] if k < len(ins) else ''} | {outs[k] if k < len(outs) else ''} |")
     lines += [
         "",
         "## `/charmix/status` fields",

@@ -94,6 +94,7 @@ PRIME_MAX = 1024  # characters one /charmix/prime feeds (~0.4 s with six 2x256 m
 TICKS_MAX = 64  # /charmix/tick requests that may wait; beyond this ticks are dropped and counted
 FAST_TICK_GAP = 0.002  # s; ticks at least this far apart are played at once by the control thread
 VOICES_MAX = 64  # --voices: independent streams in one daemon
+RECORD_PATH_MAX = 255  # characters of a /charmix/record path
 VOICE_PREFIX = f"{PREFIX}/voice/"  # + K + "/…": voice K's addresses (K >= 1)
 SEED_MAX = 2**63 - 1  # /charmix/seed: an OSC int32, or int64 (h) for larger seeds
 TEXT_MAX = 256  # characters of the current line in /charmix/text
@@ -136,30 +137,30 @@ INPUT: tuple[Address, ...] = (
             "models: the rest keep theirs; more values than models: the message is ignored "
             "(rx_bad). Default: equal, 1/N each.",
             (Arg("weight", "f", "+", "model", min=0.0),),
-            "oscsend localhost 7770 /charmix/weights ffffff 1 0 0 0 0 0"),
+            "oscsend localhost 7770 /charmix/weights ffffff 1 0 0 0 0 0", voice=True),
     Address(f"{P}/weight/{{name}}", "rw", "Target weight of one model by name.",
             (Arg("weight", "f", min=0.0),),
-            "oscsend localhost 7770 /charmix/weight/austen f 0.5"),
+            "oscsend localhost 7770 /charmix/weight/austen f 0.5", voice=True),
     Address(f"{P}/temperature", "rw",
             "Global sampling temperature: each p_i ∝ p_i^(1/T) before mixing.",
             (Arg("temperature", "f", **_TEMPERATURE, default=0.8),),
-            "oscsend localhost 7770 /charmix/temperature f 0.6"),
+            "oscsend localhost 7770 /charmix/temperature f 0.6", voice=True),
     Address(f"{P}/model/{{name}}/temperature", "rw",
             "Per-model temperature override; 0 clears it (the model follows the global one).",
             (Arg("temperature", "f", **_TEMPERATURE, special=(0.0,), default=0.0),),
-            "oscsend localhost 7770 /charmix/model/bible/temperature f 1.2"),
+            "oscsend localhost 7770 /charmix/model/bible/temperature f 1.2", voice=True),
     Address(f"{P}/mode", "rw",
             "Mixing mode: linear = Σ w_i p_i (the paper), geometric = Π p_i^w_i (product of "
             "experts).",
             (Arg("mode", "s", values=MODES, default="linear"),),
-            "oscsend localhost 7770 /charmix/mode s geometric"),
+            "oscsend localhost 7770 /charmix/mode s geometric", voice=True),
     Address(f"{P}/rate", "rw", "Clock rate; 0 switches to the external clock (/charmix/tick).",
             (Arg("rate", "f", min=0.0, max=2000.0, default=15.0, unit="char/s"),),
             "oscsend localhost 7770 /charmix/rate f 30"),
     Address(f"{P}/slew", "rw",
             "Time for weights to move most of the way to a new target (exponential smoothing).",
             (Arg("slew", "f", min=0.0, max=10.0, default=0.05, unit="s"),),
-            "oscsend localhost 7770 /charmix/slew f 0.5"),
+            "oscsend localhost 7770 /charmix/slew f 0.5", voice=True),
     Address(f"{P}/pause", "w", "Stop generating (state is kept).",
             example="oscsend localhost 7770 /charmix/pause"),
     Address(f"{P}/resume", "w", "Continue after /charmix/pause.",
@@ -176,20 +177,20 @@ INPUT: tuple[Address, ...] = (
             "start). The text joins the current line in /charmix/text. A longer text keeps its "
             f"last {PRIME_MAX} characters; while one prime is waiting another is refused (rx_bad).",
             (Arg("text", "s", max_length=PRIME_MAX, clip="high"),),
-            'oscsend localhost 7770 /charmix/prime s "To be, or not"'),
+            'oscsend localhost 7770 /charmix/prime s "To be, or not"', voice=True),
     Address(f"{P}/reset", "w", "Zero every model's LSTM state and the current line.",
-            example="oscsend localhost 7770 /charmix/reset"),
+            example="oscsend localhost 7770 /charmix/reset", voice=True),
     Address(f"{P}/seed", "w",
             "Reseed the sampler: the same seed, state and weight timeline give the same text. "
             "Default: random.",
             (Arg("seed", "i", min=0, max=SEED_MAX),),
-            "oscsend localhost 7770 /charmix/seed i 42"),
+            "oscsend localhost 7770 /charmix/seed i 42", voice=True),
     Address(f"{P}/topk", "rw", "Keep the k most likely characters; 0 = off.",
             (Arg("topk", "i", min=0, default=0),),
-            "oscsend localhost 7770 /charmix/topk i 5"),
+            "oscsend localhost 7770 /charmix/topk i 5", voice=True),
     Address(f"{P}/topp", "rw", "Nucleus sampling: keep the smallest set with mass >= p; 1 = off.",
             (Arg("topp", "f", min=0.0, max=1.0, min_open=True, default=1.0),),
-            "oscsend localhost 7770 /charmix/topp f 0.9"),
+            "oscsend localhost 7770 /charmix/topp f 0.9", voice=True),
     Address(f"{P}/subscribe", "w",
             "Send frames to host:port (host defaults to the sender's address; port to the "
             "sender's port); a host must be a numeric IP address or localhost. Expires after "
@@ -204,33 +205,44 @@ INPUT: tuple[Address, ...] = (
             "the given port on the sender's host (from the daemon's sending socket, not 7770).",
             (Arg("port", "i", "?", **_PORT),),
             "oscsend localhost 7770 /charmix/query i 9000"),
+    Address(f"{P}/record", "w",
+            "Record the performance to a new file: the models (names, sha256), the exact starting "
+            "state, every change of settings and every prime, reset and seed at the step it took "
+            "effect, and the text with its attribution (JSON lines, flushed as it plays). The "
+            "path is relative to the daemon's working directory, ends in .jsonl, has no '..' and "
+            "never names an existing file; a recording in progress is stopped first. Replay it "
+            "with `charmix replay`, render it with `charmix render`.",
+            (Arg("path", "s", max_length=RECORD_PATH_MAX),),
+            "oscsend localhost 7770 /charmix/record s take1.jsonl"),
+    Address(f"{P}/record/stop", "w", "Stop recording; the file ends with an end line.",
+            example="oscsend localhost 7770 /charmix/record/stop"),
 )
 
 _UNIT = dict(min=0.0, max=1.0)
 OUTPUT: tuple[Address, ...] = (
     Address(f"{P}/char", "r", "The character just generated (UTF-8, may be \\n).",
-            (Arg("c", "s", max_length=1),)),
+            (Arg("c", "s", max_length=1),), voice=True),
     Address(f"{P}/index", "r", "Its index in /charmix/vocab (for number-only readers).",
-            (Arg("k", "i", min=0),)),
+            (Arg("k", "i", min=0),), voice=True),
     Address(f"{P}/step", "r", "Step number of this character (counts from 0).",
-            (Arg("n", "i", min=0),)),
+            (Arg("n", "i", min=0),), voice=True),
     Address(f"{P}/text", "r",
             "The current line: text since the last newline, up to and including this character "
             f"(last {TEXT_MAX} characters); empty right after a newline.",
-            (Arg("line", "s", max_length=TEXT_MAX),)),
+            (Arg("line", "s", max_length=TEXT_MAX),), voice=True),
     Address(f"{P}/dist", "r", "p_mix in /charmix/vocab order.",
-            (Arg("p", "f", "+", "vocab", **_UNIT),)),
+            (Arg("p", "f", "+", "vocab", **_UNIT),), voice=True),
     Address(f"{P}/weights", "r",
             "Effective (smoothed, normalised) weights in /charmix/models order.",
-            (Arg("w", "f", "+", "model", **_UNIT),)),
+            (Arg("w", "f", "+", "model", **_UNIT),), voice=True),
     Address(f"{P}/attribution", "r",
             "Which model wrote this character: r_i = w_i p_i(c) / Σ_j w_j p_j(c).",
-            (Arg("r", "f", "+", "model", **_UNIT),)),
+            (Arg("r", "f", "+", "model", **_UNIT),), voice=True),
     Address(f"{P}/entropy", "r", "Each model's entropy in bits (after its temperature).",
-            (Arg("H", "f", "+", "model", min=0.0, unit="bit"),)),
+            (Arg("H", "f", "+", "model", min=0.0, unit="bit"),), voice=True),
     Address(f"{P}/model/{{name}}/dist", "r",
             "One model's p_i in /charmix/vocab order (0 where it lacks a character).",
-            (Arg("p", "f", "+", "vocab", **_UNIT),)),
+            (Arg("p", "f", "+", "vocab", **_UNIT),), voice=True),
     Address(f"{P}/models", "r",
             "Model names in weight order; at start, on /charmix/query, and every "
             f"{ANNOUNCE_EVERY:.0f} s.",
@@ -265,6 +277,12 @@ def control(short: str) -> Address:
 def output(short: str) -> Address:
     """The output address '/charmix/<short>', e.g. output('status')."""
     return address(f"{PREFIX}/{short}", "out")
+
+
+def voice_addresses(direction: Direction) -> list[Address]:
+    """The addresses each voice has its own of (`voice=True`): with --voices K, voice k >= 1
+    answers to / sends them under /charmix/voice/k/…; the unprefixed ones are voice 0's."""
+    return [a for a in TABLE if a.voice and a.direction == direction]
 
 
 def voice_path(path: str, voice: int) -> str:

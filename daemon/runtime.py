@@ -99,7 +99,8 @@ class Daemon:
             raise StartupError(f"--send: cannot open a socket: {exc.strerror or exc}") from None
         try:
             self.server = ControlServer(
-                cfg.listen, self.controls, self.broadcaster, cfg.allow, self.log
+                cfg.listen, self.controls, self.broadcaster, cfg.allow, self.log,
+                voices=self.voice_controls,
             )
         except ListenError as exc:
             self.broadcaster.close()

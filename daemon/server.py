@@ -111,9 +111,12 @@ class ControlServer:
         broadcaster: Broadcaster,
         allow: Sequence[IPNetwork],
         log: logging.Logger,
+        voices: Sequence[Controls] = (),
     ) -> None:
+        """`voices`: every voice's Controls (voice 0's is `controls`) for --voices K."""
         self.listen = listen
         self.controls = controls
+        self.voices = list(voices) or [controls]
         self.counters = controls.counters
         self.broadcaster = broadcaster
         self.allow = list(allow)
@@ -129,9 +132,10 @@ class ControlServer:
         self._wake_r, self._wake_w = socket.socketpair()
 
     # -------------------------------------------------------------------------- routing
-    def handlers(self) -> dict[str, Handler]:
-        """What each input address does, keyed by its short path in the table."""
-        c, b = self.controls, self.broadcaster
+    def handlers(self, c: Controls | None = None) -> dict[str, Handler]:
+        """What each input address does, keyed by its short path in the table; `c`: the
+        Controls of the voice the addresses belong to (default voice 0)."""
+        c, b = c or self.controls, self.broadcaster
 
         def subscribe(args: list[Any], sender: Sender, _: str | None) -> None:
             host, port = self._target(args, sender)
@@ -163,6 +167,8 @@ class ControlServer:
             "seed": lambda a, s, n: c.seed(a[0]),
             "topk": lambda a, s, n: c.set_topk(a[0]),
             "topp": lambda a, s, n: c.set_topp(a[0]),
+            "record": lambda a, s, n: c.record(a[0]),
+            "record/stop": lambda a, s, n: c.record_stop(),
             "subscribe": subscribe,
             "unsubscribe": unsubscribe,
             "query": query,
@@ -180,6 +186,16 @@ class ControlServer:
                 self._templates.append(addr.template_regex())
             else:
                 self._routes[addr.path] = (addr, handler, None)
+        for voice, controls in enumerate(self.voices[1:], start=1):  # /charmix/voice/k/…
+            handlers = self.handlers(controls)
+            for addr in protocol.voice_addresses("in"):
+                path = protocol.voice_path(addr.path, voice)
+                if addr.per_model:
+                    for name in self.controls.names:
+                        self._routes[path.replace("{name}", name)] = (addr, handlers[addr.short],
+                                                                      name)
+                else:
+                    self._routes[path] = (addr, handlers[addr.short], None)
 
     # ------------------------------------------------------------------------ lifecycle
     def _bind(self) -> socket.socket:
@@ -265,6 +281,13 @@ class ControlServer:
         path = message.address
         route = self._routes.get(path)
         if route is None:
+            if path.startswith(protocol.VOICE_PREFIX):
+                voice = path[len(protocol.VOICE_PREFIX):].split("/", 1)[0]
+                if not voice.isdigit() or not 0 < int(voice) < len(self.voices):
+                    have = len(self.voices)
+                    self._bad("voice", f"{path}: no voice {voice!r} (this daemon has {have} "
+                              f"voice{'s' if have != 1 else ''}: 0 – {have - 1}, --voices)")
+                    return
             for pattern in self._templates:
                 match = pattern.fullmatch(path)
                 if match:

@@ -124,6 +124,8 @@ def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
         msg(f"{P}/subscribe", ("i", 9999)),
         msg(f"{P}/unsubscribe", ("i", 9999)),
         msg(f"{P}/query", ("i", 9)),
+        msg(f"{P}/record", ("s", "takes/one.jsonl")),
+        msg(f"{P}/record/stop"),
     ]
     assert len(sent) == len(protocol.INPUT)
     for data in sent:
@@ -136,7 +138,8 @@ def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
     assert rig.controls.rate == 30.0 and not rig.controls.paused
     assert rig.controls.take_tick()
     kinds = [(c.kind, c.text, c.seed) for c in rig.controls.take_commands()]
-    assert kinds == [("prime", "To be", 0), ("reset", "", 0), ("seed", "", 2**40)]
+    assert kinds == [("prime", "To be", 0), ("reset", "", 0), ("seed", "", 2**40),
+                     ("record", "takes/one.jsonl", 0), ("record_stop", "", 0)]
 
 
 def test_the_dispatcher_is_the_table(rig: Rig) -> None:

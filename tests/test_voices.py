@@ -168,3 +168,62 @@ def test_a_daemons_voices_over_udp_each_read_by_the_monitor(tiny_model_dir) -> N
     for s in states:
         assert s.counters.unknown == 0 and s.counters.bad_args == 0 and s.models
     assert states[1].weights == pytest.approx([0.0, 0.0, 1.0], abs=1e-6)
+
+
+def test_voice_addresses_steer_one_voice_each_over_udp(tiny_model_dir, tmp_path,
+                                                       monkeypatch) -> None:
+    """liblo's oscsend (an OSC peer not written here) steers voice 1 under /charmix/voice/1/…;
+    unprefixed messages stay voice 0's; a voice the daemon lacks is refused and counted; a
+    recording asked for over OSC is written and stopped."""
+    import shutil
+    import subprocess
+    import time
+
+    from charmix.daemon.config import build
+    from charmix.daemon.performance import read
+    from charmix.daemon.runtime import Daemon
+
+    if shutil.which("oscsend") is None:
+        pytest.skip("liblo-tools (oscsend) not installed")
+    monkeypatch.chdir(tmp_path)
+    d = Daemon(build({"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", "rate": 100.0,
+                      "voices": 2, "send": ["127.0.0.1:9"]}))
+    d.start()
+    try:
+        assert d.server is not None
+        port = str(d.server.address[1])
+
+        def oscsend(path: str, types: str = "", *args: str) -> None:
+            subprocess.run(["oscsend", "127.0.0.1", port, path, types, *args], check=True,
+                           timeout=10)
+
+        oscsend("/charmix/voice/1/weights", "fff", "0", "1", "0")
+        oscsend("/charmix/voice/1/temperature", "f", "1.7")
+        oscsend("/charmix/voice/1/weight/bible", "f", "0.5")
+        oscsend("/charmix/voice/1/mode", "s", "geometric")
+        oscsend("/charmix/temperature", "f", "0.3")
+        oscsend("/charmix/voice/1/seed", "i", "9")
+        oscsend("/charmix/voice/7/weights", "fff", "1", "1", "1")  # no voice 7: refused
+        oscsend("/charmix/record", "s", "take.jsonl")
+        deadline = time.monotonic() + 10
+        while d.controls.counters.rx_ok + d.controls.counters.rx_bad < 8:
+            assert time.monotonic() < deadline, "the messages did not arrive"
+            time.sleep(0.01)
+        one, zero = d.voice_controls[1].snapshot(), d.controls.snapshot()
+        # the models, in order: bible, linux, shakespeare
+        assert list(one.weights) == [0.5, 1.0, 0.0] and one.temperature == pytest.approx(1.7)
+        assert one.mode == "geometric" and zero.mode == "linear"
+        assert zero.temperature == pytest.approx(0.3) and list(zero.weights) == [1 / 3] * 3
+        assert d.controls.counters.rx_bad == 1
+        steps = d.engine.step_count
+        while d.engine.step_count < steps + 30:
+            time.sleep(0.01)
+        oscsend("/charmix/record/stop")
+        while (tmp_path / "take.jsonl").exists() and not read(tmp_path / "take.jsonl").ended:
+            assert time.monotonic() < deadline + 10
+            time.sleep(0.02)
+    finally:
+        d.stop()
+    perf = read(tmp_path / "take.jsonl")
+    assert perf.ended and perf.voices == 2 and len(perf.steps) >= 20
+    assert d.engine.voices[1].seed == 9
