@@ -36,6 +36,10 @@ ResendOpt = Annotated[
     float, Opt(min=0.0, help="Re-send the current state every N s so a restarted daemon catches "
                "up (0 = only on change).")
 ]
+VoiceOpt = Annotated[
+    int, Opt("--voice", min=0, max=protocol.VOICES_MAX - 1,
+             help="Which voice to steer, of a daemon run with --voices K (0 = the first).")
+]
 QueryTimeoutOpt = Annotated[
     float, Opt(min=0.0, help="Seconds to wait for the daemon's /charmix/models reply "
                "(0 = don't ask).")
@@ -68,7 +72,7 @@ def _targets(to: list[str] | None) -> list[tuple[str, int]]:
 
 def _connect(
     command: str, to: list[str] | None, models: str | None, query_timeout: float,
-    max_rate: float = 100.0, resend: float = 0.0,
+    max_rate: float = 100.0, resend: float = 0.0, voice: int = 0,
 ):
     """Targets, model names (daemon first, --models second) and a started Sender."""
     from charmix.controllers.sender import ModelsUnknown, Sender, format_targets, resolve_models
@@ -81,8 +85,10 @@ def _connect(
         raise
     source = f"the daemon at {format_targets(info.source)}" if info else "--models"
     where = format_targets(*targets)
-    typer.echo(f"charmix {command}: models {', '.join(names)} (from {source}) → {where}", err=True)
-    return names, info, Sender(targets, max_rate=max_rate, resend=resend)
+    which = f", voice {voice}" if voice else ""
+    typer.echo(f"charmix {command}: models {', '.join(names)} (from {source}) → {where}{which}",
+               err=True)
+    return names, info, Sender(targets, max_rate=max_rate, resend=resend, voice=voice)
 
 
 def _pad(names: list[str], anchor: list[str] | None, width: float):
@@ -108,6 +114,7 @@ def mouse(
     max_rate: MaxRateOpt = 100.0,
     resend: ResendOpt = 0.0,
     query_timeout: QueryTimeoutOpt = 0.5,
+    voice: VoiceOpt = 0,
     debug: Annotated[bool, Opt(help="Print the anchors' pixel positions on every resize.")] = False,
 ) -> None:
     """Steer the mix with the mouse: the pointer's place among the model anchors is the mix.
@@ -116,7 +123,7 @@ def mouse(
     """
     from charmix.controllers import mouse as mouse_bridge
 
-    names, info, sender = _connect("mouse", to, models, query_timeout, max_rate, resend)
+    names, info, sender = _connect("mouse", to, models, query_timeout, max_rate, resend, voice)
     pad = _pad(names, anchor, width)
     temperature = info.status.get("temperature") if info and info.status else None
     try:
@@ -152,6 +159,7 @@ def midi(
     max_rate: MaxRateOpt = 100.0,
     resend: ResendOpt = 0.0,
     query_timeout: QueryTimeoutOpt = 0.5,
+    voice: VoiceOpt = 0,
 ) -> None:
     """Steer the mix with MIDI faders: CC → model weights, temperature and rate; notes solo.
 
@@ -175,7 +183,7 @@ def midi(
         _fail(str(exc))
     if why := midi_bridge.sequencer_missing():  # before asking the daemon anything
         _fail(why)
-    names, _, sender = _connect("midi", to, models, query_timeout, max_rate, resend)
+    names, _, sender = _connect("midi", to, models, query_timeout, max_rate, resend, voice)
     try:
         bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save)
         if clock:
@@ -212,6 +220,7 @@ def leap(
     max_rate: MaxRateOpt = 100.0,
     resend: ResendOpt = 0.0,
     query_timeout: QueryTimeoutOpt = 0.5,
+    voice: VoiceOpt = 0,
 ) -> None:
     """Steer the mix with a hand over an Ultraleap/LeapMotion: palm x/z is the pad position.
 
@@ -232,7 +241,7 @@ def leap(
         _fail(f"--hand must be any, left or right (got {hand!r})")
     if replay is None and not leap_bridge.bindings_available():
         _fail(leap_bridge.INSTALL_HINT)
-    names, _, sender = _connect("leap", to, models, query_timeout, max_rate, resend)
+    names, _, sender = _connect("leap", to, models, query_timeout, max_rate, resend, voice)
     pad = _pad(names, anchor, width)
     mapper = leap_bridge.LeapMapper(pad, box=box, pinch=pinch, t_open=t_open, t_pinch=t_pinch)
     try:
@@ -303,12 +312,16 @@ def _send_command(address: protocol.Address) -> Callable[..., None]:
                                         annotation=annotation, default=default))
     params.append(inspect.Parameter("to", inspect.Parameter.KEYWORD_ONLY, annotation=ToOpt,
                                     default=None))
+    if address.voice:
+        params.append(inspect.Parameter("voice", inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=VoiceOpt, default=0))
 
     def command(**kwargs: object) -> None:
         from charmix.controllers.sender import Sender, encode
 
         name = kwargs.pop("name", None)
         to = kwargs.pop("to")
+        voice = int(kwargs.pop("voice", 0))  # type: ignore[call-overload]
         args: list[object] = []
         for key in sorted(kwargs):  # arg0, arg1, … in order; optional ones may be None
             value = kwargs[key]
@@ -320,7 +333,7 @@ def _send_command(address: protocol.Address) -> Callable[..., None]:
             encode(address, args, name)  # range and type errors are the user's, say them now
         except ValueError as exc:
             _fail(str(exc))
-        sender = Sender(_targets(to))
+        sender = Sender(_targets(to), voice=voice)
         sender.event(address, *args, name=name)
         sender.close()
 

@@ -71,7 +71,8 @@ def limits(address: protocol.Address) -> tuple[float, float]:
     return protocol.limits(address)
 
 
-def encode(address: protocol.Address, args: Sequence[object], name: str | None = None) -> bytes:
+def encode(address: protocol.Address, args: Sequence[object], name: str | None = None,
+           voice: int = 0) -> bytes:
     """One OSC message for an input address, typed by the table; ValueError for bad arguments.
 
     `name` fills a per-model address ('/charmix/weight/{name}'). Every value goes through the
@@ -84,6 +85,8 @@ def encode(address: protocol.Address, args: Sequence[object], name: str | None =
         need = "needs a" if address.per_model else "takes no"
         raise ValueError(f"{address.path} {need} model name")
     path = address.for_model(name) if name is not None else address.path
+    if address.voice:  # one voice of a daemon run with --voices K (0: the unprefixed address)
+        path = protocol.voice_path(path, voice)
     try:
         values = address.check(args, name)
     except protocol.BadValue as exc:
@@ -139,12 +142,15 @@ class Sender:
         resend: float = 0.0,
         log: Callable[[str], None] | None = None,
         max_events: int = 1024,
+        voice: int = 0,
     ) -> None:
+        """`voice`: which voice of a daemon run with --voices K the per-voice addresses steer."""
         if not targets:
             raise ValueError("a sender needs at least one target")
         if not max_rate > 0:
             raise ValueError("max_rate must be > 0")
         self.targets = list(targets)
+        self.voice = voice
         self.interval = 1.0 / max_rate
         self.resend = resend  # > 0: re-send the current state this often (daemon restarts)
         self.stats = SenderStats()
@@ -178,7 +184,7 @@ class Sender:
     def apply(self, commands: Iterable[Command]) -> None:
         """Queue commands; ValueError (nothing queued from that one on) for bad arguments."""
         for cmd in commands:
-            self._put(cmd, encode(cmd.address, cmd.args, cmd.name))
+            self._put(cmd, encode(cmd.address, cmd.args, cmd.name, self.voice))
 
     def _put(self, cmd: Command, dgram: bytes) -> None:
         with self._cond:

@@ -227,3 +227,27 @@ def test_voice_addresses_steer_one_voice_each_over_udp(tiny_model_dir, tmp_path,
     perf = read(tmp_path / "take.jsonl")
     assert perf.ended and perf.voices == 2 and len(perf.steps) >= 20
     assert d.engine.voices[1].seed == 9
+
+
+def test_bridges_and_send_take_a_voice() -> None:
+    """`charmix send … --voice 2` and a Sender(voice=2) address voice 2; addresses every voice
+    shares (rate, tick) have no --voice and keep their one address."""
+    from fakes.osc_receiver import OscReceiver
+    from typer.testing import CliRunner
+
+    from charmix.controllers.sender import Sender, entry
+    from charmix.daemon.cli import app
+
+    with OscReceiver() as rx:
+        runner = CliRunner()
+        done = runner.invoke(app, ["send", "weights", "1", "0", "0", "--voice", "2",
+                                   "--to", rx.target])
+        assert done.exit_code == 0, done.output
+        assert rx.wait_for("voice/2/weights").params == (1.0, 0.0, 0.0)
+        refused = runner.invoke(app, ["send", "rate", "3", "--voice", "1", "--to", rx.target])
+        assert refused.exit_code != 0  # no such option: the clock is shared
+        with Sender([("127.0.0.1", rx.port)], voice=1) as sender:
+            sender.set(entry("weight/{name}"), 0.5, name="bible")
+            sender.event(entry("tick"))
+        assert rx.wait_for("voice/1/weight/bible").params == (0.5,)
+        assert rx.wait_for("tick").params == ()
