@@ -210,3 +210,44 @@ def test_patch_draws_what_the_daemon_sends(tiny_model_dir: Path, tmp_path: Path,
     assert checked["char"] >= 30 and checked["line"] >= 30 and checked["writer"] >= 30
     assert checked["arrays"] >= 3 * 29
     assert pd.count("DROPPED") == 0  # no gaps in the steps it received
+
+
+def test_the_patch_shows_the_chosen_voice(tiny_model_dir: Path, tmp_path: Path,
+                                          pd_runner: Callable[..., Pd]) -> None:
+    """With `charmix daemon --voices 2` and the patch's voice box at 1, the taps carry voice 1's
+    characters (sent under /charmix/voice/1/…), not voice 0's; models and status still arrive."""
+    with OscReceiver() as truth, running_daemon(tiny_model_dir, truth, "--rate", "40",
+                                                "--voices", "2", "--seed", "5") as daemon:
+        truth.wait_for("models")
+        pd = pd_runner([PATCH, write_harness(tmp_path)], [
+            f"charmix-listen {free_udp_port()}",
+            f"charmix-daemon 127.0.0.1 {daemon.control}",
+            "charmix-voice 1",
+            "charmix-subscribe-set 1",
+        ])
+        wait_for(lambda: pd.count("STEP") >= 20, 20, "20 steps printed by Pd")
+    output = pd.stop()
+    assert problems(output) == [], output
+    voice1: dict[int, str] = {}
+    voice0: dict[int, str] = {}
+    with truth._cond:
+        messages = list(truth.messages)
+    char = {0: None, 1: None}
+    for m in messages:
+        for v, path in ((0, protocol.PREFIX), (1, protocol.VOICE_PREFIX + "1")):
+            if m.address == f"{path}/char":
+                char[v] = m.params[0]
+            elif m.address == f"{path}/step":
+                (voice1 if v else voice0)[m.params[0]] = char[v]
+    char_seen = None
+    matched = differs = 0
+    for tag, rest in pd.tagged():
+        if tag == "CHAR":
+            char_seen = utf8(rest)
+        elif tag == "STEP":
+            step = int(float(rest))
+            assert char_seen == voice1[step], f"step {step}"
+            matched += 1
+            differs += voice0.get(step) != voice1[step]
+    assert matched >= 20 and differs > 0  # voice 1's text, which is not voice 0's
+    assert any(tag == "MODELS" for tag, _ in pd.tagged())
