@@ -200,13 +200,16 @@ def pd_out_paths(canvas: PdCanvas) -> set[str]:
             t_kind, *t_tokens = canvas.objects[target]
             t_head, t_args = (t_tokens[0], t_tokens[1:]) if t_tokens else ("", [])
             if head == "route" and outlet == len(tokens) - 1:
-                continue  # the reject outlet
-            here = parts + ((tokens[1 + outlet],) if head == "route" else ())
+                if tokens[1:] != ["voice"]:
+                    continue  # the reject outlet
+                here = parts  # the voice filter's: everything not under /charmix/voice/k/
+            else:
+                here = parts + ((tokens[1 + outlet],) if head == "route" else ())
             if head == "list" and tokens[1:2] == ["split"]:
                 if outlet != 1:
                     continue  # the name itself, or a too-short list
                 here = parts + ("{name}",)
-            passes = t_head in ("route", "trigger", "t") or (
+            passes = t_head in ("route", "trigger", "t", "spigot") or (
                 t_head == "list" and (t_args in ([], ["trim"]) or t_args[:1] == ["split"]))
             if t_kind == "obj" and passes and depth < 50:
                 walk(target, here, depth + 1)
@@ -252,11 +255,11 @@ def test_pd_addresses_and_ports_follow_the_table(pd: list[PdCanvas]) -> None:
                 listens.append(tokens)
             if kind == "msg" and tokens[:1] == ["connect"]:
                 connects.append(tokens[1:])
-    # The voice filter takes /charmix/voice/k/… (k in [list split 1]'s place of a name) and hands
-    # the rest back to the same routes (tests/test_pd.py plays it).
-    voice_filter = protocol.VOICE_PREFIX + "{name}"
-    assert voice_filter in received
-    assert received - {voice_filter} <= OUT, received - OUT
+    # The voice filter hands /charmix/voice/k/… (k where a name would be) to the same routes
+    # (tests/test_pd.py plays it).
+    by_voice = {protocol.VOICE_PREFIX + "{name}/" + a.short for a in protocol.OUTPUT}
+    assert received - OUT <= by_voice, received - OUT - by_voice
+    assert {protocol.VOICE_PREFIX + "{name}/" + s for s in ("char", "dist")} <= received
     assert sent <= IN, sent - IN
     assert received >= SHOWN, SHOWN - received
     assert {f"{P}/{s}" for s in ("weights", "temperature", "rate", "mode", "subscribe",
@@ -332,11 +335,7 @@ def test_an_empty_branch_does_not_count_as_shown() -> None:
 def test_processing_sketch_follows_the_table() -> None:
     code = PDE.read_text(encoding="utf-8")
     received, sent = pde_addresses(code)
-    # The voice filter takes /charmix/voice/k/… (k in [list split 1]'s place of a name) and hands
-    # the rest back to the same routes (tests/test_pd.py plays it).
-    voice_filter = protocol.VOICE_PREFIX + "{name}"
-    assert voice_filter in received
-    assert received - {voice_filter} <= OUT, received - OUT
+    assert received <= OUT, received - OUT
     assert sent <= IN, sent - IN
     assert received >= SHOWN, SHOWN - received
     assert f"{P}/subscribe" in sent and f"{P}/weights" in sent
@@ -395,11 +394,7 @@ def test_touchdesigner_files_follow_the_table() -> None:
     assert {p.name for p in TD.glob("*.py")} == set(TD_RECEIVE + TD_SEND)
     received = set().union(*(py_addresses(TD / f) for f in TD_RECEIVE))
     sent = set().union(*(py_addresses(TD / f) for f in TD_SEND))
-    # The voice filter takes /charmix/voice/k/… (k in [list split 1]'s place of a name) and hands
-    # the rest back to the same routes (tests/test_pd.py plays it).
-    voice_filter = protocol.VOICE_PREFIX + "{name}"
-    assert voice_filter in received
-    assert received - {voice_filter} <= OUT, received - OUT
+    assert received <= OUT, received - OUT
     assert sent <= IN, sent - IN
     assert received >= SHOWN, SHOWN - received
     sub = td_module("charmix_subscribe.py")
