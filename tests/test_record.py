@@ -223,3 +223,29 @@ def test_a_full_disk_is_one_warning_and_stops_only_the_recording(paths, tmp_path
     assert len(warnings) == 1 and "No space left" in warnings[0].getMessage()
     assert recorder.failed is not None
     assert engine.step_count == 50
+
+
+def test_realtime_replay_sends_the_frames_at_their_recorded_times(paths, tmp_path) -> None:
+    """--realtime sends each regenerated frame over OSC (as the daemon does) when its recorded
+    time comes: visualisers see the performance again, in order and at its pace."""
+    from fakes.osc_receiver import OscReceiver
+
+    take = tmp_path / "take.jsonl"
+    texts = perform(paths, take, steps=60)
+    lines = take.read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines):  # re-time the steps: one every 20 ms
+        item = json.loads(line)
+        if item["k"] == "step":
+            item["t"] = 0.02 * (item["s"] - 0)
+            lines[n] = json.dumps(item)
+    take.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with OscReceiver() as rx:
+        proc = charmix("replay", str(take), "--realtime", "--send", rx.target)
+        assert proc.stdout == texts[0] + "\n"
+        chars = rx.wait_count("char", 60)
+        assert "".join(m.params[0] for m in chars) == texts[0]
+        steps = [m.params[0] for m in rx.of("step")]
+        assert steps == sorted(steps)
+        assert rx.of("models") and rx.of("vocab")  # announced, so a late visualiser learns
+    span = chars[-1].t - chars[0].t
+    assert span >= 0.8 * 0.02 * 59, span  # paced, not sent in one burst
