@@ -30,11 +30,12 @@ from charmix.daemon.config import Config
 from charmix.daemon.console import Console  # noqa: F401  (re-exported for the CLI and tests)
 from charmix.daemon.controls import ControlError, Controls
 from charmix.daemon.engine import Engine, Frame
+from charmix.daemon.notify import Notifier
 from charmix.daemon.priming import Primer, slice_budget
 from charmix.daemon.server import ControlServer, ListenError
 from charmix.daemon.signals import wake_on_stop_signals
 from charmix.daemon.startup import StartupError  # noqa: F401  (re-exported)
-from charmix.daemon.status import status_line, status_values
+from charmix.daemon.status import notify_status, status_line, status_values
 
 SWITCH_INTERVAL = 0.001  # s; how long a busy thread may keep the GIL from the clock (default 5 ms)
 RATE_WINDOW = 1.0  # s over which chars/s is measured
@@ -63,6 +64,7 @@ class Daemon:
         self.server: ControlServer | None = None
         self.clock: Clock
         self.primer: Primer
+        self.notify = Notifier()  # systemd's notify protocol, if $NOTIFY_SOCKET is set
 
     # -------------------------------------------------------------------------- startup
     def start(self, *, run_clock: bool = True) -> None:
@@ -107,6 +109,7 @@ class Daemon:
         self.broadcaster.announce()
         if run_clock:
             self.clock.start()
+        self.notify.ready(f"{len(names)} models loaded, control on {self.server.address[1]}")
 
     # -------------------------------------------------------------------- clock callbacks
     def _step(self, dt: float) -> None:
@@ -162,6 +165,10 @@ class Daemon:
             self.chars_per_s = (self.clock.steps - mark_steps) / (now - mark_time)
             self._rate_mark = (now, self.clock.steps)
         self.broadcaster.housekeeping()
+        controls = self.controls
+        idle = controls.paused or controls.rate <= 0
+        self.notify.tick(self.clock.steps, None if idle else 1.0 / controls.rate,
+                         lambda: notify_status(self))
 
     # --------------------------------------------------------------------------- status
     def status_values(self) -> list[float]:
@@ -215,6 +222,7 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop the clock, then the control thread, then close the sockets (≤ ~1 s)."""
+        self.notify.stopping()
         clock = getattr(self, "clock", None)
         if clock is not None:
             clock.stop()
@@ -224,3 +232,4 @@ class Daemon:
         broadcaster = getattr(self, "broadcaster", None)
         if broadcaster is not None:
             broadcaster.close()
+        self.notify.close()
