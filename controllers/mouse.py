@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
 import tkinter as tk
 from dataclasses import dataclass
 
 from charmix.controllers.mapping import PadMapping
 from charmix.controllers.sender import Sender, entry, format_targets, limits
+from charmix.daemon.signals import install_stop_handlers
 
 TITLE = "charmix mouse"
 HELP = "move: mix · wheel or +/-: temperature · space: freeze · f: fullscreen · q/Esc: quit"
@@ -211,8 +211,7 @@ def run(
     bridge = MouseBridge(root, mapping, sender, temperature, debug)
     if fullscreen:
         bridge.toggle_fullscreen()
-    signal.signal(signal.SIGTERM, lambda *_: bridge.quit())
-    signal.signal(signal.SIGINT, lambda *_: bridge.quit())
+    install_stop_handlers(bridge.quit)  # SIGINT and SIGTERM (charmix.daemon.signals)
 
     def wake() -> None:  # Python runs signal handlers only between Tk events; keep them coming
         root.after(200, wake)

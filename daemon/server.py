@@ -300,6 +300,10 @@ class ControlServer:
         self.counters.add("rx_bad")
         self.throttle.warn(kind, f"ignored: {message}")
 
+    def allowed(self, host: str) -> bool:
+        """Whether `host` is inside --allow (for control, subscriptions and restored state)."""
+        return self._allowed(host)
+
     def _allowed(self, host: str) -> bool:
         known = self._allowed_cache.get(host)
         if known is None:
