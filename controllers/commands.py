@@ -317,6 +317,7 @@ def web(
         elif here.host.startswith("127."):
             typer.echo("charmix web: only this machine can open it; --listen 0.0.0.0:7780 "
                        "serves phones on the LAN")
+        typer.echo(f"charmix web: frames from {link.describe()}", err=True)
         how = "view only" if view_only else "PIN needed to steer" if pin else f"control {control}"
         typer.echo(f"charmix web: {how}; Ctrl-C stops", err=True)
         sys.stdout.flush()

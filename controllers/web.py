@@ -212,18 +212,19 @@ class WebBridge:
             self.broadcast(text)
 
     def _relayout(self) -> None:
-        """The daemon now runs other models (it restarted): a new pad, a new hello for all."""
+        """New model names or vocabulary (a daemon restarted with others): a new hello for all,
+        and a new pad when the models changed."""
         names = self.feed.models
-        if not names or names == self.arbiter.mapping.names:
-            return
-        self.log(f"the daemon now runs {', '.join(names)}")
-        self.arbiter.mapping = self._mapping(names)
-        try:
-            self.arbiter.rest = wc.parse_rest(self.options.rest, names)
-        except ValueError:
-            self.arbiter.rest = wc.parse_rest("even", names)
+        if names and names != self.arbiter.mapping.names:
+            self.log(f"the daemon now runs {', '.join(names)}")
+            self.arbiter.mapping = self._mapping(names)
+            try:
+                self.arbiter.rest = wc.parse_rest(self.options.rest, names)
+            except ValueError:
+                self.arbiter.rest = wc.parse_rest("even", names)
+            for _, client in self.outboxes.values():
+                client.touches = ()
         for box, client in list(self.outboxes.values()):
-            client.touches = ()
             box.put(self._hello(client), client)
 
     def broadcast(self, text: str) -> None:

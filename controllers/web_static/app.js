@@ -208,9 +208,9 @@
   function drawFig() {
     const [g, W, H] = fit(el.fig);
     g.clearRect(0, 0, W, H);
-    const rows = S.models.length, label = Math.min(120, W * 0.28), pad = 4;
+    const rows = S.models.length, label = Math.min(150, W * 0.34), pad = 4;
     const mixH = Math.max(30, H * 0.3), rowH = rows ? (H - mixH - pad * 2) / rows : 0;
-    g.font = "13px system-ui, sans-serif"; g.textBaseline = "middle";
+    g.font = "12px system-ui, sans-serif"; g.textBaseline = "middle";
     g.fillStyle = "#e8e8e8"; g.fillText("p_mix", 4, mixH / 2);
     g.fillStyle = "#141414"; g.fillRect(label, 0, W - label, mixH);
     if (S.mix) bars(g, S.mix, label, 0, W - label, mixH, "#e8e8e8", S.lastIndex);
@@ -235,7 +235,9 @@
       const c = S.colours[i] || UNKNOWN, r = 6 + 16 * (S.w[i] || 0);
       g.fillStyle = c; g.beginPath(); g.arc(px(x), py(y), r, 0, 2 * Math.PI); g.fill();
       const n = Math.hypot(x, y) || 1;
-      g.fillText(S.models[i] || "", px(x) + (x / n) * 30, py(y) - (y / n) * 22);
+      const name = S.models[i] || "", tw = g.measureText(name).width;
+      const lx = Math.max(tw / 2 + 4, Math.min(W - tw / 2 - 4, px(x) + (x / n) * 30));
+      g.fillText(name, lx, Math.max(12, Math.min(H - 12, py(y) - (y / n) * 24)));
     });
     for (const [x, y, who] of S.peers.touches || []) {
       if (who === S.id) continue;
@@ -267,12 +269,21 @@
     el.text.scrollTop = el.text.scrollHeight;
   }
 
+  function followWeights() {       // sliders show the daemon's weights unless being dragged
+    S.w.forEach((w, i) => {
+      const input = document.getElementById(`w${i}`);
+      if (!input || held.has(input)) return;
+      input.value = String(Math.round(w * 1000));
+      input.nextElementSibling.textContent = `${Math.round(w * 100)}%`;
+    });
+  }
+
   function paint() {
     requestAnimationFrame(paint);
     const hadText = pendingText.length > 0;
     drawText();
     if (dirtyFig) { drawFig(); dirtyFig = false; }
-    if (dirtyPad) { drawPad(); dirtyPad = false; }
+    if (dirtyPad) { drawPad(); followWeights(); dirtyPad = false; }
     if (hadText || pendingRx.length) {
       const now = performance.timeOrigin + performance.now();
       for (const rx of pendingRx) { lat[latCount % LAT_SAMPLES] = now - rx; latCount++; }
@@ -292,7 +303,8 @@
     writers: () => [...el.text.children].flatMap((s) => Array(s.firstChild.length).fill(Number(s.dataset.who))),
     latencies: () => Array.from(lat.subarray(0, Math.min(latCount, LAT_SAMPLES))),
     state: () => ({ role: S.role, id: S.id, received: S.received, dropped: S.dropped, gaps: S.gaps,
-      shown, conn: el.conn.dataset.state, models: S.models, weights: S.w, peers: S.peers }),
+      shown, conn: el.conn.dataset.state, models: S.models, anchors: S.anchors, weights: S.w,
+      peers: S.peers, note: el.note.textContent }),
     feed: (m) => handle(m),
     MAX_CHARS,
   };
