@@ -287,7 +287,7 @@ def web(
     except ImportError as exc:
         _fail(f"charmix web needs aiohttp ({exc}); pip install aiohttp segno")
         raise
-    from charmix.daemon.monitor import Link
+    from charmix.daemon.monitor_link import Link
 
     names, _, sender = _connect("web", to, models, query_timeout, max_rate, resend)
     _pad(names, anchor, width)  # bad anchors are the user's: say so before serving

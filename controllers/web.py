@@ -30,7 +30,7 @@ from charmix.controllers import web_control as wc
 from charmix.controllers.mapping import PadMapping
 from charmix.controllers.sender import Sender
 from charmix.controllers.web_feed import FrameFeed
-from charmix.daemon.monitor import Link
+from charmix.daemon.monitor_link import Link
 
 STATIC = Path(__file__).with_name("web_static")
 COALESCE = 0.002  # s to wait for the rest of a step's datagrams before sending to the pages

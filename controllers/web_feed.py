@@ -23,7 +23,7 @@ import numpy as np
 
 from charmix.controllers.palette import colours
 from charmix.daemon import protocol
-from charmix.daemon.monitor import MonitorState
+from charmix.daemon.monitor_state import MonitorState
 
 PENDING_WAIT = 0.25  # s a character waits for its attribution before it goes out as unknown
 MAX_FRESH = 4096  # characters kept between two flushes (a stalled loop cannot grow memory)
