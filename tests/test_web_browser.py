@@ -19,6 +19,8 @@ from fakes.osc_receiver import Received
 from test_controllers_daemon import Daemon
 from web_helpers import CHROMIUM, CHROMIUM_ARGS, PHONE, Bridge, Touch, chromium_or_skip, wait_js
 
+from charmix.controllers import palette
+
 pytestmark = pytest.mark.timeout(90)
 
 
@@ -95,7 +97,12 @@ def test_phone_drag_steers_the_daemon_and_shows_its_text(daemon: Daemon, browser
         assert at >= 0, f"the page's text is not what the daemon sent, in order: {text!r}"
         attribution = [m.params for m in daemon.out.of("attribution")][at:at + len(text)]
         expected = [max(range(len(a)), key=a.__getitem__) for a in attribution]
-        assert writers == expected  # each character in its writer's colour
+        assert writers == expected  # each character attributed to its writer …
+        spans = page.evaluate("[...document.querySelectorAll('#text span')].map("
+                              "s => [Number(s.dataset.who), getComputedStyle(s).color])")
+        for who, css in spans:  # … and drawn in that model's colour from the one palette
+            r, g, b = (round(v * 255) for v in palette.rgb(palette.colour(daemon.names[who], who)))
+            assert css == f"rgb({r}, {g}, {b})"
         assert page.evaluate("window.charmix.state().gaps") == 0
         lat = page.evaluate("window.charmix.latencies()")
         assert len(lat) >= 60 and all(v >= 0 for v in lat)
