@@ -55,7 +55,7 @@ class Bridge:
         self.log: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         self.frames_port = 0
-        self.wait_line("open http://", timeout=20)
+        self.wait_line("Ctrl-C stops", timeout=20)  # the last line at start-up
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
