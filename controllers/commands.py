@@ -1,9 +1,9 @@
-"""`charmix mouse | midi | leap` and `charmix send …`: the controller commands.
+"""`charmix mouse | midi | leap | web` and `charmix send …`: the controller commands.
 
 `charmix send` is generated from the address table (protocol.INPUT): one sub-command per input
 address, its arguments typed by the address's type pattern and checked against its range, so a
 new address in the table is a new `send` command with no edit here. Heavy or display-bound
-modules (tkinter, mido) are imported inside the commands, so `charmix --help` stays fast.
+modules (tkinter, mido, aiohttp) are imported inside the commands, so `charmix --help` stays fast.
 """
 
 from __future__ import annotations
@@ -231,6 +231,103 @@ def leap(
     raise typer.Exit(code)
 
 
+def web(
+    to: ToOpt = None,
+    models: ModelsOpt = None,
+    listen: Annotated[
+        str, Opt(metavar="HOST:PORT", help="Serve the page here; 0.0.0.0:7780 for phones on "
+                 "the LAN (then a QR code of the address is printed).")
+    ] = "127.0.0.1:7780",
+    control: Annotated[
+        str, Opt(help="With several pages: last (the newest touch wins), blend (every active "
+                 "touch counts), first (the first page to touch holds the controls).")
+    ] = "last",
+    pin: Annotated[
+        str | None, Opt(envvar="CHARMIX_WEB_PIN", help="Steering needs this code; pages "
+                        "without it only watch.")
+    ] = None,
+    view_only: Annotated[
+        bool, Opt(help="Pages only watch; nothing is sent to the daemon.")
+    ] = False,
+    idle: Annotated[
+        float, Opt(min=0.0, help="After N s without a touch the weights glide to --rest "
+                   "(0 = never).")
+    ] = 0.0,
+    rest: Annotated[
+        str, Opt(help="The rest mix for --idle: even, w1,w2,… in model order, or NAME=W,….")
+    ] = "even",
+    glide: Annotated[float, Opt(min=0.0, help="Seconds the glide to --rest takes.")] = 4.0,
+    rate_limit: Annotated[
+        float, Opt(min=1.0, max=1000.0, help="Messages per second one page may send.")
+    ] = 60.0,
+    anchor: AnchorOpt = None,
+    width: WidthOpt = 0.5,
+    qr: Annotated[bool, Opt(help="Print a QR code of the LAN address.")] = True,
+    max_rate: MaxRateOpt = 100.0,
+    resend: ResendOpt = 0.0,
+    query_timeout: QueryTimeoutOpt = 0.5,
+) -> None:
+    """Steer and watch from a phone or browser: an XY pad, sliders and the live Figure-1 view.
+
+    Open the printed address (or scan the QR code); several pages can share the pad.
+    """
+    from charmix.controllers.web_control import CONTROL_MODES, parse_rest
+    from charmix.daemon.config import parse_endpoint
+
+    if control not in CONTROL_MODES:
+        _fail(f"--control must be one of {', '.join(CONTROL_MODES)} (got {control!r})")
+    try:
+        here = parse_endpoint(listen, 7780, "127.0.0.1", lowest=0)
+    except ValueError as exc:
+        _fail(f"--listen {exc}")
+        raise
+    try:
+        from charmix.controllers import web as web_bridge
+    except ImportError as exc:
+        _fail(f"charmix web needs aiohttp ({exc}); pip install aiohttp segno")
+        raise
+    from charmix.daemon.monitor_link import Link
+
+    names, _, sender = _connect("web", to, models, query_timeout, max_rate, resend)
+    _pad(names, anchor, width)  # bad anchors are the user's: say so before serving
+    try:
+        parse_rest(rest, names)
+    except ValueError as exc:
+        sender.close()
+        _fail(str(exc))
+    targets = _targets(to)
+    try:
+        link = Link(targets[0], None)
+    except OSError as exc:
+        sender.close()
+        _fail(f"cannot open a socket for the daemon's frames: {exc.strerror or exc}")
+        raise
+    options = web_bridge.WebOptions(control, pin or None, view_only, idle, rest, glide,
+                                    rate_limit, tuple(anchor or ()), width)
+    bridge = web_bridge.WebBridge(link, sender, names, options)
+
+    def ready(port: int) -> None:
+        urls = web_bridge.lan_urls(here.host, port)
+        for url in urls:
+            typer.echo(f"charmix web: open {url}")
+        lan = [u for u in urls if "//127." not in u and "//[::1]" not in u]
+        if qr and lan:
+            typer.echo(web_bridge.qr_text(lan[0]), nl=False)
+        elif here.host.startswith("127."):
+            typer.echo("charmix web: only this machine can open it; --listen 0.0.0.0:7780 "
+                       "serves phones on the LAN")
+        typer.echo(f"charmix web: frames from {link.describe()}", err=True)
+        how = "view only" if view_only else "PIN needed to steer" if pin else f"control {control}"
+        typer.echo(f"charmix web: {how}; Ctrl-C stops", err=True)
+        sys.stdout.flush()
+
+    try:
+        code = web_bridge.run(bridge, here.host, here.port, ready)
+    finally:
+        sender.close()
+    raise typer.Exit(code)
+
+
 # -- charmix send, generated from the address table ---------------------------------------
 send_app = typer.Typer(
     help="Send one control message to the daemon(s): a command-line controller for scripts.",
@@ -356,6 +453,7 @@ def register(app: typer.Typer) -> None:
     app.command(rich_help_panel=PANEL)(mouse)
     app.command(rich_help_panel=PANEL)(midi)
     app.command(rich_help_panel=PANEL)(leap)
+    app.command(rich_help_panel=PANEL)(web)
     app.add_typer(send_app, name="send", rich_help_panel=PANEL)
 
 
