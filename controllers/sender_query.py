@@ -67,7 +67,8 @@ def read_reply(data: bytes) -> list[tuple[str, list]]:
 class DaemonInfo:
     """One daemon's answer to /charmix/query."""
 
-    source: Target
+    source: Target  # where the reply came from (the daemon's sending socket, not 7770)
+    target: Target | None = None  # the --to target that was asked (a broadcast asks many)
     models: list[str] = field(default_factory=list)
     vocab: str | None = None
     status: dict[str, float] | None = None
@@ -88,6 +89,7 @@ def _query(targets: Sequence[Target], timeout: float) -> list[DaemonInfo]:
     paths = {s: protocol.output(s).path for s in ("models", "vocab", "status")}
     found: dict[Target, DaemonInfo] = {}
     socks: list[socket.socket] = []
+    asked: dict[socket.socket, Target] = {}
     try:
         for target in targets:
             try:
@@ -96,6 +98,7 @@ def _query(targets: Sequence[Target], timeout: float) -> list[DaemonInfo]:
                 socks.append(sock)
                 sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
                 sock.sendto(msg, addr)
+                asked[sock] = target
             except OSError:  # unresolvable or unreachable: that target just doesn't answer
                 continue
         deadline = time.monotonic() + timeout
@@ -108,7 +111,7 @@ def _query(targets: Sequence[Target], timeout: float) -> list[DaemonInfo]:
                 messages = read_reply(data)
                 if not messages:
                     continue
-                info = found.setdefault(src[:2], DaemonInfo(src[:2]))
+                info = found.setdefault(src[:2], DaemonInfo(src[:2], asked.get(sock)))
                 for address, params in messages:
                     _absorb(info, address, params, paths)
             complete = [i for i in found.values() if i.models and i.vocab is not None and i.status]
@@ -133,8 +136,31 @@ def _absorb(info: DaemonInfo, path: str, params: list, paths: dict[str, str]) ->
         info.status = dict(zip(protocol.STATUS_FIELDS, map(float, known), strict=True))
 
 
+def refusal(info: DaemonInfo, address: protocol.Address, values: Sequence[object],
+            name: str | None = None) -> str | None:
+    """Why this daemon would refuse the message (it runs other models), or None.
+
+    The table's checks (types, ranges) are `encode`'s; this is what only the daemon's namespace
+    knows: its model names, and how many weights it takes.
+    """
+    models = ", ".join(info.models)
+    if name is not None and name not in info.models:
+        return f"it has no model {name!r} (it runs {models})"
+    if address.args and address.args[0].per == "model" and len(values) > len(info.models):
+        return (f"{len(values)} values for its {len(info.models)} models ({models}); "
+                "it would ignore the message")
+    return None
+
+
 class ModelsUnknown(Exception):
-    """Neither a daemon nor --models said which models there are; str() says what to do."""
+    """Neither a daemon nor --models said which models there are; str() says what to do.
+
+    `usage`: the fault is the command line's (an empty or repeated --models), not the network's.
+    """
+
+    def __init__(self, message: str, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 def resolve_models(
@@ -150,9 +176,10 @@ def resolve_models(
     say = log or (lambda m: print(f"charmix: {m}", file=sys.stderr, flush=True))
     given = [m.strip() for m in models.split(",") if m.strip()] if models else []
     if models is not None and not given:
-        raise ModelsUnknown("--models is empty; give names like --models austen,bible,linux")
+        raise ModelsUnknown("--models is empty; give names like --models austen,bible,linux",
+                            usage=True)
     if len(set(given)) != len(given):
-        raise ModelsUnknown(f"--models lists a name twice: {models}")
+        raise ModelsUnknown(f"--models lists a name twice: {models}", usage=True)
     replies = query(targets, timeout) if timeout > 0 else []
     if replies:
         info = replies[0]
