@@ -148,7 +148,7 @@ def midi(
     except LayoutError as exc:
         _fail(str(exc))
     if why := midi_bridge.sequencer_missing():  # before asking the daemon anything
-        _fail(why)
+        _fail(why, FAILURE)
     names, _, sender = _connect("midi", to, models, query_timeout, max_rate, resend)
     try:
         bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save)
@@ -201,7 +201,7 @@ def leap(
     if hand not in ("any", "left", "right"):
         _fail(f"--hand must be any, left or right (got {hand!r})")
     if replay is None and not leap_bridge.bindings_available():
-        _fail(leap_bridge.INSTALL_HINT)
+        _fail(leap_bridge.INSTALL_HINT, FAILURE)
     names, _, sender = _connect("leap", to, models, query_timeout, max_rate, resend)
     pad = _pad(names, anchor, width)
     mapper = leap_bridge.LeapMapper(pad, box=box, pinch=pinch, t_open=t_open, t_pinch=t_pinch)
