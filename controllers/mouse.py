@@ -199,7 +199,7 @@ def run(
         print(f"charmix mouse: cannot open a window ({exc}); it needs a display "
               "(set DISPLAY, or use `charmix send` / `charmix leap --replay` without one)",
               file=sys.stderr)
-        return 2
+        return 1  # a runtime failure: no display
     if geometry:
         try:
             root.geometry(geometry)
