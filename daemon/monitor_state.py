@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pythonosc.osc_packet import OscPacket
 
-from charmix.daemon import protocol
+from charmix.daemon import oscread, protocol
 
 RATE_WINDOW = 2.0  # seconds of arrivals behind the chars/s figure
 LEARNED_MAX = 4096  # /charmix/index -> char pairs kept until the vocabulary arrives
@@ -98,8 +97,8 @@ class MonitorState:
         c.bytes += len(data)
         self.last_rx = now
         try:
-            messages = [m.message for m in OscPacket(data).messages]
-        except Exception:  # python-osc raises ParseError, and worse on hostile bytes
+            messages = oscread.messages(data)
+        except Exception:  # ParseError, MalformedPacket, and worse on hostile bytes
             c.malformed += 1
             return
         if any(m.address == _STEP for m in messages):
