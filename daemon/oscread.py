@@ -11,6 +11,7 @@ every message applies the moment it arrives.
 
 from __future__ import annotations
 
+import logging
 import struct
 
 from pythonosc.osc_message import OscMessage
@@ -19,6 +20,23 @@ BUNDLE_TAG = b"#bundle\x00"
 HEADER = 16  # "#bundle\0" + the 8-byte timetag
 MAX_DEPTH = 8  # bundles inside bundles; charmix's own senders use one level
 _SIZE = struct.Struct(">i")
+
+
+class _PythonOscNoise(logging.Filter):
+    """python-osc logs a root-logger warning for every unknown type tag or bundle element; under
+    a flood of junk that would be a line per packet (on the monitor's screen, in the daemon's
+    log). charmix's readers count such packets and report them themselves, rate-limited."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pythonosc" not in record.pathname
+
+
+_NOISE_FILTER = _PythonOscNoise()
+
+
+def silence_python_osc() -> None:
+    """Drop python-osc's per-packet warnings (idempotent)."""
+    logging.getLogger().addFilter(_NOISE_FILTER)
 
 
 class MalformedPacket(ValueError):

@@ -63,18 +63,6 @@ class ListenError(OSError):
     """The control socket could not be opened; str() is one line for the user."""
 
 
-class _PythonOscNoise(logging.Filter):
-    """python-osc logs a root-logger warning for every unknown type tag or bundle element; under
-    a flood of junk that would be a log line per packet. Such packets are counted as rx_bad and
-    reported by the server's own rate-limited warnings instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "pythonosc" not in record.pathname
-
-
-_NOISE_FILTER = _PythonOscNoise()
-
-
 def parse(data: bytes) -> list[OscMessage]:
     """All messages in a datagram, nested bundles flattened in order (at most
     oscread.MAX_DEPTH deep); raises on malformed data."""
@@ -200,7 +188,7 @@ class ControlServer:
         return self.sock.getsockname()[:2]
 
     def start(self) -> None:
-        logging.getLogger().addFilter(_NOISE_FILTER)
+        oscread.silence_python_osc()  # junk is counted and warned about here, rate-limited
         self._thread = threading.Thread(target=self._run, name="charmix-osc-in", daemon=True)
         self._thread.start()
 
