@@ -37,6 +37,7 @@ COALESCE = 0.002  # s to wait for the rest of a step's datagrams before sending 
 TICK = wc.GLIDE_STEP  # s between housekeeping rounds (glide, renewals, peers)
 BACKLOG = 256  # frames a page may fall behind before its oldest are dropped
 MAX_CLIENTS = 200
+SHUTDOWN = 1.0  # s the pages get to answer the close at shutdown
 REFUSAL_EVERY = 1.0  # s: a page is told at most this often why its messages are refused
 HEADERS = {
     "Cache-Control": "no-cache",
@@ -254,35 +255,47 @@ class WebBridge:
                 self.broadcast(peers)
             await asyncio.sleep(TICK)
 
-    async def serve(self, host: str, port: int, ready=None) -> None:
-        """Serve until cancelled; `ready(port)` is called once the page can be loaded."""
+    async def serve(self, host: str, port: int, ready=None,
+                    stop: asyncio.Event | None = None) -> None:
+        """Serve until `stop` is set; `ready(port)` is called once the page can be loaded."""
         loop = asyncio.get_running_loop()
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        stop = stop or asyncio.Event()
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
+                               shutdown_timeout=SHUTDOWN)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
-        await site.start()
-        bound = runner.addresses[0][1] if runner.addresses else port
-        loop.add_reader(self.link.sock.fileno(), self._on_readable)
-        keeper = asyncio.ensure_future(self.housekeeping())
         try:
-            if ready is not None:
-                ready(bound)
-            await asyncio.Event().wait()
+            site = web.TCPSite(runner, host, port, reuse_address=True)
+            await site.start()
+            bound = runner.addresses[0][1] if runner.addresses else port
+            loop.add_reader(self.link.sock.fileno(), self._on_readable)
+            keeper = asyncio.ensure_future(self.housekeeping())
+            try:
+                if ready is not None:
+                    ready(bound)
+                await stop.wait()
+            finally:
+                keeper.cancel()
+                loop.remove_reader(self.link.sock.fileno())
+                closing = [box.ws.close(message=b"charmix web stopped")
+                           for box, _ in list(self.outboxes.values())]
+                if closing:  # a page that never answers the close costs SHUTDOWN s at most
+                    await asyncio.wait([asyncio.ensure_future(c) for c in closing],
+                                       timeout=SHUTDOWN)
         finally:
-            keeper.cancel()
-            loop.remove_reader(self.link.sock.fileno())
-            for box, _ in list(self.outboxes.values()):
-                await box.ws.close()
             await runner.cleanup()
 
 
 def run(bridge: WebBridge, host: str, port: int, ready=None) -> int:
-    """Run the bridge until SIGINT or SIGTERM; returns the exit code."""
-    from charmix.daemon.signals import interrupt_on_signals
+    """Run the bridge until SIGINT or SIGTERM, then close the pages and the port cleanly."""
+    from charmix.daemon.signals import on_stop_signals
+
+    async def main() -> None:
+        loop, stop = asyncio.get_running_loop(), asyncio.Event()
+        with on_stop_signals(lambda: loop.call_soon_threadsafe(stop.set)):
+            await bridge.serve(host, port, ready, stop)
 
     try:
-        with interrupt_on_signals():
-            asyncio.run(bridge.serve(host, port, ready))
+        asyncio.run(main())
     except KeyboardInterrupt:
         pass
     except OSError as exc:

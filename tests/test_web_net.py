@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import random
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +156,16 @@ def test_idle_glides_to_the_rest_mix(daemon: Daemon) -> None:
         page.close()
     finally:
         bridge.close()
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(daemon: Daemon) -> None:
+    bridge = Bridge(daemon.control)
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "charmix.daemon.cli", "web", "--to", daemon.control,
+             "--listen", f"127.0.0.1:{bridge.port}", "--no-qr"],
+            capture_output=True, text=True, timeout=30)
+    finally:
+        bridge.close()
+    assert second.returncode == 2
+    assert "cannot serve on" in second.stderr and "Traceback" not in second.stderr
