@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_web.py                  # 20 chars/s, 1 and 10 pages
     .venv/bin/python benchmarks/bench_web.py --rate 100 --pages 1 --seconds 20
+    .venv/bin/python benchmarks/bench_web.py --pages 1 --readers 0 9   # 1 page + 9 WS clients
 
 A real daemon with the six shipped models, a real bridge and headless Chromium (Debian's
 /usr/bin/chromium) with N pages at a phone's size, all on loopback. For each N:
@@ -28,6 +29,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -55,7 +57,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(browser, bridge: Bridge, pages: int, seconds: float) -> dict:
+class Reader:
+    """A lightweight page: a WebSocket client (websocket-client) reading every message."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(f"ws://127.0.0.1:{bridge.port}/ws", timeout=5)
+        self.messages = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self.ws.recv()
+                self.messages += 1
+        except Exception:  # closed at the end of the run
+            return
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def measure(browser, bridge: Bridge, pages: int, seconds: float, readers: int = 0) -> dict:
+    extra = [Reader(bridge) for _ in range(readers)]
     contexts = [browser.new_context(**PHONE) for _ in range(pages)]
     tabs = [c.new_page() for c in contexts]
     for tab in tabs:
@@ -81,9 +107,12 @@ def measure(browser, bridge: Bridge, pages: int, seconds: float) -> dict:
         heap1.append(tab.evaluate(heap))
     for c in contexts:
         c.close()
+    for r in extra:
+        r.close()
     wall = t1 - t0
     return {
         "pages": pages,
+        "ws_readers": readers,
         "bridge_cpu_percent": round(100 * (c1 - c0) / wall, 1),
         "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
         "latency_ms_p99": round(percentile(lat, 0.99), 2) if lat else None,
@@ -102,6 +131,9 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=20.0, help="the daemon's chars/s")
     ap.add_argument("--pages", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--seconds", type=float, default=20.0, help="measurement window per run")
+    ap.add_argument("--readers", type=int, nargs="+", default=[0],
+                    help="extra WebSocket clients per run, alongside the pages (a page's load on "
+                    "the bridge without a browser's drawing on this machine's CPU)")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -118,9 +150,11 @@ def main() -> int:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for n in args.pages:
-                    result = {"rate": args.rate, **measure(browser, bridge, n, args.seconds)}
-                    print(json.dumps(result), flush=True)
-                    results.append(result)
+                    for k in args.readers:
+                        result = {"rate": args.rate,
+                                  **measure(browser, bridge, n, args.seconds, k)}
+                        print(json.dumps(result), flush=True)
+                        results.append(result)
                 browser.close()
         finally:
             bridge.close()

@@ -30,6 +30,10 @@ def daemon(tiny_models: dict[str, Path]) -> Iterator[Daemon]:
         d.close()
 
 
+def browser_refuses(name: str) -> None:
+    raise AssertionError(f"{name} in the bridge's JSON: a browser's JSON.parse refuses it")
+
+
 class Page:
     """A WebSocket client reading the bridge's messages on demand."""
 
@@ -40,7 +44,7 @@ class Page:
     def next(self, kind: str, timeout: float = 5.0, pred=lambda m: True) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            msg = json.loads(self.ws.recv())
+            msg = json.loads(self.ws.recv(), parse_constant=browser_refuses)
             if msg["t"] == kind and pred(msg):
                 return msg
         raise AssertionError(f"no {kind} message within {timeout} s")
