@@ -86,10 +86,10 @@ def test_phone_drag_steers_the_daemon_and_shows_its_text(daemon: Daemon, browser
         t1 = time.monotonic()
         touch.move(anchor(page, second))
         weights_after(daemon, t1, daemon.names.index(second))
-        touch.up()
         wait_js(page, "window.charmix.text().length >= 60", what="60 characters on the page")
         shot = Path(os.environ.get("CHARMIX_SCREENSHOTS") or tmp_path) / "web-phone.png"
-        page.screenshot(path=str(shot))
+        page.screenshot(path=str(shot))  # the finger still down, so the pad shows it
+        touch.up()
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         text, writers = page.evaluate("[window.charmix.text(), window.charmix.writers()]")
         sent = "".join(m.params[0] for m in daemon.out.of("char"))

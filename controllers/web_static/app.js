@@ -241,8 +241,8 @@
       g.fillStyle = c; g.beginPath(); g.arc(px(x), py(y), r, 0, 2 * Math.PI); g.fill();
       const n = Math.hypot(x, y) || 1;
       const name = S.models[i] || "", tw = g.measureText(name).width;
-      const lx = Math.max(tw / 2 + 4, Math.min(W - tw / 2 - 4, px(x) + (x / n) * 30));
-      g.fillText(name, lx, Math.max(12, Math.min(H - 12, py(y) - (y / n) * 24)));
+      const lx = Math.max(tw / 2 + 4, Math.min(W - tw / 2 - 4, px(x) + (x / n) * (r + 8 + tw / 2)));
+      g.fillText(name, lx, Math.max(12, Math.min(H - 12, py(y) - (y / n) * (r + 14))));
     });
     for (const [x, y, who] of S.peers.touches || []) {
       if (who === S.id) continue;
