@@ -279,9 +279,8 @@ def web(
     except ValueError as exc:
         sender.close()
         _fail(str(exc))
-    targets = _targets(to)
-    try:
-        link = Link(targets[0], None)
+    try:  # frames from the first daemon, as --to resolved it for the Sender
+        link = Link(sender.targets[0], None)
     except OSError as exc:
         sender.close()
         _fail(f"cannot open a socket for the daemon's frames: {exc.strerror or exc}")

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import sys
 import time
 from collections import deque
@@ -29,7 +30,7 @@ from aiohttp import WSMsgType, web
 from charmix.controllers import web_control as wc
 from charmix.controllers.mapping import PadMapping
 from charmix.controllers.sender import Sender
-from charmix.controllers.web_feed import FrameFeed
+from charmix.controllers.web_feed import FrameFeed, finite
 from charmix.daemon.monitor_link import Link
 
 STATIC = Path(__file__).with_name("web_static")
@@ -37,6 +38,7 @@ COALESCE = 0.002  # s to wait for the rest of a step's datagrams before sending 
 TICK = wc.GLIDE_STEP  # s between housekeeping rounds (glide, renewals, peers)
 BACKLOG = 256  # frames a page may fall behind before its oldest are dropped
 MAX_CLIENTS = 200
+SHUTDOWN = 1.0  # s the pages get to answer the close at shutdown
 REFUSAL_EVERY = 1.0  # s: a page is told at most this often why its messages are refused
 HEADERS = {
     "Cache-Control": "no-cache",
@@ -102,6 +104,7 @@ class WebBridge:
         self._ids = itertools.count(1)
         self._flush_at: asyncio.TimerHandle | None = None
         self._peers = ""
+        self.errors = 0  # exceptions caught in housekeeping and message handling (logged)
         self.app = web.Application()
         self.app.router.add_get("/", self._index)
         self.app.router.add_get("/ws", self._ws)
@@ -164,7 +167,7 @@ class WebBridge:
             "control": self.options.control, **self.feed.layout(),
             "anchors": [[a.x, a.y] for a in m.anchors], "settings": self.feed.settings(),
             "temperature_range": [wc.T_MIN, wc.T_MAX], "idle": self.options.idle,
-            "rest": self.arbiter.rest, "weights": self.feed.weights,
+            "rest": self.arbiter.rest, "weights": finite(self.feed.weights),
         }, separators=(",", ":"))
 
     def _refuse(self, client: wc.Client, box: Outbox, why: str) -> None:
@@ -176,6 +179,12 @@ class WebBridge:
 
     def _on_text(self, client: wc.Client, box: Outbox, text: str) -> None:
         """One message from a page: rate limit, parse, PIN or control; never raises."""
+        try:
+            self._handle(client, box, text)
+        except ValueError as exc:  # e.g. a value the Sender refuses: that message only
+            self._refuse(client, box, str(exc))
+
+    def _handle(self, client: wc.Client, box: Outbox, text: str) -> None:
         now = time.monotonic()
         if not client.limiter.allow(now):
             self._refuse(client, box, "too many messages; slow down")
@@ -206,7 +215,7 @@ class WebBridge:
             self.feed.layout_changed = False
             self._relayout()
         text = self.feed.flush()
-        if self.feed.weights:
+        if self.feed.weights and all(math.isfinite(w) for w in self.feed.weights):
             self.arbiter.daemon_weights = list(self.feed.weights)
         if text is not None:
             self.broadcast(text)
@@ -243,46 +252,65 @@ class WebBridge:
     async def housekeeping(self) -> None:
         """Every TICK: renew the subscription, the idle glide, late characters, the peers."""
         while True:
-            now = time.monotonic()
-            self.link.maintain(now, want_announce=not (self.feed.models and self.feed.vocab))
-            self.arbiter.tick(now)
-            if self.feed.fresh and self._flush_at is None:
-                self._flush()
-            peers = self._peers_message()
-            if peers != self._peers:
-                self._peers = peers
-                self.broadcast(peers)
+            try:
+                self._housekeeping(time.monotonic())
+            except Exception as exc:  # noqa: BLE001 - a bug here must not end the show
+                self.errors += 1
+                if self.errors == 1 or self.errors % 1000 == 0:
+                    self.log(f"housekeeping failed ({self.errors}×): {exc!r}")
             await asyncio.sleep(TICK)
 
-    async def serve(self, host: str, port: int, ready=None) -> None:
-        """Serve until cancelled; `ready(port)` is called once the page can be loaded."""
+    def _housekeeping(self, now: float) -> None:
+        self.link.maintain(now, want_announce=not (self.feed.models and self.feed.vocab))
+        self.arbiter.tick(now)
+        if self.feed.fresh and self._flush_at is None:
+            self._flush()
+        peers = self._peers_message()
+        if peers != self._peers:
+            self._peers = peers
+            self.broadcast(peers)
+
+    async def serve(self, host: str, port: int, ready=None,
+                    stop: asyncio.Event | None = None) -> None:
+        """Serve until `stop` is set; `ready(port)` is called once the page can be loaded."""
         loop = asyncio.get_running_loop()
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        stop = stop or asyncio.Event()
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
+                               shutdown_timeout=SHUTDOWN)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
-        await site.start()
-        bound = runner.addresses[0][1] if runner.addresses else port
-        loop.add_reader(self.link.sock.fileno(), self._on_readable)
-        keeper = asyncio.ensure_future(self.housekeeping())
         try:
-            if ready is not None:
-                ready(bound)
-            await asyncio.Event().wait()
+            site = web.TCPSite(runner, host, port, reuse_address=True)
+            await site.start()
+            bound = runner.addresses[0][1] if runner.addresses else port
+            loop.add_reader(self.link.sock.fileno(), self._on_readable)
+            keeper = asyncio.ensure_future(self.housekeeping())
+            try:
+                if ready is not None:
+                    ready(bound)
+                await stop.wait()
+            finally:
+                keeper.cancel()
+                loop.remove_reader(self.link.sock.fileno())
+                closing = [box.ws.close(message=b"charmix web stopped")
+                           for box, _ in list(self.outboxes.values())]
+                if closing:  # a page that never answers the close costs SHUTDOWN s at most
+                    await asyncio.wait([asyncio.ensure_future(c) for c in closing],
+                                       timeout=SHUTDOWN)
         finally:
-            keeper.cancel()
-            loop.remove_reader(self.link.sock.fileno())
-            for box, _ in list(self.outboxes.values()):
-                await box.ws.close()
             await runner.cleanup()
 
 
 def run(bridge: WebBridge, host: str, port: int, ready=None) -> int:
-    """Run the bridge until SIGINT or SIGTERM; returns the exit code."""
-    from charmix.daemon.signals import interrupt_on_signals
+    """Run the bridge until SIGINT or SIGTERM, then close the pages and the port cleanly."""
+    from charmix.daemon.signals import on_stop_signals
+
+    async def main() -> None:
+        loop, stop = asyncio.get_running_loop(), asyncio.Event()
+        with on_stop_signals(lambda: loop.call_soon_threadsafe(stop.set)):
+            await bridge.serve(host, port, ready, stop)
 
     try:
-        with interrupt_on_signals():
-            asyncio.run(bridge.serve(host, port, ready))
+        asyncio.run(main())
     except KeyboardInterrupt:
         pass
     except OSError as exc:

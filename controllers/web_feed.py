@@ -34,6 +34,11 @@ def per_mille(values: Any) -> list[int]:
     return np.rint(np.clip(arr, 0.0, 1.0) * 1000).astype(int).tolist()
 
 
+def finite(values: Any, digits: int = 4) -> list[float | None]:
+    """Rounded floats, None where not finite: JSON that a browser's JSON.parse accepts."""
+    return [round(float(v), digits) if math.isfinite(v) else None for v in values]
+
+
 class FrameFeed(MonitorState):
     """MonitorState plus the bookkeeping of what is new since the last `flush`."""
 
@@ -110,8 +115,7 @@ class FrameFeed(MonitorState):
                         for n in self.models]
         for key, short in (("weights", "w"), ("attribution", "a"), ("entropy", "h")):
             if key in changed:
-                msg[short] = [round(v, 4) if math.isfinite(v) else None
-                              for v in getattr(self, key)]
+                msg[short] = finite(getattr(self, key))
         if "status" in changed:
             msg["settings"] = self.settings()
         return json.dumps(msg, separators=(",", ":"), ensure_ascii=False)

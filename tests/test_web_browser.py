@@ -86,10 +86,10 @@ def test_phone_drag_steers_the_daemon_and_shows_its_text(daemon: Daemon, browser
         t1 = time.monotonic()
         touch.move(anchor(page, second))
         weights_after(daemon, t1, daemon.names.index(second))
-        touch.up()
         wait_js(page, "window.charmix.text().length >= 60", what="60 characters on the page")
         shot = Path(os.environ.get("CHARMIX_SCREENSHOTS") or tmp_path) / "web-phone.png"
-        page.screenshot(path=str(shot))
+        page.screenshot(path=str(shot))  # the finger still down, so the pad shows it
+        touch.up()
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         text, writers = page.evaluate("[window.charmix.text(), window.charmix.writers()]")
         sent = "".join(m.params[0] for m in daemon.out.of("char"))
@@ -106,6 +106,17 @@ def test_phone_drag_steers_the_daemon_and_shows_its_text(daemon: Daemon, browser
         assert page.evaluate("window.charmix.state().gaps") == 0
         lat = page.evaluate("window.charmix.latencies()")
         assert len(lat) >= 60 and all(v >= 0 for v in lat)
+        # the text buffer is bounded: 8,000 more characters leave the newest MAX_CHARS on screen
+        burst = "".join(chr(0x61 + k % 26) for k in range(8000))
+        page.evaluate("(s) => { for (let i = 0; i < s.length; i += 1000) window.charmix.feed("
+                      "{t: 'f', chars: [...s.slice(i, i + 1000)], who: Array(1000).fill(i % 3),"
+                      " s0: null, step: null}); }", burst)
+        limit = page.evaluate("window.charmix.MAX_CHARS")
+        wait_js(page, f"window.charmix.text().includes({burst[-50:]!r})", what="the burst drawn")
+        shown = page.evaluate("window.charmix.text()")
+        end = shown.index(burst[-50:]) + 50  # the daemon's characters go on after the burst
+        assert len(shown) == limit and shown[:end] == burst[-end:]
+        assert page.evaluate("document.querySelectorAll('#text span').length") <= 8
     finally:
         bridge.close()
 

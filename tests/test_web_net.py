@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import random
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,10 @@ def daemon(tiny_models: dict[str, Path]) -> Iterator[Daemon]:
         d.close()
 
 
+def browser_refuses(name: str) -> None:
+    raise AssertionError(f"{name} in the bridge's JSON: a browser's JSON.parse refuses it")
+
+
 class Page:
     """A WebSocket client reading the bridge's messages on demand."""
 
@@ -38,7 +44,7 @@ class Page:
     def next(self, kind: str, timeout: float = 5.0, pred=lambda m: True) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            msg = json.loads(self.ws.recv())
+            msg = json.loads(self.ws.recv(), parse_constant=browser_refuses)
             if msg["t"] == kind and pred(msg):
                 return msg
         raise AssertionError(f"no {kind} message within {timeout} s")
@@ -154,3 +160,16 @@ def test_idle_glides_to_the_rest_mix(daemon: Daemon) -> None:
         page.close()
     finally:
         bridge.close()
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(daemon: Daemon) -> None:
+    bridge = Bridge(daemon.control)
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "charmix.daemon.cli", "web", "--to", daemon.control,
+             "--listen", f"127.0.0.1:{bridge.port}", "--no-qr"],
+            capture_output=True, text=True, timeout=30)
+    finally:
+        bridge.close()
+    assert second.returncode == 2
+    assert "cannot serve on" in second.stderr and "Traceback" not in second.stderr

@@ -27,8 +27,9 @@
     lastFrame: 0, received: 0, dropped: 0, lastStep: null, gaps: 0 };
   const pendingText = [];          // [char, writer] not drawn yet
   const pendingRx = [];            // arrival times of the frames not drawn yet
-  const lat = new Float64Array(LAT_SAMPLES);
-  let latCount = 0, dirtyFig = true, dirtyPad = true, ws = null, retry = 500, everOpen = false;
+  const lat = new Float64Array(LAT_SAMPLES);    // frame at the bridge → drawn
+  const latRx = new Float64Array(LAT_SAMPLES);  // frame at the bridge → in this page's onmessage
+  let latCount = 0, rxCount = 0, dirtyFig = true, dirtyPad = true, ws = null, retry = 500, everOpen = false;
 
   // -- connection --------------------------------------------------------------------------
   function setConn(state, text) { el.conn.dataset.state = state; el.conn.textContent = text; }
@@ -90,7 +91,11 @@
       S.received += m.chars.length;
       const last = m.chars[m.chars.length - 1];
       S.lastIndex = S.vocab.indexOf(last);
-      for (const t of m.rx || []) { if (pendingRx.length < 1024) pendingRx.push(t); }
+      const now = performance.timeOrigin + performance.now();
+      for (const t of m.rx || []) {
+        latRx[rxCount % LAT_SAMPLES] = now - t; rxCount++;
+        if (pendingRx.length < 1024) pendingRx.push(t);
+      }
     }
     if (m.step !== undefined && m.step !== null) S.lastStep = m.step;
     if (m.mix) S.mix = m.mix;
@@ -236,8 +241,8 @@
       g.fillStyle = c; g.beginPath(); g.arc(px(x), py(y), r, 0, 2 * Math.PI); g.fill();
       const n = Math.hypot(x, y) || 1;
       const name = S.models[i] || "", tw = g.measureText(name).width;
-      const lx = Math.max(tw / 2 + 4, Math.min(W - tw / 2 - 4, px(x) + (x / n) * 30));
-      g.fillText(name, lx, Math.max(12, Math.min(H - 12, py(y) - (y / n) * 24)));
+      const lx = Math.max(tw / 2 + 4, Math.min(W - tw / 2 - 4, px(x) + (x / n) * (r + 8 + tw / 2)));
+      g.fillText(name, lx, Math.max(12, Math.min(H - 12, py(y) - (y / n) * (r + 14))));
     });
     for (const [x, y, who] of S.peers.touches || []) {
       if (who === S.id) continue;
@@ -278,8 +283,11 @@
     });
   }
 
+  let paints = 0, draws = 0;       // animation frames, and those that drew something
   function paint() {
     requestAnimationFrame(paint);
+    paints++;
+    if (pendingText.length || dirtyFig || dirtyPad) draws++;
     const hadText = pendingText.length > 0;
     drawText();
     if (dirtyFig) { drawFig(); dirtyFig = false; }
@@ -302,9 +310,12 @@
     text: () => el.text.textContent,
     writers: () => [...el.text.children].flatMap((s) => Array(s.firstChild.length).fill(Number(s.dataset.who))),
     latencies: () => Array.from(lat.subarray(0, Math.min(latCount, LAT_SAMPLES))),
+    arrivals: () => Array.from(latRx.subarray(0, Math.min(rxCount, LAT_SAMPLES))),
     state: () => ({ role: S.role, id: S.id, received: S.received, dropped: S.dropped, gaps: S.gaps,
       shown, conn: el.conn.dataset.state, models: S.models, anchors: S.anchors, weights: S.w,
       peers: S.peers, note: el.note.textContent }),
+    frames: () => ({ paints, draws }),
+    resetStats: () => { latCount = rxCount = paints = draws = 0; },
     feed: (m) => handle(m),
     MAX_CHARS,
   };
