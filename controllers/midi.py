@@ -262,7 +262,7 @@ def run(port_substring: str | None, bridge: Pump, say: Callable[[str], None] = _
     """Open the hardware port (waiting for it to appear), pump it, reopen it if it goes away."""
     if why := sequencer_missing():
         say(why)
-        return 2
+        return 1  # a runtime failure: no ALSA sequencer on this machine
     waiting = False
     try:
         with interrupt_on_signals():  # SIGTERM too, and SIGINT even if started in the background

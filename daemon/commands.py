@@ -149,6 +149,12 @@ def daemon(
         help="Record the performance to FILE (a new file): replay it with charmix replay, "
         "render it with charmix render.",
     )] = None,
+    state: Annotated[Path | None, Opt(
+        metavar="FILE", rich_help_panel=PANEL_RUN,
+        help="Keep the live settings (weights, temperatures, mode, rate, slew, top-k/p, pause, "
+        "subscribers) in FILE, saved about once a second while they change and restored at "
+        "start (default: none; $STATE_DIRECTORY/state.json when run as a systemd service).",
+    )] = None,
     burst: Annotated[int | None, Opt(
         metavar="N", rich_help_panel=PANEL_RUN,
         help="Write N characters as fast as possible, then exit (an offline run).",
@@ -162,8 +168,8 @@ def daemon(
         "temperature": temperature, "model_temperature": model_temperature, "mode": mode,
         "rate": rate, "slew": slew, "topk": topk, "topp": topp, "seed": seed, "prime": prime,
         "listen": listen, "send": send, "allow": allow, "max_datagram": max_datagram,
-        "echo": echo, "status_every": status_every, "burst": burst, "voices": voices,
-        "record": record,
+        "echo": echo, "status_every": status_every, "burst": burst, "state": state,
+        "voices": voices, "record": record,
     }
     try:
         cfg = build(cli, config)

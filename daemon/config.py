@@ -78,6 +78,7 @@ class Config:
     echo: bool | None = None  # write the text to stdout; None = when stdout is a terminal
     burst: int = 0  # > 0: write this many characters as fast as possible, then exit
     max_datagram: int = protocol.MAX_DATAGRAM
+    state: Path | None = None  # --state FILE: settings kept across restarts (charmix.daemon.state)
     voices: int = 1  # independent streams, stepped together (one model call per model)
     record: Path | None = None  # a performance file to write (charmix.daemon.record)
 
@@ -238,6 +239,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "echo": _boolean,
     "burst": _integer(0),
     "max_datagram": _integer(64, protocol.MAX_INPUT_DATAGRAM),
+    "state": _path,
     "voices": _integer(1, protocol.VOICES_MAX),
     "record": _path,
 }
@@ -270,7 +272,7 @@ def read_rig(path: Path) -> dict[str, Any]:
         except ValueError as exc:
             raise ConfigError(f"{path}: '{key}' {exc}") from None
     base = path.parent
-    for key in ("models_dir", "record"):
+    for key in ("models_dir", "state", "record"):
         if key in out and not out[key].is_absolute():
             out[key] = base / out[key]
     if "models" in out:

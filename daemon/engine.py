@@ -196,6 +196,11 @@ class Engine:
     def weights(self) -> np.ndarray:
         return self.voices[0].weights
 
+    @weights.setter
+    def weights(self, value: np.ndarray) -> None:
+        """Voice 0's smoothed weights (a restored --state starts there instead of gliding)."""
+        self.voices[0].weights = np.asarray(value, np.float64)
+
     @property
     def line(self) -> str:
         return self.voices[0].line

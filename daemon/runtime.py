@@ -22,20 +22,21 @@ import sys
 import time
 from collections.abc import Callable
 
-from charmix.daemon import startup
+from charmix.daemon import startup, state
 from charmix.daemon.broadcast import Broadcaster
 from charmix.daemon.clock import Clock
 from charmix.daemon.config import Config
 from charmix.daemon.console import Console  # noqa: F401  (re-exported for the CLI and tests)
 from charmix.daemon.controls import ControlError, Controls
-from charmix.daemon.engine import Engine
+from charmix.daemon.engine import Engine, normalise_weights
+from charmix.daemon.notify import Notifier
 from charmix.daemon.performer import Performer
 from charmix.daemon.priming import Primer
 from charmix.daemon.record import RecordError
 from charmix.daemon.server import ControlServer, ListenError
 from charmix.daemon.signals import wake_on_stop_signals
 from charmix.daemon.startup import StartupError  # noqa: F401  (re-exported)
-from charmix.daemon.status import status_line, status_values
+from charmix.daemon.status import notify_status, status_line, status_values
 
 SWITCH_INTERVAL = 0.001  # s; how long a busy thread may keep the GIL from the clock (default 5 ms)
 RATE_WINDOW = 1.0  # s over which chars/s is measured
@@ -66,6 +67,8 @@ class Daemon:
         self.performer: Performer
         self.primer: Primer  # voice 0's (the performer has one per voice)
         self.voice_controls: list[Controls] = []  # voice 0's is self.controls
+        self.notify = Notifier()  # systemd's notify protocol, if $NOTIFY_SOCKET is set
+        self.keeper: state.StateKeeper | None = None
 
     # -------------------------------------------------------------------------- startup
     def start(self, *, run_clock: bool = True) -> None:
@@ -114,20 +117,37 @@ class Daemon:
         self.primer = self.performer.primers[0]
         self.clock = Clock(self.controls, self._step, self._service, self.log)
         self.performer.warn = self.clock.throttle.warn
-        if cfg.record is not None:
+        self.controls.play_tick = self.clock.try_tick
+        self._load_state()  # after the clock exists: a restored subscriber gets a status
+        if cfg.record is not None:  # after the state: the recording starts from it
             try:
                 self.performer.start_recording(cfg.record)
             except RecordError as exc:
                 self.server.stop()
                 self.broadcaster.close()
                 raise StartupError(f"--record: {exc}") from None
-        self.controls.play_tick = self.clock.try_tick
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.started_at = time.monotonic()
         self.server.start()
         self.broadcaster.announce()
         if run_clock:
             self.clock.start()
+        self.notify.ready(f"{len(names)} models loaded, control on {self.server.address[1]}")
+
+    def _load_state(self) -> None:
+        """--state (or, as a service, $STATE_DIRECTORY/state.json): restore, then keep saving."""
+        path = self.config.state or state.default_path()
+        if path is None:
+            return
+        assert self.server is not None
+        self.keeper = state.StateKeeper(path, self.controls, self.broadcaster, self.log,
+                                        allowed=self.server.allowed)
+        done = self.keeper.load()
+        if done:
+            self.log.info("state: restored %s from %s", ", ".join(done), path)
+            # Start at the restored weights instead of gliding there from the defaults.
+            self.engine.weights = normalise_weights(self.controls.target_weights())
+        self.keeper.start()
 
     # -------------------------------------------------------------------- clock callbacks
     def _step(self, dt: float) -> None:
@@ -146,6 +166,10 @@ class Daemon:
             self.chars_per_s = (self.clock.steps - mark_steps) / (now - mark_time)
             self._rate_mark = (now, self.clock.steps)
         self.broadcaster.housekeeping()
+        controls = self.controls
+        idle = controls.paused or controls.rate <= 0
+        self.notify.tick(self.clock.steps, None if idle else 1.0 / controls.rate,
+                         lambda: notify_status(self))
 
     # --------------------------------------------------------------------------- status
     def status_values(self) -> list[float]:
@@ -199,15 +223,20 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop the clock, then the control thread, then close the sockets (≤ ~1 s)."""
+        self.notify.stopping()
         clock = getattr(self, "clock", None)
         if clock is not None:
             clock.stop()
         performer = getattr(self, "performer", None)
         if performer is not None:
             performer.stop_recording()
+        if self.keeper is not None:  # the last save, before the subscribers' sockets go
+            self.keeper.stop()
+            self.keeper = None
         if self.server is not None:
             self.server.stop()
             self.server = None
         broadcaster = getattr(self, "broadcaster", None)
         if broadcaster is not None:
             broadcaster.close()
+        self.notify.close()

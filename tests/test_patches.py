@@ -451,8 +451,8 @@ def test_touchdesigner_osc_in_colours_the_text_by_attribution() -> None:
     receive(f"{P}/text", "be")
     receive(f"{P}/status", *[float(i) for i in range(len(protocol.STATUS_FIELDS))])
     receive(f"{P}/status", 1.0, 2.0)  # malformed: ignored
-    assert dats["charmix_models"].rows[1:] == [[0, "shakespeare", *mod.PALETTE[0]],
-                                               [1, "linux", *mod.PALETTE[1]]]
+    assert dats["charmix_models"].rows[1:] == [[0, "shakespeare", *mod.NAMED["shakespeare"]],
+                                               [1, "linux", *mod.NAMED["linux"]]]
     assert dats["charmix_text"].text == "To\nbe"
     assert dats["charmix_text0"].text == "T \n e"
     assert dats["charmix_text1"].text == " o\nb "
@@ -546,7 +546,14 @@ def test_readmes_name_only_table_addresses_and_ports() -> None:
     for readme in (PATCHES / "README.md", TD / "README.md"):
         text = readme.read_text(encoding="utf-8")
         for match in re.finditer(r"`(" + re.escape(P) + r"/[^`\s]*)", text):
-            assert template(match.group(1)) in everything, f"{readme.name}: {match.group(1)}"
+            path = template(match.group(1))
+            if path.startswith(protocol.VOICE_PREFIX):  # /charmix/voice/k/… or …/voice/2/char
+                voice, _, rest = path.removeprefix(protocol.VOICE_PREFIX).partition("/")
+                assert voice == "k" or voice.isdigit(), f"{readme.name}: {path}"
+                voiced = {a.short for a in protocol.TABLE if a.voice}
+                assert rest in ("…", "") or template(f"{P}/{rest}").removeprefix(P + "/") in voiced
+                continue
+            assert path in everything, f"{readme.name}: {match.group(1)}"
         for port in re.findall(r"\b(77\d\d)\b", text):
             ports = (protocol.CONTROL_PORT, protocol.OUTPUT_PORT, protocol.TD_CHOP_PORT)
             assert int(port) in ports, port
