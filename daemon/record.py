@@ -197,6 +197,7 @@ class Recorder:
                                              "dropped": self.dropped}))
                     break
                 lines.extend(self._encode(event))
+                time.sleep(0)  # let the clock thread have the GIL between steps' encoding
             if lines and self.failed is None:
                 self._write("".join(line + "\n" for line in lines))
                 if self.failed is None and time.monotonic() - last_sync >= FSYNC_EVERY:
