@@ -220,7 +220,7 @@ class Engine:
             return
         self.advance()
         for m in self.models:
-            m.reset_rows(voice, voice + 1)
+            m.reset_voice(voice)
         self._set_pending(voice, "\n")
         self.voices[voice].cleared()
         self._step_row(voice)
@@ -258,8 +258,7 @@ class Engine:
             if self.n_voices == 1:
                 self._raw[i] = m.step(self._tokens[i])
             else:
-                row = m.step_rows(self._tokens[i][voice : voice + 1], voice, voice + 1)
-                self._raw[i][voice] = row[0]
+                self._raw[i][voice] = m.step_voice(self._tokens[i][voice : voice + 1], voice)[0]
 
     def prime(self, text: str, voice: int = 0) -> None:
         """Feed text to every model for one voice without producing output; that voice's

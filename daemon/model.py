@@ -103,22 +103,30 @@ class StepModel:
         )
         return logits
 
-    def reset_rows(self, start: int, stop: int) -> None:
-        """Zero the state of batch rows start:stop only (one voice of several)."""
-        self.h, self.c = self.h.copy(), self.c.copy()
-        self.h[:, start:stop] = 0.0
-        self.c[:, start:stop] = 0.0
+    # Several voices (`charmix daemon --voices K`): voice k is rows k·r … (k+1)·r − 1 of the
+    # batch, r = rows_per_voice (1 here; a model that needs several rows per voice, like a
+    # style-conditioned one, says so and keeps these two methods true for its rows).
+    rows_per_voice = 1
 
-    def step_rows(self, tokens: np.ndarray, start: int, stop: int) -> np.ndarray:
-        """Step batch rows start:stop only, leaving the other rows' state as it was (priming or
-        resetting one voice of several); returns their logits [stop - start, V]."""
-        h = np.ascontiguousarray(self.h[:, start:stop])
-        c = np.ascontiguousarray(self.c[:, start:stop])
+    def reset_voice(self, voice: int) -> None:
+        """Zero the state of one voice's rows only."""
+        r = self.rows_per_voice
+        self.h, self.c = self.h.copy(), self.c.copy()
+        self.h[:, voice * r : (voice + 1) * r] = 0.0
+        self.c[:, voice * r : (voice + 1) * r] = 0.0
+
+    def step_voice(self, tokens: np.ndarray, voice: int) -> np.ndarray:
+        """Step one voice's rows only, leaving the other voices' state as it was (priming or
+        resetting one voice of several); tokens [1], returns that voice's logits [1, V]."""
+        r = self.rows_per_voice
+        rows = slice(voice * r, (voice + 1) * r)
+        h = np.ascontiguousarray(self.h[:, rows])
+        c = np.ascontiguousarray(self.c[:, rows])
         logits, h, c = self._run(self._out, {"tokens": tokens, "h": h, "c": c}, None)
         self.h = self.h.copy()  # onnxruntime's outputs may be read-only views of its buffers
         self.c = self.c.copy()
-        self.h[:, start:stop] = h
-        self.c[:, start:stop] = c
+        self.h[:, rows] = h
+        self.c[:, rows] = c
         return logits
 
     def warm_up(self) -> None:

@@ -47,6 +47,11 @@ class Primer:
         self._shadow: list[tuple[np.ndarray, np.ndarray]] = []
         self.slices = 0  # slices fed for the prime in progress (for tests and benchmarks)
 
+    def _rows(self, model: object) -> slice:
+        """This voice's rows of a model's state (StepModel.rows_per_voice rows per voice)."""
+        r = getattr(model, "rows_per_voice", 1)
+        return slice(self.voice * r, (self.voice + 1) * r)
+
     @property
     def active(self) -> bool:
         return bool(self._todo)
@@ -61,8 +66,7 @@ class Primer:
             return
         if not self.active:
             self.engine.advance()  # the live state has consumed the pending character
-            k = self.voice
-            self._shadow = [(m.h[:, k : k + 1].copy(), m.c[:, k : k + 1].copy())
+            self._shadow = [(m.h[:, self._rows(m)].copy(), m.c[:, self._rows(m)].copy())
                             for m in self.engine.models]
             self._text = ""
             self.slices = 0
@@ -99,13 +103,12 @@ class Primer:
         self.slices += 1
         if len(self._todo) > 1:
             return False
-        k = self.voice
         for m, (h, c) in zip(models, self._shadow, strict=True):
             if self.engine.n_voices == 1:
                 m.h, m.c = h, c
-            else:  # the voice's row only
+            else:  # the voice's rows only
                 m.h, m.c = m.h.copy(), m.c.copy()
-                m.h[:, k : k + 1], m.c[:, k : k + 1] = h, c
-        self.engine.primed(self._todo, self._text, k)
+                m.h[:, self._rows(m)], m.c[:, self._rows(m)] = h, c
+        self.engine.primed(self._todo, self._text, self.voice)
         self.cancel()
         return True

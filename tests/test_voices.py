@@ -32,16 +32,16 @@ class CountingModel:
     def reset(self, batch: int = 1) -> None:
         self.model.reset(batch)
 
-    def reset_rows(self, start: int, stop: int) -> None:
-        self.model.reset_rows(start, stop)
+    def reset_voice(self, voice: int) -> None:
+        self.model.reset_voice(voice)
 
     def step(self, tokens):
         self.batches.append(len(tokens))
         return self.model.step(tokens)
 
-    def step_rows(self, tokens, start, stop):
+    def step_voice(self, tokens, voice):
         self.batches.append(len(tokens))
-        return self.model.step_rows(tokens, start, stop)
+        return self.model.step_voice(tokens, voice)
 
 
 def engine(tiny_models, voices: int, seed: int = 7, counting: bool = False) -> Engine:
