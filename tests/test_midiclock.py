@@ -163,3 +163,47 @@ def test_the_bridge_on_a_port_sends_ticks_on_an_even_grid_over_udp() -> None:
     assert slope == pytest.approx(60.0 / bpm / per_beat, rel=0.03)
     assert residual.std() < 0.006  # ms-level on an idle machine (docs/controllers.md)
     assert np.diff(ticks).min() > 0.4 * slope  # spread across the beat, never a burst
+
+
+def test_the_clock_bridge_drives_a_real_daemon(tiny_model_dir) -> None:
+    """The bridge sets the daemon to its external clock and its ticks make the characters: as
+    many as the beats asked for, and none after Stop."""
+    from test_daemon_runtime import wait_for
+
+    from charmix.daemon.config import build
+    from charmix.daemon.runtime import Daemon
+
+    out: list[str] = []
+    d = Daemon(build({"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", "rate": 50.0,
+                      "send": ["127.0.0.1:9"]}), echo=out.append)
+    d.start()
+    port = MemoryPort("clock")
+    try:
+        assert d.server is not None
+        with Sender([d.server.address]) as sender:
+            bridge = ClockBridge(sender, per_beat=2)
+            worker = threading.Thread(target=bridge.pump, args=(port,), daemon=True)
+            worker.start()
+            wait_for(lambda: d.controls.rate == 0.0)
+            before = len(out)
+            period = 60.0 / (240 * PPQN)  # 240 BPM: 2 ticks a beat = 8 a second
+            port.send(mido.Message("start"))
+            start = time.perf_counter()
+            for k in range(PPQN * 4):  # four beats
+                while time.perf_counter() < start + k * period:
+                    time.sleep(0.0005)
+                port.send(mido.Message("clock"))
+            port.send(mido.Message("stop"))
+            wait_for(lambda: bridge.ticks >= 8)
+            time.sleep(0.3)
+            made = len(out) - before
+            for _ in range(PPQN):  # the clock runs on while stopped: no characters
+                port.send(mido.Message("clock"))
+                time.sleep(period)
+            time.sleep(0.2)
+            port.close()
+            worker.join(5)
+    finally:
+        d.stop()
+    assert bridge.ticks in (8, 9)  # 8 on the beats; one more may fall due at the horizon
+    assert made == bridge.ticks and len(out) - before == made
