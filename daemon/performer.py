@@ -106,7 +106,7 @@ class Performer:
             elif command.kind == "record":
                 self.start_recording(Path(command.text))
             elif command.kind == "record_stop":
-                self.stop_recording()
+                self.stop_recording(wait=False)
         except Exception as exc:
             self.warn(f"command:{command.kind}",
                       f"{command.kind} failed: {type(exc).__name__}: {exc}")
@@ -157,9 +157,11 @@ class Performer:
         self.recorder = recorder
         self.log.info("recording to %s", path)
 
-    def stop_recording(self) -> None:
+    def stop_recording(self, wait: bool = True) -> None:
+        """End the recording; `wait` for its writer to finish (not on the clock thread: the
+        writer flushes and fsyncs, which a slow disk can make take a while)."""
         self._record_next = None
         recorder, self.recorder = self.recorder, None
         if recorder is not None:
-            recorder.close()
-            self.log.info("recording stopped: %s (%d steps)", recorder.path, recorder.steps)
+            recorder.close(2.0 if wait else 0.0)
+            self.log.info("recording stopped: %s", recorder.path)

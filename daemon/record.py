@@ -173,13 +173,14 @@ class Recorder:
         self._events.append(event)
 
     def close(self, timeout: float = 2.0) -> None:
-        """Write what is queued, an end line, and close the file."""
-        if self._closing:
-            return
-        self._events.append(("end",))
-        self._closing = True
-        self._wake.set()
-        self._thread.join(timeout)
+        """Write what is queued, an end line, and close the file; wait up to `timeout` for the
+        writer (0: don't wait — from the clock thread, which must not wait for a disk)."""
+        if not self._closing:
+            self._events.append(("end",))
+            self._closing = True
+            self._wake.set()
+        if timeout > 0:
+            self._thread.join(timeout)
 
     # --------------------------------------------------------------------- writer side
     def _run(self) -> None:
