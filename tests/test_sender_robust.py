@@ -124,3 +124,29 @@ def test_throttle_memory_is_bounded_for_suppressed_kinds_too() -> None:
         assert time.monotonic() - start < 20
     assert len(throttle._last) <= THROTTLE_KINDS
     assert len(throttle._suppressed) <= THROTTLE_KINDS
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # on purpose
+def test_a_dead_sending_thread_is_never_waited_on_nor_queued_into(monkeypatch) -> None:
+    """Even what the catch-all cannot catch (here SystemExit) leaves a usable Sender."""
+    with OscReceiver() as rx:
+        s = Sender([("127.0.0.1", rx.port)], log=lambda m: None)
+        try:
+            def dies() -> bool:
+                raise SystemExit("gone")
+
+            monkeypatch.setattr(s, "_round", dies)
+            s._start_thread()  # the next round kills this thread
+            s._thread.join(2)
+            assert not s._thread.is_alive()
+            monkeypatch.undo()
+            with s._cond:
+                s._events.append(b"stale")  # work queued before anyone noticed
+            start = time.monotonic()
+            assert not s.flush(timeout=5.0)  # says so at once instead of timing out
+            assert time.monotonic() - start < 1.0
+            s.set(TEMPERATURE, 0.3)  # restarts the thread: nothing queues into a corpse
+            assert s.stats.restarts == 1
+            assert rx.wait_for("temperature", timeout=3.0).params == pytest.approx((0.3,))
+        finally:
+            s.close(timeout=1.0)
