@@ -101,6 +101,12 @@ def _same(a: Settings, b: Settings) -> bool:
     )
 
 
+def _file(model: object) -> str | None:
+    """The model's file as an absolute path (a replay may run from another folder)."""
+    info = getattr(model, "info", None)
+    return str(Path(info.path).resolve()) if info is not None else None
+
+
 def header(engine: Engine, settings: Sequence[Settings], rate: float) -> dict[str, Any]:
     """The header line (without the models' sha256, which the writer thread adds: hashing a
     model file takes milliseconds and the clock must not wait for it)."""
@@ -109,8 +115,7 @@ def header(engine: Engine, settings: Sequence[Settings], rate: float) -> dict[st
         "format": FORMAT,
         "version": VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "models": [{"name": m.name, "file": str(getattr(m, "info", None) and m.info.path)}
-                   for m in engine.models],
+        "models": [{"name": m.name, "file": _file(m)} for m in engine.models],
         "vocab": "".join(engine.vocab),
         "voices": engine.n_voices,
         "seeds": [v.seed for v in engine.voices],

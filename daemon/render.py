@@ -20,19 +20,13 @@ from typing import Annotated, Any
 
 import typer
 
+from charmix.controllers import palette
 from charmix.daemon.performance import Performance, PerformanceError, read
 
 Opt = typer.Option
 
-# One colour per model, in model order; distinct on a dark page and for common colour blindness
-# (Okabe–Ito, brightened), matching the monitor's order of hues where it can.
-COLOURS = ("#56b4e9", "#cc79a7", "#f0e442", "#009e73", "#e69f00", "#0072b2", "#d55e00", "#ffffff")
 SUBTITLE_WIDTH = 42  # characters per subtitle line (a common broadcast limit)
 SUBTITLE_HOLD = 2.0  # s the last subtitle stays up
-
-
-def colour(i: int) -> str:
-    return COLOURS[i % len(COLOURS)]
 
 
 def characters(perf: Performance, voice: int = 0) -> list[dict[str, Any]]:
@@ -90,7 +84,8 @@ def svg_plot(perf: Performance, voice: int = 0, width: int = 900, height: int = 
             coords.append(f"{x(step):.1f},{y(w[i]):.1f}")
             previous = w[i]
         coords.append(f"{x(last):.1f},{y(previous or 0.0):.1f}")
-        parts.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="1.5" '
+        parts.append(f'<polyline fill="none" stroke="{palette.colour(name, i)}" '
+                     'stroke-width="1.5" '
                      f'points="{" ".join(coords)}"><title>{html.escape(name)}</title></polyline>')
     parts.append("</svg>")
     return "\n".join(parts)
@@ -99,7 +94,7 @@ def svg_plot(perf: Performance, voice: int = 0, width: int = 900, height: int = 
 def render_html(perf: Performance, voice: int = 0) -> str:
     chars = characters(perf, voice)
     legend = " ".join(
-        f'<span style="color:{colour(i)}">■ {html.escape(n)}</span>'
+        f'<span style="color:{palette.colour(n, i)}">■ {html.escape(n)}</span>'
         for i, n in enumerate(perf.names)
     )
     spans, run, run_model = [], [], None
@@ -117,7 +112,8 @@ def render_html(perf: Performance, voice: int = 0) -> str:
             run_model = ch["model"]
         run.append(f'<span title="step {ch["s"]}: {html.escape(title)}">{glyph}</span>')
     flush()
-    styles = "\n".join(f".m{i} {{ color: {colour(i)}; }}" for i in range(len(perf.names)))
+    styles = "\n".join(f".m{i} {{ color: {palette.colour(n, i)}; }}"
+                       for i, n in enumerate(perf.names))
     created = html.escape(str(perf.header.get("created", "")))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
