@@ -269,6 +269,7 @@ def web(
     max_rate: MaxRateOpt = 100.0,
     resend: ResendOpt = 0.0,
     query_timeout: QueryTimeoutOpt = 0.5,
+    voice: VoiceOpt = 0,
 ) -> None:
     """Steer and watch from a phone or browser: an XY pad, sliders and the live Figure-1 view.
 
@@ -291,7 +292,7 @@ def web(
         raise
     from charmix.daemon.monitor_link import Link
 
-    names, _, sender = _connect("web", to, models, query_timeout, max_rate, resend)
+    names, _, sender = _connect("web", to, models, query_timeout, max_rate, resend, voice)
     _pad(names, anchor, width)  # bad anchors are the user's: say so before serving
     try:
         parse_rest(rest, names)
@@ -305,7 +306,7 @@ def web(
         _fail(f"cannot open a socket for the daemon's frames: {exc.strerror or exc}")
         raise
     options = web_bridge.WebOptions(control, pin or None, view_only, idle, rest, glide,
-                                    rate_limit, tuple(anchor or ()), width)
+                                    rate_limit, tuple(anchor or ()), width, voice)
     bridge = web_bridge.WebBridge(link, sender, names, options)
 
     def ready(port: int) -> None:

@@ -59,6 +59,7 @@ class WebOptions:
     rate_limit: float = 60.0
     anchors: tuple[str, ...] = ()
     width: float = 0.5
+    voice: int = 0  # which voice of a --voices daemon the page shows and steers
 
 
 @dataclass
@@ -94,7 +95,7 @@ class WebBridge:
                  log=None) -> None:
         self.link, self.sender, self.options = link, sender, options
         self.log = log or (lambda m: print(f"charmix web: {m}", file=sys.stderr, flush=True))
-        self.feed = FrameFeed()
+        self.feed = FrameFeed(voice=options.voice)
         self.feed.models = list(names)
         self.guard = wc.PinGuard(options.pin)
         mapping = self._mapping(names)
