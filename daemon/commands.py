@@ -239,6 +239,11 @@ def banner(runner: Daemon) -> list[str]:
         f"  frames out  {sends}  (+ /charmix/subscribe)",
         f"  clock       {clock}, T {cfg.temperature:g}, {cfg.mode}, slew {cfg.slew:g} s",
     ]
+    if engine.n_voices > 1:
+        lines.append(f"  voices      {engine.n_voices}: voice 0 unprefixed, voice k under "
+                     f"{protocol.VOICE_PREFIX}k/… (k = 1 … {engine.n_voices - 1})")
+    if cfg.record is not None:
+        lines.append(f"  recording   {cfg.record} (charmix replay / charmix render)")
     if cfg.listen.unspecified and all(net.is_loopback for net in cfg.allow):
         lines.append(
             f"  note: listening on all interfaces but only {allow} may control; add "
