@@ -25,6 +25,7 @@ ROOMS = [
     "charmix.daemon.offline",
     "charmix.daemon.commands",
     "charmix.daemon.monitor",
+    "charmix.daemon.discover_cmd",
     "charmix.controllers.commands",
 ]
 

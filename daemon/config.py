@@ -13,6 +13,9 @@ the same way every morning; flags given on the command line override its keys. E
     allow = ["127.0.0.0/8", "192.168.1.0/24"]
     send = ["127.0.0.1:7771", "239.10.10.10:7771"]   # unicast, multicast or broadcast
     status_every = 10          # seconds between status log lines; 0 = off
+    name = "stage left"        # what `charmix discover` and --to NAME see
+    oscquery = "0.0.0.0:7772"  # OSCQuery HTTP + WebSocket (TCP); false = off
+    mdns = true                # advertise on the LAN (only when listening beyond loopback)
 
     [model_temperature]
     bible = 1.2
@@ -35,6 +38,7 @@ from typing import Any
 
 from charmix.daemon import protocol
 from charmix.daemon.controls import RATE_MAX, SLEW_MAX, TEMPERATURE_RANGE
+from charmix.daemon.discovery import OSCQUERY_PORT
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOOPBACK = ("127.0.0.0/8", "::1")
@@ -146,6 +150,10 @@ class Config:
     echo: bool | None = None  # write the text to stdout; None = when stdout is a terminal
     burst: int = 0  # > 0: write this many characters as fast as possible, then exit
     max_datagram: int = protocol.MAX_DATAGRAM
+    name: str = ""  # the name browsers and `--to NAME` see; "" = "charmix on HOSTNAME"
+    # OSCQuery (HTTP + WebSocket, TCP): True = the control host, port 7772; False = off.
+    oscquery: Endpoint | bool = True
+    mdns: bool = True  # advertise with zeroconf (only when listening beyond loopback)
 
 
 # ------------------------------------------------------------------------- value checkers
@@ -283,6 +291,27 @@ def _endpoints(value: Any) -> list[Endpoint]:
     return [parse_endpoint(v, protocol.OUTPUT_PORT) for v in items]
 
 
+def _oscquery(value: Any) -> Endpoint | bool:
+    """HOST:PORT, PORT (on the control port's host), true (the default) or false/"off"."""
+    if isinstance(value, bool | Endpoint):
+        return value
+    text = _string(value).strip()
+    if text.lower() in ("off", "no", "none", "false"):
+        return False
+    if text.isdigit():
+        return parse_endpoint(text, OSCQUERY_PORT, default_host="", lowest=0)
+    return parse_endpoint(text, OSCQUERY_PORT, lowest=0)
+
+
+def _name(value: Any) -> str:
+    text = " ".join(_string(value).split())
+    if not text:
+        raise ValueError("is empty")
+    if len(text.encode("utf-8")) > 63:
+        raise ValueError(f"is {len(text.encode('utf-8'))} bytes; a name has at most 63")
+    return text
+
+
 def _networks(value: Any) -> list[IPNetwork]:
     out = []
     for item in _string_list(value):
@@ -313,6 +342,9 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "echo": _boolean,
     "burst": _integer(0),
     "max_datagram": _integer(64, protocol.MAX_INPUT_DATAGRAM),
+    "name": _name,
+    "oscquery": _oscquery,
+    "mdns": _boolean,
 }
 assert set(CHECKS) == {f.name for f in fields(Config)}, "every Config field needs a checker"
 

@@ -43,6 +43,7 @@ from charmix.daemon.model import (
     shipped_models_dir,
 )
 from charmix.daemon.server import ControlServer, ListenError
+from charmix.daemon.services import Services, for_daemon
 from charmix.daemon.signals import STOP_SIGNALS
 
 SWITCH_INTERVAL = 0.001  # s; how long a busy thread may keep the GIL from the clock (default 5 ms)
@@ -164,6 +165,7 @@ class Daemon:
         self.controls: Controls
         self.broadcaster: Broadcaster
         self.server: ControlServer | None = None
+        self.services: Services | None = None  # OSCQuery + mDNS (daemon/services.py)
         self.clock: Clock
 
     # -------------------------------------------------------------------------- startup
@@ -195,6 +197,12 @@ class Daemon:
                 cfg.listen, self.controls, self.broadcaster, cfg.allow, self.log
             )
         except ListenError as exc:
+            self.broadcaster.close()
+            raise StartupError(str(exc)) from None
+        try:
+            self.services = for_daemon(self, models)
+        except OSError as exc:  # the OSCQuery port is taken
+            self.server.stop()
             self.broadcaster.close()
             raise StartupError(str(exc)) from None
         if cfg.prime:
@@ -265,6 +273,8 @@ class Daemon:
     def _step(self, dt: float) -> None:
         frame: Frame = self.engine.step(self.controls.snapshot(), dt)
         self.broadcaster.send_frame(frame)
+        if self.services is not None:
+            self.services.frame(frame)
         if self.echo is not None:
             self.echo(frame.char)
         self._advance()
@@ -350,6 +360,9 @@ class Daemon:
             f"subscribers {self.broadcaster.subscriber_count}{errors}  weights {weights}"
         )
 
+    def services_banner(self) -> list[str]:
+        return self.services.banner() if self.services is not None else []
+
     # ------------------------------------------------------------------------ lifecycle
     def request_stop(self, *_: object) -> None:
         """Ask run() or burst() to return; safe from a signal handler and from any thread."""
@@ -417,6 +430,9 @@ class Daemon:
         clock = getattr(self, "clock", None)
         if clock is not None:
             clock.stop()
+        if self.services is not None:
+            self.services.close()  # a goodbye on the LAN first: browsers forget us at once
+            self.services = None
         if self.server is not None:
             self.server.stop()
             self.server = None

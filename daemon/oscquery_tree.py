@@ -1,0 +1,263 @@
+"""The OSCQuery namespace: the address table and the loaded models as OSCQuery JSON nodes.
+
+Everything a node says comes from `daemon/protocol.py`'s typed fields (types, ranges, units,
+access, clip mode, description) and from the models the daemon loaded (their names, vocabulary
+size, descriptions): `{name}` addresses become one node per model, vector addresses (`f+`) one
+value per model or per vocabulary character. Nothing here restates a range or a type, so one
+edit in the table changes docs/osc.md, the server's checks and this namespace together.
+
+An address that is both an input and an output (`/charmix/weights`: targets in, effective weights
+out) is one node with ACCESS 3 whose VALUE is what the daemon uses now and whose LISTEN stream is
+the output. Values are filled per request: the inputs' from one snapshot of the controls, the
+outputs' from the newest Frame (`latest`, set by the clock thread; a reference swap) and the
+status callback. A node without a readable value has no VALUE key (the server answers 204).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from charmix.daemon import oscwire, protocol
+from charmix.daemon.broadcast import FRAME_FIELDS, OUTPUTS, encode, short_name
+
+# The attributes of the proposal; a query for any other is a 400.
+ATTRIBUTES = frozenset({
+    "FULL_PATH", "CONTENTS", "TYPE", "ACCESS", "VALUE", "RANGE", "DESCRIPTION", "TAGS",
+    "EXTENDED_TYPE", "UNIT", "CRITICAL", "CLIPMODE", "OVERLOADS", "HTML",
+})
+# True only for what this server implements.
+EXTENSIONS = {
+    "ACCESS": True, "VALUE": True, "RANGE": True, "DESCRIPTION": True, "UNIT": True,
+    "CLIPMODE": True, "TYPE": True, "LISTEN": True, "TAGS": False, "EXTENDED_TYPE": False,
+    "CRITICAL": False, "OVERLOADS": False, "HTML": False, "ECHO": False, "PATH_CHANGED": False,
+    "PATH_RENAMED": False, "PATH_ADDED": False, "PATH_REMOVED": False,
+}
+READ, WRITE = 1, 2
+
+Values = Callable[[], dict[str, list[Any]]]
+
+
+class Namespace:
+    """The JSON tree, the HOST_INFO and the LISTEN encoders for one running daemon."""
+
+    def __init__(
+        self,
+        name: str,
+        names: Sequence[str],
+        vocab: Sequence[str],
+        *,
+        values: Values,
+        status: Callable[[], Sequence[float]],
+        descriptions: dict[str, str] | None = None,
+        osc_host: str | None = None,
+        osc_port: int = protocol.CONTROL_PORT,
+    ) -> None:
+        self.name = name  # the advertised name: updated if mDNS renames us
+        self.names = list(names)
+        self.vocab = list(vocab)
+        self.values = values
+        self.status = status
+        self.osc_host = osc_host  # None: the client uses the address it reached us on
+        self.osc_port = osc_port
+        self.ws_port: int | None = None  # set by the server once bound
+        self.announce_every = protocol.ANNOUNCE_EVERY
+        self.latest: Any = None  # the newest engine Frame
+        self._leaves: dict[str, dict[str, Any]] = {}
+        self._outputs: dict[str, protocol.Address] = {}
+        for addr in protocol.INPUT:
+            for path, model in self._expand(addr):
+                self._leaves[path] = self._leaf(addr, path, model)
+        for addr in protocol.OUTPUT:
+            for path, model in self._expand(addr):
+                self._outputs[path] = addr
+                if path in self._leaves:
+                    self._merge_output(self._leaves[path], addr)
+                else:
+                    self._leaves[path] = self._leaf(addr, path, model)
+        self.listenable = frozenset(self._outputs)
+        self._root = self._tree(descriptions or {})
+
+    # --------------------------------------------------------------------- building
+    def _expand(self, addr: protocol.Address) -> list[tuple[str, str | None]]:
+        if addr.per_model:
+            return [(addr.for_model(n), n) for n in self.names]
+        return [(addr.path, None)]
+
+    def _count(self, addr: protocol.Address) -> int:
+        """How many values a vector address carries here: one per model or per character."""
+        if addr.path.endswith("dist"):
+            return len(self.vocab)
+        if addr.path.endswith("/status"):
+            return len(protocol.STATUS_FIELDS)
+        return len(self.names)
+
+    def _types(self, addr: protocol.Address) -> str:
+        """The fixed OSC type tags of this address here ('' = no arguments)."""
+        tags = addr.types
+        if tags.endswith("+"):
+            return tags[0] * self._count(addr)
+        return tags.replace("?", "")
+
+    def _leaf(self, addr: protocol.Address, path: str, model: str | None) -> dict[str, Any]:
+        types = self._types(addr)
+        n = len(types)
+        node: dict[str, Any] = {
+            "FULL_PATH": path,
+            "TYPE": types or "N",
+            "ACCESS": self._access(addr),
+            "DESCRIPTION": addr.description,
+        }
+        if n:
+            ranges = _ranges(addr, n)
+            if ranges is not None:
+                node["RANGE"] = ranges
+            unit = _unit(addr)
+            if unit:
+                node["UNIT"] = [unit] * n
+            clip = _clipmode(addr)
+            if clip:
+                node["CLIPMODE"] = [clip] * n
+        else:
+            node["ACCESS"] = 0  # nothing to read or to give: calling it is the whole point
+        return node
+
+    @staticmethod
+    def _access(addr: protocol.Address) -> int:
+        return READ if addr.direction == "out" else _input_access(addr)
+
+    def _merge_output(self, node: dict[str, Any], addr: protocol.Address) -> None:
+        node["ACCESS"] |= READ
+        node["DESCRIPTION"] = f"{node['DESCRIPTION']} Read or LISTEN: {addr.description}"
+
+    def _tree(self, descriptions: dict[str, str]) -> dict[str, Any]:
+        root: dict[str, Any] = {"FULL_PATH": "/", "ACCESS": 0, "CONTENTS": {},
+                                "DESCRIPTION": f"charmix daemon {self.name!r}"}
+        for path, leaf in self._leaves.items():
+            parts = path.strip("/").split("/")
+            node = root
+            for depth, part in enumerate(parts[:-1]):
+                full = "/" + "/".join(parts[: depth + 1])
+                node = node["CONTENTS"].setdefault(
+                    part, {"FULL_PATH": full, "ACCESS": 0, "CONTENTS": {}}
+                )
+            node["CONTENTS"][parts[-1]] = leaf
+        models = root["CONTENTS"].get(protocol.PREFIX.strip("/"), {}).get("CONTENTS", {})
+        for name, node in models.get("model", {}).get("CONTENTS", {}).items():
+            if descriptions.get(name):
+                node["DESCRIPTION"] = descriptions[name]
+        return root
+
+    # ---------------------------------------------------------------------- reading
+    def _find(self, path: str) -> dict[str, Any] | None:
+        node = self._root
+        for part in [p for p in path.strip("/").split("/") if p]:
+            contents = node.get("CONTENTS")
+            if contents is None or part not in contents:
+                return None
+            node = contents[part]
+        return node
+
+    def node(self, path: str) -> dict[str, Any] | None:
+        """The node at `path` with its current values (a fresh copy), or None."""
+        found = self._find(path)
+        if found is None:
+            return None
+        current = self.current()
+        out = copy.deepcopy(found)
+        stack = [out]
+        while stack:
+            node = stack.pop()
+            if "CONTENTS" in node:
+                stack.extend(node["CONTENTS"].values())
+            elif node["ACCESS"] & READ and node["FULL_PATH"] in current:
+                node["VALUE"] = current[node["FULL_PATH"]]
+        return out
+
+    def current(self) -> dict[str, list[Any]]:
+        """Every readable value now: inputs from the controls, outputs from the newest frame."""
+        values = dict(self.values())
+        values[OUTPUTS["models"].path] = list(self.names)
+        values[OUTPUTS["vocab"].path] = ["".join(self.vocab)]
+        values[OUTPUTS["status"].path] = [float(v) for v in self.status()]
+        frame = self.latest
+        if frame is not None:
+            for path, addr in self._outputs.items():
+                value = _frame_value(addr, path, frame, self.names)
+                if value is not None:
+                    values[path] = value
+        return values
+
+    def host_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"NAME": self.name, "EXTENSIONS": dict(EXTENSIONS),
+                                "OSC_PORT": self.osc_port, "OSC_TRANSPORT": "UDP"}
+        if self.osc_host:
+            info["OSC_IP"] = self.osc_host
+        if self.ws_port is not None:
+            if self.osc_host:
+                info["WS_IP"] = self.osc_host
+            info["WS_PORT"] = self.ws_port
+        return info
+
+    # -------------------------------------------------------------------- streaming
+    def frame_messages(self, frame: Any, wanted: set[str]) -> dict[str, bytes]:
+        """The OSC messages of one step for the LISTENed paths among `wanted`."""
+        out = {}
+        for path in wanted:
+            addr = self._outputs.get(path)
+            if addr is None or short_name(addr) not in FRAME_FIELDS and not addr.per_model:
+                continue
+            value = _frame_value(addr, path, frame, self.names)
+            if value is None:
+                continue
+            if addr.per_model:
+                out[path] = oscwire.floats(path, value)
+            else:
+                out[path] = encode(addr, path, getattr(frame, FRAME_FIELDS[short_name(addr)]))
+        return out
+
+    def announce_messages(self, wanted: set[str]) -> dict[str, bytes]:
+        """/charmix/models, /charmix/vocab and /charmix/status, for those LISTENed."""
+        out = {}
+        for key, value in (("models", self.names), ("vocab", "".join(self.vocab)),
+                           ("status", None)):
+            addr = OUTPUTS[key]
+            if addr.path in wanted:
+                out[addr.path] = encode(addr, addr.path,
+                                        list(self.status()) if value is None else value)
+        return out
+
+
+def _frame_value(addr: protocol.Address, path: str, frame: Any,
+                 names: Sequence[str]) -> list[Any] | None:
+    short = short_name(addr)
+    if addr.per_model and short.endswith("dist"):
+        name = path.removeprefix(protocol.PREFIX + "/model/").rsplit("/", 1)[0]
+        return [float(x) for x in frame.p_models[names.index(name)]]
+    field = FRAME_FIELDS.get(short)
+    if field is None:
+        return None
+    value = getattr(frame, field)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, int):
+        return [value]
+    return [float(x) for x in value]
+
+
+# ------------------------------------------------------------- the table's typed fields
+def _input_access(addr: protocol.Address) -> int:
+    return WRITE
+
+
+def _ranges(addr: protocol.Address, n: int) -> list[dict[str, Any]] | None:
+    return None
+
+
+def _unit(addr: protocol.Address) -> str:
+    return ""
+
+
+def _clipmode(addr: protocol.Address) -> str:
+    return ""
