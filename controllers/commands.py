@@ -25,8 +25,9 @@ PANEL = "Controllers"
 
 ToOpt = Annotated[
     list[str] | None,
-    Opt("--to", metavar="HOST:PORT", help="Daemon to steer; repeat for several machines "
-        f"(default {protocol.DEFAULT_HOST}:{protocol.CONTROL_PORT})."),
+    Opt("--to", metavar="NAME|HOST:PORT", help="Daemon to steer: its name (charmix discover; "
+        "followed when it restarts elsewhere), 'auto' (the only one found) or HOST:PORT; repeat "
+        f"for several machines (default {protocol.DEFAULT_HOST}:{protocol.CONTROL_PORT})."),
 ]
 ModelsOpt = Annotated[
     str | None,
@@ -57,14 +58,30 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _targets(to: list[str] | None) -> list[tuple[str, int]]:
-    from charmix.controllers.sender import default_target, parse_target
+def _say(message: str) -> None:
+    typer.echo(f"charmix: {message}", err=True)
 
+
+def _resolved(to: list[str] | None):
+    """Each --to resolved (names and 'auto' through discovery); one line and exit 2 if not."""
+    from charmix.controllers.sender import default_target
+    from charmix.daemon.discovery import DiscoveryError
+    from charmix.daemon.follow import Resolved, resolve_targets
+
+    if not to:
+        return [Resolved("", default_target())]
     try:
-        return [parse_target(t) for t in to] if to else [default_target()]
-    except ValueError as exc:
+        return resolve_targets(to, _say)
+    except DiscoveryError as exc:  # nobody by that name (yet): a runtime failure
+        _fail(str(exc), 1)
+        raise
+    except ValueError as exc:  # a malformed HOST:PORT: a usage error
         _fail(str(exc))
         raise  # unreachable; keeps type checkers happy
+
+
+def _targets(to: list[str] | None) -> list[tuple[str, int]]:
+    return [r.target for r in _resolved(to)]
 
 
 def _connect(
@@ -73,8 +90,10 @@ def _connect(
 ):
     """Targets, model names (daemon first, --models second) and a started Sender."""
     from charmix.controllers.sender import ModelsUnknown, Sender, format_targets, resolve_models
+    from charmix.daemon.follow import follow
 
-    targets = _targets(to)
+    resolved = _resolved(to)
+    targets = [r.target for r in resolved]
     try:
         names, info = resolve_models(targets, models, query_timeout)
     except ModelsUnknown as exc:
@@ -83,7 +102,9 @@ def _connect(
     source = f"the daemon at {format_targets(info.source)}" if info else "--models"
     where = format_targets(*targets)
     typer.echo(f"charmix {command}: models {', '.join(names)} (from {source}) → {where}", err=True)
-    return names, info, Sender(targets, max_rate=max_rate, resend=resend)
+    sender = Sender(targets, max_rate=max_rate, resend=resend)
+    follow(sender, resolved, _say)  # a named daemon that restarts elsewhere is followed
+    return names, info, sender
 
 
 def _pad(names: list[str], anchor: list[str] | None, width: float):

@@ -355,6 +355,22 @@ class Sender:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def retarget(self, old: Target, new: Target) -> None:
+        """Send what went to `old` to `new` from now on (a daemon followed by name moved);
+        the new place gets the current state at once. Looks the host up on the caller's
+        thread, never on the sending one."""
+        with self._cond:
+            dests = [d for d in self._dests if d.target == old]
+        for dest in dests:
+            fresh = _Dest(new)
+            self._resolve(fresh)
+            with self._cond:
+                dest.target, dest.addr, dest.family = new, fresh.addr, fresh.family
+                dest.failing = False
+                dest.catch_up = fresh.addr is not None
+                self.targets = [new if t == old else t for t in self.targets]
+                self._cond.notify_all()
+
     # -- the sending thread ----------------------------------------------------------------
     def _run(self) -> None:
         while True:

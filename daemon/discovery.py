@@ -79,8 +79,7 @@ def is_address(text: str) -> bool:
     text = text.strip()
     if text.isdigit() or text.startswith("["):
         return True
-    host, _, port = text.rpartition(":")
-    if host and port.isdigit() and " " not in host:
+    if ":" in text and " " not in text:  # HOST:PORT, :PORT, a bare IPv6 address, or a typo in one
         return True
     with contextlib.suppress(ValueError):
         ipaddress.ip_address(text)
@@ -236,7 +235,7 @@ def browse(timeout: float = BROWSE_TIMEOUT, *, want: str | None = None,
             found.append(daemon)
     finally:
         browser.close()
-    return sorted(found.values(), key=lambda d: d.name.lower())
+    return sorted(found, key=lambda d: d.name.lower())
 
 
 def _same(a: Found, b: Found) -> bool:

@@ -14,10 +14,13 @@ records alone.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-from charmix.daemon import discovery
+from charmix.daemon import discovery, protocol
 from charmix.daemon.discovery import Found
 
 
@@ -125,3 +128,72 @@ class Follower:
 def _where(daemon: Found) -> str:
     host, port = daemon.endpoint
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# ----------------------------------------------------------------- the shared --to resolver
+@dataclass(frozen=True)
+class Resolved:
+    """One `--to` value resolved: where to send now, and the daemon to follow (names only)."""
+
+    spec: str
+    target: tuple[str, int]
+    found: Found | None = None
+
+
+def resolve_targets(specs: Sequence[str], log: Callable[[str], None],
+                    timeout: float = discovery.BROWSE_TIMEOUT) -> list[Resolved]:
+    """Every `--to`: HOST:PORT as given, `auto` or NAME through discovery. The one resolver of
+    every client (bridges, send, monitor, web); DiscoveryError (one line) when a name is
+    not found and is no host name either."""
+    from charmix.daemon.config import parse_endpoint
+
+    out = []
+    for spec in specs:
+        if discovery.is_address(spec):
+            try:
+                endpoint = parse_endpoint(spec, protocol.CONTROL_PORT)
+            except ValueError as exc:
+                raise ValueError(f"target {exc} (e.g. 127.0.0.1:7770)") from None
+            out.append(Resolved(spec, (endpoint.host, endpoint.port)))
+            continue
+        try:
+            found = discovery.resolve(spec, timeout)
+        except discovery.DiscoveryError:
+            if spec.strip().lower() == discovery.AUTO or not _is_host(spec):
+                raise
+            log(f"no daemon is named {spec!r}; sending to the host {spec} port "
+                f"{protocol.CONTROL_PORT}")
+            out.append(Resolved(spec, (spec.strip(), protocol.CONTROL_PORT)))
+            continue
+        log(f"--to {spec}: {found.name!r} at {_where(found)}")
+        out.append(Resolved(spec, found.endpoint, found))
+    return out
+
+
+def _is_host(text: str) -> bool:
+    try:
+        socket.getaddrinfo(text.strip(), None)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
+class Retargetable(Protocol):
+    def retarget(self, old: tuple[str, int], new: tuple[str, int]) -> None: ...
+
+
+def follow(sender: Retargetable, resolved: Sequence[Resolved],
+           log: Callable[[str], None]) -> list[Follower]:
+    """A started Follower for each named target, re-pointing `sender` when its daemon moves."""
+    followers = []
+    for item in resolved:
+        if item.found is None:
+            continue
+        current = [item.target]
+
+        def moved(new: Found, current: list[tuple[str, int]] = current) -> None:
+            sender.retarget(current[0], new.endpoint)
+            current[0] = new.endpoint
+
+        followers.append(Follower(item.found, moved, log).start())
+    return followers
