@@ -52,6 +52,10 @@ JOIN_TIMEOUT = 0.5  # seconds; stop() is part of the 1 s shutdown budget
 Sender = tuple[str, int]
 
 
+class _Refused(Exception):  # noqa: N818  (control flow, not an error)
+    """A handler refused a message and counted it itself (rx_denied)."""
+
+
 class ListenError(OSError):
     """The control socket could not be opened; str() is one line for the user."""
 
@@ -118,8 +122,8 @@ class ControlServer:
         self._build_routes()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.sock = self._bind()  # first: a bind that fails leaves nothing open behind it
         self._wake_r, self._wake_w = socket.socketpair()
-        self.sock = self._bind()
 
     # -------------------------------------------------------------------------- routing
     def _build_routes(self) -> None:
@@ -238,6 +242,8 @@ class ControlServer:
             return
         try:
             handler(message.params, sender)
+        except _Refused:  # counted by the handler
+            return
         except ControlError as exc:
             self._bad(f"value {path}", f"{path}: {exc}")
             return
@@ -313,6 +319,8 @@ class ControlServer:
 
     def _on_subscribe(self, args: list[Any], sender: Sender) -> None:
         host, port = self._target(args, sender)
+        if not self._may_receive(host, "subscribe"):
+            return
         if not self.broadcaster.subscribe(host, port):
             raise ControlError(f"subscriber table full; {host}:{port} not added")
 
@@ -322,7 +330,21 @@ class ControlServer:
 
     def _on_query(self, args: list[Any], sender: Sender) -> None:
         host, port = self._target(args, sender)
+        if not self._may_receive(host, "query"):
+            return
         self.broadcaster.send(self.broadcaster.announce_datagrams(), [destination(host, port)])
+
+    def _may_receive(self, host: str, what: str) -> bool:
+        """Subscriptions and query replies are a way out to the network: only to hosts inside
+        --allow, so an allowed controller cannot aim frames at a third party. A refusal counts
+        as rx_denied (not rx_ok) and is warned about, rate-limited."""
+        if self._allowed(host):
+            return True
+        self.counters.add("rx_denied")
+        nets = ", ".join(str(n) for n in self.allow)
+        self.throttle.warn("denied target", f"refused /charmix/{what} to {host}, outside --allow "
+                           f"({nets})")
+        raise _Refused
 
     @staticmethod
     def _target(args: list[Any], sender: Sender) -> tuple[str, int]:
