@@ -146,10 +146,9 @@ class OSCQueryServer:
 
         app = web.Application(middlewares=[cors], client_max_size=1 << 16)
         app.router.add_route("GET", "/{tail:.*}", self._get)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=0.2,
-                           reuse_address=True)
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         try:
             await site.start()
         except BaseException:

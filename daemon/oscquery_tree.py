@@ -66,6 +66,7 @@ class Namespace:
         self.latest: Any = None  # the newest engine Frame
         self._leaves: dict[str, dict[str, Any]] = {}
         self._outputs: dict[str, protocol.Address] = {}
+        self._readable = set(values())  # the inputs the daemon can report: ACCESS 3
         for addr in protocol.INPUT:
             for path, model in self._expand(addr):
                 self._leaves[path] = self._leaf(addr, path, model)
@@ -106,7 +107,7 @@ class Namespace:
         node: dict[str, Any] = {
             "FULL_PATH": path,
             "TYPE": types or "N",
-            "ACCESS": self._access(addr),
+            "ACCESS": self._access(addr, path),
             "DESCRIPTION": addr.description,
         }
         if n:
@@ -123,9 +124,10 @@ class Namespace:
             node["ACCESS"] = 0  # nothing to read or to give: calling it is the whole point
         return node
 
-    @staticmethod
-    def _access(addr: protocol.Address) -> int:
-        return READ if addr.direction == "out" else _input_access(addr)
+    def _access(self, addr: protocol.Address, path: str) -> int:
+        if addr.direction == "out":
+            return READ
+        return WRITE | (READ if path in self._readable else 0)
 
     def _merge_output(self, node: dict[str, Any], addr: protocol.Address) -> None:
         node["ACCESS"] |= READ
@@ -247,10 +249,6 @@ def _frame_value(addr: protocol.Address, path: str, frame: Any,
 
 
 # ------------------------------------------------------------- the table's typed fields
-def _input_access(addr: protocol.Address) -> int:
-    return WRITE
-
-
 def _ranges(addr: protocol.Address, n: int) -> list[dict[str, Any]] | None:
     return None
 
