@@ -19,6 +19,7 @@ and never delays the first character. `zeroconf` is imported there, never by the
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import socket
@@ -60,6 +61,15 @@ def advertised_addresses(listen_host: str) -> list[str]:
     from zeroconf._utils.net import get_all_addresses  # ifaddr, through zeroconf
 
     return [a for a in get_all_addresses() if not ipaddress.ip_address(a).is_loopback]
+
+
+def host_label(addresses: Sequence[str]) -> str:
+    """The mDNS host name for our address records: the machine's name plus a tag made from its
+    addresses. Machines cloned from one image often share a host name; plain "HOSTNAME.local."
+    would then mix their addresses up in every cache on the LAN. Stable across restarts."""
+    base = "".join(ch if ch.isalnum() else "-" for ch in socket.gethostname().split(".")[0])
+    tag = hashlib.sha1(",".join(sorted(addresses)).encode()).hexdigest()[:6]
+    return f"{base.strip('-')[:40] or 'charmix'}-{tag}.local."
 
 
 def _txt(models: Sequence[str], **extra: object) -> dict[str, str]:
@@ -120,7 +130,7 @@ class Advertiser:
                     zc.close()
                     return
                 self._zc = zc
-            server = f"{instance_name(socket.gethostname().split('.')[0]).replace(' ', '-')}.local."
+            server = host_label(self.addresses)
             txt = _txt(self.models, started=f"{time.time():.0f}", osc_port=self.osc_port,
                        oscquery_port=self.oscquery_port or "")
             services = [(OSC_SERVICE, self.osc_port)]
