@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from charmix.daemon import protocol
 
-OSCQUERY_PORT = 7772  # TCP, OSCQuery; the TouchDesigner patch's UDP 7772 does not clash
+OSCQUERY_PORT = protocol.OSCQUERY_PORT
 LOCAL_PORTS = range(OSCQUERY_PORT, OSCQUERY_PORT + 4)  # probed on 127.0.0.1
 OSCQUERY_SERVICE = "_oscjson._tcp.local."  # OSCQuery servers (ossia, Chataigne, vvvv browse it)
 OSC_SERVICE = "_osc._udp.local."  # plain OSC receivers (TouchOSC browses it)

@@ -7,21 +7,15 @@ daemon would play with the same models, weights, temperature and seed.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
-from charmix.daemon.model import (
-    ModelError,
-    ModelInfo,
-    load_model,
-    model_files,
-    resolve_model,
-    shipped_models_dir,
-)
+if TYPE_CHECKING:  # numpy and onnxruntime load inside the commands: `charmix --help` stays fast
+    from charmix.daemon.model import ModelInfo
 
 Opt = typer.Option
 
@@ -44,6 +38,8 @@ def models(
     """List installed models with their metadata (val loss, size, corpus)."""
     from rich.console import Console
     from rich.table import Table
+
+    from charmix.daemon.model import ModelError, load_model, model_files, shipped_models_dir
 
     try:
         files = model_files(folder)
@@ -106,7 +102,7 @@ def summary(path: Path, info: ModelInfo) -> tuple[str, ...]:
         f"{int(info.meta.get('charmix.parameters', 0)):,}",
         str(len(info.vocab)),
         "-" if val is None else f"{val:.4f}",
-        "-" if val is None else f"{val / np.log(2):.4f}",
+        "-" if val is None else f"{val / math.log(2):.4f}",
         f"{path.stat().st_size / 1e6:.1f}",
     )
 
@@ -152,7 +148,10 @@ def sample(
     models_dir: Annotated[Path | None, Opt(help="Where bare model names are looked up.")] = None,
 ) -> None:
     """Generate text offline through the daemon's engine, mixing when several models are given."""
+    import numpy as np
+
     from charmix.daemon.engine import Engine, Settings
+    from charmix.daemon.model import ModelError, load_model, resolve_model
 
     if mode not in ("linear", "geometric"):
         _fail(f"--mode must be linear or geometric, not {mode!r}")

@@ -34,7 +34,7 @@ EXTENSIONS = {
     "CRITICAL": False, "OVERLOADS": False, "HTML": False, "ECHO": False, "PATH_CHANGED": False,
     "PATH_RENAMED": False, "PATH_ADDED": False, "PATH_REMOVED": False,
 }
-READ, WRITE = 1, 2
+READ = protocol.OSC_ACCESS["r"]
 
 Values = Callable[[], dict[str, list[Any]]]
 
@@ -66,71 +66,33 @@ class Namespace:
         self.latest: Any = None  # the newest engine Frame
         self._leaves: dict[str, dict[str, Any]] = {}
         self._outputs: dict[str, protocol.Address] = {}
-        self._readable = set(values())  # the inputs the daemon can report: ACCESS 3
         for addr in protocol.INPUT:
-            for path, model in self._expand(addr):
-                self._leaves[path] = self._leaf(addr, path, model)
+            for path in self._expand(addr):
+                self._leaves[path] = self._leaf(addr, path)
         for addr in protocol.OUTPUT:
-            for path, model in self._expand(addr):
+            for path in self._expand(addr):
                 self._outputs[path] = addr
                 if path in self._leaves:
                     self._merge_output(self._leaves[path], addr)
                 else:
-                    self._leaves[path] = self._leaf(addr, path, model)
+                    self._leaves[path] = self._leaf(addr, path)
         self.listenable = frozenset(self._outputs)
         self._root = self._tree(descriptions or {})
 
     # --------------------------------------------------------------------- building
-    def _expand(self, addr: protocol.Address) -> list[tuple[str, str | None]]:
-        if addr.per_model:
-            return [(addr.for_model(n), n) for n in self.names]
-        return [(addr.path, None)]
+    def _expand(self, addr: protocol.Address) -> list[str]:
+        return [addr.for_model(n) for n in self.names] if addr.per_model else [addr.path]
 
-    def _count(self, addr: protocol.Address) -> int:
-        """How many values a vector address carries here: one per model or per character."""
-        if addr.path.endswith("dist"):
-            return len(self.vocab)
-        if addr.path.endswith("/status"):
-            return len(protocol.STATUS_FIELDS)
-        return len(self.names)
-
-    def _types(self, addr: protocol.Address) -> str:
-        """The fixed OSC type tags of this address here ('' = no arguments)."""
-        tags = addr.types
-        if tags.endswith("+"):
-            return tags[0] * self._count(addr)
-        return tags.replace("?", "")
-
-    def _leaf(self, addr: protocol.Address, path: str, model: str | None) -> dict[str, Any]:
-        types = self._types(addr)
-        n = len(types)
-        node: dict[str, Any] = {
-            "FULL_PATH": path,
-            "TYPE": types or "N",
-            "ACCESS": self._access(addr, path),
-            "DESCRIPTION": addr.description,
-        }
-        if n:
-            ranges = _ranges(addr, n)
-            if ranges is not None:
-                node["RANGE"] = ranges
-            unit = _unit(addr)
-            if unit:
-                node["UNIT"] = [unit] * n
-            clip = _clipmode(addr)
-            if clip:
-                node["CLIPMODE"] = [clip] * n
-        else:
-            node["ACCESS"] = 0  # nothing to read or to give: calling it is the whole point
+    def _leaf(self, addr: protocol.Address, path: str) -> dict[str, Any]:
+        """The table's own OSCQuery attributes for this address, vectors sized to the models
+        and the vocabulary loaded; a method without arguments is TYPE "N" (a trigger)."""
+        node = addr.oscquery(models=len(self.names), vocab=len(self.vocab))
+        node["FULL_PATH"] = path
+        node.setdefault("TYPE", "N")
         return node
 
-    def _access(self, addr: protocol.Address, path: str) -> int:
-        if addr.direction == "out":
-            return READ
-        return WRITE | (READ if path in self._readable else 0)
-
     def _merge_output(self, node: dict[str, Any], addr: protocol.Address) -> None:
-        node["ACCESS"] |= READ
+        node["ACCESS"] |= addr.osc_access
         node["DESCRIPTION"] = f"{node['DESCRIPTION']} Read or LISTEN: {addr.description}"
 
     def _tree(self, descriptions: dict[str, str]) -> dict[str, Any]:
@@ -246,16 +208,3 @@ def _frame_value(addr: protocol.Address, path: str, frame: Any,
     if isinstance(value, int):
         return [value]
     return [float(x) for x in value]
-
-
-# ------------------------------------------------------------- the table's typed fields
-def _ranges(addr: protocol.Address, n: int) -> list[dict[str, Any]] | None:
-    return None
-
-
-def _unit(addr: protocol.Address) -> str:
-    return ""
-
-
-def _clipmode(addr: protocol.Address) -> str:
-    return ""

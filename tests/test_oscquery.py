@@ -127,13 +127,21 @@ def test_the_namespace_is_the_address_table_and_the_proposals_rules_hold(daemon)
         if "VALUE" in leaf:
             assert leaf["ACCESS"] & 1, path  # only readable nodes carry a value
             assert len(leaf["VALUE"]) == n, path
-        readable = path in outputs
-        writable = path in inputs
-        assert bool(leaf["ACCESS"] & 1) >= readable and bool(leaf["ACCESS"] & 2) == (
-            writable and n > 0), path
-        table = [a for a in protocol.TABLE if path in ({a.for_model(x) for x in names}
-                                                       if a.per_model else {a.path})]
-        assert table[0].description in leaf["DESCRIPTION"], path
+        entries = [a for a in protocol.TABLE if path in ({a.for_model(x) for x in names}
+                                                         if a.per_model else {a.path})]
+        access = 0
+        for a in entries:
+            access |= a.osc_access
+        assert leaf["ACCESS"] == access, path
+        table = entries[0].oscquery(models=len(names), vocab=len(d.engine.vocab))
+        for attr in ("TYPE", "RANGE", "CLIPMODE", "UNIT"):
+            assert leaf.get(attr, "N" if attr == "TYPE" else None) == table.get(
+                attr, "N" if attr == "TYPE" else None), (path, attr)
+        assert table["DESCRIPTION"] in leaf["DESCRIPTION"], path
+        if access & 1 and n:
+            assert "VALUE" in leaf, path  # every readable setting and output has its value
+        elif "VALUE" in leaf:
+            raise AssertionError(f"{path}: a value on a node that cannot be read")
     # vectors carry one value per model / per vocabulary character
     assert len(found[f"{P}/weights"]["TYPE"]) == len(names)
     assert len(found[f"{P}/dist"]["TYPE"]) == len(d.engine.vocab)
