@@ -351,3 +351,19 @@ def test_fuzzed_binary_frames_never_hurt_the_daemon(daemon) -> None:
     counters = d.controls.counters
     assert counters.rx_bad > 0 and counters.rx_ok + counters.rx_bad >= 100
     assert get(d, f"{P}/status?VALUE")[0] == 200
+
+
+def test_a_range_changed_in_the_table_changes_the_namespace(monkeypatch) -> None:
+    """One edit in the table: the OSCQuery RANGE follows (no range is restated for OSCQuery)."""
+    import dataclasses
+
+    from charmix.daemon.oscquery_tree import Namespace
+
+    old = protocol.control("temperature")
+    arg = dataclasses.replace(old.args[0], max=3.25)
+    new = dataclasses.replace(old, args=(arg,))
+    monkeypatch.setattr(protocol, "INPUT", tuple(new if a is old else a for a in protocol.INPUT))
+    ns = Namespace("n", ["a", "b"], list("xyz"), values=dict, status=lambda: [])
+    assert ns.node(f"{P}/temperature")["RANGE"] == [{"MIN": old.args[0].min, "MAX": 3.25}]
+    assert ns.node(f"{P}/weights")["TYPE"] == "ff"  # one per model loaded
+    assert ns.node(f"{P}/model/b/dist")["TYPE"] == "fff"  # one per vocabulary character
