@@ -1,0 +1,175 @@
+"""Benchmarks for discovery and OSCQuery (the numbers in docs/performance.md, "Discovery").
+
+    .venv/bin/python benchmarks/bench_discovery.py            # both, the shipped models
+    .venv/bin/python benchmarks/bench_discovery.py --quick    # shorter, rougher
+    .venv/bin/python benchmarks/bench_discovery.py --only lateness   # or: found
+
+* found: `charmix daemon --listen 0.0.0.0:7770 --name …` is spawned in one network namespace
+  (tests/netns.py: namespaces on a bridge of their own, nothing on the machine's real network);
+  a discovery client in another namespace (`charmix.daemon.discovery.resolve`, what every
+  `--to NAME` runs) asks for the name in a loop. Reported: seconds from spawning the daemon to the
+  client holding its address, over several runs; and, for scale, how long the same daemon takes
+  to load its models and send its first character (both include Python start-up and model
+  loading: a user waits for both). Needs root (`ip netns`); skipped with the reason otherwise.
+* lateness: one in-process daemon at 20 chars/s, its clock's lateness against its absolute
+  deadlines in alternating phases with no WebSocket client and with four clients LISTENing to
+  /charmix/char, /charmix/attribution and /charmix/dist (four real `websockets` clients on a thread
+  of their own, reading everything). Phases alternate (none, four, none, four, …) so that load
+  changes on the machine hit both alike; the ratio of the two p99s is the number to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from netns import Lan, venv_bin  # noqa: E402
+
+from charmix.daemon import protocol  # noqa: E402
+from charmix.daemon.config import build  # noqa: E402
+from charmix.daemon.runtime import Daemon  # noqa: E402
+
+P = protocol.PREFIX
+MDNS = {"CHARMIX_MDNS": "1", "PYTHONUNBUFFERED": "1"}
+FIND = """
+import sys, time
+from charmix.daemon import discovery
+start, limit = float(sys.argv[1]), time.monotonic() + 60
+while time.monotonic() < limit:
+    try:
+        discovery.resolve("bench rig", timeout=0.25)
+    except discovery.DiscoveryError:
+        continue
+    print(time.time() - start)
+    break
+"""
+FIRST_CHAR = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 7771))
+print("ready", flush=True)
+while b"/charmix/char" not in s.recv(65535):
+    pass
+print(time.time())
+"""
+
+
+def bench_found(runs: int, models_dir: str | None) -> tuple[list[float], list[float]]:
+    found, first = [], []
+    for _ in range(runs):
+        with Lan() as lan:
+            a, b = lan.host("daemon"), lan.host("browser")
+            listener = a.popen([sys.executable, "-c", FIRST_CHAR], stdout=subprocess.PIPE,
+                               text=True)
+            assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
+            start = time.time()
+            models = ["--models-dir", models_dir] if models_dir else []
+            daemon = a.popen([venv_bin("charmix"), "daemon", "--listen", "0.0.0.0:7770",
+                              "--allow", "10.77.0.0/24", "--name", "bench rig", "--rate", "20",
+                              "--no-echo", "--status-every", "0", *models], env=MDNS,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            done = b.run([sys.executable, "-c", FIND, str(start)], env=MDNS, timeout=90)
+            found.append(float(done.stdout.strip()))
+            out, _ = listener.communicate(timeout=60)
+            first.append(float(out.strip()) - start if out.strip() else float("nan"))
+            daemon.terminate()
+            daemon.wait(10)
+    return found, first
+
+
+async def _client(port: int, stop: threading.Event, counts: list[int], i: int) -> None:
+    import websockets
+
+    async with websockets.connect(f"ws://127.0.0.1:{port}/") as ws:
+        for path in (f"{P}/char", f"{P}/attribution", f"{P}/dist"):
+            await ws.send(json.dumps({"COMMAND": "LISTEN", "DATA": path}))
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(ws.recv(), 0.2)
+                counts[i] += 1
+            except TimeoutError:
+                continue
+
+
+def _clients(port: int, n: int, stop: threading.Event, counts: list[int]) -> threading.Thread:
+    async def all_of_them() -> None:
+        await asyncio.gather(*(_client(port, stop, counts, i) for i in range(n)))
+
+    thread = threading.Thread(target=lambda: asyncio.run(all_of_them()), daemon=True)
+    thread.start()
+    return thread
+
+
+def bench_lateness(seconds: float, phases: int, models_dir: str | None,
+                   rate: float = 20.0) -> tuple[np.ndarray, np.ndarray, int]:
+    cli = {"listen": "127.0.0.1:0", "send": ["127.0.0.1:9"], "oscquery": "127.0.0.1:0",
+           "rate": rate, "status_every": 0}
+    if models_dir:
+        cli["models_dir"] = Path(models_dir)
+    d = Daemon(build(cli), logging.getLogger("bench"))
+    d.start()
+    none, four, received = [], [], 0
+    try:
+        port = d.services.server.port
+        time.sleep(1.0)  # settle
+        for phase in range(2 * phases):
+            stop, counts = threading.Event(), [0, 0, 0, 0]
+            thread = _clients(port, 4, stop, counts) if phase % 2 else None
+            if thread is not None:
+                deadline = time.monotonic() + 5
+                while d.services.server._listening < 4 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            d.clock.reset_lateness()
+            time.sleep(seconds)
+            (four if thread else none).append(d.clock.lateness().copy())
+            if thread is not None:
+                stop.set()
+                thread.join(5)
+                received += sum(counts)
+    finally:
+        d.stop()
+    return np.concatenate(none), np.concatenate(four), received
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("found", "lateness"))
+    parser.add_argument("--models-dir", default=None)
+    args = parser.parse_args()
+    if args.only in (None, "found"):
+        reason = Lan.available()
+        if reason:
+            print(f"found: skipped ({reason})")
+        else:
+            found, first = bench_found(2 if args.quick else 5, args.models_dir)
+            print(f"daemon start -> found by name in another namespace: median "
+                  f"{np.median(found):.2f} s, min {min(found):.2f}, max {max(found):.2f} "
+                  f"({len(found)} runs)")
+            print(f"daemon start -> first character (same runs): median "
+                  f"{np.nanmedian(first):.2f} s")
+    if args.only in (None, "lateness"):
+        seconds, phases = (5.0, 2) if args.quick else (15.0, 4)
+        none, four, received = bench_lateness(seconds, phases, args.models_dir)
+        p_none, p_four = (float(np.percentile(x, 99)) * 1e3 for x in (none, four))
+        print(f"clock lateness p99 at 20 chars/s: no WebSocket client {p_none:.3f} ms "
+              f"({none.size} deadlines), four LISTENing clients {p_four:.3f} ms ({four.size} "
+              f"deadlines, {received} frames received); ratio {p_four / p_none:.2f}")
+        print(f"  p50: {np.percentile(none, 50) * 1e3:.3f} ms vs "
+              f"{np.percentile(four, 50) * 1e3:.3f} ms; max {none.max() * 1e3:.2f} ms vs "
+              f"{four.max() * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
