@@ -13,20 +13,18 @@
   loading: a user waits for both). Needs root (`ip netns`); skipped with the reason otherwise.
 * lateness: one in-process daemon at 20 chars/s, its clock's lateness against its absolute
   deadlines in alternating phases with no WebSocket client and with four clients LISTENing to
-  /charmix/char, /charmix/attribution and /charmix/dist (four real `websockets` clients on a thread
-  of their own, reading everything). Phases alternate (none, four, none, four, …) so that load
+  /charmix/char, /charmix/attribution and /charmix/dist (four real `websockets` clients in a
+  process of their own, reading everything). Phases alternate (none, four, none, four, …) so that load
   changes on the machine hit both alike; the ratio of the two p99s is the number to compare.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
+import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -88,27 +86,31 @@ def bench_found(runs: int, models_dir: str | None) -> tuple[list[float], list[fl
     return found, first
 
 
-async def _client(port: int, stop: threading.Event, counts: list[int], i: int) -> None:
-    import websockets
-
+CLIENTS = """
+import asyncio, json, sys, websockets
+port, n, paths = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+async def one(counts, i):
     async with websockets.connect(f"ws://127.0.0.1:{port}/") as ws:
-        for path in (f"{P}/char", f"{P}/attribution", f"{P}/dist"):
+        for path in paths:
             await ws.send(json.dumps({"COMMAND": "LISTEN", "DATA": path}))
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(ws.recv(), 0.2)
-                counts[i] += 1
-            except TimeoutError:
-                continue
+        async for _ in ws:
+            counts[i] += 1
+async def main():
+    counts = [0] * n
+    tasks = [asyncio.create_task(one(counts, i)) for i in range(n)]
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    for t in tasks:
+        t.cancel()
+    print(sum(counts))
+asyncio.run(main())
+"""
 
 
-def _clients(port: int, n: int, stop: threading.Event, counts: list[int]) -> threading.Thread:
-    async def all_of_them() -> None:
-        await asyncio.gather(*(_client(port, stop, counts, i) for i in range(n)))
-
-    thread = threading.Thread(target=lambda: asyncio.run(all_of_them()), daemon=True)
-    thread.start()
-    return thread
+def _clients(port: int, n: int) -> subprocess.Popen:
+    """n LISTENing WebSocket clients in a process of their own (their cost is not ours)."""
+    paths = [f"{P}/char", f"{P}/attribution", f"{P}/dist"]
+    return subprocess.Popen([sys.executable, "-c", CLIENTS, str(port), str(n), *paths],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def bench_lateness(seconds: float, phases: int, models_dir: str | None,
@@ -124,19 +126,17 @@ def bench_lateness(seconds: float, phases: int, models_dir: str | None,
         port = d.services.server.port
         time.sleep(1.0)  # settle
         for phase in range(2 * phases):
-            stop, counts = threading.Event(), [0, 0, 0, 0]
-            thread = _clients(port, 4, stop, counts) if phase % 2 else None
-            if thread is not None:
-                deadline = time.monotonic() + 5
+            clients = _clients(port, 4) if phase % 2 else None
+            if clients is not None:
+                deadline = time.monotonic() + 10
                 while d.services.server._listening < 4 and time.monotonic() < deadline:
                     time.sleep(0.01)
             d.clock.reset_lateness()
             time.sleep(seconds)
-            (four if thread else none).append(d.clock.lateness().copy())
-            if thread is not None:
-                stop.set()
-                thread.join(5)
-                received += sum(counts)
+            (four if clients else none).append(d.clock.lateness().copy())
+            if clients is not None:
+                out, _ = clients.communicate("stop\n", timeout=10)
+                received += int(out.strip() or 0)
     finally:
         d.stop()
     return np.concatenate(none), np.concatenate(four), received
@@ -166,9 +166,11 @@ def main() -> None:
         print(f"clock lateness p99 at 20 chars/s: no WebSocket client {p_none:.3f} ms "
               f"({none.size} deadlines), four LISTENing clients {p_four:.3f} ms ({four.size} "
               f"deadlines, {received} frames received); ratio {p_four / p_none:.2f}")
-        print(f"  p50: {np.percentile(none, 50) * 1e3:.3f} ms vs "
-              f"{np.percentile(four, 50) * 1e3:.3f} ms; max {none.max() * 1e3:.2f} ms vs "
-              f"{four.max() * 1e3:.2f} ms")
+        for q in (50, 90):
+            print(f"  p{q}: {np.percentile(none, q) * 1e3:.3f} ms vs "
+                  f"{np.percentile(four, q) * 1e3:.3f} ms")
+        print(f"  max: {none.max() * 1e3:.2f} ms vs {four.max() * 1e3:.2f} ms; load average "
+              f"{os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from charmix.daemon import protocol
-from charmix.daemon.discovery import OSCQUERY_PORT
 from charmix.daemon.signals import interrupt_on_signals
 
 if TYPE_CHECKING:
@@ -134,7 +133,7 @@ def daemon(
     oscquery: Annotated[str | None, Opt(
         metavar="HOST:PORT", rich_help_panel=PANEL_NET,
         help=f"OSCQuery over HTTP + WebSocket, TCP (default: the --listen host, port "
-        f"{OSCQUERY_PORT}); a bare PORT keeps the --listen host.",
+        f"{protocol.OSCQUERY_PORT}); a bare PORT keeps the --listen host.",
     )] = None,
     no_oscquery: Annotated[bool, Opt(
         "--no-oscquery", rich_help_panel=PANEL_NET, help="Serve no OSCQuery (and no WebSocket).",

@@ -28,8 +28,6 @@ import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -95,13 +93,16 @@ def mdns_enabled() -> bool:
 # ------------------------------------------------------------------------------- HTTP
 def _get(host: str, port: int, query: str, timeout: float = HTTP_TIMEOUT) -> object | None:
     """GET http://host:port/query as JSON; None for anything but a 200 with JSON."""
+    import urllib.error  # here: `charmix --help` and the bridges' start need no urllib
+    import urllib.request
+
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         with urllib.request.urlopen(f"http://{netloc}{query}", timeout=timeout) as reply:
             if reply.status != 200:
                 return None
             return json.loads(reply.read(1 << 20))
-    except (OSError, ValueError, urllib.error.URLError):
+    except (OSError, ValueError):  # URLError is an OSError
         return None
 
 

@@ -224,6 +224,43 @@ def test_a_daemon_that_dies_is_noticed_and_one_restarted_elsewhere_is_followed(
     stop(again)
 
 
+def test_loopback_daemons_are_found_by_name_on_their_machine_and_advertise_nothing(
+    lan: Lan, tiny_model_dir: Path
+) -> None:
+    """Two loopback-only daemons on one machine (a namespace: its loopback is its own)."""
+    a, b = lan.host("laptop"), lan.host("other")
+    base = [CHARMIX, "daemon", "--models-dir", str(tiny_model_dir), "--no-echo",
+            "--status-every", "0"]
+    first = a.popen([*base, "--name", "first"], env=MDNS, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE, text=True)
+    second = a.popen([*base, "--name", "second", "--listen", "127.0.0.1:7780"], env=MDNS,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def both() -> dict:
+        listed = a.run([CHARMIX, "discover", "--json", "--timeout", "0.3"], env=MDNS)
+        found = {x["name"]: x for x in map(json.loads, listed.stdout.splitlines())}
+        return found if len(found) == 2 else {}
+
+    found = wait_until(both, 30, "both daemons on this machine")
+    assert {x["via"] for x in found.values()} == {"local"}  # through their OSCQuery ports
+    assert {found["first"]["oscquery_port"], found["second"]["oscquery_port"]} == {7772, 7773}
+    assert found["second"]["osc_port"] == 7780 and found["second"]["host"] == "127.0.0.1"
+
+    sent = a.run([CHARMIX, "send", "temperature", "0.4", "--to", "second"], env=MDNS)
+    assert sent.returncode == 0, sent.stderr
+    port = found["second"]["oscquery_port"]
+    wait_until(lambda: get(a, f"http://127.0.0.1:{port}{P}/temperature?VALUE") == {
+        "VALUE": [pytest.approx(0.4)]}, 10, "the second daemon's temperature")
+    auto = a.run([CHARMIX, "send", "pause", "--to", "auto"], env=MDNS)
+    assert auto.returncode == 1 and "2 daemons found" in auto.stderr
+
+    nothing = b.run([CHARMIX, "discover", "--timeout", "2"], env=MDNS)  # over mDNS, on the LAN
+    assert nothing.returncode == 1 and nothing.stdout == ""
+    assert "listening on loopback only" in stop(first)
+    assert "OSCQuery port 7772 is taken (another daemon?): serving on 7773" in stop(second) or \
+        found["first"]["oscquery_port"] == 7773
+
+
 def test_lan_is_really_isolated(lan: Lan) -> None:
     """The namespaces see only lo and their veth: no route to the machine's own network."""
     a = lan.host("a")
