@@ -14,8 +14,9 @@
 * lateness: one in-process daemon at 20 chars/s, its clock's lateness against its absolute
   deadlines in alternating phases with no WebSocket client and with four clients LISTENing to
   /charmix/char, /charmix/attribution and /charmix/dist (four real `websockets` clients in a
-  process of their own, reading everything). Phases alternate (none, four, none, four, …) so that load
-  changes on the machine hit both alike; the ratio of the two p99s is the number to compare.
+  process of their own, reading everything). Phases alternate (none, four, none, four, …) so
+  that load changes on the machine hit both alike; the ratio of the two p99s is the number to
+  compare.
 """
 
 from __future__ import annotations
