@@ -215,7 +215,12 @@ def browse(timeout: float = BROWSE_TIMEOUT, *, want: str | None = None,
     found = local()
     if want is not None and any(d.name.lower() == want.lower() for d in found):
         return found
-    browser = Browser().start()
+    browser = Browser()
+    try:
+        browser.start()
+    except Exception:  # no multicast-capable interface, a sandbox: this machine's daemons only
+        browser.close()
+        return found
     try:
         deadline = time.monotonic() + timeout
         while browser._zc is not None and time.monotonic() < deadline:
