@@ -115,7 +115,7 @@ def _clients(port: int, n: int) -> subprocess.Popen:
 
 
 def bench_lateness(seconds: float, phases: int, models_dir: str | None,
-                   rate: float = 20.0) -> tuple[np.ndarray, np.ndarray, int]:
+                   rate: float = 20.0) -> tuple[np.ndarray, np.ndarray, int, list[float]]:
     cli = {"listen": "127.0.0.1:0", "send": ["127.0.0.1:9"], "oscquery": "127.0.0.1:0",
            "rate": rate, "status_every": 0}
     if models_dir:
@@ -123,6 +123,7 @@ def bench_lateness(seconds: float, phases: int, models_dir: str | None,
     d = Daemon(build(cli), logging.getLogger("bench"))
     d.start()
     none, four, received = [], [], 0
+    cpu = [0.0, 0.0]  # the daemon process's CPU seconds in the phases without / with clients
     try:
         port = d.services.server.port
         time.sleep(1.0)  # settle
@@ -133,14 +134,17 @@ def bench_lateness(seconds: float, phases: int, models_dir: str | None,
                 while d.services.server._listening < 4 and time.monotonic() < deadline:
                     time.sleep(0.01)
             d.clock.reset_lateness()
+            used = time.process_time()
             time.sleep(seconds)
+            cpu[phase % 2] += time.process_time() - used
             (four if clients else none).append(d.clock.lateness().copy())
             if clients is not None:
                 out, _ = clients.communicate("stop\n", timeout=10)
                 received += int(out.strip() or 0)
     finally:
         d.stop()
-    return np.concatenate(none), np.concatenate(four), received
+    return np.concatenate(none), np.concatenate(four), received, [c / (seconds * phases)
+                                                                  for c in cpu]
 
 
 def main() -> None:
@@ -162,11 +166,12 @@ def main() -> None:
                   f"{np.nanmedian(first):.2f} s")
     if args.only in (None, "lateness"):
         seconds, phases = (5.0, 2) if args.quick else (15.0, 4)
-        none, four, received = bench_lateness(seconds, phases, args.models_dir)
+        none, four, received, cpu = bench_lateness(seconds, phases, args.models_dir)
         p_none, p_four = (float(np.percentile(x, 99)) * 1e3 for x in (none, four))
         print(f"clock lateness p99 at 20 chars/s: no WebSocket client {p_none:.3f} ms "
               f"({none.size} deadlines), four LISTENing clients {p_four:.3f} ms ({four.size} "
               f"deadlines, {received} frames received); ratio {p_four / p_none:.2f}")
+        print(f"  daemon process CPU: {cpu[0] * 100:.1f} % vs {cpu[1] * 100:.1f} % of a core")
         for q in (50, 90):
             print(f"  p{q}: {np.percentile(none, q) * 1e3:.3f} ms vs "
                   f"{np.percentile(four, q) * 1e3:.3f} ms")

@@ -21,6 +21,7 @@ import atexit
 import contextlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,7 +68,7 @@ class Lan:
     """Namespaces joined by a bridge in a namespace of its own; see the module docstring."""
 
     def __init__(self) -> None:
-        tag = f"{os.getpid() % 100000}x{next(_counter)}"
+        tag = f"{os.getpid()}x{next(_counter)}"
         self.prefix = f"cmx{tag}"
         self.switch = f"{self.prefix}sw"
         self.hosts: list[Host] = []
@@ -82,11 +83,12 @@ class Lan:
             return "network namespaces need Linux"
         if shutil.which("ip") is None:
             return "no `ip` command (iproute2; `make sysdeps` installs it)"
-        probe = f"cmxprobe{os.getpid() % 100000}"
+        probe = f"cmxprobe{os.getpid()}"
         result = _ip("netns", "add", probe, check=False)
         if result.returncode != 0:
             return f"`ip netns add` refused: {result.stderr.strip() or result.returncode}"
         _ip("netns", "del", probe, check=False)
+        _remove_stale()
         return None
 
     def __enter__(self) -> Lan:
@@ -144,6 +146,18 @@ class Lan:
             _ip("netns", "del", name, check=False)
         with contextlib.suppress(Exception):
             atexit.unregister(self.close)
+
+
+def _remove_stale() -> None:
+    """Namespaces left by a test run that was killed (SIGKILL skips every finaliser): ours are
+    named cmx<pid>x…, so those whose process is gone are deleted; nothing else is touched."""
+    listed = _ip("netns", "list", check=False).stdout.split()
+    for name in listed:
+        match = re.fullmatch(r"cmx(\d+)x\d+\w*", name)
+        if match is None or int(match[1]) == os.getpid():
+            continue
+        if not Path(f"/proc/{match[1]}").exists():
+            _ip("netns", "del", name, check=False)
 
 
 def venv_bin(name: str) -> str:
