@@ -55,6 +55,23 @@ except OSError as e:
     print("down", e)
 """
 
+# python-oscquery's client, given the ServiceInfo that a real zeroconf browse returns.
+PYTHON_OSCQUERY = """
+import json, sys, time
+from zeroconf import ServiceBrowser, Zeroconf
+from pythonoscquery.osc_query_client import OSCQueryClient
+zc, seen = Zeroconf(), []
+ServiceBrowser(zc, "_oscjson._tcp.local.", handlers=[lambda **kw: seen.append(kw["name"])])
+deadline = time.monotonic() + 20
+while not seen and time.monotonic() < deadline:
+    time.sleep(0.05)
+client = OSCQueryClient(zc.get_service_info("_oscjson._tcp.local.", seen[0], timeout=3000))
+host, char = client.get_host_info(), client.query_node("/charmix/char")
+print(json.dumps({"service": seen[0], "name": host.name, "osc_port": host.osc_port,
+                  "char": char.value, "access": char.access.value}))
+zc.close()
+"""
+
 
 @pytest.fixture
 def lan() -> Iterator[Lan]:
@@ -149,6 +166,13 @@ def test_a_bridge_and_a_monitor_find_the_daemon_by_name_steer_it_and_see_it(
 
     bridge = leap_bridge(b, "stage left", names, target, tmp_path)
     wait_until(dominant(c, a.ip, 7772, target), 30, f"the bridge to steer toward {target}")
+
+    browsed = c.run([sys.executable, "-c", PYTHON_OSCQUERY], env=MDNS, timeout=60)
+    assert browsed.returncode == 0, browsed.stderr
+    seen_by_them = json.loads(browsed.stdout)
+    assert seen_by_them["service"] == "stage left._oscjson._tcp.local."
+    assert seen_by_them["name"] == "stage left" and seen_by_them["osc_port"] == 7770
+    assert len(seen_by_them["char"]) == 1 and seen_by_them["access"] == 1
 
     monitor = c.run([CHARMIX, "monitor", "--to", "stage left", "--once", "--plain",
                      "--timeout", "15"], env=MDNS, timeout=60)
