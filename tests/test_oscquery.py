@@ -269,6 +269,17 @@ def test_binary_osc_from_a_websocket_is_control_like_udp(daemon) -> None:
     asyncio.run(steer())
     assert d.controls.snapshot().temperature == pytest.approx(0.55)
     assert counters.rx_ok == ok + 1 and counters.rx_bad == bad + 2
+
+    async def trigger(frame: bytes) -> None:
+        async with websockets.connect(f"ws://127.0.0.1:{port_of(d)}/") as ws:
+            await ws.send(frame)
+            await asyncio.sleep(0.2)
+
+    # A trigger (TYPE "N" in the namespace) sent as a client that follows TYPE does: Nil, Impulse
+    asyncio.run(trigger(b"/charmix/pause\x00\x00,N\x00\x00"))
+    assert d.controls.paused
+    asyncio.run(trigger(b"/charmix/resume\x00,I\x00\x00"))
+    assert not d.controls.paused and counters.rx_ok == ok + 3
     assert get(d, f"{P}/temperature?VALUE")[2] == {"VALUE": [pytest.approx(0.55)]}
 
 
