@@ -179,7 +179,10 @@ class OSCQueryServer:
     def _json(body: object, status: int = 200) -> Any:
         from aiohttp import web
 
-        text = json.dumps(_finite(body), ensure_ascii=False, separators=(",", ":"))
+        try:
+            text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except ValueError:  # a NaN somewhere (never expected): JSON has none, send null
+            text = json.dumps(_finite(body), ensure_ascii=False, separators=(",", ":"))
         return web.Response(text=text, status=status, content_type="application/json")
 
     async def _get(self, request: Any) -> Any:

@@ -15,7 +15,6 @@ status callback. A node without a readable value has no VALUE key (the server an
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -128,16 +127,7 @@ class Namespace:
         found = self._find(path)
         if found is None:
             return None
-        current = self.current()
-        out = copy.deepcopy(found)
-        stack = [out]
-        while stack:
-            node = stack.pop()
-            if "CONTENTS" in node:
-                stack.extend(node["CONTENTS"].values())
-            elif node["ACCESS"] & READ and node["FULL_PATH"] in current:
-                node["VALUE"] = current[node["FULL_PATH"]]
-        return out
+        return _with_values(found, self.current())
 
     def current(self) -> dict[str, list[Any]]:
         """Every readable value now: inputs from the controls, outputs from the newest frame."""
@@ -191,6 +181,17 @@ class Namespace:
                 out[addr.path] = encode(addr, addr.path,
                                         list(self.status()) if value is None else value)
         return out
+
+
+def _with_values(node: dict[str, Any], current: dict[str, list[Any]]) -> dict[str, Any]:
+    """A copy of `node` (its dicts only: the attribute lists are never changed, so they are
+    shared) with each readable leaf's VALUE from `current`. A deepcopy took ~10x as long."""
+    out = dict(node)
+    if "CONTENTS" in node:
+        out["CONTENTS"] = {k: _with_values(v, current) for k, v in node["CONTENTS"].items()}
+    elif node["ACCESS"] & READ and node["FULL_PATH"] in current:
+        out["VALUE"] = current[node["FULL_PATH"]]
+    return out
 
 
 def _frame_value(addr: protocol.Address, path: str, frame: Any,
