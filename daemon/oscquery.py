@@ -4,7 +4,9 @@ What a browsing tool sees: `GET /` is the whole address space as JSON (built by
 `oscquery_tree.Namespace` from the address table and the loaded models), `GET /path` one node,
 `GET /path?ATTR` one attribute, `GET /?HOST_INFO` the server's description. A WebSocket on the
 same port takes `{"COMMAND": "LISTEN", "DATA": "/charmix/char"}` and streams that address's
-messages to the client as binary OSC frames (`IGNORE` stops them); binary OSC frames *from* a
+messages to the client as binary OSC frames (`IGNORE` stops them; a setting such as
+/charmix/temperature sends its value at once and again whenever it changes); binary OSC frames
+*from* a
 client are controls and go through `ControlServer.handle`, the same allowlist, validation and
 counters as UDP.
 
@@ -40,6 +42,7 @@ from charmix.daemon.oscquery_tree import ATTRIBUTES, Namespace
 
 QUEUE_MAX = 512  # OSC frames waiting for one LISTEN client; more and the client is dropped
 CLIENTS_MAX = 64  # WebSocket clients at once; more are refused (503)
+WATCH_EVERY = 0.05  # s between looks at the LISTENed settings (20 a second, like the clock)
 MAX_MESSAGE = 65507  # bytes; a binary control frame may be as large as a UDP datagram
 START_TIMEOUT = 5.0  # s to bind the port and start the loop
 STOP_TIMEOUT = 1.0  # s; part of the daemon's shutdown budget
@@ -90,6 +93,7 @@ class OSCQueryServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._stop_event: asyncio.Event | None = None
+        self._settings_sent: dict[str, bytes] = {}  # the last value streamed of each setting
 
     # ------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -159,11 +163,13 @@ class OSCQueryServer:
             self.port = server.sockets[0].getsockname()[1]
         self._stop_event = asyncio.Event()
         announcer = asyncio.get_running_loop().create_task(self._announce_loop())
+        watcher = asyncio.get_running_loop().create_task(self._watch_settings())
         self._ready.set()
         try:
             await self._stop_event.wait()
         finally:
             announcer.cancel()
+            watcher.cancel()
             for client in list(self.clients):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.ws.close(), 0.2)
@@ -245,6 +251,9 @@ class OSCQueryServer:
             if not client.paths:
                 self._listening += 1
             client.paths.add(path)
+            for key, data in self.namespace.settings_messages({path}).items():
+                self._settings_sent[key] = data
+                self._offer(client, data)  # a setting's current value at once, then changes
         elif command == "IGNORE":
             had = bool(client.paths)
             client.paths.discard(path)
@@ -305,6 +314,27 @@ class OSCQueryServer:
         for client in list(self.clients):
             for path in client.paths & messages.keys():
                 self._offer(client, messages[path])
+
+    async def _watch_settings(self) -> None:
+        """LISTENed settings (temperature, rate, …) stream when they change, whoever changed
+        them: a fader on a MIDI bridge moves the slider in ossia score. One snapshot of the
+        controls every WATCH_EVERY seconds, and only while someone listens to a setting."""
+        sent = self._settings_sent
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            if not self._listening:
+                sent.clear()
+                continue
+            wanted = set().union(*(c.paths for c in self.clients))
+            try:
+                now = self.namespace.settings_messages(wanted)
+            except Exception as exc:  # a bug must not end the loop
+                self.throttle.warn("settings", f"OSCQuery settings stream failed: {exc}")
+                continue
+            changed = {p: m for p, m in now.items() if sent.get(p) != m}
+            sent.update(changed)
+            if changed:
+                self._send_each(changed)
 
     async def _announce_loop(self) -> None:
         """Models, vocab and status go to their listeners as often as to UDP destinations."""

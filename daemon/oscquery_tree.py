@@ -75,7 +75,13 @@ class Namespace:
                     self._merge_output(self._leaves[path], addr)
                 else:
                     self._leaves[path] = self._leaf(addr, path)
-        self.listenable = frozenset(self._outputs)
+        # Settings the daemon keeps (ACCESS 3) and sends no stream of its own: a LISTEN on one
+        # gets its value whenever it changes (another controller moved it), see settings_messages.
+        self._settings = {
+            path: addr for addr in protocol.INPUT if "r" in addr.access
+            for path in self._expand(addr) if path not in self._outputs
+        }
+        self.listenable = frozenset(self._outputs) | frozenset(self._settings)
         self._root = self._tree(descriptions or {})
 
     # --------------------------------------------------------------------- building
@@ -169,6 +175,26 @@ class Namespace:
                 out[path] = oscwire.floats(path, value)
             else:
                 out[path] = encode(addr, path, getattr(frame, FRAME_FIELDS[short_name(addr)]))
+        return out
+
+    def settings_messages(self, wanted: set[str]) -> dict[str, bytes]:
+        """The current value of each LISTENed setting as an OSC message (one snapshot)."""
+        paths = wanted & self._settings.keys()
+        if not paths:
+            return {}
+        values = self.values()
+        out = {}
+        for path in paths:
+            value = values.get(path)
+            if not value:
+                continue
+            types = self._settings[path].types
+            if types == "s":
+                out[path] = oscwire.string(path, str(value[0]))
+            elif types == "i":
+                out[path] = oscwire.int32(path, int(value[0]))
+            else:
+                out[path] = oscwire.floats(path, value)
         return out
 
     def announce_messages(self, wanted: set[str]) -> dict[str, bytes]:

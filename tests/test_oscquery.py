@@ -250,6 +250,31 @@ def test_listen_streams_binary_osc_and_ignore_stops_it(daemon) -> None:
     assert server._listening == 0  # subscriptions ended with their sockets
 
 
+def test_a_listened_setting_streams_its_value_and_its_changes(daemon) -> None:
+    """LISTEN on a setting: its value at once, then each change, whoever made it (UDP here)."""
+    import websockets
+
+    d = daemon(rate=0)  # no frames at all: settings stream without them
+
+    async def watch() -> list[OscMessage]:
+        async with websockets.connect(f"ws://127.0.0.1:{port_of(d)}/") as ws:
+            await ws.send(json.dumps({"COMMAND": "LISTEN", "DATA": f"{P}/temperature"}))
+            await ws.send(json.dumps({"COMMAND": "LISTEN", "DATA": f"{P}/mode"}))
+            got = [OscMessage(await asyncio.wait_for(ws.recv(), 5)) for _ in range(2)]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.sendto(osc(f"{P}/temperature", ("f", 1.5)), d.server.address)
+            got.append(OscMessage(await asyncio.wait_for(ws.recv(), 5)))
+            with pytest.raises(TimeoutError):  # unchanged: nothing more
+                await asyncio.wait_for(ws.recv(), 0.3)
+            return got
+
+    got = asyncio.run(watch())
+    first = {m.address: m.params for m in got[:2]}
+    assert first == {f"{P}/temperature": [pytest.approx(d.config.temperature)],
+                     f"{P}/mode": [d.config.mode]}
+    assert got[2].address == f"{P}/temperature" and got[2].params == [pytest.approx(1.5)]
+
+
 def test_binary_osc_from_a_websocket_is_control_like_udp(daemon) -> None:
     import websockets
 
