@@ -11,6 +11,10 @@
   client holding its address, over several runs; and, for scale, how long the same daemon takes
   to load its models and send its first character (both include Python start-up and model
   loading: a user waits for both). Needs root (`ip netns`); skipped with the reason otherwise.
+* follow: a daemon found by name from another namespace, followed there by a `Follower` (what a
+  bridge with `--to NAME` runs); the daemon is killed with SIGKILL (no goodbye on the LAN) and
+  restarted on other ports. Reported: kill → the follower says the daemon stopped answering, and
+  restart → the follower points at the new ports (includes the new daemon's start-up).
 * lateness: one in-process daemon at 20 chars/s, its clock's lateness against its absolute
   deadlines in alternating phases with no WebSocket client and with four clients LISTENing to
   /charmix/char, /charmix/attribution and /charmix/dist (four real `websockets` clients in a
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
 import subprocess
 import sys
 import time
@@ -62,6 +67,62 @@ while b"/charmix/char" not in s.recv(65535):
     pass
 print(time.time())
 """
+
+
+FOLLOW = """
+import sys, time
+from charmix.daemon import discovery
+from charmix.daemon.follow import Follower
+found = None
+while found is None:
+    try:
+        found = discovery.resolve("bench rig", timeout=0.25)
+    except discovery.DiscoveryError:
+        pass
+print("found", time.time(), flush=True)
+def say(message):
+    print(("lost" if "stopped" in message else "line"), time.time(), message, flush=True)
+def moved(new):
+    print("moved", time.time(), new.osc_port, flush=True)
+follower = Follower(found, moved, say).start()
+sys.stdin.readline()
+"""
+
+
+def bench_follow(runs: int, models_dir: str | None) -> tuple[list[float], list[float]]:
+    """(kill -9 -> a follower says it is gone, restart on other ports -> the follower moves)."""
+    lost, moved = [], []
+    models = ["--models-dir", models_dir] if models_dir else []
+    base = [venv_bin("charmix"), "daemon", "--allow", "10.77.0.0/24", "--name", "bench rig",
+            "--rate", "20", "--no-echo", "--status-every", "0", *models]
+    for _ in range(runs):
+        with Lan() as lan:
+            a, b = lan.host("daemon"), lan.host("bridge")
+            daemon = a.popen([*base, "--listen", "0.0.0.0:7770"], env=MDNS,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            watcher = b.popen([sys.executable, "-c", FOLLOW], env=MDNS, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+            assert watcher.stdin is not None and watcher.stdout is not None
+            assert watcher.stdout.readline().startswith("found")
+            time.sleep(1.0 + random.random())  # at a random phase of the follower's checks
+            killed = time.time()
+            daemon.kill()
+            daemon.wait(10)
+            line = watcher.stdout.readline().split()
+            lost.append(float(line[1]) - killed)
+            time.sleep(0.5)
+            restarted = time.time()
+            again = a.popen([*base, "--listen", "0.0.0.0:7780", "--oscquery", "0.0.0.0:7790"],
+                            env=MDNS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while True:
+                line = watcher.stdout.readline().split()
+                if not line or line[0] == "moved":
+                    break
+            moved.append(float(line[1]) - restarted if line else float("nan"))
+            watcher.communicate("stop\n", timeout=10)
+            again.terminate()
+            again.wait(10)
+    return lost, moved
 
 
 def bench_found(runs: int, models_dir: str | None) -> tuple[list[float], list[float]]:
@@ -150,7 +211,7 @@ def bench_lateness(seconds: float, phases: int, models_dir: str | None,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=("found", "lateness"))
+    parser.add_argument("--only", choices=("found", "follow", "lateness"))
     parser.add_argument("--models-dir", default=None)
     args = parser.parse_args()
     if args.only in (None, "found"):
@@ -164,6 +225,11 @@ def main() -> None:
                   f"({len(found)} runs)")
             print(f"daemon start -> first character (same runs): median "
                   f"{np.nanmedian(first):.2f} s")
+    if args.only in (None, "follow") and Lan.available() is None:
+        lost, moved = bench_follow(2 if args.quick else 5, args.models_dir)
+        print(f"daemon killed (-9) -> a follower says so: median {np.median(lost):.2f} s, max "
+              f"{max(lost):.2f}; restarted on other ports -> followed: median "
+              f"{np.nanmedian(moved):.2f} s, max {np.nanmax(moved):.2f} ({len(lost)} runs)")
     if args.only in (None, "lateness"):
         seconds, phases = (5.0, 2) if args.quick else (15.0, 4)
         none, four, received, cpu = bench_lateness(seconds, phases, args.models_dir)
