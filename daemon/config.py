@@ -81,6 +81,7 @@ class Config:
     echo: bool | None = None  # write the text to stdout; None = when stdout is a terminal
     burst: int = 0  # > 0: write this many characters as fast as possible, then exit
     max_datagram: int = protocol.MAX_DATAGRAM
+    state: Path | None = None  # --state FILE: settings kept across restarts (charmix.daemon.state)
     name: str = ""  # the name browsers and `--to NAME` see; "" = "charmix on HOSTNAME"
     # OSCQuery (HTTP + WebSocket, TCP): True = the control host, port 7772; False = off.
     oscquery: Endpoint | bool = True
@@ -264,6 +265,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "echo": _boolean,
     "burst": _integer(0),
     "max_datagram": _integer(64, protocol.MAX_INPUT_DATAGRAM),
+    "state": _path,
     "name": _name,
     "oscquery": _oscquery,
     "mdns": _boolean,
@@ -297,8 +299,9 @@ def read_rig(path: Path) -> dict[str, Any]:
         except ValueError as exc:
             raise ConfigError(f"{path}: '{key}' {exc}") from None
     base = path.parent
-    if "models_dir" in out and not out["models_dir"].is_absolute():
-        out["models_dir"] = base / out["models_dir"]
+    for key in ("models_dir", "state"):
+        if key in out and not out[key].is_absolute():
+            out[key] = base / out[key]
     if "models" in out:
         out["models"] = [_relative_model(spec, base) for spec in out["models"]]
     return out

@@ -1,0 +1,60 @@
+"""What every controller command shares on the command line: --to, and how a command fails.
+
+Exit status, the same in every charmix command: 0 done, 1 a runtime failure (no daemon answered,
+a device or display missing, a refused message), 2 a usage error (a bad flag or argument). Every
+failure is one line on stderr starting `charmix: `.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from charmix.daemon import protocol
+
+if TYPE_CHECKING:
+    from charmix.daemon.follow import Resolved
+
+USAGE, FAILURE = 2, 1
+
+ToOpt = Annotated[
+    list[str] | None,
+    typer.Option("--to", metavar="NAME|HOST:PORT", help="Daemon to steer: its name (charmix "
+                 "discover; followed when it restarts elsewhere), 'auto' (the only one found) or "
+                 "HOST:PORT; repeat for several machines (default "
+                 f"{protocol.DEFAULT_HOST}:{protocol.CONTROL_PORT})."),
+]
+
+
+def fail(message: str, code: int = USAGE) -> NoReturn:
+    typer.echo(f"charmix: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def say(message: str) -> None:
+    """A line for the user on stderr (`charmix: …`), e.g. where a named daemon was found."""
+    typer.echo(f"charmix: {message}", err=True)
+
+
+def resolved(to: list[str] | None) -> list[Resolved]:
+    """Each --to resolved by the shared resolver (daemon/follow.py: names and 'auto' through
+    discovery). No daemon by that name is a runtime failure, a malformed HOST:PORT a usage
+    error; either is one line."""
+    from charmix.controllers.sender_messages import default_target
+    from charmix.daemon.discovery import DiscoveryError
+    from charmix.daemon.follow import Resolved, resolve_targets
+
+    if not to:
+        return [Resolved("", default_target())]
+    try:
+        return resolve_targets(to, say)
+    except DiscoveryError as exc:
+        fail(str(exc), FAILURE)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def targets(to: list[str] | None) -> list[tuple[str, int]]:
+    """--to values as (host, port), names resolved; see resolved()."""
+    return [r.target for r in resolved(to)]
