@@ -7,6 +7,7 @@ failure is one line on stderr starting `charmix: `.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -37,10 +38,10 @@ def say(message: str) -> None:
     typer.echo(f"charmix: {message}", err=True)
 
 
-def resolved(to: list[str] | None) -> list[Resolved]:
+def resolved(to: list[str] | None, log: Callable[[str], None] = say) -> list[Resolved]:
     """Each --to resolved by the shared resolver (daemon/follow.py: names and 'auto' through
-    discovery). No daemon by that name is a runtime failure, a malformed HOST:PORT a usage
-    error; either is one line."""
+    discovery); `log` hears where each name was found. No daemon by that name is a runtime
+    failure, a malformed HOST:PORT a usage error; either is one line."""
     from charmix.controllers.sender_messages import default_target
     from charmix.daemon.discovery import DiscoveryError
     from charmix.daemon.follow import Resolved, resolve_targets
@@ -48,7 +49,7 @@ def resolved(to: list[str] | None) -> list[Resolved]:
     if not to:
         return [Resolved("", default_target())]
     try:
-        return resolve_targets(to, say)
+        return resolve_targets(to, log)
     except DiscoveryError as exc:
         fail(str(exc), FAILURE)
     except ValueError as exc:
@@ -56,5 +57,6 @@ def resolved(to: list[str] | None) -> list[Resolved]:
 
 
 def targets(to: list[str] | None) -> list[tuple[str, int]]:
-    """--to values as (host, port), names resolved; see resolved()."""
-    return [r.target for r in resolved(to)]
+    """--to values as (host, port), names resolved quietly (`charmix send` says itself what it
+    did, and --quiet means quiet); see resolved()."""
+    return [r.target for r in resolved(to, lambda _message: None)]
