@@ -289,6 +289,15 @@ def web(
         sender.close()
         _fail(f"cannot open a socket for the daemon's frames: {exc.strerror or exc}")
         raise
+    feeding = [sender.targets[0]]
+
+    def moved(old: tuple[str, int], new: tuple[str, int]) -> None:
+        """A daemon followed by name moved: the frames come from its new place too."""
+        if old == feeding[0]:
+            feeding[0] = new
+            link.retarget(old, new)
+
+    sender.on_retarget.append(moved)
     options = web_bridge.WebOptions(control, pin or None, view_only, idle, rest, glide,
                                     rate_limit, tuple(anchor or ()), width)
     bridge = web_bridge.WebBridge(link, sender, names, options)

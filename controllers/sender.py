@@ -103,6 +103,9 @@ class Sender:
         if not max_rate > 0:
             raise ValueError("max_rate must be > 0")
         self.targets = list(targets)
+        # Called as hook(old, new) after retarget(): others that talk to the same daemon (the
+        # web bridge's frame feed) follow it too.
+        self.on_retarget: list[Callable[[Target, Target], None]] = []
         self.interval = 1.0 / max_rate
         self.resend = resend  # > 0: re-send the current state this often (daemon restarts)
         self.stats = SenderStats()
@@ -229,6 +232,8 @@ class Sender:
                 dest.catch_up = fresh.addr is not None
                 self.targets = [new if t == old else t for t in self.targets]
                 self._cond.notify_all()
+        for hook in list(self.on_retarget):
+            hook(old, new)
 
     # -- the sending thread ----------------------------------------------------------------
     def _run(self) -> None:

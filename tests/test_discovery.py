@@ -78,3 +78,24 @@ def test_help_and_bridges_import_no_web_or_mdns_stack() -> None:
             "print(sorted(m for m in ('aiohttp', 'zeroconf', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_sender_retargeted_sends_its_state_to_the_new_place_and_tells_its_hooks() -> None:
+    """What a Follower does when a named daemon moves: the new place gets the state at once."""
+    from fakes.osc_receiver import OscReceiver
+
+    from charmix.controllers.sender import Sender, entry
+
+    with OscReceiver() as old, OscReceiver() as new:
+        old_target, new_target = ("127.0.0.1", old.port), ("127.0.0.1", new.port)
+        heard: list[tuple] = []
+        sender = Sender([old_target])
+        sender.on_retarget.append(lambda a, b: heard.append((a, b)))
+        try:
+            sender.set(entry("temperature"), 0.7)
+            old.wait_for("temperature")
+            sender.retarget(old_target, new_target)
+            assert new.wait_for("temperature").params == pytest.approx((0.7,))  # no new gesture
+            assert sender.targets == [new_target] and heard == [(old_target, new_target)]
+        finally:
+            sender.close()
