@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from charmix.controllers.options import FAILURE, ToOpt, VoiceOpt, fail, targets
+from charmix.controllers.options import FAILURE, ToOpt, VoiceOpt, fail, resolved, say, targets
 from charmix.controllers.send_cli import command_name, send_app  # re-exported for callers
 
 __all__ = ["command_name", "register", "send_app"]
@@ -57,8 +57,10 @@ def _connect(
 ):
     """Targets, model names (daemon first, --models second) and a started Sender."""
     from charmix.controllers.sender import ModelsUnknown, Sender, format_targets, resolve_models
+    from charmix.daemon.follow import follow
 
-    targets = _targets(to)
+    found = resolved(to)
+    targets = [r.target for r in found]
     try:
         names, info = resolve_models(targets, models, query_timeout)
     except ModelsUnknown as exc:
@@ -68,7 +70,9 @@ def _connect(
     which = f", voice {voice}" if voice else ""
     typer.echo(f"charmix {command}: models {', '.join(names)} (from {source}) → {where}{which}",
                err=True)
-    return names, info, Sender(targets, max_rate=max_rate, resend=resend, voice=voice)
+    sender = Sender(targets, max_rate=max_rate, resend=resend, voice=voice)
+    follow(sender, found, say)  # a named daemon that restarts elsewhere is followed
+    return names, info, sender
 
 
 def _pad(names: list[str], anchor: list[str] | None, width: float):
@@ -305,6 +309,15 @@ def web(
         sender.close()
         _fail(f"cannot open a socket for the daemon's frames: {exc.strerror or exc}")
         raise
+    feeding = [sender.targets[0]]
+
+    def moved(old: tuple[str, int], new: tuple[str, int]) -> None:
+        """A daemon followed by name moved: the frames come from its new place too."""
+        if old == feeding[0]:
+            feeding[0] = new
+            link.retarget(old, new)
+
+    sender.on_retarget.append(moved)
     options = web_bridge.WebOptions(control, pin or None, view_only, idle, rest, glide,
                                     rate_limit, tuple(anchor or ()), width, voice)
     bridge = web_bridge.WebBridge(link, sender, names, options)

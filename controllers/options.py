@@ -7,18 +7,24 @@ failure is one line on stderr starting `charmix: `.
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from charmix.daemon import protocol
 
+if TYPE_CHECKING:
+    from charmix.daemon.follow import Resolved
+
 USAGE, FAILURE = 2, 1
 
 ToOpt = Annotated[
     list[str] | None,
-    typer.Option("--to", metavar="HOST:PORT", help="Daemon to steer; repeat for several "
-                 f"machines (default {protocol.DEFAULT_HOST}:{protocol.CONTROL_PORT})."),
+    typer.Option("--to", metavar="NAME|HOST:PORT", help="Daemon to steer: its name (charmix "
+                 "discover; followed when it restarts elsewhere), 'auto' (the only one found) or "
+                 "HOST:PORT; repeat for several machines (default "
+                 f"{protocol.DEFAULT_HOST}:{protocol.CONTROL_PORT})."),
 ]
 
 VoiceOpt = Annotated[
@@ -33,11 +39,30 @@ def fail(message: str, code: int = USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def targets(to: list[str] | None) -> list[tuple[str, int]]:
-    """--to values as (host, port); a bad one is a usage error."""
-    from charmix.controllers.sender_messages import default_target, parse_target
+def say(message: str) -> None:
+    """A line for the user on stderr (`charmix: …`), e.g. where a named daemon was found."""
+    typer.echo(f"charmix: {message}", err=True)
 
+
+def resolved(to: list[str] | None, log: Callable[[str], None] = say) -> list[Resolved]:
+    """Each --to resolved by the shared resolver (daemon/follow.py: names and 'auto' through
+    discovery); `log` hears where each name was found. No daemon by that name is a runtime
+    failure, a malformed HOST:PORT a usage error; either is one line."""
+    from charmix.controllers.sender_messages import default_target
+    from charmix.daemon.discovery import DiscoveryError
+    from charmix.daemon.follow import Resolved, resolve_targets
+
+    if not to:
+        return [Resolved("", default_target())]
     try:
-        return [parse_target(t) for t in to] if to else [default_target()]
+        return resolve_targets(to, log)
+    except DiscoveryError as exc:
+        fail(str(exc), FAILURE)
     except ValueError as exc:
         fail(str(exc))
+
+
+def targets(to: list[str] | None) -> list[tuple[str, int]]:
+    """--to values as (host, port), names resolved quietly (`charmix send` says itself what it
+    did, and --quiet means quiet); see resolved()."""
+    return [r.target for r in resolved(to, lambda _message: None)]

@@ -106,6 +106,9 @@ class Sender:
             raise ValueError("max_rate must be > 0")
         self.targets = list(targets)
         self.voice = voice
+        # Called as hook(old, new) after retarget(): others that talk to the same daemon (the
+        # web bridge's frame feed) follow it too.
+        self.on_retarget: list[Callable[[Target, Target], None]] = []
         self.interval = 1.0 / max_rate
         self.resend = resend  # > 0: re-send the current state this often (daemon restarts)
         self.stats = SenderStats()
@@ -216,6 +219,24 @@ class Sender:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def retarget(self, old: Target, new: Target) -> None:
+        """Send what went to `old` to `new` from now on (a daemon followed by name moved);
+        the new place gets the current state at once. Looks the host up on the caller's
+        thread, never on the sending one."""
+        with self._cond:
+            dests = [d for d in self._dests if d.target == old]
+        for dest in dests:
+            fresh = _Dest(new)
+            self._resolve(fresh)
+            with self._cond:
+                dest.target, dest.addr, dest.family = new, fresh.addr, fresh.family
+                dest.failing = False
+                dest.catch_up = fresh.addr is not None
+                self.targets = [new if t == old else t for t in self.targets]
+                self._cond.notify_all()
+        for hook in list(self.on_retarget):
+            hook(old, new)
 
     # -- the sending thread ----------------------------------------------------------------
     def _run(self) -> None:

@@ -26,6 +26,7 @@ Per = Literal["", "model", "vocab"]
 Value = float | int | str
 
 OSC_ACCESS = {"r": 1, "w": 2, "rw": 3}  # OSCQuery ACCESS: 1 read, 2 write, 3 both
+TRIGGER_TAGS = frozenset("NI")  # what a trigger may carry: Nil, Impulse (no value either way)
 
 
 class BadValue(ValueError):
@@ -231,7 +232,11 @@ class Address:
         return f"{base} of {name}" if name is not None else base
 
     def accepts(self, tags: str) -> bool:
-        """Whether an incoming message's type tags fit this address's pattern."""
+        """Whether an incoming message's type tags fit this address's pattern. An address
+        without arguments (a trigger) also takes Nil and Impulse (``N``, ``I``): OSCQuery
+        clients that follow its TYPE "N" send those."""
+        if not self.args and tags and set(tags) <= TRIGGER_TAGS:
+            return True
         return _tag_regex(self.types).fullmatch(tags) is not None
 
     def _match(self, values: Sequence[object]) -> list[Arg]:

@@ -67,6 +67,7 @@ ROOMS = [
     "charmix.daemon.replay",
     "charmix.daemon.render",
     "charmix.daemon.monitor",
+    "charmix.daemon.discover_cmd",
     "charmix.daemon.service",
     "charmix.controllers.commands",
 ]

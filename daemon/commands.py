@@ -32,7 +32,7 @@ HELP = (
     "  charmix daemon --echo\n"
     "  charmix daemon -m shakespeare -m bible -w shakespeare=1,bible=0 -r 20\n"
     "  charmix daemon -c rig.toml --send 192.168.1.20:7771\n"
-    "  charmix daemon --listen 0.0.0.0:7770 --allow 192.168.1.0/24\n\n"
+    "  charmix daemon --listen 0.0.0.0:7770 --allow 192.168.1.0/24 --name 'stage left'\n\n"
     "Steer it with charmix mouse, charmix midi, charmix send or any OSC sender (docs/osc.md)."
 )
 
@@ -125,6 +125,24 @@ def daemon(
         help="Address or network allowed to send control; repeat for several "
         "(default: 127.0.0.0/8 and ::1).",
     )] = None,
+    name: Annotated[str | None, Opt(
+        "--name", "-n", metavar="NAME", rich_help_panel=PANEL_NET,
+        help="The name this daemon is found by (charmix discover, --to NAME, OSCQuery browsers) "
+        "(default: 'charmix on HOSTNAME').",
+    )] = None,
+    oscquery: Annotated[str | None, Opt(
+        metavar="HOST:PORT", rich_help_panel=PANEL_NET,
+        help=f"OSCQuery over HTTP + WebSocket, TCP (default: the --listen host, port "
+        f"{protocol.OSCQUERY_PORT}); a bare PORT keeps the --listen host.",
+    )] = None,
+    no_oscquery: Annotated[bool, Opt(
+        "--no-oscquery", rich_help_panel=PANEL_NET, help="Serve no OSCQuery (and no WebSocket).",
+    )] = False,
+    no_mdns: Annotated[bool, Opt(
+        "--no-mdns", rich_help_panel=PANEL_NET,
+        help="Do not advertise on the LAN with zeroconf (a daemon listening on loopback never "
+        "does).",
+    )] = False,
     max_datagram: Annotated[int | None, Opt(
         metavar="BYTES", rich_help_panel=PANEL_NET,
         help=f"Largest datagram sent (default: {protocol.MAX_DATAGRAM}, safe for oscP5).",
@@ -169,7 +187,8 @@ def daemon(
         "rate": rate, "slew": slew, "topk": topk, "topp": topp, "seed": seed, "prime": prime,
         "listen": listen, "send": send, "allow": allow, "max_datagram": max_datagram,
         "echo": echo, "status_every": status_every, "burst": burst, "state": state,
-        "voices": voices, "record": record,
+        "voices": voices, "record": record, "name": name,
+        "oscquery": False if no_oscquery else oscquery, "mdns": False if no_mdns else None,
     }
     try:
         cfg = build(cli, config)
@@ -244,6 +263,7 @@ def banner(runner: Daemon) -> list[str]:
                      f"{protocol.VOICE_PREFIX}k/… (k = 1 … {engine.n_voices - 1})")
     if cfg.record is not None:
         lines.append(f"  recording   {cfg.record} (charmix replay / charmix render)")
+    lines += runner.services_banner()
     if cfg.listen.unspecified and all(net.is_loopback for net in cfg.allow):
         lines.append(
             f"  note: listening on all interfaces but only {allow} may control; add "

@@ -13,6 +13,9 @@ the same way every morning; flags given on the command line override its keys. E
     allow = ["127.0.0.0/8", "192.168.1.0/24"]
     send = ["127.0.0.1:7771", "239.10.10.10:7771"]   # unicast, multicast or broadcast
     status_every = 10          # seconds between status log lines; 0 = off
+    name = "stage left"        # what `charmix discover` and --to NAME see
+    oscquery = "0.0.0.0:7772"  # OSCQuery HTTP + WebSocket (TCP); false = off
+    mdns = true                # advertise on the LAN (only when listening beyond loopback)
 
     [model_temperature]
     bible = 1.2
@@ -81,6 +84,10 @@ class Config:
     state: Path | None = None  # --state FILE: settings kept across restarts (charmix.daemon.state)
     voices: int = 1  # independent streams, stepped together (one model call per model)
     record: Path | None = None  # a performance file to write (charmix.daemon.record)
+    name: str = ""  # the name browsers and `--to NAME` see; "" = "charmix on HOSTNAME"
+    # OSCQuery (HTTP + WebSocket, TCP): True = the control host, port 7772; False = off.
+    oscquery: Endpoint | bool = True
+    mdns: bool = True  # advertise with zeroconf (only when listening beyond loopback)
 
 
 # ------------------------------------------------------------------------- value checkers
@@ -209,6 +216,27 @@ def _endpoints(value: Any) -> list[Endpoint]:
     return [parse_endpoint(v, protocol.OUTPUT_PORT) for v in items]
 
 
+def _oscquery(value: Any) -> Endpoint | bool:
+    """HOST:PORT, PORT (on the control port's host), true (the default) or false/"off"."""
+    if isinstance(value, bool | Endpoint):
+        return value
+    text = _string(value).strip()
+    if text.lower() in ("off", "no", "none", "false"):
+        return False
+    if text.isdigit():
+        return parse_endpoint(text, protocol.OSCQUERY_PORT, default_host="", lowest=0)
+    return parse_endpoint(text, protocol.OSCQUERY_PORT, lowest=0)
+
+
+def _name(value: Any) -> str:
+    text = " ".join(_string(value).split())
+    if not text:
+        raise ValueError("is empty")
+    if len(text.encode("utf-8")) > 63:
+        raise ValueError(f"is {len(text.encode('utf-8'))} bytes; a name has at most 63")
+    return text
+
+
 def _networks(value: Any) -> list[IPNetwork]:
     out = []
     for item in _string_list(value):
@@ -242,6 +270,9 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "state": _path,
     "voices": _integer(1, protocol.VOICES_MAX),
     "record": _path,
+    "name": _name,
+    "oscquery": _oscquery,
+    "mdns": _boolean,
 }
 assert set(CHECKS) == {f.name for f in fields(Config)}, "every Config field needs a checker"
 

@@ -154,11 +154,29 @@ def run_monitor(console: Console, link: Link, limits: RunLimits, fps: float, top
 
 
 def register(app: typer.Typer) -> None:
+    def _resolve_to(to: str):
+        from charmix.daemon.discovery import DiscoveryError
+        from charmix.daemon.follow import resolve_targets
+
+        try:
+            return resolve_targets([to], lambda m: print(f"charmix monitor: {m}",
+                                                         file=sys.stderr))[0]
+        except DiscoveryError as exc:
+            print(f"charmix monitor: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
+        except ValueError as exc:
+            print(f"charmix monitor: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from None
+
     @app.command()
     def monitor(
         daemon: Annotated[str, typer.Option(
             "--daemon", "-d", help="The daemon's control address, [HOST:]PORT.")
         ] = f"{protocol.DEFAULT_HOST}:{protocol.CONTROL_PORT}",
+        to: Annotated[str | None, typer.Option(
+            "--to", metavar="NAME|HOST:PORT", help="The daemon by name (charmix discover; "
+            "followed when it restarts elsewhere), 'auto' for the only one, or HOST:PORT "
+            "(instead of --daemon).")] = None,
         listen: Annotated[str | None, typer.Option(
             "--listen", "-l", help="Only listen on [HOST:]PORT (e.g. the port the daemon's --send "
             "points at) instead of subscribing from a free port.")] = None,
@@ -182,7 +200,8 @@ def register(app: typer.Typer) -> None:
             help="Which voice to show, of a daemon run with --voices K.")] = 0,
     ) -> None:
         """Watch a running daemon: coloured text, weights, top characters, counters. q quits."""
-        control = parse_hostport(daemon, protocol.DEFAULT_HOST)
+        resolved = _resolve_to(to) if to is not None else None
+        control = resolved.target if resolved else parse_hostport(daemon, protocol.DEFAULT_HOST)
         if control[1] == 0:
             raise typer.BadParameter(f"{daemon!r}: the daemon's port cannot be 0")
         where = (parse_hostport(listen, "0.0.0.0", protocol.OUTPUT_PORT)
@@ -196,6 +215,11 @@ def register(app: typer.Typer) -> None:
             what = f"listen on {_fmt(where)}" if where else f"open a socket for {_fmt(control)}"
             console.print(f"charmix monitor: cannot {what}: {exc.strerror or exc}")
             raise typer.Exit(2) from None
+        if resolved is not None and listen is None:
+            from charmix.daemon.follow import follow
+
+            follow(link, [resolved], lambda message: print(f"charmix monitor: {message}",
+                                                           file=sys.stderr))
         limits = RunLimits(frames, duration, once, timeout)
         state = run_monitor(console, link, limits, fps or (1.0 if plain else 10.0), top, plain,
                             keys=sys.stdin.isatty() and not plain, voice=voice)

@@ -112,6 +112,14 @@ class Link:
         self.send_errors = 0
         self._renewed = -math.inf
 
+    def retarget(self, old: tuple[str, int], new: tuple[str, int]) -> None:
+        """The daemon (followed by name) moved: subscribe there at the next maintain()."""
+        resolved = _resolve(*new)
+        if resolved is None or resolved[0] != self.sock.family:
+            return  # another address family: the monitor cannot follow with this socket
+        self.daemon, self._to = new, resolved[1]
+        self._renewed = -math.inf
+
     def describe(self) -> str:
         how = "subscribed" if self.subscribing else "listening"
         return f"{_fmt(self.daemon)} → :{self.port} ({how})"

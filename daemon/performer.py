@@ -22,7 +22,7 @@ from pathlib import Path
 
 from charmix.daemon.broadcast import Broadcaster
 from charmix.daemon.controls import Command, Controls
-from charmix.daemon.engine import Engine
+from charmix.daemon.engine import Engine, Frame
 from charmix.daemon.priming import Primer, slice_budget
 from charmix.daemon.record import Recorder, RecordError
 
@@ -47,6 +47,7 @@ class Performer:
         self.broadcaster = broadcaster
         self.log = log
         self.echo = echo
+        self.on_frame: Callable[[Frame], None] | None = None  # voice 0's frames (OSCQuery)
         self.primers = [Primer(engine, k) for k in range(engine.n_voices)]
         self.recorder: Recorder | None = None
         self._record_next: Path | None = None  # asked for; starts when no prime is being fed
@@ -59,6 +60,8 @@ class Performer:
         send = self.broadcaster.send_frame
         for frame in frames:
             send(frame)
+        if self.on_frame is not None:
+            self.on_frame(frames[0])
         if self.echo is not None:
             self.echo(frames[0].char)
         if self.recorder is not None:

@@ -93,6 +93,7 @@ DEFAULT_HOST = "127.0.0.1"
 CONTROL_PORT = 7770  # the daemon listens here for control messages
 OUTPUT_PORT = 7771  # the daemon sends frames here by default
 TD_CHOP_PORT = 7772  # patches/touchdesigner: the OSC In CHOP (numbers) subscribes here
+OSCQUERY_PORT = 7772  # TCP: OSCQuery (HTTP + WebSocket); no clash with the CHOP's UDP 7772
 MAX_DATAGRAM = 1400  # bytes; oscP5's default receive buffer is 1,536
 MAX_INPUT_DATAGRAM = 65507  # the daemon reads whole UDP datagrams (no 8 KiB truncation)
 SUBSCRIBER_TTL = 30.0  # seconds a /charmix/subscribe lasts unless renewed

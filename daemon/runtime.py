@@ -34,6 +34,7 @@ from charmix.daemon.performer import Performer
 from charmix.daemon.priming import Primer
 from charmix.daemon.record import RecordError
 from charmix.daemon.server import ControlServer, ListenError
+from charmix.daemon.services import Services, for_daemon
 from charmix.daemon.signals import wake_on_stop_signals
 from charmix.daemon.startup import StartupError  # noqa: F401  (re-exported)
 from charmix.daemon.status import notify_status, status_line, status_values
@@ -63,6 +64,7 @@ class Daemon:
         self.controls: Controls
         self.broadcaster: Broadcaster
         self.server: ControlServer | None = None
+        self.services: Services | None = None  # OSCQuery + mDNS (daemon/services.py)
         self.clock: Clock
         self.performer: Performer
         self.primer: Primer  # voice 0's (the performer has one per voice)
@@ -108,12 +110,20 @@ class Daemon:
         except ListenError as exc:
             self.broadcaster.close()
             raise StartupError(str(exc)) from None
+        try:
+            self.services = for_daemon(self, models)
+        except OSError as exc:  # the OSCQuery port is taken
+            self.server.stop()
+            self.broadcaster.close()
+            raise StartupError(str(exc)) from None
         if cfg.prime:
             for voice in range(cfg.voices):  # before the clock starts: nothing to stall yet
                 self.engine.prime(cfg.prime, voice)
         self.engine.advance()  # the first character's model step, before the clock starts
         self.performer = Performer(self.engine, self.voice_controls, self.broadcaster, self.log,
                                    echo=self.echo)
+        if self.services is not None:  # OSCQuery's frame stream: voice 0's frames
+            self.performer.on_frame = self.services.frame
         self.primer = self.performer.primers[0]
         self.clock = Clock(self.controls, self._step, self._service, self.log)
         self.performer.warn = self.clock.throttle.warn
@@ -180,6 +190,9 @@ class Daemon:
         """One line for the log (charmix.daemon.status)."""
         return status_line(self)
 
+    def services_banner(self) -> list[str]:
+        return self.services.banner() if self.services is not None else []
+
     # ------------------------------------------------------------------------ lifecycle
     def request_stop(self, *_: object) -> None:
         """Ask run() or burst() to return; safe from a signal handler and from any thread."""
@@ -227,6 +240,9 @@ class Daemon:
         clock = getattr(self, "clock", None)
         if clock is not None:
             clock.stop()
+        if self.services is not None:
+            self.services.close()  # a goodbye on the LAN first: browsers forget us at once
+            self.services = None
         performer = getattr(self, "performer", None)
         if performer is not None:
             performer.stop_recording()

@@ -285,7 +285,7 @@ class ControlServer:
             self._bad(f"types {path}", f"{path}: expected {want!r}, got {tags or 'no arguments'!r}")
             return
         try:
-            values = addr.check(message.params, name)
+            values = addr.check(message.params if addr.args else [], name)  # N, I: no value
             handler(values, sender, name)
         except _Refused:  # counted by the handler
             return
