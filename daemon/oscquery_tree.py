@@ -103,14 +103,24 @@ class Namespace:
     def _tree(self, descriptions: dict[str, str]) -> dict[str, Any]:
         root: dict[str, Any] = {"FULL_PATH": "/", "ACCESS": 0, "CONTENTS": {},
                                 "DESCRIPTION": f"charmix daemon {self.name!r}"}
+        # A path can be a method and a container at once (/charmix/record and
+        # /charmix/record/stop): OSC allows it, and so does OSCQuery — the node keeps its
+        # method's attributes and gains CONTENTS, whichever of the two the table lists first.
         for path, leaf in self._leaves.items():
             parts = path.strip("/").split("/")
             node = root
             for depth, part in enumerate(parts[:-1]):
-                full = "/" + "/".join(parts[: depth + 1])
-                node = node["CONTENTS"].setdefault(
-                    part, {"FULL_PATH": full, "ACCESS": 0, "CONTENTS": {}}
-                )
+                child = node["CONTENTS"].get(part)
+                if child is None:
+                    full = "/" + "/".join(parts[: depth + 1])
+                    child = {"FULL_PATH": full, "ACCESS": 0, "CONTENTS": {}}
+                elif "CONTENTS" not in child:
+                    child = dict(child, CONTENTS={})
+                node["CONTENTS"][part] = child
+                node = child
+            existing = node["CONTENTS"].get(parts[-1])
+            if existing is not None and "CONTENTS" in existing:
+                leaf = dict(leaf, CONTENTS=existing["CONTENTS"])
             node["CONTENTS"][parts[-1]] = leaf
         models = root["CONTENTS"].get(protocol.PREFIX.strip("/"), {}).get("CONTENTS", {})
         for name, node in models.get("model", {}).get("CONTENTS", {}).items():
@@ -215,7 +225,7 @@ def _with_values(node: dict[str, Any], current: dict[str, list[Any]]) -> dict[st
     out = dict(node)
     if "CONTENTS" in node:
         out["CONTENTS"] = {k: _with_values(v, current) for k, v in node["CONTENTS"].items()}
-    elif node["ACCESS"] & READ and node["FULL_PATH"] in current:
+    if node["ACCESS"] & READ and node["FULL_PATH"] in current:
         out["VALUE"] = current[node["FULL_PATH"]]
     return out
 

@@ -84,11 +84,12 @@ def get(d: Daemon, query: str) -> tuple[int, dict[str, str], Any]:
 
 
 def leaves(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    if "CONTENTS" in node:
-        for child in node["CONTENTS"].values():
-            yield from leaves(child)
-    else:
+    """Every method node: one with a TYPE, also one that is a container too (/charmix/record,
+    beside /charmix/record/stop); a node without TYPE must be a pure container."""
+    if "TYPE" in node or "CONTENTS" not in node:
         yield node
+    for child in node.get("CONTENTS", {}).values():
+        yield from leaves(child)
 
 
 def expected_paths(names: list[str], direction: str) -> set[str]:
