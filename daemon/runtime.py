@@ -20,6 +20,7 @@ import math
 import select
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -39,6 +40,7 @@ from charmix.daemon.status import notify_status, status_line, status_values
 
 SWITCH_INTERVAL = 0.001  # s; how long a busy thread may keep the GIL from the clock (default 5 ms)
 RATE_WINDOW = 1.0  # s over which chars/s is measured
+CLOCK_THREAD = "charmix-clock"  # Clock.start names its thread so
 
 
 class Daemon:
@@ -161,7 +163,13 @@ class Daemon:
             except Exception as exc:
                 self.clock.throttle.warn(f"command:{command.kind}",
                                    f"{command.kind} failed: {type(exc).__name__}: {exc}")
-        if self.primer.active:
+        # Prime slices run on the clock thread only: a tick played in place by the control
+        # thread (Clock.try_tick) must not wait for one, and the models' states stay one
+        # thread's allocations.
+        on_clock = not self.clock.running or threading.current_thread().name == CLOCK_THREAD
+        if self.primer.active and not on_clock:
+            self.controls.wake.set()
+        elif self.primer.active:
             try:
                 # Offline (a burst, no clock thread) nothing can stall: the whole prime at once,
                 # so a burst's text stays a function of its seed and gestures.
