@@ -218,7 +218,7 @@ def run_live(mapper: LeapMapper, sender: Sender, hand: str = "any",
     leap = import_leap()
     if leap is None:
         _say(INSTALL_HINT)
-        return 2
+        return 1  # a runtime failure: the bindings are missing, the command line was fine
     try:  # "x": a take is never overwritten, even one made since the command started
         rec_file = record.open("x", encoding="utf-8") if record else None
     except OSError as exc:

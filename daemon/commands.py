@@ -199,6 +199,9 @@ def daemon(
                 log.info("stopped after %d characters", runner.engine.step_count)
     except KeyboardInterrupt:  # before run() or burst() took over the signals
         runner.stop()
+        engine = getattr(runner, "engine", None)  # absent while the models were still loading
+        if engine is not None:  # a signal just after the clock started: say it, as run() does
+            log.info("stopped after %d characters", engine.step_count)
         raise typer.Exit(0) from None
     finally:
         log.removeHandler(handler)

@@ -42,7 +42,6 @@ from charmix.daemon.monitor_link import (  # noqa: F401  (re-exported)
 from charmix.daemon.monitor_state import Counters, MonitorState  # noqa: F401
 from charmix.daemon.monitor_view import (  # noqa: F401
     GLYPHS,
-    PALETTE,
     _text_view,
     entropy_bits,
     glyph,

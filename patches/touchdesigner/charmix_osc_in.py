@@ -35,10 +35,28 @@ STATUS_FIELDS = (
 )
 SLOTS = 6  # charmix_text0 … charmix_text5
 LINES = 12  # lines of text kept for the view
-PALETTE = (
-    (0.21, 0.77, 0.84), (0.88, 0.33, 0.72), (0.91, 0.77, 0.28),
-    (0.44, 0.81, 0.42), (0.91, 0.35, 0.29), (0.36, 0.50, 0.91),
+# Model colours (r, g, b in 0-1): charmix's one palette, controllers/palette.py (a test keeps
+# this copy equal). The shipped models keep theirs by name; any other takes EXTRA[its index].
+NAMED = {
+    "shakespeare": (0.949, 0.757, 0.306),
+    "austen": (0.937, 0.435, 0.612),
+    "nietzsche": (0.663, 0.545, 0.961),
+    "bible": (0.31, 0.765, 0.969),
+    "linux": (0.482, 0.851, 0.42),
+    "latex": (1.0, 0.541, 0.239),
+}
+EXTRA = (
+    (0.878, 0.878, 0.878),
+    (0.302, 0.714, 0.675),
+    (0.831, 0.882, 0.341),
+    (0.624, 0.659, 0.855),
+    (0.898, 0.451, 0.451),
+    (0.788, 0.635, 0.494),
 )
+
+
+def model_colour(name, index):
+    return NAMED.get(name) or EXTRA[index % len(EXTRA)]
 
 
 class TextState:
@@ -124,7 +142,7 @@ def onReceiveOSC(dat, rowIndex, message, bytes, timeStamp, address, args, peer):
         table.clear()
         table.appendRow(["index", "name", "r", "g", "b"])
         for i, name in enumerate(state.models):
-            table.appendRow([i, name, *PALETTE[i % len(PALETTE)]])
+            table.appendRow([i, name, *model_colour(name, i)])
     elif (address == ADDR_STATUS and len(args) >= len(STATUS_FIELDS)
           and all(_number(a) for a in args)):
         # Fields are only ever appended: a newer daemon may send more than this script knows.
