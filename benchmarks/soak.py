@@ -13,6 +13,7 @@ chars/s: it makes what the machine can and counts the deadlines it misses), with
   some on ports that are closed (ICMP port unreachable);
 - receivers come and go: sockets are opened, read for a while, and closed.
 
+Like Daemon.run, the main loop hands freed heap back to the system every TRIM_EVERY seconds.
 Every --interval seconds it prints one line: characters, chars/s, RSS, open fds, and the size of
 every queue and dict the daemon keeps (commands, subscribers, targets, sending sockets, the
 allow cache, the throttles' tables, the primer's text, lateness window). At the end: pass when
@@ -40,7 +41,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from charmix.daemon import protocol
 from charmix.daemon.broadcast import MAX_SUBSCRIBERS
 from charmix.daemon.config import build
-from charmix.daemon.runtime import Daemon
+from charmix.daemon.runtime import TRIM_EVERY, Daemon, release_free_memory
 
 P = protocol.PREFIX
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -229,6 +230,7 @@ def main() -> int:
     peaks: dict[str, int] = {}
     warm: dict | None = None
     next_print = started
+    next_trim = started + TRIM_EVERY
 
     def sample() -> dict:
         s = {"t": round(time.monotonic() - started, 1), "chars": d.engine.step_count,
@@ -254,6 +256,9 @@ def main() -> int:
                     min(args.interval, 5.0):
                 warm = sample()
                 print(f"warm-up done: {json.dumps(warm)}", flush=True)
+            if now >= next_trim:  # what Daemon.run does on its main thread
+                release_free_memory()
+                next_trim = now + TRIM_EVERY
             if now >= next_print:
                 samples.append(sample())
                 print(json.dumps(samples[-1]), flush=True)
