@@ -77,16 +77,20 @@ class Performer:
             self.warn("advance", f"model step failed: {type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ between steps
-    def service(self, running: bool) -> None:
+    def service(self, running: bool, feed_primes: bool = True) -> None:
         """Commands of every voice, a slice of each prime in progress, the recording.
-        `running`: the clock thread runs (offline, a prime is fed at once)."""
+        `running`: the clock thread runs (offline, a prime is fed at once). `feed_primes`
+        False (the control thread playing a tick in place): primes wait for the clock thread,
+        which is woken for them."""
         applied = False
         for voice, controls in enumerate(self.controls):
             for command in controls.take_commands():
                 applied = True
                 self._command(voice, command)
         for voice, primer in enumerate(self.primers):
-            if primer.active:
+            if primer.active and not feed_primes:
+                self.controls[0].wake.set()
+            elif primer.active:
                 self._feed(voice, primer, running)
         if applied:
             self.advance()  # after a prime or reset, be ready for the next character

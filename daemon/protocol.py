@@ -126,7 +126,8 @@ STATUS: tuple[Arg, ...] = tuple(
         ("rx_ok", "", "control messages applied"),
         ("rx_bad", "", "ignored: malformed, wrong type or arity, out of range, unknown address "
                        "or model"),
-        ("rx_denied", "", "ignored: from senders outside --allow"),
+        ("rx_denied", "", "ignored: from senders outside --allow, or subscribing a host "
+                          "outside it"),
         ("tx_datagrams", "", "datagrams sent"),
         ("tx_errors", "", "send failures (unreachable hosts, full buffers)"),
         ("overruns", "", "clock deadlines missed because a step took longer than the period"),
@@ -202,7 +203,8 @@ INPUT: tuple[Address, ...] = (
             "oscsend localhost 7770 /charmix/topp f 0.9", voice=True),
     Address(f"{P}/subscribe", "w",
             "Send frames to host:port (host defaults to the sender's address; port to the "
-            "sender's port); a host must be a numeric IP address or localhost. Expires after "
+            "sender's port); a host must be a numeric IP address or localhost, inside --allow "
+            "(else refused and counted, rx_denied). Expires after "
             f"{SUBSCRIBER_TTL:.0f} s unless renewed.",
             (Arg("port", "i", "?", **_PORT), Arg("host", "s", "?")),
             "oscsend localhost 7770 /charmix/subscribe i 9000"),
