@@ -86,6 +86,11 @@ def test_phone_drag_steers_the_daemon_and_shows_its_text(daemon: Daemon, browser
         t1 = time.monotonic()
         touch.move(anchor(page, second))
         weights_after(daemon, t1, daemon.names.index(second))
+        t2 = time.monotonic()
+        touch.move(anchor(page, first), anchor(page, second))  # a second finger: they blend
+        both = weights_after(daemon, t2, daemon.names.index(first), above=0.45)
+        assert both.params[daemon.names.index(second)] == pytest.approx(0.5, abs=0.06)
+        touch.move(anchor(page, second))
         wait_js(page, "window.charmix.text().length >= 60", what="60 characters on the page")
         shot = Path(os.environ.get("CHARMIX_SCREENSHOTS") or tmp_path) / "web-phone.png"
         page.screenshot(path=str(shot))  # the finger still down, so the pad shows it
@@ -184,5 +189,12 @@ def test_pin_wrong_then_right(daemon: Daemon, browser) -> None:
         touch.drag((0.0, 0.0), anchor(page, daemon.names[1]))
         weights_after(daemon, t1, target)
         touch.up()
+        t2 = time.monotonic()  # a mouse steers the same pad (Pointer Events: touch, pen, mouse)
+        other = 2
+        page.mouse.move(*touch.pixels(0.0, 0.0))
+        page.mouse.down()
+        page.mouse.move(*touch.pixels(*anchor(page, daemon.names[other])), steps=6)
+        weights_after(daemon, t2, other)
+        page.mouse.up()
     finally:
         bridge.close()
