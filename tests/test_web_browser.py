@@ -122,6 +122,11 @@ def test_phone_drag_steers_the_daemon_and_shows_its_text(daemon: Daemon, browser
         end = shown.index(burst[-50:]) + 50  # the daemon's characters go on after the burst
         assert len(shown) == limit and shown[:end] == burst[-end:]
         assert page.evaluate("document.querySelectorAll('#text span').length") <= 8
+        page.set_viewport_size({"width": 844, "height": 390})  # the phone turned: side by side
+        view, controls = page.evaluate("['view', 'controls'].map(id => { const r = "
+                                       "document.getElementById(id).getBoundingClientRect();"
+                                       " return [r.left, r.right, r.top]; })")
+        assert controls[0] >= view[1] - 1 and abs(controls[2] - view[2]) < 2
     finally:
         bridge.close()
 

@@ -173,3 +173,41 @@ def test_a_port_in_use_is_one_line_and_exit_2(daemon: Daemon) -> None:
         bridge.close()
     assert second.returncode == 2
     assert "cannot serve on" in second.stderr and "Traceback" not in second.stderr
+
+
+def test_a_daemon_with_other_models_gets_a_new_pad() -> None:
+    """The daemon restarted with other models: its announcement gives every page a new hello
+    and the bridge a new pad; a --rest that named the old models falls back to even."""
+    import logging
+
+    from charmix.controllers.sender import Sender
+    from charmix.controllers.web import WebBridge, WebOptions
+    from charmix.daemon import protocol
+    from charmix.daemon.broadcast import Broadcaster
+    from charmix.daemon.controls import Counters
+    from charmix.daemon.monitor_link import Link
+
+    link = Link(("127.0.0.1", 9), None)
+    sender = Sender([("127.0.0.1", 9)])
+    try:
+        bridge = WebBridge(link, sender, ["austen", "bible"], WebOptions(rest="austen=1"))
+        assert bridge.arbiter.rest == [1.0, 0.0]
+        status = [0.0] * len(protocol.STATUS_FIELDS)
+        new = Broadcaster(["linux", "latex", "bible"], list("ab"), [], Counters(),
+                          lambda: status, logging.getLogger("t"))
+        for dgram in new.announce_datagrams():
+            bridge.feed.feed(dgram, time.monotonic())
+        bridge._flush()
+        assert bridge.arbiter.mapping.names == ["linux", "latex", "bible"]
+        assert bridge.arbiter.rest == pytest.approx([1 / 3] * 3)
+        hello = json.loads(bridge._hello(bridge.arbiter.clients.get(1) or _client()))
+        assert hello["models"] == ["linux", "latex", "bible"] and len(hello["anchors"]) == 3
+    finally:
+        sender.close()
+        link.close()
+
+
+def _client():
+    from charmix.controllers.web_control import Client, RateLimit
+
+    return Client(1, "127.0.0.1", True, RateLimit(60))
