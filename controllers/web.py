@@ -128,6 +128,8 @@ class WebBridge:
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         if len(self.outboxes) >= MAX_CLIENTS:
             return web.Response(status=503, text="too many pages connected")
+        if not same_origin(request):
+            return web.Response(status=403, text="the page must come from this bridge")
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=wc.MAX_MESSAGE)
         await ws.prepare(request)
         opts = self.options
@@ -298,6 +300,21 @@ class WebBridge:
                                        timeout=SHUTDOWN)
         finally:
             await runner.cleanup()
+
+
+def same_origin(request: web.Request) -> bool:
+    """A browser names the page that opens a WebSocket (Origin); only this bridge's own page may,
+    so another web site open on a phone in the room cannot steer the mix through it. Clients
+    that are not browsers send no Origin and are let in (the PIN still applies to them)."""
+    from urllib.parse import urlsplit
+
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    try:
+        return urlsplit(origin).netloc.lower() == request.host.lower()
+    except ValueError:
+        return False
 
 
 def run(bridge: WebBridge, host: str, port: int, ready=None) -> int:

@@ -102,6 +102,9 @@ def test_junk_on_the_frame_port_and_the_websocket(daemon: Daemon) -> None:
                 page.send({"t": "pad", "touches": [[rng.uniform(-3, 3), rng.uniform(-3, 3)]]})
         for page in pages:
             page.close()
+        with pytest.raises(websocket.WebSocketBadStatusException, match="403"):
+            websocket.create_connection(f"ws://127.0.0.1:{bridge.port}/ws", timeout=5,
+                                        origin="http://elsewhere.example")  # another site's page
         huge = Page(bridge)
         huge.send("x" * 100_000)  # past the size limit: that connection is closed, nothing else
         with pytest.raises((websocket.WebSocketException, OSError)):
