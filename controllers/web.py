@@ -105,6 +105,7 @@ class WebBridge:
         self._flush_at: asyncio.TimerHandle | None = None
         self._peers = ""
         self.errors = 0  # exceptions caught in housekeeping and message handling (logged)
+        self.served = self.refused = self.dropped = 0  # pages so far, and their counters
         self.app = web.Application()
         self.app.router.add_get("/", self._index)
         self.app.router.add_get("/ws", self._ws)
@@ -152,6 +153,9 @@ class WebBridge:
         finally:
             self.outboxes.pop(client.id, None)
             self.arbiter.leave(client.id)
+            self.served += 1
+            self.refused += client.refused
+            self.dropped += client.dropped
             box.ready.set()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -300,6 +304,15 @@ class WebBridge:
                                        timeout=SHUTDOWN)
         finally:
             await runner.cleanup()
+            self.log(self.summary())
+
+    def summary(self) -> str:
+        """One line for the log at exit: what the pages and the daemon's datagrams cost."""
+        c = self.feed.counters
+        junk = c.malformed + c.unknown + c.bad_args
+        return (f"served {self.served} page(s); {self.refused} message(s) refused, "
+                f"{self.dropped} frame(s) dropped for slow pages; {c.datagrams} datagram(s) "
+                f"from the daemon, {junk} not understood, {c.dropped_steps} step(s) lost")
 
 
 def same_origin(request: web.Request) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -116,6 +117,9 @@ def test_junk_on_the_frame_port_and_the_websocket(daemon: Daemon) -> None:
     finally:
         out = bridge.close()
     assert "Traceback" not in out
+    summary = re.search(r"(\d+) message\(s\) refused.*, (\d+) not understood", out)
+    assert summary, out  # the junk is counted and said once, at exit
+    assert int(summary[1]) > 100 and int(summary[2]) > 100
 
 
 def test_rate_limit_and_view_only(daemon: Daemon) -> None:
