@@ -20,8 +20,9 @@ from test_controllers_daemon import Daemon
 from web_helpers import CHROMIUM, CHROMIUM_ARGS, PHONE, Bridge, Touch, chromium_or_skip, wait_js
 
 from charmix.controllers import palette
+from charmix.controllers.mapping import PadMapping
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(240)  # the first test also trains the tiny models
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +88,19 @@ def test_phone_drag_steers_the_daemon_and_shows_its_text(daemon: Daemon, browser
         touch.move(anchor(page, second))
         weights_after(daemon, t1, daemon.names.index(second))
         t2 = time.monotonic()
-        touch.move(anchor(page, first), anchor(page, second))  # a second finger: they blend
+        touch.down(anchor(page, first), anchor(page, second))  # a second finger: they blend
         both = weights_after(daemon, t2, daemon.names.index(first), above=0.45)
         assert both.params[daemon.names.index(second)] == pytest.approx(0.5, abs=0.06)
-        touch.move(anchor(page, second))
+        touch.up()
+        t3 = time.monotonic()  # between anchors: exactly the mouse pad's mapping
+        touch.down((0.3, 0.2))
+        want = PadMapping.for_models(daemon.names).weights(0.3, 0.2)
+
+        def settled(ms: list) -> bool:
+            got = [m.params for m in ms if m.t > t3 + 0.3 and m.address.endswith("/weights")]
+            return bool(got) and all(abs(a - b) < 0.02 for a, b in zip(got[-1], want, strict=True))
+
+        daemon.out.wait_until(settled, timeout=10, what=f"the daemon's weights at {want}")
         wait_js(page, "window.charmix.text().length >= 60", what="60 characters on the page")
         shot = Path(os.environ.get("CHARMIX_SCREENSHOTS") or tmp_path) / "web-phone.png"
         page.screenshot(path=str(shot))  # the finger still down, so the pad shows it

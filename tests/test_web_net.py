@@ -19,7 +19,7 @@ from test_controllers_daemon import Daemon
 from web_helpers import Bridge
 
 websocket = pytest.importorskip("websocket")
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(240)  # the first test also trains the tiny models
 
 
 @pytest.fixture(scope="module")
