@@ -145,7 +145,7 @@ def test_rate_limit_and_view_only(daemon: Daemon) -> None:
         bridge.close()
 
 
-def test_idle_glides_to_the_rest_mix(daemon: Daemon) -> None:
+def test_idle_glides_to_the_rest_mix_and_a_port_in_use_is_one_line(daemon: Daemon) -> None:
     rest = daemon.names[1]
     bridge = Bridge(daemon.control, "--idle", "1", "--glide", "1", "--rest", f"{rest}=1")
     k = daemon.names.index(rest)
@@ -165,21 +165,14 @@ def test_idle_glides_to_the_rest_mix(daemon: Daemon) -> None:
                       if m.t > t0 and 0.2 < m.params[k] < 0.8}
         assert len(on_the_way) >= 3  # a glide, not a jump
         page.close()
-    finally:
-        bridge.close()
-
-
-def test_a_port_in_use_is_one_line_and_exit_2(daemon: Daemon) -> None:
-    bridge = Bridge(daemon.control)
-    try:
-        second = subprocess.run(
+        second = subprocess.run(  # another bridge on the same port: one line, exit 2
             [sys.executable, "-m", "charmix.daemon.cli", "web", "--to", daemon.control,
              "--listen", f"127.0.0.1:{bridge.port}", "--no-qr"],
-            capture_output=True, text=True, timeout=30)
+            capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert "cannot serve on" in second.stderr and "Traceback" not in second.stderr
     finally:
         bridge.close()
-    assert second.returncode == 2
-    assert "cannot serve on" in second.stderr and "Traceback" not in second.stderr
 
 
 def test_a_daemon_with_other_models_gets_a_new_pad() -> None:
