@@ -7,8 +7,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.charmix-installed
 TORCH  ?= torch==2.13.0
-SYSBINS := oscsend oscdump pd Xvfb xdotool tmux convert chromium
-APT_PACKAGES := liblo-tools puredata-core xvfb xdotool tmux imagemagick chromium
+SYSBINS := oscsend oscdump pd Xvfb xdotool tmux convert systemd-analyze chromium
+APT_PACKAGES := liblo-tools puredata-core xvfb xdotool tmux imagemagick systemd chromium
 
 .PHONY: run test venv sysdeps lint docs bench models models-int8 models-readme wheel clean
 

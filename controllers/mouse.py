@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
 import tkinter as tk
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from charmix.controllers.mapping import PadMapping
 from charmix.controllers.palette import colour as model_colour
 from charmix.controllers.sender import Sender, entry, format_targets, limits
+from charmix.daemon.signals import install_stop_handlers
 
 TITLE = "charmix mouse"
 HELP = "move: mix · wheel or +/-: temperature · space: freeze · f: fullscreen · q/Esc: quit"
@@ -199,7 +199,7 @@ def run(
         print(f"charmix mouse: cannot open a window ({exc}); it needs a display "
               "(set DISPLAY, or use `charmix send` / `charmix leap --replay` without one)",
               file=sys.stderr)
-        return 2
+        return 1  # a runtime failure: no display
     if geometry:
         try:
             root.geometry(geometry)
@@ -211,8 +211,7 @@ def run(
     bridge = MouseBridge(root, mapping, sender, temperature, debug)
     if fullscreen:
         bridge.toggle_fullscreen()
-    signal.signal(signal.SIGTERM, lambda *_: bridge.quit())
-    signal.signal(signal.SIGINT, lambda *_: bridge.quit())
+    install_stop_handlers(bridge.quit)  # SIGINT and SIGTERM (charmix.daemon.signals)
 
     def wake() -> None:  # Python runs signal handlers only between Tk events; keep them coming
         root.after(200, wake)

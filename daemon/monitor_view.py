@@ -36,6 +36,8 @@ def glyph(ch: str) -> str:
     """A character as one visible cell: whitespace and control characters get a symbol."""
     if ch in GLYPHS:
         return GLYPHS[ch]
+    if len(ch) != 1:  # never from a daemon (the reader refuses it); still, never raise
+        return "".join(glyph(c) for c in ch)
     return ch if ch.isprintable() else f"\\x{ord(ch):02x}"
 
 

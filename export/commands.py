@@ -101,7 +101,7 @@ def train(
 
     _need_torch()
     if batching not in ("stateful", "random"):
-        _fail(f"--batching must be stateful or random, not {batching!r}")
+        _fail(f"--batching must be stateful or random, not {batching!r}", 2)  # usage
     ckpt_dir = checkpoint_dir or Path("checkpoints") / name
     out = out or Path("models") / f"{name}.onnx"
     corpus_data = None

@@ -13,7 +13,6 @@ position, carried state and both RNGs. Ctrl-C finishes the current step, saves, 
 from __future__ import annotations
 
 import math
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from charmix.daemon.signals import install_stop_handlers
 from charmix.export.dataset import VAL_SPLIT_NAME, Corpus, CorpusError, streams, val_streams
 from charmix.export.model import CharLSTM, ModelConfig
 
@@ -246,7 +246,7 @@ class Trainer:
     def run(self, on_progress=None) -> TrainState:
         """Train until max_steps, max_time or early stopping; Ctrl-C raises Interrupted."""
         cfg, st = self.cfg, self.state
-        previous = signal.signal(signal.SIGINT, self.request_stop)
+        restore = install_stop_handlers(self.request_stop)  # SIGINT and SIGTERM: save, stop
         chars_per_step = cfg.batch * cfg.seq_len
         self.model.train()
         try:
@@ -283,7 +283,8 @@ class Trainer:
                 self._eval_and_keep_best()
             self.save("last.pt")
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if restore is not None:
+                restore()
         return st
 
     def _eval_and_keep_best(self) -> float:

@@ -19,6 +19,8 @@ in charmix_dists.py; /charmix/attribution is read here as well, for the colours.
 the daemon's address table (daemon/protocol.py); tests/test_patches.py checks them.
 """
 
+import math
+
 PREFIX = "/charmix"
 ADDR_CHAR = "/charmix/char"
 ADDR_TEXT = "/charmix/text"
@@ -113,25 +115,36 @@ def _redraw_text(state):
         op(f"charmix_text{k}").text = state.text(only=k)
 
 
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value):
+    """A number a view can use: junk (strings, blobs, NaN, inf) is ignored, never raised on."""
+    return _number(value) and math.isfinite(value)
+
+
 def onReceiveOSC(dat, rowIndex, message, bytes, timeStamp, address, args, peer):  # noqa: N802
     """Called by the OSC In DAT for every message (bundles are unpacked by TouchDesigner)."""
     state = _state(dat)
     if address == ADDR_CHAR and len(args) == 1 and isinstance(args[0], str) and args[0]:
         state.add_char(args[0][0])
         op("charmix_char").text = args[0]
-    elif address == ADDR_ATTRIBUTION and args:
+    elif address == ADDR_ATTRIBUTION and args and all(_finite(a) for a in args):
         state.attribute([float(a) for a in args])
         _redraw_text(state)
-    elif address == ADDR_TEXT and len(args) == 1:
-        op("charmix_line").text = str(args[0])
-    elif address == ADDR_MODELS and args and list(args) != state.models:
+    elif address == ADDR_TEXT and len(args) == 1 and isinstance(args[0], str):
+        op("charmix_line").text = args[0]
+    elif (address == ADDR_MODELS and args and all(isinstance(a, str) for a in args)
+          and list(args) != state.models):
         state.models = [str(a) for a in args]
         table = op("charmix_models")
         table.clear()
         table.appendRow(["index", "name", "r", "g", "b"])
         for i, name in enumerate(state.models):
             table.appendRow([i, name, *model_colour(name, i)])
-    elif address == ADDR_STATUS and len(args) >= len(STATUS_FIELDS):
+    elif (address == ADDR_STATUS and len(args) >= len(STATUS_FIELDS)
+          and all(_number(a) for a in args)):
         # Fields are only ever appended: a newer daemon may send more than this script knows.
         table = op("charmix_status")
         table.clear()
