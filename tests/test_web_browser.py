@@ -131,7 +131,6 @@ def test_phone_drag_steers_the_daemon_and_shows_its_text(daemon: Daemon, browser
         shown = page.evaluate("window.charmix.text()")
         end = shown.index(burst[-50:]) + 50  # the daemon's characters go on after the burst
         assert len(shown) == limit and shown[:end] == burst[-end:]
-        assert page.evaluate("document.querySelectorAll('#text span').length") <= 8
         page.set_viewport_size({"width": 844, "height": 390})  # the phone turned: side by side
         view, controls = page.evaluate("['view', 'controls'].map(id => { const r = "
                                        "document.getElementById(id).getBoundingClientRect();"
