@@ -362,18 +362,15 @@ def lan_urls(host: str, port: int) -> list[str]:
 
 
 def _local_addresses() -> list[str]:
-    """This machine's IPv4 addresses other than loopback, from the host name's addresses and the
-    route a socket would take (a UDP connect sends nothing)."""
+    """This machine's LAN IPv4 address: the source address of its default route. A UDP
+    connect only consults the routing table; nothing is sent and no name is looked up."""
     import socket
 
-    found: list[str] = []
-    with contextlib.suppress(OSError):
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.append(info[4][0])
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("10.255.255.255", 9))  # no datagram is sent: connect only picks a route
-        found.append(s.getsockname()[0])
-    return list(dict.fromkeys(a for a in found if not a.startswith("127.") and a != "0.0.0.0"))
+        s.connect(("10.255.255.255", 9))
+        here = s.getsockname()[0]
+        return [] if here.startswith("127.") or here == "0.0.0.0" else [here]
+    return []
 
 
 def qr_text(url: str) -> str:
