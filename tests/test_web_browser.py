@@ -210,5 +210,15 @@ def test_pin_wrong_then_right(daemon: Daemon, browser) -> None:
         page.mouse.move(*touch.pixels(*anchor(page, daemon.names[other])), steps=6)
         weights_after(daemon, t2, other)
         page.mouse.up()
+        t3 = time.monotonic()  # and a pen (a tablet's stylus)
+        for kind, (x, y) in (("mousePressed", (0.0, 0.0)), ("mouseMoved", (0.2, -0.1)),
+                             ("mouseMoved", anchor(page, daemon.names[0]))):
+            px, py = touch.pixels(x, y)
+            touch.cdp.send("Input.dispatchMouseEvent", {
+                "type": kind, "x": px, "y": py, "button": "left", "buttons": 1,
+                "clickCount": 1, "pointerType": "pen"})
+        weights_after(daemon, t3, 0)
+        touch.cdp.send("Input.dispatchMouseEvent", {"type": "mouseReleased", "x": px, "y": py,
+                                                     "button": "left", "pointerType": "pen"})
     finally:
         bridge.close()
