@@ -106,6 +106,7 @@ class WebBridge:
         self._flush_at: asyncio.TimerHandle | None = None
         self._peers = ""
         self.errors = 0  # exceptions caught in housekeeping and message handling (logged)
+        self.served = self.refused = self.dropped = 0  # pages so far, and their counters
         self.app = web.Application()
         self.app.router.add_get("/", self._index)
         self.app.router.add_get("/ws", self._ws)
@@ -129,6 +130,8 @@ class WebBridge:
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         if len(self.outboxes) >= MAX_CLIENTS:
             return web.Response(status=503, text="too many pages connected")
+        if not same_origin(request):
+            return web.Response(status=403, text="the page must come from this bridge")
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=wc.MAX_MESSAGE)
         await ws.prepare(request)
         opts = self.options
@@ -151,6 +154,9 @@ class WebBridge:
         finally:
             self.outboxes.pop(client.id, None)
             self.arbiter.leave(client.id)
+            self.served += 1
+            self.refused += client.refused
+            self.dropped += client.dropped
             box.ready.set()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -299,6 +305,30 @@ class WebBridge:
                                        timeout=SHUTDOWN)
         finally:
             await runner.cleanup()
+            self.log(self.summary())
+
+    def summary(self) -> str:
+        """One line for the log at exit: what the pages and the daemon's datagrams cost."""
+        c = self.feed.counters
+        junk = c.malformed + c.unknown + c.bad_args
+        return (f"served {self.served} page(s); {self.refused} message(s) refused, "
+                f"{self.dropped} frame(s) dropped for slow pages; {c.datagrams} datagram(s) "
+                f"from the daemon, {junk} not understood, {c.dropped_steps} step(s) lost")
+
+
+def same_origin(request: web.Request) -> bool:
+    """A browser names the page that opens a WebSocket (Origin); only this bridge's own page may,
+    so another web site open on a phone in the room cannot steer the mix through it. Clients
+    that are not browsers send no Origin and are let in (the PIN still applies to them)."""
+    from urllib.parse import urlsplit
+
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    try:
+        return urlsplit(origin).netloc.lower() == request.host.lower()
+    except ValueError:
+        return False
 
 
 def run(bridge: WebBridge, host: str, port: int, ready=None) -> int:
@@ -333,18 +363,15 @@ def lan_urls(host: str, port: int) -> list[str]:
 
 
 def _local_addresses() -> list[str]:
-    """This machine's IPv4 addresses other than loopback, from the host name's addresses and the
-    route a socket would take (a UDP connect sends nothing)."""
+    """This machine's LAN IPv4 address: the source address of its default route. A UDP
+    connect only consults the routing table; nothing is sent and no name is looked up."""
     import socket
 
-    found: list[str] = []
-    with contextlib.suppress(OSError):
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.append(info[4][0])
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("10.255.255.255", 9))  # no datagram is sent: connect only picks a route
-        found.append(s.getsockname()[0])
-    return list(dict.fromkeys(a for a in found if not a.startswith("127.") and a != "0.0.0.0"))
+        s.connect(("10.255.255.255", 9))
+        here = s.getsockname()[0]
+        return [] if here.startswith("127.") or here == "0.0.0.0" else [here]
+    return []
 
 
 def qr_text(url: str) -> str:

@@ -27,7 +27,7 @@ TINY_CORPORA = {
 
 # The real peers the tests drive. Locally a missing one skips its tests with the reason; in CI
 # (CI set, as .ci/run and fresh-ci do) the run stops at once, so nothing is silently skipped there.
-TOOLS_REQUIRED_IN_CI = ("oscsend", "oscdump", "pd", "Xvfb", "xdotool", "tmux", "ip")
+TOOLS_REQUIRED_IN_CI = ("oscsend", "oscdump", "pd", "Xvfb", "xdotool", "tmux", "ip", "chromium")
 
 # No mDNS from the tests on the machine's own network: daemons and `--to NAME` started by any
 # test (and inheriting this environment) neither advertise nor browse. The multi-host tests turn

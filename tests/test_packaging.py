@@ -181,6 +181,9 @@ def test_wheel_contains_only_charmix_packages(wheel: tuple[Path, list[str]]) -> 
         "export/onnx_export.py",
         "models/__init__.py",
         "models/vocab.json",
+        "controllers/web_static/index.html",
+        "controllers/web_static/app.js",
+        "controllers/web_static/style.css",
     ):
         assert f"charmix/{module}" in names, module
     for model in models:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from test_controllers_daemon import Daemon
 from web_helpers import Bridge
 
 websocket = pytest.importorskip("websocket")
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(240)  # the first test also trains the tiny models
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +103,9 @@ def test_junk_on_the_frame_port_and_the_websocket(daemon: Daemon) -> None:
                 page.send({"t": "pad", "touches": [[rng.uniform(-3, 3), rng.uniform(-3, 3)]]})
         for page in pages:
             page.close()
+        with pytest.raises(websocket.WebSocketBadStatusException, match="403"):
+            websocket.create_connection(f"ws://127.0.0.1:{bridge.port}/ws", timeout=5,
+                                        origin="http://elsewhere.example")  # another site's page
         huge = Page(bridge)
         huge.send("x" * 100_000)  # past the size limit: that connection is closed, nothing else
         with pytest.raises((websocket.WebSocketException, OSError)):
@@ -113,6 +117,9 @@ def test_junk_on_the_frame_port_and_the_websocket(daemon: Daemon) -> None:
     finally:
         out = bridge.close()
     assert "Traceback" not in out
+    summary = re.search(r"(\d+) message\(s\) refused.*, (\d+) not understood", out)
+    assert summary, out  # the junk is counted and said once, at exit
+    assert int(summary[1]) > 100 and int(summary[2]) > 100
 
 
 def test_rate_limit_and_view_only(daemon: Daemon) -> None:
@@ -138,7 +145,7 @@ def test_rate_limit_and_view_only(daemon: Daemon) -> None:
         bridge.close()
 
 
-def test_idle_glides_to_the_rest_mix(daemon: Daemon) -> None:
+def test_idle_glides_to_the_rest_mix_and_a_port_in_use_is_one_line(daemon: Daemon) -> None:
     rest = daemon.names[1]
     bridge = Bridge(daemon.control, "--idle", "1", "--glide", "1", "--rest", f"{rest}=1")
     k = daemon.names.index(rest)
@@ -158,18 +165,49 @@ def test_idle_glides_to_the_rest_mix(daemon: Daemon) -> None:
                       if m.t > t0 and 0.2 < m.params[k] < 0.8}
         assert len(on_the_way) >= 3  # a glide, not a jump
         page.close()
-    finally:
-        bridge.close()
-
-
-def test_a_port_in_use_is_one_line_and_exit_2(daemon: Daemon) -> None:
-    bridge = Bridge(daemon.control)
-    try:
-        second = subprocess.run(
+        second = subprocess.run(  # another bridge on the same port: one line, exit 2
             [sys.executable, "-m", "charmix.daemon.cli", "web", "--to", daemon.control,
              "--listen", f"127.0.0.1:{bridge.port}", "--no-qr"],
-            capture_output=True, text=True, timeout=30)
+            capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert "cannot serve on" in second.stderr and "Traceback" not in second.stderr
     finally:
         bridge.close()
-    assert second.returncode == 2
-    assert "cannot serve on" in second.stderr and "Traceback" not in second.stderr
+
+
+def test_a_daemon_with_other_models_gets_a_new_pad() -> None:
+    """The daemon restarted with other models: its announcement gives every page a new hello
+    and the bridge a new pad; a --rest that named the old models falls back to even."""
+    import logging
+
+    from charmix.controllers.sender import Sender
+    from charmix.controllers.web import WebBridge, WebOptions
+    from charmix.daemon import protocol
+    from charmix.daemon.broadcast import Broadcaster
+    from charmix.daemon.controls import Counters
+    from charmix.daemon.monitor_link import Link
+
+    link = Link(("127.0.0.1", 9), None)
+    sender = Sender([("127.0.0.1", 9)])
+    try:
+        bridge = WebBridge(link, sender, ["austen", "bible"], WebOptions(rest="austen=1"))
+        assert bridge.arbiter.rest == [1.0, 0.0]
+        status = [0.0] * len(protocol.STATUS_FIELDS)
+        new = Broadcaster(["linux", "latex", "bible"], list("ab"), [], Counters(),
+                          lambda: status, logging.getLogger("t"))
+        for dgram in new.announce_datagrams():
+            bridge.feed.feed(dgram, time.monotonic())
+        bridge._flush()
+        assert bridge.arbiter.mapping.names == ["linux", "latex", "bible"]
+        assert bridge.arbiter.rest == pytest.approx([1 / 3] * 3)
+        hello = json.loads(bridge._hello(bridge.arbiter.clients.get(1) or _client()))
+        assert hello["models"] == ["linux", "latex", "bible"] and len(hello["anchors"]) == 3
+    finally:
+        sender.close()
+        link.close()
+
+
+def _client():
+    from charmix.controllers.web_control import Client, RateLimit
+
+    return Client(1, "127.0.0.1", True, RateLimit(60))

@@ -50,7 +50,7 @@
     ws.onerror = () => {};
   }
   function later() {
-    const wait = retry; retry = Math.min(retry * 2, 4000);
+    const wait = retry; retry = Math.min(retry * 2, 2000);
     setConn("offline", `offline — retrying in ${(wait / 1000).toFixed(1)} s`);
     setTimeout(connect, wait);
   }
