@@ -127,6 +127,7 @@ class Config:
     model_temperature: dict[str, float] = field(default_factory=dict)
     temperature: float = 0.8
     mode: str = "linear"
+    style_mode: str = "embedding"  # a style-conditioned model: blend in the network or mix rows
     rate: float = 15.0
     slew: float = 0.05
     topk: int = 0
@@ -224,6 +225,15 @@ def _mode(value: Any) -> str:
     return value
 
 
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    return check
+
+
 def _weight(value: Any, what: str) -> float:
     if isinstance(value, str):
         try:
@@ -300,6 +310,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "model_temperature": _model_temperature,
     "temperature": _number(*TEMPERATURE_RANGE),
     "mode": _mode,
+    "style_mode": _choice("embedding", "mixture"),
     "rate": _number(0.0, RATE_MAX),
     "slew": _number(0.0, SLEW_MAX),
     "topk": _integer(0),

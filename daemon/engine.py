@@ -41,6 +41,7 @@ import numpy as np
 
 from charmix.daemon.model import StepModel
 from charmix.daemon.protocol import MODES
+from charmix.daemon.styles import blended, groups
 from charmix.daemon.vocab import VocabMap, union_vocab
 
 GEOMETRIC_FLOOR = 1e-6
@@ -167,6 +168,10 @@ class Engine:
         self._target_key = b""
         self._target = self.weights
         self._settled = False  # weights == target: nothing to slew until the target changes
+        # Style-conditioned models (charmix.daemon.styles): their sources need the weights,
+        # and those in embedding mode sample from their blended row.
+        self._groups = groups(self.models)
+        self._scatter = [None if self._shared else vm.scatter for vm in self.maps]
         self.reseed(seed)
         self.reset()
 
@@ -273,7 +278,12 @@ class Engine:
         p, entropy = self._distributions(settings)
         w = self._slew(settings, dt)
         mode = settings.mode if settings.mode in MODES else "linear"
-        p_mix = truncate(mix(p, w, mode), settings.topk, settings.topp)
+        p_in, w_in = p, w
+        if self._groups:
+            p_in, w_in = blended(p, w, self._groups, self._inv_temp, self._scatter)
+            for idx, group in self._groups:
+                group.set_weights(w[idx])  # the mixed row of the next call
+        p_mix = truncate(mix(p_in, w_in, mode), settings.topk, settings.topp)
         cdf = np.cumsum(p_mix)
         c = int(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"))
         c = min(c, len(self.vocab) - 1)

@@ -37,13 +37,14 @@ from charmix.daemon.engine import Engine, Frame
 from charmix.daemon.model import (
     ModelError,
     StepModel,
+    default_models,
     load_model,
-    model_files,
     resolve_model,
     shipped_models_dir,
 )
 from charmix.daemon.server import ControlServer, ListenError
 from charmix.daemon.signals import STOP_SIGNALS
+from charmix.daemon.styles import expand
 
 SWITCH_INTERVAL = 0.001  # s; how long a busy thread may keep the GIL from the clock (default 5 ms)
 RATE_WINDOW = 1.0  # s over which chars/s is measured
@@ -214,12 +215,16 @@ class Daemon:
         try:
             if cfg.models:
                 paths = [resolve_model(spec, cfg.models_dir) for spec in cfg.models]
+                models = [load_model(path) for path in paths]
             else:
-                paths = model_files(cfg.models_dir)
-                if not paths:
+                models, notes = default_models(cfg.models_dir)
+                for note in notes:
+                    self.log.info("%s", note)
+                if not models:
                     where = cfg.models_dir or shipped_models_dir()
                     raise StartupError(f"no .onnx models in {where} (give --model or --models-dir)")
-            models = [load_model(path) for path in paths]
+            # A style-conditioned model plays as one source per style (charmix.daemon.styles).
+            models = expand(models, cfg.style_mode)
         except ModelError as exc:
             raise StartupError(str(exc)) from None
         names = [m.name for m in models]

@@ -219,7 +219,7 @@ def test_prime_is_fed_to_the_models(cli, tiny_models: dict[str, Path]) -> None:
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("weights_count", "charmix: --weights has 3 values for 2 models"),
+        ("weights_count", "charmix: --weights has 3 values for 2 models (shakespeare, linux)"),
         ("weights_negative", "charmix: --weights must be finite and non-negative"),
         ("weights_text", "charmix: --weights must be numbers separated by commas, not '0.5,lots'"),
         ("weights_nan", "charmix: --weights must be finite and non-negative"),
