@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -250,21 +249,21 @@ def command_name(address: protocol.Address) -> str:
     return "-".join(part for part in rest.split("/") if part != "{name}")
 
 
-def _tokens(pattern: str) -> list[tuple[str, str]]:
-    """'i?s?' → [('i', '?'), ('s', '?')]; 'f+' → [('f', '+')]."""
-    out: list[tuple[str, str]] = []
-    for ch in pattern:
-        if ch in "+?*":
-            out[-1] = (out[-1][0], ch)
-        else:
-            out.append((ch, ""))
-    return out
+def _arg_help(address: protocol.Address, arg: protocol.Arg) -> str:
+    """An argument's help line from its typed fields: what, range, unit, default."""
+    parts = [arg.description or arg.name]
+    if arg.span():
+        parts.append(arg.span())
+    if arg.unit:
+        parts.append(f"in {arg.unit}")
+    if arg.default is not None:
+        parts.append(f"default {protocol.show_number(arg.default)}"
+                     if not isinstance(arg.default, str) else f"default {arg.default}")
+    return ", ".join(parts)
 
 
 def _send_command(address: protocol.Address) -> Callable[..., None]:
-    """A typer command for one input address: its arguments follow the address's types."""
-    from charmix.controllers.sender import Sender, encode
-
+    """A typer command for one input address: its arguments follow the address's typed Args."""
     params = []
     if address.per_model:
         params.append(inspect.Parameter(
@@ -272,24 +271,17 @@ def _send_command(address: protocol.Address) -> Callable[..., None]:
             annotation=Annotated[str, typer.Argument(
                 metavar="NAME", help="Model name (see `charmix send query`).",
                 show_default=False)]))
-    words = re.findall(r"[\w/]+", address.args)  # 'port [host]' → port, host
-    tokens = _tokens(address.types)
-    for k, (kind, quant) in enumerate(tokens):
-        py = _PY_TYPE[kind]
-        word = words[k] if k < len(words) else kind
-        if quant in ("+", "*"):
-            word = word.rstrip("0123456789")  # 'w1 … wN' → W…
-        what = address.args if len(tokens) == 1 else word
+    for k, arg in enumerate(address.args):
+        py = _PY_TYPE[arg.type]
+        word, what, repeat = arg.name, _arg_help(address, arg), arg.repeat
         if k == 0 and command_name(address) in _PORT_REQUIRED:
-            quant = ""
-            what = (
-                f"{word} (required here: without it the daemon would use this command's own "
-                "port, which closes as soon as it exits)"
-            )
+            repeat = ""
+            what += (" (required here: without it the daemon would use this command's own "
+                     "port, which closes as soon as it exits)")
         meta = typer.Argument(metavar=word.upper(), help=what, show_default=False)
-        if quant in ("+", "*"):
+        if repeat == "+":
             annotation, default = Annotated[list[py], meta], inspect.Parameter.empty
-        elif quant == "?":
+        elif repeat == "?":
             annotation, default = Annotated[py | None, meta], None
         else:
             annotation, default = Annotated[py, meta], inspect.Parameter.empty
@@ -299,6 +291,8 @@ def _send_command(address: protocol.Address) -> Callable[..., None]:
                                     default=None))
 
     def command(**kwargs: object) -> None:
+        from charmix.controllers.sender import Sender, encode
+
         name = kwargs.pop("name", None)
         to = kwargs.pop("to")
         args: list[object] = []
@@ -318,9 +312,8 @@ def _send_command(address: protocol.Address) -> Callable[..., None]:
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__name__ = command_name(address).replace("-", "_")
-    range_note = f" Range: {address.range}." if address.range else ""
-    default_note = f" Default: {address.default}." if address.default else ""
-    command.__doc__ = f"{address.description}{range_note}{default_note}\n\nOSC: {address.path}"
+    types = address.types or "no arguments"
+    command.__doc__ = f"{address.description}\n\nOSC: {address.path} ({types})"
     return command
 
 

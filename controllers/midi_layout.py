@@ -178,7 +178,7 @@ def _range(data: dict, key: str, default: tuple[float, float], what: str) -> tup
           and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value))
     if not ok or not 0 < value[0] < value[1] or value[0] < lo_ok or value[1] > hi_ok:
         raise LayoutError(f"{key} must be [low, high] with 0 < low < high inside the daemon's "
-                          f"{what} range {entry(what).range}, not {value!r}")
+                          f"{what} range {entry(what).args[0].span()}, not {value!r}")
     return float(value[0]), float(value[1])
 
 

@@ -107,7 +107,8 @@ class MouseBridge:
         self.redraw()
 
     def nudge_temperature(self, steps: int) -> None:
-        base = self.temperature if self.temperature is not None else float(TEMPERATURE.default)
+        default = float(TEMPERATURE.args[0].default)  # type: ignore[arg-type]
+        base = self.temperature if self.temperature is not None else default
         self.temperature = min(max(base * TEMP_STEP**steps, self.t_min), self.t_max)
         self.temperature = round(self.temperature, 3)
         self.sender.set(TEMPERATURE, self.temperature)

@@ -21,8 +21,6 @@ Every controller talks to the daemon through a `Sender`. Why it is shaped like t
 
 from __future__ import annotations
 
-import math
-import re
 import select
 import socket
 import sys
@@ -31,13 +29,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
 from charmix.daemon import protocol
-from charmix.daemon.config import format_endpoint, parse_endpoint
+from charmix.daemon.endpoint import format_endpoint, parse_endpoint
 
 Target = tuple[str, int]
 _TAG = {"f": OscMessageBuilder.ARG_TYPE_FLOAT, "i": OscMessageBuilder.ARG_TYPE_INT,
@@ -47,7 +44,7 @@ _RESOLVE_RETRY = 5.0  # seconds between attempts to resolve a host name that fai
 
 def entry(suffix: str) -> protocol.Address:
     """The input address '/charmix/<suffix>' from the table (KeyError if the table lacks it)."""
-    return protocol.address(f"{protocol.PREFIX}/{suffix}", "in")
+    return protocol.control(suffix)
 
 
 # the weights vector and the per-model weights set the same thing (Sender._forget_overlaps)
@@ -69,134 +66,31 @@ def default_target() -> Target:
     return protocol.DEFAULT_HOST, protocol.CONTROL_PORT
 
 
-def _tags(address: protocol.Address, args: Sequence[object]) -> str:
-    """Concrete OSC type tags for `args` under the address's pattern, such as 'f+' or 'i?s?'."""
-    pattern = address.types
-    tags, i, p = [], 0, 0
-    fits = {"f": lambda a: isinstance(a, int | float) and not isinstance(a, bool),
-            "s": lambda a: isinstance(a, str)}
-    fits["i"] = fits["f"]
-    while p < len(pattern):
-        kind, quant = pattern[p], pattern[p + 1] if p + 1 < len(pattern) else ""
-        p += 2 if quant in "+?*" and quant else 1
-        count = 0
-        while i < len(args) and fits[kind](args[i]) and (quant in "+*" or count == 0):
-            tags.append(kind)
-            i, count = i + 1, count + 1
-        if count == 0 and quant not in "?*":
-            break
-    if i != len(args) or not address.accepts("".join(tags)):
-        wanted = pattern or "no arguments"
-        raise ValueError(f"{address.path}: arguments {list(args)!r} do not fit {wanted!r}")
-    return "".join(tags)
-
-
-# -- the table's human-readable ranges, as checks -------------------------------------------
-_NUM = r"-?\d+(?:\.\d+)?(?:\^\d+(?:[−-]\d+)?)?"  # 0.05, -1, 2^63−1
-_INTERVAL = re.compile(rf"({_NUM}) – ({_NUM})")
-_BRACKETS = re.compile(rf"([(\[])\s*({_NUM}),\s*({_NUM})\s*([)\]])")
-_BOUND = re.compile(rf"(>=|>|<=|<) ({_NUM})")
-_CHARS = re.compile(r"<= (\d+) chars")
-_CHOICES = re.compile(r"\w+(?: \| \w+)+")
-_NO_LIMIT = {"", "finite", "any integer"}  # finiteness is checked for every float anyway
-
-
-def _number(text: str) -> float:
-    """A number as the table writes it: '0.05', '-1', '2^63−1' (ints stay exact)."""
-    if "^" not in text:
-        return float(text) if "." in text else int(text)
-    base, _, rest = text.partition("^")
-    exponent, _, minus = rest.replace("−", "-").partition("-")
-    return int(base) ** int(exponent) - int(minus or 0)
-
-
-@dataclass(frozen=True)
-class Range:
-    """A parsed `Address.range`: numeric alternatives, a string length limit, string choices."""
-
-    text: str
-    numeric: tuple[tuple[float, float, bool, bool], ...] = ()  # (lo, hi, lo_open, hi_open)
-    max_chars: int | None = None
-    choices: tuple[str, ...] = ()
-
-    def problem(self, value: object) -> str | None:
-        """Why `value` is out of range (None when it is fine)."""
-        if isinstance(value, str):
-            if self.max_chars is not None and len(value) > self.max_chars:
-                return f"is {len(value)} characters long (the limit is {self.max_chars})"
-            if self.choices and value not in self.choices:
-                return f"is not one of {' | '.join(self.choices)}"
-            return None
-        if self.numeric and not any(
-            (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
-            for lo, hi, lo_open, hi_open in self.numeric
-        ):
-            return f"is outside {self.text}"
-        return None
-
-
-@cache
-def value_range(address: protocol.Address) -> Range | None:
-    """The address's range as a Range, or None if the text is in a form this parser lacks."""
-    text = address.range.split(";")[0].strip()
-    numeric, max_chars, choices = [], None, ()
-    # ', ' joins conditions ('>= 0, finite'), ' or ' alternatives ('0 or 0.05 – 5')
-    for part in (p.strip() for p in re.split(r",\s(?![^(\[]*[)\]])", text)):
-        if part in _NO_LIMIT:
-            continue
-        for alt in part.split(" or "):
-            inf = math.inf
-            if m := _INTERVAL.fullmatch(alt):
-                numeric.append((_number(m[1]), _number(m[2]), False, False))
-            elif m := _BRACKETS.fullmatch(alt):
-                numeric.append((_number(m[2]), _number(m[3]), m[1] == "(", m[4] == ")"))
-            elif m := _BOUND.fullmatch(alt):
-                v, op = _number(m[2]), m[1]
-                above = (v, inf, op == ">", False)
-                numeric.append(above if ">" in op else (-inf, v, False, op == "<"))
-            elif m := _CHARS.fullmatch(alt):
-                max_chars = int(m[1])
-            elif _CHOICES.fullmatch(alt):
-                choices = tuple(alt.split(" | "))
-            elif alt.replace(".", "", 1).isdigit():  # a single allowed value, e.g. '0 or …'
-                numeric.append((float(alt), float(alt), False, False))
-            else:
-                return None
-    return Range(text, tuple(numeric), max_chars, choices)
-
-
 def limits(address: protocol.Address) -> tuple[float, float]:
     """The widest numeric interval the table allows for an address (for clamping a knob)."""
-    rng = value_range(address)
-    if rng is None or not rng.numeric:
-        return -math.inf, math.inf
-    return min(r[0] for r in rng.numeric), max(r[1] for r in rng.numeric)
+    return protocol.limits(address)
 
 
 def encode(address: protocol.Address, args: Sequence[object], name: str | None = None) -> bytes:
     """One OSC message for an input address, typed by the table; ValueError for bad arguments.
 
-    `name` fills a per-model address ('/charmix/weight/{name}'). Floats must be finite and every
-    value inside the table's range, so a typo on the command line is an error here, not a silent
-    rx_bad on the daemon. An `i` value past 32 bits goes as OSC int64 (`h`), which the daemon
-    reads as an integer too (seeds up to 2^63−1).
+    `name` fills a per-model address ('/charmix/weight/{name}'). Every value goes through the
+    table's typed check (`Address.check`: kind, finiteness, range, enumeration, length; a prime
+    longer than its limit is clipped as the daemon would), so a typo on the command line is an
+    error here, not a silent rx_bad on the daemon. An `i` value past 32 bits goes as OSC int64
+    (`h`), which the daemon reads as an integer too (seeds up to 2^63−1).
     """
     if address.per_model != (name is not None):
         need = "needs a" if address.per_model else "takes no"
         raise ValueError(f"{address.path} {need} model name")
     path = address.for_model(name) if name is not None else address.path
+    try:
+        values = address.check(args, name)
+    except protocol.BadValue as exc:
+        text = str(exc)
+        raise ValueError(text if text.startswith(protocol.PREFIX) else f"{path}: {text}") from None
     builder = OscMessageBuilder(path)
-    rng = value_range(address)
-    for tag, arg in zip(_tags(address, args), args, strict=True):
-        if tag == "f" and not math.isfinite(arg):  # type: ignore[arg-type]
-            raise ValueError(f"{path}: {arg} is not a finite number")
-        whole = not isinstance(arg, float) or arg.is_integer()
-        if tag == "i" and not (whole and -(2**63) <= int(arg) < 2**63):  # type: ignore[arg-type]
-            raise ValueError(f"{path}: {arg} is not a 64-bit integer")
-        if rng is not None and (why := rng.problem(arg)):
-            shown = repr(arg) if len(repr(arg)) <= 40 else repr(arg)[:37] + "…"
-            raise ValueError(f"{path}: {shown} {why}")
-        value = float(arg) if tag == "f" else int(arg) if tag == "i" else arg  # type: ignore[arg-type]
+    for tag, value in zip(address.tags(values), values, strict=True):
         wide = tag == "i" and not -(2**31) <= value < 2**31  # type: ignore[operator]
         builder.add_arg(value, OscMessageBuilder.ARG_TYPE_INT64 if wide else _TAG[tag])
     return builder.build().dgram

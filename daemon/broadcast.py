@@ -128,6 +128,7 @@ class Broadcaster:
         self._lock = threading.Lock()
         self._sockets: dict[int, socket.socket] = {}
         self._sockets_lock = threading.Lock()
+        self._closed = False  # after close() nothing is sent and no socket is made again
         self.targets: tuple[Destination, ...] = tuple(self._static)
         self._next_announce = 0.0
         frame_addrs = [OUTPUTS[name] for name in protocol.FRAME_ADDRESSES]
@@ -222,6 +223,8 @@ class Broadcaster:
         sent = 0
         for dest in targets:
             sock = self._sockets.get(dest.family) or self._socket(dest.family)
+            if sock is None:  # closed: a step that outlived the daemon's stop sends nothing
+                return sent
             for dgram in datagrams:
                 try:
                     sock.sendto(dgram, dest.sockaddr)
@@ -286,9 +289,12 @@ class Broadcaster:
         self.targets = tuple(self._static) + tuple(self._subscribers.values())
 
     # -------------------------------------------------------------------------- sockets
-    def _socket(self, family: int) -> socket.socket:
-        """The (non-blocking) sending socket for an address family, made on first use."""
+    def _socket(self, family: int) -> socket.socket | None:
+        """The (non-blocking) sending socket for an address family, made on first use; None
+        once the broadcaster is closed."""
         with self._sockets_lock:
+            if self._closed:
+                return None
             sock = self._sockets.get(family)
             if sock is None:
                 sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -304,6 +310,10 @@ class Broadcaster:
             return sock
 
     def close(self) -> None:
-        for sock in self._sockets.values():
-            sock.close()
-        self._sockets.clear()
+        """Close the sockets for good: a late step (one still running when Clock.stop gave up
+        waiting for it) must not open a new one behind the daemon's back."""
+        with self._sockets_lock:
+            self._closed = True
+            for sock in self._sockets.values():
+                sock.close()
+            self._sockets.clear()

@@ -37,6 +37,19 @@ HELP = (
 )
 
 PANEL_MODELS = "Models"
+
+
+def _about(short: str, text: str, note: str = "", default: str = "") -> str:
+    """A flag's help with the range and default of its OSC control, from the address table."""
+    arg = protocol.control(short).args[0]
+    span = "" if arg.values else arg.span().replace("<= ", "at most ")
+    if arg.default is not None:
+        default = str(arg.default) if isinstance(arg.default, str) else protocol.show_number(
+            arg.default)
+    parts = ", ".join(p for p in (text, span) if p)
+    return f"{parts}{'; ' + note if note else ''}{f' (default: {default})' if default else ''}."
+
+
 PANEL_SOUND = "Mix and clock"
 PANEL_NET = "Network"
 PANEL_RUN = "Running"
@@ -64,7 +77,7 @@ def daemon(
     )] = None,
     temperature: Annotated[float | None, Opt(
         "--temperature", "-t", rich_help_panel=PANEL_SOUND,
-        help="Sampling temperature, 0.05 – 5 (default: 0.8).",
+        help=_about("temperature", "Sampling temperature"),
     )] = None,
     model_temperature: Annotated[str | None, Opt(
         metavar="NAME=T,…", rich_help_panel=PANEL_SOUND,
@@ -72,8 +85,7 @@ def daemon(
     )] = None,
     mode: Annotated[str | None, Opt(
         rich_help_panel=PANEL_SOUND,
-        help="Mixing: 'linear' (weighted sum) or 'geometric' (product of experts) "
-        "(default: linear).",
+        help=_about("mode", "Mixing: 'linear' (weighted sum) or 'geometric' (product of experts)"),
     )] = None,
     style_mode: Annotated[str | None, Opt(
         rich_help_panel=PANEL_SOUND,
@@ -83,25 +95,28 @@ def daemon(
     )] = None,
     rate: Annotated[float | None, Opt(
         "--rate", "-r", rich_help_panel=PANEL_SOUND,
-        help="Characters per second, 0 – 2000; 0 = wait for /charmix/tick (default: 15).",
+        help=_about("rate", "Characters per second", "0 = wait for /charmix/tick"),
     )] = None,
     slew: Annotated[float | None, Opt(
         rich_help_panel=PANEL_SOUND,
-        help="Seconds for weights to glide to a new setting, 0 – 10 (default: 0.05).",
+        help=_about("slew", "Seconds for weights to glide to a new setting"),
     )] = None,
     topk: Annotated[int | None, Opt(
         rich_help_panel=PANEL_SOUND,
-        help="Keep only the k likeliest characters; 0 = off (default: 0).",
+        help=_about("topk", "Keep only the k likeliest characters", "0 = off"),
     )] = None,
     topp: Annotated[float | None, Opt(
-        rich_help_panel=PANEL_SOUND, help="Nucleus sampling mass, (0, 1]; 1 = off (default: 1).",
+        rich_help_panel=PANEL_SOUND, help=_about("topp", "Nucleus sampling mass", "1 = off"),
     )] = None,
     seed: Annotated[int | None, Opt(
         rich_help_panel=PANEL_SOUND,
-        help="Random seed: the same seed and gestures give the same text (default: random).",
+        help=_about("seed", "Random seed: the same seed and gestures give the same text",
+                    default="random"),
     )] = None,
     prime: Annotated[str | None, Opt(
-        rich_help_panel=PANEL_SOUND, help="Text fed to every model before the first character.",
+        rich_help_panel=PANEL_SOUND,
+        help=_about("prime", "Text fed to every model before the first character",
+                    "a longer one keeps its end"),
     )] = None,
     listen: Annotated[str | None, Opt(
         "--listen", "-l", metavar="HOST:PORT", rich_help_panel=PANEL_NET,

@@ -19,14 +19,17 @@ the same way every morning; flags given on the command line override its keys. E
 
 Relative paths in a rig file are relative to the file. Any problem — an unknown key, a wrong type,
 a value out of range, an unreadable file — is a ConfigError whose message is one line naming the
-key (``rig.toml: 'rate' must be a number, got "fast"``); the CLI prints it and exits non-zero.
+key (``rig.toml: 'rate' must be a number, got "fast"``); the CLI prints it and exits 2.
+
+Every key that is also an OSC control (temperature, mode, rate, slew, topk, topp, seed, prime,
+weights, model_temperature) is checked by the address table's typed argument (daemon/protocol.py),
+so a range changed there changes the flag, the rig file and the OSC input together. This module
+imports nothing heavy: bridges and `--help` may load it.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
-import socket
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -34,88 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from charmix.daemon import protocol
-from charmix.daemon.controls import RATE_MAX, SLEW_MAX, TEMPERATURE_RANGE
+from charmix.daemon.endpoint import (  # re-exported: callers import them from here too
+    LOOPBACK,
+    ConfigError,
+    Endpoint,
+    IPNetwork,
+    format_endpoint,
+    parse_endpoint,
+)
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-LOOPBACK = ("127.0.0.0/8", "::1")
-
-
-class ConfigError(ValueError):
-    """A bad setting; str() is one line naming where it came from and the key."""
-
-
-def format_endpoint(host: str, port: int) -> str:
-    """'host:port', or '[v6addr]:port' for an IPv6 address: how charmix shows every endpoint."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A UDP host and port as the user wrote them (resolved at startup, not per packet)."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return format_endpoint(self.host, self.port)
-
-    def resolve(self) -> tuple[int, tuple]:
-        """(address family, sockaddr); ConfigError if the host does not resolve."""
-        try:
-            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
-        except (OSError, UnicodeError) as exc:
-            raise ConfigError(f"{self}: cannot resolve host {self.host!r} ({exc})") from None
-        infos.sort(key=lambda info: info[0] != socket.AF_INET)  # prefer IPv4 for names
-        family, _, _, _, sockaddr = infos[0]
-        return family, sockaddr
-
-    @property
-    def unspecified(self) -> bool:
-        """Whether this is a bind-to-every-interface address (0.0.0.0 or ::)."""
-        try:
-            return ipaddress.ip_address(self.host).is_unspecified
-        except ValueError:
-            return False
-
-
-def parse_endpoint(
-    text: str, default_port: int, default_host: str = protocol.DEFAULT_HOST, lowest: int = 1
-) -> Endpoint:
-    """'HOST:PORT', '[IPv6]:PORT', 'PORT' or 'HOST' → Endpoint; ValueError says what is wrong.
-
-    `lowest=0` admits port 0 (the system picks a free port: for --listen in tests and scripts).
-    """
-    text = text.strip()
-    if not text:
-        raise ValueError("empty address")
-    host, port_text = default_host, ""
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"{text!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"{text!r}: expected ':PORT' after ']'")
-            port_text = rest[1:]
-    elif text.isdigit():
-        port_text = text
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-        host = host or default_host
-        if not port_text:
-            raise ValueError(f"{text!r}: missing port after ':'")
-    elif ":" in text:  # a bare IPv6 address
-        host = text
-    else:
-        host = text
-    port = default_port
-    if port_text:
-        if not port_text.isdigit() or not lowest <= int(port_text) <= 65535:
-            raise ValueError(f"{text!r}: port must be {lowest} – 65535")
-        port = int(port_text)
-    return Endpoint(host, port)
-
+__all__ = ["LOOPBACK", "CHECKS", "Config", "ConfigError", "Endpoint", "IPNetwork", "build",
+           "flag", "format_endpoint", "parse_endpoint", "read_rig"]
 
 @dataclass
 class Config:
@@ -125,13 +57,13 @@ class Config:
     models_dir: Path | None = None  # where names are looked up; None = the shipped models
     weights: list[float] | dict[str, float] | None = None  # None = equal
     model_temperature: dict[str, float] = field(default_factory=dict)
-    temperature: float = 0.8
-    mode: str = "linear"
+    temperature: float = protocol.control("temperature").args[0].default  # type: ignore[assignment]
+    mode: str = protocol.control("mode").args[0].default  # type: ignore[assignment]
     style_mode: str = "embedding"  # a style-conditioned model: blend in the network or mix rows
-    rate: float = 15.0
-    slew: float = 0.05
-    topk: int = 0
-    topp: float = 1.0
+    rate: float = protocol.control("rate").args[0].default  # type: ignore[assignment]
+    slew: float = protocol.control("slew").args[0].default  # type: ignore[assignment]
+    topk: int = protocol.control("topk").args[0].default  # type: ignore[assignment]
+    topp: float = protocol.control("topp").args[0].default  # type: ignore[assignment]
     seed: int | None = None
     prime: str = ""
     listen: Endpoint = field(
@@ -154,51 +86,47 @@ class Config:
 # ValueError with a message that completes "'key' ...".
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _number(low: float, high: float, *, low_open: bool = False) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise ValueError(f"must be a number, got {value!r}") from None
-        if not _is_number(value) or not math.isfinite(value):
-            raise ValueError(f"must be a number, got {value!r}")
-        if value < low or value > high or (low_open and value == low):
-            span = f"({low:g}, {high:g}]" if low_open else f"{low:g} – {high:g}"
-            raise ValueError(f"must be in {span}, got {value:g}")
-        return float(value)
-
-    return check
-
-
-def _integer(low: int | None = None, high: int | None = None) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(f"must be a whole number, got {value!r}")
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise ValueError(f"must be in {low} – {high if high is not None else '∞'}, got {value}")
+def _from_text(arg: protocol.Arg, value: Any) -> Any:
+    """A CLI flag's text as the argument's kind ('0.5' → 0.5, '7' → 7); other values as they are."""
+    if not isinstance(value, str) or arg.type == "s":
         return value
+    text = value.strip()
+    try:
+        return int(text) if arg.type == "i" and text.lstrip("-").isdigit() else float(text)
+    except ValueError:
+        return value  # the table's check says what is wrong with it
+
+
+def _checker(arg: protocol.Arg) -> Callable[[Any], Any]:
+    """A key's check from a typed argument (flag text converted first)."""
+
+    def check(value: Any) -> Any:
+        try:
+            return arg.check(_from_text(arg, value))
+        except protocol.BadValue as exc:
+            raise ValueError(str(exc)) from None
 
     return check
+
+
+def _control(short: str) -> Callable[[Any], Any]:
+    """The check of a setting that is also an OSC control: the address table's, nothing else."""
+    return _checker(protocol.control(short).args[0])
+
+
+def _number(low: float, high: float) -> Callable[[Any], float]:
+    """A number setting of the daemon's own (not an OSC control), checked the same way."""
+    return _checker(protocol.Arg("value", "f", min=low, max=high))
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
+    return _checker(protocol.Arg("value", "i", min=low, max=high))
 
 
 def _string(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string, got {value!r}")
     return value
-
-
-def _prime(value: Any) -> str:
-    text = _string(value)
-    if len(text) > protocol.PRIME_MAX:
-        raise ValueError(f"must be at most {protocol.PRIME_MAX} characters, got {len(text)}")
-    return text
 
 
 def _boolean(value: Any) -> bool:
@@ -219,30 +147,15 @@ def _path(value: Any) -> Path:
     return (value if isinstance(value, Path) else Path(_string(value))).expanduser()
 
 
-def _mode(value: Any) -> str:
-    if value not in protocol.MODES:
-        raise ValueError(f"must be one of {', '.join(protocol.MODES)}, got {value!r}")
-    return value
-
-
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
-        return value
-
-    return check
+_WEIGHT = protocol.control("weight/{name}").args[0]
+_MODEL_TEMPERATURE = protocol.control("model/{name}/temperature").args[0]
 
 
 def _weight(value: Any, what: str) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ValueError(f"{what} must be a number, got {value!r}") from None
-    if not _is_number(value) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    try:
+        return _WEIGHT.check(_from_text(_WEIGHT, value), what)  # type: ignore[return-value]
+    except protocol.BadValue as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _weights(value: Any) -> list[float] | dict[str, float]:
@@ -273,11 +186,12 @@ def _model_temperature(value: Any) -> dict[str, float]:
         raise ValueError(f"must be a table of name = temperature, got {value!r}")
     out = {}
     for name, t in value.items():
-        t = _number(0.0, TEMPERATURE_RANGE[1])(t)
-        if t != 0 and t < TEMPERATURE_RANGE[0]:
-            raise ValueError(f"for {name} must be 0 or {TEMPERATURE_RANGE[0]:g} – 5, got {t:g}")
-        out[str(name)] = t
-    return out
+        arg = _MODEL_TEMPERATURE
+        try:
+            out[str(name)] = arg.check(_from_text(arg, t), f"for {name}")
+        except protocol.BadValue as exc:
+            raise ValueError(str(exc)) from None
+    return out  # type: ignore[return-value]
 
 
 def _listen(value: Any) -> Endpoint:
@@ -303,20 +217,29 @@ def _networks(value: Any) -> list[IPNetwork]:
     return out
 
 
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    return check
+
+
 CHECKS: dict[str, Callable[[Any], Any]] = {
     "models": _string_list,
     "models_dir": _path,
     "weights": _weights,
     "model_temperature": _model_temperature,
-    "temperature": _number(*TEMPERATURE_RANGE),
-    "mode": _mode,
+    "temperature": _control("temperature"),
+    "mode": _control("mode"),
     "style_mode": _choice("embedding", "mixture"),
-    "rate": _number(0.0, RATE_MAX),
-    "slew": _number(0.0, SLEW_MAX),
-    "topk": _integer(0),
-    "topp": _number(0.0, 1.0, low_open=True),
-    "seed": _integer(0, protocol.SEED_MAX),
-    "prime": _prime,
+    "rate": _control("rate"),
+    "slew": _control("slew"),
+    "topk": _control("topk"),
+    "topp": _control("topp"),
+    "seed": _control("seed"),
+    "prime": _control("prime"),
     "listen": _listen,
     "send": _endpoints,
     "allow": _networks,

@@ -15,22 +15,27 @@ flood of bad input from turning into a flood of log lines.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from numbers import Real
+from typing import Any
 
 import numpy as np
 
 from charmix.daemon import protocol
 from charmix.daemon.engine import Settings
 
-TEMPERATURE_RANGE = (0.05, 5.0)
-RATE_MAX = 2000.0
-SLEW_MAX = 10.0
+_C = protocol.control
+WEIGHTS, WEIGHT = _C("weights"), _C("weight/{name}")
+TEMPERATURE, MODEL_TEMPERATURE = _C("temperature"), _C("model/{name}/temperature")
+MODE, RATE, SLEW, TOPK, TOPP = _C("mode"), _C("rate"), _C("slew"), _C("topk"), _C("topp")
+PRIME, SEED = _C("prime"), _C("seed")
+# Kept for callers that read the bounds; the table is where they are set.
+TEMPERATURE_RANGE = (TEMPERATURE.args[0].min, TEMPERATURE.args[0].max)
+RATE_MAX = RATE.args[0].max
+SLEW_MAX = SLEW.args[0].max
 COMMANDS_MAX = 256  # queued prime/reset/seed requests; beyond this new ones are refused
 TICKS_MAX = protocol.TICKS_MAX  # pending ticks; beyond this they are dropped, not queued
 THROTTLE_KINDS = 1024  # distinct warning kinds remembered (weeks of subscribers coming and going)
@@ -103,36 +108,12 @@ class Throttle:
         self.log.warning("%s%s", message, suffix)
 
 
-def _number(value: object, what: str) -> float:
-    """A finite float from an OSC number (int or float); bools and strings are refused."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ControlError(f"{what} must be a number, got {type(value).__name__} {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ControlError(f"{what} must be finite, got {number}")
-    return number
-
-
-def _in_range(value: object, what: str, low: float, high: float) -> float:
-    number = _number(value, what)
-    if not low <= number <= high:
-        raise ControlError(f"{what} must be in {low:g} – {high:g}, got {number:g}")
-    return number
-
-
-def _integer(value: object, what: str) -> int:
-    """An int from an OSC int, or from a float holding a whole number (Max float boxes)."""
-    number = _number(value, what)
-    if number != round(number):
-        raise ControlError(f"{what} must be a whole number, got {number:g}")
-    return int(value) if isinstance(value, int) else int(round(number))
-
-
-def _weight(value: object, what: str) -> float:
-    number = _number(value, what)
-    if number < 0:
-        raise ControlError(f"{what} must be >= 0, got {number:g}")
-    return number
+def _check(address: protocol.Address, value: object, name: str | None = None) -> Any:
+    """One value checked by the address table's typed argument; ControlError says why not."""
+    try:
+        return address.check([value], name)[0]
+    except protocol.BadValue as exc:
+        raise ControlError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -152,12 +133,12 @@ class Controls:
         names: Sequence[str],
         weights: Sequence[float] | None = None,
         *,
-        temperature: float = 0.8,
-        mode: str = "linear",
-        topk: int = 0,
-        topp: float = 1.0,
-        slew: float = 0.05,
-        rate: float = 15.0,
+        temperature: float = TEMPERATURE.args[0].default,  # type: ignore[assignment]
+        mode: str = MODE.args[0].default,  # type: ignore[assignment]
+        topk: int = TOPK.args[0].default,  # type: ignore[assignment]
+        topp: float = TOPP.args[0].default,  # type: ignore[assignment]
+        slew: float = SLEW.args[0].default,  # type: ignore[assignment]
+        rate: float = RATE.args[0].default,  # type: ignore[assignment]
         model_temperature: dict[str, float] | None = None,
     ) -> None:
         self.names = list(names)
@@ -200,7 +181,10 @@ class Controls:
             raise ControlError("weights: no values")
         if len(values) > len(self.names):
             raise ControlError(f"weights: got {len(values)} values for {len(self.names)} models")
-        checked = [_weight(v, f"weight {i + 1}") for i, v in enumerate(values)]
+        try:
+            checked = WEIGHTS.check(list(values))
+        except protocol.BadValue as exc:
+            raise ControlError(str(exc)) from None
         with self._lock:
             new = self._weights.copy()
             new[: len(checked)] = checked
@@ -208,56 +192,49 @@ class Controls:
 
     def set_weight(self, name: str, value: object) -> None:
         i = self._model(name)
-        checked = _weight(value, f"weight of {name}")
+        checked = _check(WEIGHT, value, name)
         with self._lock:
             new = self._weights.copy()
             new[i] = checked
             self._weights = new
 
     def set_temperature(self, value: object) -> None:
-        checked = _in_range(value, "temperature", *TEMPERATURE_RANGE)
+        checked = _check(TEMPERATURE, value)
         with self._lock:
             self._temperature = checked
 
     def set_model_temperature(self, name: str, value: object) -> None:
         """Per-model override; 0 clears it (the model follows the global temperature)."""
         i = self._model(name)
-        checked = _number(value, f"temperature of {name}")
-        if checked != 0:
-            checked = _in_range(checked, f"temperature of {name}", *TEMPERATURE_RANGE)
+        checked = _check(MODEL_TEMPERATURE, value, name)
         with self._lock:
             new = self._model_temperature.copy()
             new[i] = checked
             self._model_temperature = new
 
     def set_mode(self, value: object) -> None:
-        if not isinstance(value, str) or value not in protocol.MODES:
-            raise ControlError(f"mode must be one of {', '.join(protocol.MODES)}, got {value!r}")
+        checked = _check(MODE, value)
         with self._lock:
-            self._mode = value
+            self._mode = checked
 
     def set_topk(self, value: object) -> None:
-        checked = _integer(value, "topk")
-        if checked < 0:
-            raise ControlError(f"topk must be >= 0, got {checked}")
+        checked = _check(TOPK, value)
         with self._lock:
             self._topk = checked
 
     def set_topp(self, value: object) -> None:
-        checked = _number(value, "topp")
-        if not 0 < checked <= 1:
-            raise ControlError(f"topp must be in (0, 1], got {checked:g}")
+        checked = _check(TOPP, value)
         with self._lock:
             self._topp = checked
 
     def set_slew(self, value: object) -> None:
-        checked = _in_range(value, "slew", 0.0, SLEW_MAX)
+        checked = _check(SLEW, value)
         with self._lock:
             self._slew = checked
 
     def set_rate(self, value: object) -> None:
         """Characters per second; 0 = external clock (each /charmix/tick makes one)."""
-        checked = _in_range(value, "rate", 0.0, RATE_MAX)
+        checked = _check(RATE, value)
         with self._lock:
             self._rate = checked
         self.wake.set()
@@ -295,17 +272,14 @@ class Controls:
         remembers the recent past). One prime at a time: priming runs on the clock thread
         between steps (~0.4 ms per character with six models), so a flood of primes must not
         queue up minutes of silence."""
-        if not isinstance(text, str):
-            raise ControlError(f"prime needs a string, got {type(text).__name__}")
-        self._command(Command("prime", text=text[-protocol.PRIME_MAX :]), alone=True)
+        checked = _check(PRIME, text)  # the table clips it to its last PRIME_MAX characters
+        self._command(Command("prime", text=checked), alone=True)
 
     def reset(self) -> None:
         self._command(Command("reset"))
 
     def seed(self, value: object) -> None:
-        checked = _integer(value, "seed")
-        if not 0 <= checked <= protocol.SEED_MAX:
-            raise ControlError(f"seed must be in 0 – 2^63−1, got {checked}")
+        checked = _check(SEED, value)
         self._command(Command("seed", seed=checked))
 
     # ---------------------------------------------------------------- clock-thread side

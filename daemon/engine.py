@@ -226,6 +226,17 @@ class Engine:
         if text:
             self.line = (self.line + text).split("\n")[-1][-LINE_LIMIT:]
 
+    @property
+    def vocab_index(self) -> dict[str, int]:
+        """character -> index in the union vocabulary (for charmix.daemon.priming)."""
+        return self._index
+
+    def primed(self, pending: str, text: str) -> None:
+        """The models' states were primed elsewhere (charmix.daemon.priming) with everything up
+        to `pending`, the prime's last character, which the next step feeds."""
+        self._set_pending(pending)
+        self.line = (self.line + text).split("\n")[-1][-LINE_LIMIT:]
+
     # -- the step -------------------------------------------------------------------------
     def _inverse_temperatures(self, settings: Settings) -> np.ndarray:
         own = settings.model_temperature

@@ -7,23 +7,15 @@ daemon would play with the same models, weights, temperature and seed.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
-from charmix.daemon.model import (
-    ModelError,
-    ModelInfo,
-    load_model,
-    model_files,
-    resolve_model,
-    shipped_models_dir,
-    user_models_dir,
-)
-from charmix.daemon.styles import STYLE_MODES, expand
+if TYPE_CHECKING:  # numpy and onnxruntime load inside the commands: `charmix --help` stays fast
+    from charmix.daemon.model import ModelInfo
 
 Opt = typer.Option
 
@@ -53,6 +45,14 @@ def models(
     """
     from rich.console import Console
     from rich.table import Table
+
+    from charmix.daemon.model import (
+        ModelError,
+        load_model,
+        model_files,
+        shipped_models_dir,
+        user_models_dir,
+    )
 
     if where:
         typer.echo(f"shipped models: {shipped_models_dir()}")
@@ -120,6 +120,8 @@ def corpus_cell(info: ModelInfo) -> str:
 
 
 def shipped_vocab() -> list[str] | None:
+    from charmix.daemon.model import shipped_models_dir
+
     try:
         return json.loads((shipped_models_dir() / "vocab.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -137,7 +139,7 @@ def summary(path: Path, info: ModelInfo) -> tuple[str, ...]:
         f"{int(info.meta.get('charmix.parameters', 0)):,}",
         f"{len(info.vocab)}{own}",
         "-" if val is None else f"{val:.4f}",
-        "-" if val is None else f"{val / np.log(2):.4f}",
+        "-" if val is None else f"{val / math.log(2):.4f}",
         f"{path.stat().st_size / 1e6:.1f}",
     )
 
@@ -189,7 +191,11 @@ def sample(
     ] = "embedding",
 ) -> None:
     """Generate text offline through the daemon's engine, mixing when several models are given."""
+    import numpy as np
+
     from charmix.daemon.engine import Engine, Settings
+    from charmix.daemon.model import ModelError, load_model, resolve_model
+    from charmix.daemon.styles import STYLE_MODES, expand
 
     if mode not in ("linear", "geometric"):
         _fail(f"--mode must be linear or geometric, not {mode!r}")

@@ -6,11 +6,14 @@ until a bundle's timetag. Here a plain socket reads whole datagrams (recvfrom 65
 parses them (OscBundle / OscMessage, nested bundles too), and timetags are ignored: every message
 is applied the moment it arrives, in the order it was packed.
 
-The dispatch table is built from protocol.INPUT: each input address maps to a handler named after
-it (`/charmix/model/{name}/temperature` → `_on_model_temperature`), per-model addresses are
-expanded for the loaded model names, and a message must fit the address's type pattern
-(`Address.accepts`) before its handler sees it. Handlers only call the validated setters of
-Controls, so no message can leave the daemon in an invalid state.
+The dispatch table is built by walking protocol.INPUT: each input address is looked up in
+`ControlServer.handlers()`, an explicit map from the address's short path
+('model/{name}/temperature') to what it does — a missing handler is an error at start, a handler
+without an address fails the tests. Per-model addresses are expanded for the loaded model names.
+A message must fit the address's type pattern (`Address.accepts`) and every value must pass the
+table's typed check (`Address.check`: type, range, enumeration, length) before its handler sees it;
+handlers only call the validated setters of Controls, so no message can leave the daemon in an
+invalid state.
 
 Every packet that is refused — from a sender outside `--allow` (rx_denied), or malformed, of the
 wrong types or arity, out of range, addressed to an unknown address or model (rx_bad) — is counted
@@ -26,13 +29,11 @@ import contextlib
 import errno
 import ipaddress
 import logging
-import math
 import re
 import selectors
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from pythonosc.osc_bundle import OscBundle
@@ -40,9 +41,9 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.parsing import osc_types
 
 from charmix.daemon import protocol
-from charmix.daemon.broadcast import Broadcaster, destination, short_name
-from charmix.daemon.config import Endpoint, IPNetwork
+from charmix.daemon.broadcast import Broadcaster, destination
 from charmix.daemon.controls import ControlError, Controls, Throttle
+from charmix.daemon.endpoint import Endpoint, IPNetwork
 
 RECV_SIZE = 65535  # whole datagrams: no 8 KiB truncation
 RECV_BUFFER = 1 << 20  # ask the kernel for 1 MiB so a burst from a controller is not dropped
@@ -50,6 +51,12 @@ BATCH = 256  # datagrams handled per wake-up before checking for stop
 JOIN_TIMEOUT = 0.5  # seconds; stop() is part of the 1 s shutdown budget
 
 Sender = tuple[str, int]
+# A handler gets the checked values, the sender (host, port) and the model name (per-model only).
+Handler = Callable[[list[Any], Sender, "str | None"], None]
+
+
+class _Refused(Exception):  # noqa: N818  (control flow, not an error)
+    """A handler refused a message and counted it itself (rx_denied)."""
 
 
 class ListenError(OSError):
@@ -113,26 +120,66 @@ class ControlServer:
         self.log = log
         self.throttle = Throttle(log)
         self._allowed_cache: dict[str, bool] = {}
-        self._routes: dict[str, tuple[protocol.Address, Callable[..., None]]] = {}
+        self._routes: dict[str, tuple[protocol.Address, Handler, str | None]] = {}
         self._templates: list[re.Pattern[str]] = []
         self._build_routes()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.sock = self._bind()  # first: a bind that fails leaves nothing open behind it
         self._wake_r, self._wake_w = socket.socketpair()
-        self.sock = self._bind()
 
     # -------------------------------------------------------------------------- routing
+    def handlers(self) -> dict[str, Handler]:
+        """What each input address does, keyed by its short path in the table."""
+        c, b = self.controls, self.broadcaster
+
+        def subscribe(args: list[Any], sender: Sender, _: str | None) -> None:
+            host, port = self._target(args, sender)
+            self._may_receive(host, "subscribe")
+            if not b.subscribe(host, port):
+                raise ControlError(f"subscriber table full; {host}:{port} not added")
+
+        def unsubscribe(args: list[Any], sender: Sender, _: str | None) -> None:
+            b.unsubscribe(*self._target(args, sender))
+
+        def query(args: list[Any], sender: Sender, _: str | None) -> None:
+            host, port = self._target(args, sender)
+            self._may_receive(host, "query")
+            b.send(b.announce_datagrams(), [destination(host, port)])
+
+        return {
+            "weights": lambda a, s, n: c.set_weights(a),
+            "weight/{name}": lambda a, s, n: c.set_weight(n, a[0]),
+            "temperature": lambda a, s, n: c.set_temperature(a[0]),
+            "model/{name}/temperature": lambda a, s, n: c.set_model_temperature(n, a[0]),
+            "mode": lambda a, s, n: c.set_mode(a[0]),
+            "rate": lambda a, s, n: c.set_rate(a[0]),
+            "slew": lambda a, s, n: c.set_slew(a[0]),
+            "pause": lambda a, s, n: c.pause(),
+            "resume": lambda a, s, n: c.resume(),
+            "tick": lambda a, s, n: c.tick(),
+            "prime": lambda a, s, n: c.prime(a[0]),
+            "reset": lambda a, s, n: c.reset(),
+            "seed": lambda a, s, n: c.seed(a[0]),
+            "topk": lambda a, s, n: c.set_topk(a[0]),
+            "topp": lambda a, s, n: c.set_topp(a[0]),
+            "subscribe": subscribe,
+            "unsubscribe": unsubscribe,
+            "query": query,
+        }
+
     def _build_routes(self) -> None:
+        handlers = self.handlers()
         for addr in protocol.INPUT:
-            stem = short_name(addr).replace("/{name}", "").replace("/", "_")
-            handler = getattr(self, f"_on_{stem}")  # AttributeError = an address with no handler
+            handler = handlers.get(addr.short)
+            if handler is None:
+                raise LookupError(f"{addr.path} is in the address table but has no handler")
             if addr.per_model:
                 for name in self.controls.names:
-                    self._routes[addr.for_model(name)] = (addr, partial(handler, name))
-                pattern = re.escape(addr.path).replace(re.escape("{name}"), "([^/]*)")
-                self._templates.append(re.compile(pattern))
+                    self._routes[addr.for_model(name)] = (addr, handler, name)
+                self._templates.append(addr.template_regex())
             else:
-                self._routes[addr.path] = (addr, handler)
+                self._routes[addr.path] = (addr, handler, None)
 
     # ------------------------------------------------------------------------ lifecycle
     def _bind(self) -> socket.socket:
@@ -226,7 +273,7 @@ class ControlServer:
                     return
             self._bad("address", f"{sender[0]}:{sender[1]}: unknown address {path!r}")
             return
-        addr, handler = route
+        addr, handler, name = route
         try:
             tags = type_tags(message)
         except Exception:
@@ -237,8 +284,11 @@ class ControlServer:
             self._bad(f"types {path}", f"{path}: expected {want!r}, got {tags or 'no arguments'!r}")
             return
         try:
-            handler(message.params, sender)
-        except ControlError as exc:
+            values = addr.check(message.params, name)
+            handler(values, sender, name)
+        except _Refused:  # counted by the handler
+            return
+        except (ControlError, protocol.BadValue) as exc:
             self._bad(f"value {path}", f"{path}: {exc}")
             return
         except Exception as exc:  # a bug must cost one message, never the control thread
@@ -265,77 +315,27 @@ class ControlServer:
             self._allowed_cache[host] = known
         return known
 
-    # ------------------------------------------------------------ handlers (by table path)
-    def _on_weights(self, args: list[Any], sender: Sender) -> None:
-        self.controls.set_weights(args)
-
-    def _on_weight(self, name: str, args: list[Any], sender: Sender) -> None:
-        self.controls.set_weight(name, args[0])
-
-    def _on_temperature(self, args: list[Any], sender: Sender) -> None:
-        self.controls.set_temperature(args[0])
-
-    def _on_model_temperature(self, name: str, args: list[Any], sender: Sender) -> None:
-        self.controls.set_model_temperature(name, args[0])
-
-    def _on_mode(self, args: list[Any], sender: Sender) -> None:
-        self.controls.set_mode(args[0])
-
-    def _on_rate(self, args: list[Any], sender: Sender) -> None:
-        self.controls.set_rate(args[0])
-
-    def _on_slew(self, args: list[Any], sender: Sender) -> None:
-        self.controls.set_slew(args[0])
-
-    def _on_pause(self, args: list[Any], sender: Sender) -> None:
-        self.controls.pause()
-
-    def _on_resume(self, args: list[Any], sender: Sender) -> None:
-        self.controls.resume()
-
-    def _on_tick(self, args: list[Any], sender: Sender) -> None:
-        self.controls.tick()
-
-    def _on_prime(self, args: list[Any], sender: Sender) -> None:
-        self.controls.prime(args[0])
-
-    def _on_reset(self, args: list[Any], sender: Sender) -> None:
-        self.controls.reset()
-
-    def _on_seed(self, args: list[Any], sender: Sender) -> None:
-        self.controls.seed(args[0])
-
-    def _on_topk(self, args: list[Any], sender: Sender) -> None:
-        self.controls.set_topk(args[0])
-
-    def _on_topp(self, args: list[Any], sender: Sender) -> None:
-        self.controls.set_topp(args[0])
-
-    def _on_subscribe(self, args: list[Any], sender: Sender) -> None:
-        host, port = self._target(args, sender)
-        if not self.broadcaster.subscribe(host, port):
-            raise ControlError(f"subscriber table full; {host}:{port} not added")
-
-    def _on_unsubscribe(self, args: list[Any], sender: Sender) -> None:
-        host, port = self._target(args, sender)
-        self.broadcaster.unsubscribe(host, port)
-
-    def _on_query(self, args: list[Any], sender: Sender) -> None:
-        host, port = self._target(args, sender)
-        self.broadcaster.send(self.broadcaster.announce_datagrams(), [destination(host, port)])
+    def _may_receive(self, host: str, what: str) -> None:
+        """Subscriptions and query replies are a way out to the network: only to hosts inside
+        --allow, so an allowed controller cannot aim frames at a third party. A refusal counts
+        as rx_denied (not rx_ok) and is warned about, rate-limited."""
+        if self._allowed(host):
+            return
+        self.counters.add("rx_denied")
+        nets = ", ".join(str(n) for n in self.allow)
+        self.throttle.warn("denied target", f"refused /charmix/{what} to {host}, outside --allow "
+                           f"({nets})")
+        raise _Refused
 
     @staticmethod
     def _target(args: list[Any], sender: Sender) -> tuple[str, int]:
-        """(host, port) from optional [port] [host] arguments; defaults are the sender's."""
+        """(host, port) from checked optional [port] [host] arguments; defaults: the sender's."""
         host, port = sender
         for arg in args:
             if isinstance(arg, str):
                 host = arg.strip()
             else:
-                number = float(arg)
-                if not math.isfinite(number) or number != int(number) or not 1 <= number <= 65535:
-                    raise ControlError(f"port must be a whole number 1 – 65535, got {arg!r}")
-                port = int(number)
+                port = int(arg)
         if host == "localhost":
             host = protocol.DEFAULT_HOST
         try:

@@ -97,6 +97,24 @@ class StyleSource:
         meta["charmix.style_of"] = base.name
         self.info = ModelInfo(self.name, base.path, base.vocab, base.layers, base.hidden, meta)
 
+    # The LSTM state is the group's, one array for all its rows; every source shows it, so code
+    # that saves and restores each model's state (the Primer's shadow state) works unchanged.
+    @property
+    def h(self) -> np.ndarray:
+        return self.group.model.h
+
+    @h.setter
+    def h(self, value: np.ndarray) -> None:
+        self.group.model.h = value
+
+    @property
+    def c(self) -> np.ndarray:
+        return self.group.model.c
+
+    @c.setter
+    def c(self, value: np.ndarray) -> None:
+        self.group.model.c = value
+
     @property
     def lead(self) -> bool:
         """The group's first source: the one whose step and reset act for all of them."""

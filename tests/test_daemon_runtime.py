@@ -103,6 +103,7 @@ def test_commands_apply_between_steps_on_the_clock_thread(daemon) -> None:
     wait_for(lambda: len(out) == 80)
     assert "".join(out[40:]) == first  # reseeded and reset: the same characters again
     control(d, osc(f"{P}/prime", ("s", "To be, or not to be")))
+    wait_for(lambda: "To be, or not to be" in d.engine.line)  # fed in slices, then adopted
     control(d, osc(f"{P}/tick"))
     wait_for(lambda: len(out) == 81)
     assert "To be, or not to be" in d.engine.line  # primed, then one more character

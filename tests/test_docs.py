@@ -55,3 +55,24 @@ def test_readme_commands_exist():
     ).stdout
     listed = set(re.findall(r"^│ (\w+) ", help_text, flags=re.M))
     assert commands and commands <= listed, commands - listed
+
+
+def test_every_markdown_table_row_has_its_headers_cell_count():
+    """An unescaped '|' in a cell (once: 'linear | geometric') splits a row into extra cells."""
+    header = None
+    for line in protocol.render_markdown().splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = len(re.findall(r"(?<!\\)\|", line)) - 1
+        if header is None:
+            header = cells
+        assert cells == header, line
+
+
+def test_no_unfilled_placeholder_reaches_the_docs_or_help():
+    """A description written without f (once: 'keeps its last {PRIME_MAX} characters')."""
+    text = protocol.render_markdown()
+    assert not re.findall(r"\{(?!name\})[A-Za-z_]+\}", text)
+    for entry in protocol.TABLE:
+        assert not re.findall(r"\{(?!name\})[A-Za-z_]+\}", entry.description), entry.path

@@ -246,3 +246,33 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path: Path, wheel: tuple[Path, lis
     sampled = run([str(charmix), "sample", "-m", first, "-n", "50", "--seed", "1"], tmp_path)
     assert sampled.returncode == 0, sampled.stderr
     assert len(sampled.stdout) == 51
+
+
+# -- the protocol kernel and --help stay light ------------------------------------------------
+LIGHT = textwrap.dedent(
+    """
+    import json, sys
+    for name in sys.argv[1:]:
+        __import__(name)
+    print(json.dumps(sorted(m for m in ("onnxruntime", "torch", "numpy") if m in sys.modules)))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("modules", "allowed"),
+    [
+        # the kernel: address table, endpoints, signals, settings; and what bridges import
+        (["charmix.daemon.protocol", "charmix.daemon.endpoint", "charmix.daemon.signals",
+          "charmix.daemon.config", "charmix.controllers.sender", "charmix.controllers.midi",
+          "charmix.controllers.leap", "charmix.controllers.commands"], []),
+        (["charmix.daemon.cli"], ["numpy"]),  # `charmix --help`: no onnxruntime
+    ],
+)
+def test_bridges_and_help_load_no_onnxruntime(tmp_path: Path, modules: list[str],
+                                              allowed: list[str]) -> None:
+    """protocol → config → controls → engine → model once pulled onnxruntime into every bridge."""
+    proc = run([sys.executable, "-c", LIGHT, *modules], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    heavy = set(json.loads(proc.stdout.splitlines()[-1]))
+    assert heavy <= set(allowed), f"{modules} imported {sorted(heavy - set(allowed))}"

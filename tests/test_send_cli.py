@@ -69,13 +69,14 @@ def test_send_command_reaches_a_udp_receiver(rx, argv, suffix, params) -> None:
 @pytest.mark.parametrize(
     ("argv", "why"),
     [
-        (["temperature", "9"], "outside 0.05 – 5"),
-        (["weights", "--", "0.5", "-1"], "outside >= 0"),  # '--': -1 is not an option
-        (["weights", "nan"], "not a finite number"),
-        (["mode", "loud"], "not one of linear | geometric"),
-        (["topp", "0"], "outside (0, 1]"),
-        (["seed", "99999999999999999999"], "64-bit"),
-        (["seed", "--", "-1"], "outside 0 – 2^63−1"),
+        (["temperature", "9"], "temperature must be in 0.05 – 5, got 9"),
+        (["weights", "--", "0.5", "-1"], "weight 2 must be >= 0"),  # '--': -1 is not an option
+        (["weights", "nan"], "must be finite"),
+        (["mode", "loud"], "must be one of linear, geometric"),
+        (["topp", "0"], "must be in (0, 1]"),
+        (["seed", "99999999999999999999"], "must be in 0 – 2^63−1"),
+        (["topk", "99999999999999999999"], "64-bit"),
+        (["seed", "--", "-1"], "must be in 0 – 2^63−1"),
     ],
 )
 def test_out_of_range_is_an_error_and_sends_nothing(rx, argv, why) -> None:

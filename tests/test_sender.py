@@ -19,7 +19,6 @@ from charmix.controllers.sender import (
     parse_target,
     query,
     resolve_models,
-    value_range,
 )
 from charmix.daemon import protocol
 
@@ -230,23 +229,25 @@ def test_messages_match_python_osc_and_the_table_types() -> None:
 @pytest.mark.parametrize(
     ("suffix", "args", "name", "why"),
     [
-        ("weights", (), None, "do not fit"),
-        ("weights", (1.0, "x"), None, "do not fit"),
-        ("weights", (-0.1, 1.0), None, "outside >= 0"),
+        ("weights", (), None, "takes weight_1 … weight_N, got 0 values"),
+        ("weights", (1.0, "x"), None, "weight 2 must be a number, got 'x'"),
+        ("weights", (-0.1, 1.0), None, "weight 1 must be >= 0, got -0.1"),
         ("weights", (float("inf"),), None, "finite"),
         ("temperature", (float("nan"),), None, "finite"),
-        ("temperature", (9.0,), None, "outside 0.05 – 5"),
-        ("topp", (0.0,), None, r"outside \(0, 1\]"),
-        ("model/{name}/temperature", (0.01,), "a", "outside 0 or 0.05 – 5"),
-        ("mode", ("loud",), None, "not one of linear | geometric"),
-        ("prime", ("x" * 5000,), None, "limit is 1024"),
-        ("seed", (2**63,), None, "64-bit"),
-        ("seed", (1.5,), None, "64-bit"),
-        ("seed", (-1,), None, "outside 0 – 2\\^63−1"),
-        ("tick", (1,), None, "do not fit"),
+        ("temperature", (9.0,), None, "must be in 0.05 – 5, got 9"),
+        ("topp", (0.0,), None, r"must be in \(0, 1\]"),
+        ("model/{name}/temperature", (0.01,), "a", "temperature of a must be 0 or 0.05 – 5"),
+        ("mode", ("loud",), None, "must be one of linear, geometric"),
+        ("seed", (2**63,), None, "must be in 0 – 2\\^63−1"),
+        ("topk", (2**64,), None, "64-bit"),
+        ("seed", (1.5,), None, "whole number"),
+        ("seed", (-1,), None, "must be in 0 – 2\\^63−1"),
+        ("tick", (1,), None, "takes no arguments"),
+        ("subscribe", (9000, "h", 3), None, "takes \\[port\\] \\[host\\]"),
+        ("subscribe", (0,), None, "port must be in 1 – 65535"),
         ("weight/{name}", (0.5,), None, "needs a model name"),
         ("temperature", (0.5,), "a", "takes no model name"),
-        ("weights", (True,), None, "do not fit"),
+        ("weights", (True,), None, "must be a number, got True"),
     ],
 )
 def test_bad_arguments_are_refused_with_the_reason(suffix, args, name, why) -> None:
@@ -254,11 +255,16 @@ def test_bad_arguments_are_refused_with_the_reason(suffix, args, name, why) -> N
         encode(entry(suffix), args, name)
 
 
-def test_every_input_range_in_the_table_is_understood() -> None:
-    """A new range wording in protocol.py must be taught to value_range (or it goes unchecked)."""
-    for address in protocol.INPUT:
-        assert value_range(address) is not None, address.path
+def test_a_long_prime_is_clipped_as_the_daemon_would() -> None:
+    """/charmix/prime's CLIPMODE is high: the sender sends the last PRIME_MAX characters."""
+    text = "".join(chr(ord("a") + i % 26) for i in range(5000))
+    assert encode(entry("prime"), (text,)) == encode(entry("prime"), (text[-protocol.PRIME_MAX:],))
+
+
+def test_knob_limits_come_from_the_table() -> None:
     assert limits(TEMPERATURE) == (0.05, 5.0)
+    assert limits(entry("model/{name}/temperature")) == (0.0, 5.0)
+    assert limits(entry("weights"))[0] == 0.0
 
 
 def test_bad_arguments_never_reach_the_queue(rx: OscReceiver) -> None:

@@ -139,6 +139,11 @@ def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
     assert kinds == [("prime", "To be", 0), ("reset", "", 0), ("seed", "", 2**40)]
 
 
+def test_the_dispatcher_is_the_table(rig: Rig) -> None:
+    """Every input address has a handler and every handler an address (no reflection on names)."""
+    assert set(rig.server.handlers()) == {a.short for a in protocol.INPUT}
+
+
 def test_bundles_apply_at_once_in_order_even_with_a_future_timetag(rig: Rig) -> None:
     later = time.time() + 3600
     rig.send(bundle(msg(f"{P}/weights", ("f", 0.0), ("f", 1.0)),
