@@ -8,7 +8,11 @@ by the real StyleTrainer and export (tests/conftest.py: train_tiny_styles).
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import socket
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +22,15 @@ import pytest
 import torch
 from conftest import SHARED_VOCAB, TINY_CORPORA
 from onnx import helper
+from pythonosc.osc_bundle import OscBundle
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
 
+from charmix.daemon import protocol
+from charmix.daemon.config import build
 from charmix.daemon.engine import Engine, Settings, softmax_entropy
 from charmix.daemon.model import ModelError, default_models, load_model, session_options
+from charmix.daemon.runtime import Daemon, StartupError
 from charmix.daemon.styles import StyleGroup, StyleSource, expand
 from charmix.export.dataset import CorpusError, load_vocab
 from charmix.export.model import CharLSTM, ModelConfig
@@ -336,3 +346,96 @@ def test_default_set_leaves_the_conditioned_model_out(
     assert sorted(m.name for m in models) == sorted(tiny_models)
     assert len(notes) == 1 and "styles.onnx is style-conditioned" in notes[0]
     assert "--model styles" in notes[0]
+
+
+# -- in the daemon: weights, /charmix/models, the default set ------------------------------------
+
+
+LOG = logging.getLogger("test.styles")
+P = protocol.PREFIX
+
+
+@pytest.fixture
+def receiver() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(3)
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def daemon(receiver: socket.socket) -> Iterator[Callable[..., Daemon]]:
+    made: list[Daemon] = []
+
+    def make(**cli) -> Daemon:
+        cli = {"listen": "127.0.0.1:0", "send": [f"127.0.0.1:{receiver.getsockname()[1]}"], **cli}
+        d = Daemon(build(cli), LOG)
+        made.append(d)
+        d.start(run_clock=False)
+        return d
+
+    yield make
+    for d in made:
+        d.stop()
+
+
+def weight_message(name: str, value: float) -> bytes:
+    b = OscMessageBuilder(f"{P}/weight/{name}")
+    b.add_arg(value, "f")
+    return b.build().dgram
+
+
+def test_daemon_plays_the_styles_as_its_models(
+    daemon, receiver: socket.socket, tiny_styles: Path
+) -> None:
+    """--model PATH: each style is one weight on the usual addresses, named on /charmix/models."""
+    d = daemon(models=[str(tiny_styles)], seed=3, weights="shakespeare=1", slew=0.0)
+    assert d.engine.names == STYLES
+    d.clock.burst(5)
+    group = d.engine.models[0].group
+    np.testing.assert_allclose(group.mix, [1, 0, 0])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        tx.sendto(weight_message("linux", 3.0), d.server.address)
+    deadline = time.monotonic() + 5
+    while not np.allclose(group.mix, [0.25, 0.75, 0]):
+        assert time.monotonic() < deadline, group.mix
+        d.clock.burst(1)
+        time.sleep(0.005)
+    seen: dict[str, list] = {}
+    d.broadcaster.announce()
+    while f"{P}/models" not in seen:
+        data, _ = receiver.recvfrom(65535)
+        messages = OscBundle(data) if OscBundle.dgram_is_bundle(data) else [OscMessage(data)]
+        for m in messages:
+            seen[m.address] = m.params
+    assert seen[f"{P}/models"] == STYLES
+
+
+def test_daemon_mixes_styles_with_an_ordinary_model(
+    daemon, tiny_styles: Path, own_vocab_model: Path
+) -> None:
+    """A conditioned model beside a user's model with its own vocabulary: one instrument."""
+    texts = []
+    for mode in ("embedding", "mixture"):
+        d = daemon(models=[str(tiny_styles), str(own_vocab_model)], style_mode=mode, seed=1)
+        assert d.engine.names == [*STYLES, "ownvocab"]
+        frames = [d.engine.step(d.controls.snapshot(), 0.0) for _ in range(60)]
+        assert all(abs(f.p_mix.sum() - 1) < 1e-4 for f in frames)
+        texts.append("".join(f.char for f in frames))
+        d.stop()
+    assert texts[0] != texts[1]  # the same seed: the modes sample different distributions
+
+
+def test_style_names_must_not_clash_with_a_model(daemon, tiny_styles: Path, tiny_models) -> None:
+    with pytest.raises(StartupError, match="two models are named shakespeare"):
+        daemon(models=[str(tiny_styles), str(tiny_models["shakespeare"])])
+
+
+def test_plain_daemon_leaves_the_conditioned_model_out(
+    daemon, tiny_styles: Path, tiny_models, tmp_path: Path
+) -> None:
+    for path in [tiny_styles, *tiny_models.values()]:
+        shutil.copy(path, tmp_path / path.name)
+    assert sorted(daemon(models_dir=tmp_path).engine.names) == sorted(tiny_models)
+    assert daemon(models_dir=tmp_path, models=["styles"]).engine.names == STYLES
