@@ -28,6 +28,12 @@ after sending each frame; a tick or a weights change then reaches the next chara
 waiting for the models. `step` advances by itself if nobody did, so the text is the same either
 way (same seed, same settings → same characters).
 
+A style-conditioned model enters as S sources, one per style (charmix.daemon.styles): to the
+Engine they are models like the others, except that after each step it hands their group the
+weights it applied (the mixed-style row of the next call), and that in `embedding` mode the
+group's S pure distributions are replaced, for the mix only, by its blended row at the group's
+total weight. p_models, the attribution and the entropies are always the pure rows'.
+
 The Engine is not thread-safe: one thread (the clock) calls it.
 """
 
@@ -291,7 +297,8 @@ class Engine:
         mode = settings.mode if settings.mode in MODES else "linear"
         p_in, w_in = p, w
         if self._groups:
-            p_in, w_in = blended(p, w, self._groups, self._inv_temp, self._scatter)
+            p_k, w_k = blended(p[None], w[None], self._groups, self._inv_temp[None], self._scatter)
+            p_in, w_in = p_k[0], w_k[0]
             for idx, group in self._groups:
                 group.set_weights(w[idx])  # the mixed row of the next call
         p_mix = truncate(mix(p_in, w_in, mode), settings.topk, settings.topp)

@@ -7,12 +7,14 @@ unchanged. `sources(model)` turns the loaded model into S `StyleSource`s that lo
 exactly like StepModels (name, vocab, reset, step → logits), and share one `StyleGroup`.
 
 Each character is ONE call with B = S + 1 rows per voice: row 0 steps at the live style mix (the
-group's share of the engine's weights, renormalised), rows 1..S at each pure style. All rows are
+group's share of the engine's weights, renormalised), rows 1..S at each pure style. With K voices
+(one batch row per voice for an ordinary model) the group has K blocks of S + 1 rows, voice-major,
+and each voice's row 0 follows that voice's weights. All rows are
 fed the same sampled character and keep their own state. The pure rows are the per-style p_i:
 the Figure-1 view, the attribution r_i = w_i p_i(c) / Σ w_j p_j(c), and, in `mixture` mode, the
 distribution mixed (the paper's mixing, done by one model). In `embedding` mode the character is
 sampled from the mixed row instead (the styles blended inside the network); the Engine asks the
-group for that row through `blend_row`.
+group for those rows through `blend_rows`.
 
 The style mix of row 0 is the weights the Engine last applied, so a weight change reaches the
 network one character later than it reaches the mixture (the Engine steps the models ahead).
@@ -43,9 +45,9 @@ class StyleGroup:
         self.model = model
         self.mode = mode
         self.styles = list(model.info.styles)
-        self.mix = np.full(len(self.styles), 1.0 / len(self.styles))
-        self.logits = np.zeros((len(self.styles) + 1, len(model.vocab)), np.float32)
         self.voices = 1
+        self.mix = np.full((1, len(self.styles)), 1.0 / len(self.styles))
+        self.logits = np.zeros((1, len(self.styles) + 1, len(model.vocab)), np.float32)
         self.reset(1)
 
     @property
@@ -54,18 +56,36 @@ class StyleGroup:
 
     def reset(self, voices: int = 1) -> None:
         """Zero every row's state for `voices` voices (S + 1 rows each)."""
+        if voices != self.voices:
+            self.mix = np.resize(self.mix, (voices, len(self.styles)))
         self.voices = voices
         self.model.reset(voices * self.rows)
+        self.logits = np.zeros((voices, self.rows, len(self.model.vocab)), np.float32)
         pure = np.eye(len(self.styles), dtype=np.float32)
         self._style = np.zeros((voices, self.rows, len(self.styles)), np.float32)
         self._style[:, 1:] = pure
         self._set_mix_rows()
 
+    def _block(self, start: int, stop: int) -> slice:
+        """The batch rows of voices start:stop."""
+        return slice(start * self.rows, stop * self.rows)
+
+    def reset_rows(self, start: int, stop: int) -> None:
+        """Zero the state of voices start:stop only."""
+        rows = self._block(start, stop)
+        m = self.model
+        m.h, m.c = m.h.copy(), m.c.copy()
+        m.h[:, rows] = 0.0
+        m.c[:, rows] = 0.0
+
     def set_weights(self, weights: np.ndarray) -> None:
-        """The engine's weights for this group's sources; row 0 follows their proportions."""
-        w = np.where(np.isfinite(weights) & (weights > 0), weights, 0.0).astype(np.float64)
-        total = w.sum()
-        mix = w / total if total > 0 else np.full(w.size, 1.0 / w.size)
+        """The engine's weights for this group's sources, [S] (every voice) or [voices, S]; each
+        voice's row 0 follows their proportions."""
+        w = np.asarray(weights, np.float64)
+        w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
+        w = np.broadcast_to(w, (self.voices, len(self.styles)))
+        total = w.sum(axis=1, keepdims=True)
+        mix = np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0 / len(self.styles))
         if not np.array_equal(mix, self.mix):
             self.mix = mix
             self._set_mix_rows()
@@ -79,8 +99,24 @@ class StyleGroup:
         feed = np.repeat(np.asarray(tokens, np.int64), self.rows)
         self.logits = self.model.step(feed).reshape(self.voices, self.rows, -1)
 
-    def blend_row(self) -> np.ndarray:
-        """The mixed-style row's logits [voices, V] (what `embedding` mode samples from)."""
+    def step_rows(self, tokens: np.ndarray, start: int, stop: int) -> None:
+        """One call for the rows of voices start:stop only (priming or resetting one voice of
+        several), the other voices' state and logits left as they were."""
+        m, rows = self.model, self._block(start, stop)
+        feed = {
+            "tokens": np.repeat(np.asarray(tokens, np.int64), self.rows),
+            "h": np.ascontiguousarray(m.h[:, rows]),
+            "c": np.ascontiguousarray(m.c[:, rows]),
+            "style": np.ascontiguousarray(m.style[rows]),
+        }
+        logits, h, c = m._run(m._out, feed, None)
+        m.h, m.c = m.h.copy(), m.c.copy()  # onnxruntime's outputs may be read-only views
+        m.h[:, rows], m.c[:, rows] = h, c
+        self.logits = self.logits.copy()
+        self.logits[start:stop] = logits.reshape(stop - start, self.rows, -1)
+
+    def blend_rows(self) -> np.ndarray:
+        """Each voice's mixed-style row's logits [voices, V] (what `embedding` mode samples)."""
         return self.logits[:, 0]
 
 
@@ -130,6 +166,16 @@ class StyleSource:
             self.group.step(tokens)
         return self.group.logits[:, 1 + self.index]
 
+    def reset_rows(self, start: int, stop: int) -> None:
+        if self.lead:
+            self.group.reset_rows(start, stop)
+
+    def step_rows(self, tokens: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """This style's pure rows for voices start:stop [stop - start, V]."""
+        if self.lead:
+            self.group.step_rows(tokens, start, stop)
+        return self.group.logits[start:stop, 1 + self.index]
+
     def warm_up(self) -> None:
         """The conditioned model warmed itself up when it was loaded."""
 
@@ -166,29 +212,30 @@ def blended(
     inv_temp: np.ndarray,
     scatter: list[np.ndarray | None],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The distributions and weights to mix when groups sample from their blended row.
+    """The distributions and weights to mix when groups sample from their blended rows.
 
-    For each group in `embedding` mode its S pure rows are replaced by its mixed-style row
-    (softmax at its first source's temperature, placed in the union vocabulary by `scatter`
-    when given) carrying the group's total weight; other sources stay as they are.
+    p [K, N, V] (each voice's per-source distributions), w [K, N], inv_temp [K, N]. For each
+    group in `embedding` mode its S pure rows are replaced by its mixed-style row (softmax at its
+    first source's temperature, placed in the union vocabulary by `scatter` when given) carrying
+    the group's total weight; other sources stay as they are. Returns (p' [K, N', V], w' [K, N']).
     """
-    keep = np.ones(len(w), bool)
+    keep = np.ones(w.shape[1], bool)
     rows, weights = [], []
     for idx, group in found:
         if group.mode != "embedding":
             continue
         keep[idx] = False
-        z = group.blend_row()[0].astype(np.float64) * inv_temp[idx[0]]
-        q = np.exp(z - z.max())
-        q /= q.sum()
+        z = group.blend_rows().astype(np.float64) * inv_temp[:, idx[0], None]
+        q = np.exp(z - z.max(axis=1, keepdims=True))
+        q /= q.sum(axis=1, keepdims=True)
         place = scatter[idx[0]]
         if place is not None:
-            row = np.zeros(p.shape[1])
-            row[place] = q
+            row = np.zeros((q.shape[0], p.shape[2]))
+            row[:, place] = q
             q = row
         rows.append(q)
-        weights.append(w[idx].sum())
+        weights.append(w[:, idx].sum(axis=1))
     if not rows:
         return p, w
-    return (np.concatenate([p[keep], np.array(rows)]),
-            np.concatenate([w[keep], np.array(weights)]))
+    return (np.concatenate([p[:, keep], np.stack(rows, axis=1)], axis=1),
+            np.concatenate([w[:, keep], np.stack(weights, axis=1)], axis=1))

@@ -304,7 +304,7 @@ def test_weights_steer_the_blended_row(tiny_styles: Path) -> None:
     engine = Engine(expand([model], "embedding"), seed=1)
     engine.step(settings([0, 0, 5]), 0.0)
     group: StyleGroup = engine.models[0].group
-    np.testing.assert_allclose(group.mix, [0, 0, 1])
+    np.testing.assert_allclose(group.mix, [[0, 0, 1]])
     np.testing.assert_allclose(model.style[0], [0, 0, 1])
     np.testing.assert_allclose(model.style[1:], np.eye(3))
 
@@ -322,6 +322,35 @@ def test_conditioned_and_ordinary_models_in_one_engine(tiny_styles: Path, tiny_m
         assert abs(f.p_mix.sum() - 1) < 1e-5 and abs(f.attribution.sum() - 1) < 1e-5
         if mode == "mixture":
             np.testing.assert_allclose(f.p_mix, w @ f.p_models.astype(np.float64), atol=2e-5)
+
+
+def test_voices_are_blocks_of_rows_stepped_together_or_alone(tiny_styles: Path) -> None:
+    """K voices: K blocks of S + 1 rows in one call, each voice's row 0 at its own weights;
+    one voice's rows can be reset and stepped alone (priming or resetting that voice)."""
+    sources = expand([load_model(tiny_styles)], "mixture")
+    group = sources[0].group
+    for s in sources:
+        s.reset(2)
+    group.set_weights(np.array([[1.0, 0, 0], [0, 0, 2.0]]))
+    v = load_model(tiny_styles).vocab
+    for ch in "\nThe ":
+        rows = [s.step(np.array([v.index(ch)] * 2)) for s in sources]
+    assert group.model.h.shape[1] == 8 and rows[0].shape == (2, len(v))
+    alone = expand([load_model(tiny_styles)], "mixture")
+    alone[0].group.set_weights(np.array([0, 0, 2.0]))
+    for ch in "\nThe ":
+        ref = [s.step(np.array([v.index(ch)])) for s in alone]
+    np.testing.assert_allclose(group.logits[1], alone[0].group.logits[0], atol=1e-5)
+    np.testing.assert_allclose(rows[2][1], ref[2][0], atol=1e-5)
+    before = group.model.h[:, :4].copy()
+    for s in sources:
+        s.reset_rows(1, 2)
+    assert not group.model.h[:, 4:].any() and np.array_equal(group.model.h[:, :4], before)
+    out = [s.step_rows(np.array([v.index("\n")]), 1, 2) for s in sources]
+    assert out[0].shape == (1, len(v)) and np.array_equal(group.model.h[:, :4], before)
+    fresh = expand([load_model(tiny_styles)], "mixture")
+    first = [s.step(np.array([v.index("\n")])) for s in fresh]
+    np.testing.assert_allclose(out[1][0], first[1][0], atol=1e-5)
 
 
 def test_reset_zeroes_every_row(tiny_styles: Path) -> None:
@@ -394,11 +423,11 @@ def test_daemon_plays_the_styles_as_its_models(
     assert d.engine.names == STYLES
     d.clock.burst(5)
     group = d.engine.models[0].group
-    np.testing.assert_allclose(group.mix, [1, 0, 0])
+    np.testing.assert_allclose(group.mix, [[1, 0, 0]])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
         tx.sendto(weight_message("linux", 3.0), d.server.address)
     deadline = time.monotonic() + 5
-    while not np.allclose(group.mix, [0.25, 0.75, 0]):
+    while not np.allclose(group.mix, [[0.25, 0.75, 0]]):
         assert time.monotonic() < deadline, group.mix
         d.clock.burst(1)
         time.sleep(0.005)
