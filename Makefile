@@ -7,8 +7,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.charmix-installed
 TORCH  ?= torch==2.13.0
-SYSBINS := oscsend oscdump pd Xvfb xdotool tmux convert
-APT_PACKAGES := liblo-tools puredata-core xvfb xdotool tmux imagemagick
+SYSBINS := oscsend oscdump pd Xvfb xdotool tmux convert systemd-analyze chromium
+APT_PACKAGES := liblo-tools puredata-core xvfb xdotool tmux imagemagick systemd chromium
 
 .PHONY: run test venv sysdeps lint docs bench models models-int8 models-readme styles wheel clean
 
@@ -25,7 +25,8 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/charmix daemon --echo
 
-## The whole test suite (installs the system tools the tests drive: liblo, Pure Data, Xvfb, xdotool).
+## The whole test suite (installs the system tools the tests drive: liblo, Pure Data, Xvfb, xdotool,
+## Chromium for the web page's tests).
 test: $(STAMP) sysdeps
 	$(BIN)/pytest
 

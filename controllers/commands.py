@@ -1,32 +1,28 @@
-"""`charmix mouse | midi | leap` and `charmix send …`: the controller commands.
+"""`charmix mouse | midi | leap | web` and `charmix send …`: the controller commands.
 
 `charmix send` is generated from the address table (protocol.INPUT): one sub-command per input
 address, its arguments typed by the address's type pattern and checked against its range, so a
 new address in the table is a new `send` command with no edit here. Heavy or display-bound
-modules (tkinter, mido) are imported inside the commands, so `charmix --help` stays fast.
+modules (tkinter, mido, aiohttp) are imported inside the commands, so `charmix --help` stays fast.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from charmix.daemon import protocol
+from charmix.controllers.options import FAILURE, ToOpt, fail, targets
+from charmix.controllers.send_cli import command_name, send_app  # re-exported for callers
+
+__all__ = ["command_name", "register", "send_app"]
 
 Opt = typer.Option
 PANEL = "Controllers"
 
-ToOpt = Annotated[
-    list[str] | None,
-    Opt("--to", metavar="HOST:PORT", help="Daemon to steer; repeat for several machines "
-        f"(default {protocol.DEFAULT_HOST}:{protocol.CONTROL_PORT})."),
-]
 ModelsOpt = Annotated[
     str | None,
     Opt(help="Model names in weight order (a,b,c), used when no daemon answers /charmix/query."),
@@ -51,19 +47,8 @@ WidthOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"charmix: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _targets(to: list[str] | None) -> list[tuple[str, int]]:
-    from charmix.controllers.sender import default_target, parse_target
-
-    try:
-        return [parse_target(t) for t in to] if to else [default_target()]
-    except ValueError as exc:
-        _fail(str(exc))
-        raise  # unreachable; keeps type checkers happy
+_fail = fail
+_targets = targets
 
 
 def _connect(
@@ -77,8 +62,7 @@ def _connect(
     try:
         names, info = resolve_models(targets, models, query_timeout)
     except ModelsUnknown as exc:
-        _fail(str(exc))
-        raise
+        _fail(str(exc), 2 if exc.usage else FAILURE)
     source = f"the daemon at {format_targets(info.source)}" if info else "--models"
     where = format_targets(*targets)
     typer.echo(f"charmix {command}: models {', '.join(names)} (from {source}) → {where}", err=True)
@@ -164,7 +148,7 @@ def midi(
     except LayoutError as exc:
         _fail(str(exc))
     if why := midi_bridge.sequencer_missing():  # before asking the daemon anything
-        _fail(why)
+        _fail(why, FAILURE)
     names, _, sender = _connect("midi", to, models, query_timeout, max_rate, resend)
     try:
         bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save)
@@ -217,7 +201,7 @@ def leap(
     if hand not in ("any", "left", "right"):
         _fail(f"--hand must be any, left or right (got {hand!r})")
     if replay is None and not leap_bridge.bindings_available():
-        _fail(leap_bridge.INSTALL_HINT)
+        _fail(leap_bridge.INSTALL_HINT, FAILURE)
     names, _, sender = _connect("leap", to, models, query_timeout, max_rate, resend)
     pad = _pad(names, anchor, width)
     mapper = leap_bridge.LeapMapper(pad, box=box, pinch=pinch, t_open=t_open, t_pinch=t_pinch)
@@ -231,131 +215,107 @@ def leap(
     raise typer.Exit(code)
 
 
-# -- charmix send, generated from the address table ---------------------------------------
-send_app = typer.Typer(
-    help="Send one control message to the daemon(s): a command-line controller for scripts.",
-    no_args_is_help=True,
-)
-
-_PY_TYPE = {"f": float, "i": int, "s": str}
-# Without PORT the daemon uses the sender's own port: for `charmix send` that is a temporary
-# socket, closed as soon as the command exits, so PORT is required here.
-_PORT_REQUIRED = {"subscribe", "unsubscribe"}
-
-
-def command_name(address: protocol.Address) -> str:
-    """'/charmix/model/{name}/temperature' → 'model-temperature'."""
-    rest = address.path.removeprefix(protocol.PREFIX + "/")
-    return "-".join(part for part in rest.split("/") if part != "{name}")
-
-
-def _arg_help(address: protocol.Address, arg: protocol.Arg) -> str:
-    """An argument's help line from its typed fields: what, range, unit, default."""
-    parts = [arg.description or arg.name]
-    if arg.span():
-        parts.append(arg.span())
-    if arg.unit:
-        parts.append(f"in {arg.unit}")
-    if arg.default is not None:
-        parts.append(f"default {protocol.show_number(arg.default)}"
-                     if not isinstance(arg.default, str) else f"default {arg.default}")
-    return ", ".join(parts)
-
-
-def _send_command(address: protocol.Address) -> Callable[..., None]:
-    """A typer command for one input address: its arguments follow the address's typed Args."""
-    params = []
-    if address.per_model:
-        params.append(inspect.Parameter(
-            "name", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            annotation=Annotated[str, typer.Argument(
-                metavar="NAME", help="Model name (see `charmix send query`).",
-                show_default=False)]))
-    for k, arg in enumerate(address.args):
-        py = _PY_TYPE[arg.type]
-        word, what, repeat = arg.name, _arg_help(address, arg), arg.repeat
-        if k == 0 and command_name(address) in _PORT_REQUIRED:
-            repeat = ""
-            what += (" (required here: without it the daemon would use this command's own "
-                     "port, which closes as soon as it exits)")
-        meta = typer.Argument(metavar=word.upper(), help=what, show_default=False)
-        if repeat == "+":
-            annotation, default = Annotated[list[py], meta], inspect.Parameter.empty
-        elif repeat == "?":
-            annotation, default = Annotated[py | None, meta], None
-        else:
-            annotation, default = Annotated[py, meta], inspect.Parameter.empty
-        params.append(inspect.Parameter(f"arg{k}", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                        annotation=annotation, default=default))
-    params.append(inspect.Parameter("to", inspect.Parameter.KEYWORD_ONLY, annotation=ToOpt,
-                                    default=None))
-
-    def command(**kwargs: object) -> None:
-        from charmix.controllers.sender import Sender, encode
-
-        name = kwargs.pop("name", None)
-        to = kwargs.pop("to")
-        args: list[object] = []
-        for key in sorted(kwargs):  # arg0, arg1, … in order; optional ones may be None
-            value = kwargs[key]
-            if isinstance(value, list):
-                args.extend(value)
-            elif value is not None:
-                args.append(value)
-        try:
-            encode(address, args, name)  # range and type errors are the user's, say them now
-        except ValueError as exc:
-            _fail(str(exc))
-        sender = Sender(_targets(to))
-        sender.event(address, *args, name=name)
-        sender.close()
-
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__name__ = command_name(address).replace("-", "_")
-    types = address.types or "no arguments"
-    command.__doc__ = f"{address.description}\n\nOSC: {address.path} ({types})"
-    return command
-
-
-def send_query(
+def web(
     to: ToOpt = None,
-    timeout: Annotated[float, Opt(min=0.01, help="Seconds to wait for replies.")] = 1.0,
+    models: ModelsOpt = None,
+    listen: Annotated[
+        str, Opt(metavar="HOST:PORT", help="Serve the page here; 0.0.0.0:7780 for phones on "
+                 "the LAN (then a QR code of the address is printed).")
+    ] = "127.0.0.1:7780",
+    control: Annotated[
+        str, Opt(help="With several pages: last (the newest touch wins), blend (every active "
+                 "touch counts), first (the first page to touch holds the controls).")
+    ] = "last",
+    pin: Annotated[
+        str | None, Opt(envvar="CHARMIX_WEB_PIN", help="Steering needs this code; pages "
+                        "without it only watch.")
+    ] = None,
+    view_only: Annotated[
+        bool, Opt(help="Pages only watch; nothing is sent to the daemon.")
+    ] = False,
+    idle: Annotated[
+        float, Opt(min=0.0, help="After N s without a touch the weights glide to --rest "
+                   "(0 = never).")
+    ] = 0.0,
+    rest: Annotated[
+        str, Opt(help="The rest mix for --idle: even, w1,w2,… in model order, or NAME=W,….")
+    ] = "even",
+    glide: Annotated[float, Opt(min=0.0, help="Seconds the glide to --rest takes.")] = 4.0,
+    rate_limit: Annotated[
+        float, Opt(min=1.0, max=1000.0, help="Messages per second one page may send.")
+    ] = 60.0,
+    anchor: AnchorOpt = None,
+    width: WidthOpt = 0.5,
+    qr: Annotated[bool, Opt(help="Print a QR code of the LAN address.")] = True,
+    max_rate: MaxRateOpt = 100.0,
+    resend: ResendOpt = 0.0,
+    query_timeout: QueryTimeoutOpt = 0.5,
 ) -> None:
-    """Ask the daemon(s) which models, vocabulary and status they have, and print the answers."""
-    from charmix.controllers.sender import format_targets, query
+    """Steer and watch from a phone or browser: an XY pad, sliders and the live Figure-1 view.
 
-    targets = _targets(to)
-    replies = query(targets, timeout)
-    if not replies:
-        where = format_targets(*targets)
-        typer.echo(f"charmix: no daemon answered at {where} within {timeout:g} s", err=True)
-        raise typer.Exit(1)
-    for info in replies:
-        typer.echo(f"daemon {format_targets(info.source)}")
-        typer.echo(f"  models: {' '.join(info.models)}")
-        if info.vocab is not None:
-            typer.echo(f"  vocab:  {len(info.vocab)} characters {info.vocab!r}")
-        for key, value in (info.status or {}).items():
-            typer.echo(f"  {key:<12} {value:g}")
+    Open the printed address (or scan the QR code); several pages can share the pad.
+    """
+    from charmix.controllers.web_control import CONTROL_MODES, parse_rest
+    from charmix.daemon.config import parse_endpoint
 
+    if control not in CONTROL_MODES:
+        _fail(f"--control must be one of {', '.join(CONTROL_MODES)} (got {control!r})")
+    try:
+        here = parse_endpoint(listen, 7780, "127.0.0.1", lowest=0)
+    except ValueError as exc:
+        _fail(f"--listen {exc}")
+        raise
+    try:
+        from charmix.controllers import web as web_bridge
+    except ImportError as exc:
+        _fail(f"charmix web needs aiohttp ({exc}); pip install aiohttp segno")
+        raise
+    from charmix.daemon.monitor_link import Link
 
-# Addresses the CLI can't use as plain one-shot messages: a query needs to wait for its reply.
-_SPECIAL = {"query": send_query}
+    names, _, sender = _connect("web", to, models, query_timeout, max_rate, resend)
+    _pad(names, anchor, width)  # bad anchors are the user's: say so before serving
+    try:
+        parse_rest(rest, names)
+    except ValueError as exc:
+        sender.close()
+        _fail(str(exc))
+    try:  # frames from the first daemon, as --to resolved it for the Sender
+        link = Link(sender.targets[0], None)
+    except OSError as exc:
+        sender.close()
+        _fail(f"cannot open a socket for the daemon's frames: {exc.strerror or exc}")
+        raise
+    options = web_bridge.WebOptions(control, pin or None, view_only, idle, rest, glide,
+                                    rate_limit, tuple(anchor or ()), width)
+    bridge = web_bridge.WebBridge(link, sender, names, options)
 
+    def ready(port: int) -> None:
+        urls = web_bridge.lan_urls(here.host, port)
+        for url in urls:
+            typer.echo(f"charmix web: open {url}")
+        lan = [u for u in urls if "//127." not in u and "//[::1]" not in u]
+        if qr and lan:
+            typer.echo(web_bridge.qr_text(lan[0]), nl=False)
+        elif here.host.startswith("127."):
+            typer.echo("charmix web: only this machine can open it; --listen 0.0.0.0:7780 "
+                       "serves phones on the LAN")
+        typer.echo(f"charmix web: frames from {link.describe()}", err=True)
+        how = "view only" if view_only else "PIN needed to steer" if pin else f"control {control}"
+        typer.echo(f"charmix web: {how}; Ctrl-C stops", err=True)
+        sys.stdout.flush()
 
-def _build_send_app() -> None:
-    for address in protocol.INPUT:
-        name = command_name(address)
-        send_app.command(name)(_SPECIAL.get(name) or _send_command(address))
-
-
-_build_send_app()
+    try:
+        code = web_bridge.run(bridge, here.host, here.port, ready)
+    finally:
+        sender.close()
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
     app.command(rich_help_panel=PANEL)(mouse)
     app.command(rich_help_panel=PANEL)(midi)
     app.command(rich_help_panel=PANEL)(leap)
+    app.command(rich_help_panel=PANEL)(web)
     app.add_typer(send_app, name="send", rich_help_panel=PANEL)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import signal
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ from typing import IO
 
 from charmix.controllers.mapping import PadMapping
 from charmix.controllers.sender import Command, Sender, entry
+from charmix.daemon.signals import install_stop_handlers
 
 WEIGHTS, TEMPERATURE = entry("weights"), entry("temperature")
 GRAB_ON, GRAB_OFF = 0.8, 0.6  # fist freezes above GRAB_ON, opens again below GRAB_OFF
@@ -198,9 +198,9 @@ def make_listener(leap: ModuleType, sink: Callable[[HandFrame | None], None], ha
 
 
 def _stop_on_signals() -> threading.Event:
+    """An event SIGINT and SIGTERM set (charmix.daemon.signals), for the bridge's loop."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    install_stop_handlers(stop.set)
     return stop
 
 
@@ -218,7 +218,7 @@ def run_live(mapper: LeapMapper, sender: Sender, hand: str = "any",
     leap = import_leap()
     if leap is None:
         _say(INSTALL_HINT)
-        return 2
+        return 1  # a runtime failure: the bindings are missing, the command line was fine
     try:  # "x": a take is never overwritten, even one made since the command started
         rec_file = record.open("x", encoding="utf-8") if record else None
     except OSError as exc:

@@ -254,7 +254,7 @@ def run(port_substring: str | None, bridge: MidiBridge, say: Callable[[str], Non
     """Open the hardware port (waiting for it to appear), pump it, reopen it if it goes away."""
     if why := sequencer_missing():
         say(why)
-        return 2
+        return 1  # a runtime failure: no ALSA sequencer on this machine
     waiting = False
     try:
         with interrupt_on_signals():  # SIGTERM too, and SIGINT even if started in the background

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
 import tkinter as tk
 from dataclasses import dataclass
 
 from charmix.controllers.mapping import PadMapping
+from charmix.controllers.palette import colour as model_colour
 from charmix.controllers.sender import Sender, entry, format_targets, limits
+from charmix.daemon.signals import install_stop_handlers
 
 TITLE = "charmix mouse"
 HELP = "move: mix · wheel or +/-: temperature · space: freeze · f: fullscreen · q/Esc: quit"
@@ -27,7 +28,6 @@ TOP = 58  # px for the help (wraps in narrow windows) and status lines
 STRIP = 64  # px for the weight bars under the pad
 MARGIN = 28  # px around the pad, room for anchor labels
 TEMP_STEP = 1.05  # one wheel notch or key press multiplies T by this
-COLOURS = ("#e4572e", "#29b6f6", "#9ccc65", "#ffca28", "#ab47bc", "#26a69a", "#ec407a", "#8d6e63")
 BG, FG, DIM = "#111111", "#dddddd", "#555555"
 
 WEIGHTS, TEMPERATURE = entry("weights"), entry("temperature")
@@ -157,7 +157,7 @@ class MouseBridge:
         c.create_rectangle(x0, y0, x1, y1, outline=DIM)
         c.create_oval(*lay.to_pixels(-0.02, 0.02), *lay.to_pixels(0.02, -0.02), outline=DIM)
         for i, a in enumerate(self.mapping.anchors):
-            colour = COLOURS[i % len(COLOURS)]
+            colour = model_colour(a.name, i)
             ax, ay = lay.to_pixels(a.x, a.y)
             r = 5 + 10 * self.weights[i]
             c.create_oval(ax - r, ay - r, ax + r, ay + r, fill=colour, outline="")
@@ -174,7 +174,7 @@ class MouseBridge:
         slot = width / n
         base = height - 18
         for i, (a, w) in enumerate(zip(self.mapping.anchors, self.weights, strict=True)):
-            colour = COLOURS[i % len(COLOURS)]
+            colour = model_colour(a.name, i)
             left = i * slot + 6
             right = (i + 1) * slot - 6
             self.canvas.create_rectangle(left, base - (STRIP - 24), right, base, outline=DIM)
@@ -199,7 +199,7 @@ def run(
         print(f"charmix mouse: cannot open a window ({exc}); it needs a display "
               "(set DISPLAY, or use `charmix send` / `charmix leap --replay` without one)",
               file=sys.stderr)
-        return 2
+        return 1  # a runtime failure: no display
     if geometry:
         try:
             root.geometry(geometry)
@@ -211,8 +211,7 @@ def run(
     bridge = MouseBridge(root, mapping, sender, temperature, debug)
     if fullscreen:
         bridge.toggle_fullscreen()
-    signal.signal(signal.SIGTERM, lambda *_: bridge.quit())
-    signal.signal(signal.SIGINT, lambda *_: bridge.quit())
+    install_stop_handlers(bridge.quit)  # SIGINT and SIGTERM (charmix.daemon.signals)
 
     def wake() -> None:  # Python runs signal handlers only between Tk events; keep them coming
         root.after(200, wake)

@@ -17,97 +17,53 @@ Every controller talks to the daemon through a `Sender`. Why it is shaped like t
   target, never raised.
 - Messages are typed from the address table (`protocol.INPUT`), so an `i` address gets an int and
   an `f+` address floats, exactly what the daemon's dispatcher expects.
+- Nothing that goes wrong while sending ends the thread (a full buffer, a failing log, a bug):
+  each round is caught, counted and reported, and a thread found dead is started again, so
+  `flush()` never waits on a corpse and `set()` never queues into one.
+
+Message building lives in controllers/sender_messages.py and the /charmix/query reader in
+controllers/sender_query.py; every name stays importable from here.
 """
 
 from __future__ import annotations
 
-import select
 import socket
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from pythonosc.osc_message_builder import OscMessageBuilder
-from pythonosc.osc_packet import OscPacket, ParseError
-
+from charmix.controllers.sender_messages import (  # re-exported: bridges import them from here
+    Command,
+    Target,
+    _fmt,
+    default_target,
+    encode,
+    entry,
+    format_targets,
+    limits,
+    parse_target,
+    udp_socket,
+)
+from charmix.controllers.sender_query import (  # re-exported too
+    DaemonInfo,
+    ModelsUnknown,
+    query,
+    resolve_models,
+)
 from charmix.daemon import protocol
-from charmix.daemon.endpoint import format_endpoint, parse_endpoint
 
-Target = tuple[str, int]
-_TAG = {"f": OscMessageBuilder.ARG_TYPE_FLOAT, "i": OscMessageBuilder.ARG_TYPE_INT,
-        "s": OscMessageBuilder.ARG_TYPE_STRING}
+__all__ = ["Command", "DaemonInfo", "ModelsUnknown", "Sender", "SenderStats", "Target",
+           "default_target", "encode", "entry", "format_targets", "limits", "parse_target",
+           "query", "resolve_models", "udp_socket"]
+
 _RESOLVE_RETRY = 5.0  # seconds between attempts to resolve a host name that failed
-
-
-def entry(suffix: str) -> protocol.Address:
-    """The input address '/charmix/<suffix>' from the table (KeyError if the table lacks it)."""
-    return protocol.control(suffix)
-
 
 # the weights vector and the per-model weights set the same thing (Sender._forget_overlaps)
 _VECTOR = entry("weights").path
 _PER_MODEL = entry("weight/{name}").for_model("")  # '/charmix/weight/' + NAME
-
-
-def parse_target(text: str) -> Target:
-    """'HOST:PORT', 'HOST', ':PORT', 'PORT' or '[v6addr]:PORT' → (host, port); the daemon's
-    control port when none is given. One parser for every host:port in charmix (daemon config)."""
-    try:
-        endpoint = parse_endpoint(text, protocol.CONTROL_PORT)
-    except ValueError as exc:
-        raise ValueError(f"target {exc} (e.g. 127.0.0.1:7770)") from None
-    return endpoint.host, endpoint.port
-
-
-def default_target() -> Target:
-    return protocol.DEFAULT_HOST, protocol.CONTROL_PORT
-
-
-def limits(address: protocol.Address) -> tuple[float, float]:
-    """The widest numeric interval the table allows for an address (for clamping a knob)."""
-    return protocol.limits(address)
-
-
-def encode(address: protocol.Address, args: Sequence[object], name: str | None = None) -> bytes:
-    """One OSC message for an input address, typed by the table; ValueError for bad arguments.
-
-    `name` fills a per-model address ('/charmix/weight/{name}'). Every value goes through the
-    table's typed check (`Address.check`: kind, finiteness, range, enumeration, length; a prime
-    longer than its limit is clipped as the daemon would), so a typo on the command line is an
-    error here, not a silent rx_bad on the daemon. An `i` value past 32 bits goes as OSC int64
-    (`h`), which the daemon reads as an integer too (seeds up to 2^63−1).
-    """
-    if address.per_model != (name is not None):
-        need = "needs a" if address.per_model else "takes no"
-        raise ValueError(f"{address.path} {need} model name")
-    path = address.for_model(name) if name is not None else address.path
-    try:
-        values = address.check(args, name)
-    except protocol.BadValue as exc:
-        text = str(exc)
-        raise ValueError(text if text.startswith(protocol.PREFIX) else f"{path}: {text}") from None
-    builder = OscMessageBuilder(path)
-    for tag, value in zip(address.tags(values), values, strict=True):
-        wide = tag == "i" and not -(2**31) <= value < 2**31  # type: ignore[operator]
-        builder.add_arg(value, OscMessageBuilder.ARG_TYPE_INT64 if wide else _TAG[tag])
-    return builder.build().dgram
-
-
-@dataclass(frozen=True)
-class Command:
-    """What a controller mapping asks for: state (latest wins) or an event (always sent)."""
-
-    address: protocol.Address
-    args: tuple = ()
-    name: str | None = None  # for per-model addresses
-    event: bool = False
-
-    @property
-    def path(self) -> str:
-        return self.address.for_model(self.name) if self.name is not None else self.address.path
 
 
 @dataclass
@@ -116,6 +72,8 @@ class SenderStats:
     suppressed: int = 0  # set() calls that changed nothing
     errors: int = 0  # send or resolve failures
     dropped_events: int = 0  # events dropped because the queue was full
+    log_errors: int = 0  # reports that could not be written (the log itself failed)
+    restarts: int = 0  # times the sending thread had to be started again
 
 
 @dataclass
@@ -163,6 +121,9 @@ class Sender:
         self._socks: dict[int, socket.socket] = {}
         for dest in self._dests:  # at start-up only: later lookups run off the sending thread
             self._resolve(dest)
+        self._start_thread()
+
+    def _start_thread(self) -> None:
         self._thread = threading.Thread(target=self._run, name="charmix-sender", daemon=True)
         self._thread.start()
 
@@ -184,6 +145,10 @@ class Sender:
         with self._cond:
             if self._closing:
                 return
+            if not self._thread.is_alive():  # never queue into a dead thread
+                self.stats.restarts += 1
+                self._busy = False
+                self._start_thread()
             if cmd.event:
                 if len(self._events) >= self._max_events:
                     self._events.popleft()
@@ -228,7 +193,7 @@ class Sender:
         with self._cond:
             while self._pending or self._events or self._busy:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or not self._thread.is_alive():  # a dead thread sends nothing
                     return False
                 self._cond.wait(min(left, 0.05))
         return True
@@ -251,44 +216,68 @@ class Sender:
 
     # -- the sending thread ----------------------------------------------------------------
     def _run(self) -> None:
+        """The sending thread: nothing that goes wrong in one round may end it (issue 10)."""
         while True:
-            with self._cond:
-                while True:
-                    now = time.monotonic()
-                    due = self._pending and now >= self._next_flush
-                    quiet = now - self._last_send
-                    refresh = self.resend > 0 and self._last and quiet >= self.resend
-                    late = [d for d in self._dests if d.catch_up]
-                    if self._closing or self._events or due or refresh or late:
-                        break
-                    waits = [self._next_flush - now] if self._pending else []
-                    if self.resend > 0 and self._last:
-                        waits.append(self._last_send + self.resend - now)
-                    self._cond.wait(max(min(waits), 0.0005) if waits else None)
-                if self._closing:
+            try:
+                if not self._round():
                     return
-                batch = list(self._events)
-                self._events.clear()
-                if due:
-                    batch += self._pending.values()
-                    for path, dgram in self._pending.items():
-                        self._remember(path, dgram)
-                    self._pending.clear()
-                    self._next_flush = now + self.interval
-                elif refresh and not batch:
-                    batch = list(self._last.values())
-                for dest in late:
-                    dest.catch_up = False
-                state = list(self._last.values()) if late else []
-                self._busy = True
+            except Exception as exc:  # a bug or a broken stream costs one batch, never the thread
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+                self.stats.errors += 1
+                self._say(f"sender: {type(exc).__name__}: {exc} (carrying on)")
+                time.sleep(0.01)  # a fault that repeats must not spin a core
+
+    def _round(self) -> bool:
+        """Wait for work, then send it; False once closing."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                due = self._pending and now >= self._next_flush
+                quiet = now - self._last_send
+                refresh = self.resend > 0 and self._last and quiet >= self.resend
+                late = [d for d in self._dests if d.catch_up]
+                if self._closing or self._events or due or refresh or late:
+                    break
+                waits = [self._next_flush - now] if self._pending else []
+                if self.resend > 0 and self._last:
+                    waits.append(self._last_send + self.resend - now)
+                self._cond.wait(max(min(waits), 0.0005) if waits else None)
+            if self._closing:
+                return False
+            batch = list(self._events)
+            self._events.clear()
+            if due:
+                batch += self._pending.values()
+                for path, dgram in self._pending.items():
+                    self._remember(path, dgram)
+                self._pending.clear()
+                self._next_flush = now + self.interval
+            elif refresh and not batch:
+                batch = list(self._last.values())
+            for dest in late:
+                dest.catch_up = False
+            state = list(self._last.values()) if late else []
+            self._busy = True
+        try:
             for dgram in batch:
                 self._send(dgram, self._dests)
             for dgram in state:
                 self._send(dgram, late)
+        finally:
             with self._cond:
                 self._busy = False
                 self._last_send = time.monotonic()
                 self._cond.notify_all()
+        return True
+
+    def _say(self, message: str) -> None:
+        """Report through the caller's log; a log that fails (a closed terminal) is ignored."""
+        try:
+            self._log(message)
+        except Exception:
+            self.stats.log_errors += 1
 
     def _send(self, dgram: bytes, dests: list[_Dest]) -> None:
         for dest in dests:
@@ -301,12 +290,12 @@ class Sender:
                 self.stats.datagrams += 1
                 if dest.failing:
                     dest.failing = False
-                    self._log(f"sending to {_fmt(dest.target)} works again")
+                    self._say(f"sending to {_fmt(dest.target)} works again")
             except OSError as exc:  # full buffer, unreachable network: drop, count, say once
                 self.stats.errors += 1
                 if not dest.failing:
                     dest.failing = True
-                    self._log(f"cannot send to {_fmt(dest.target)}: {exc} (will keep trying)")
+                    self._say(f"cannot send to {_fmt(dest.target)}: {exc} (will keep trying)")
 
     def _resolve(self, dest: _Dest) -> None:
         """Look the host up (may block on DNS: never call it on the sending thread)."""
@@ -317,7 +306,7 @@ class Sender:
             self.stats.errors += 1
             if not dest.failing:
                 dest.failing = True
-                self._log(f"cannot resolve {_fmt(dest.target)}: {exc} (retrying every "
+                self._say(f"cannot resolve {_fmt(dest.target)}: {exc} (retrying every "
                           f"{_RESOLVE_RETRY:.0f} s)")
             return
         dest.addr, dest.family = addr, family
@@ -344,125 +333,3 @@ class Sender:
             sock.setblocking(False)
             self._socks[family] = sock
         return sock
-
-
-def udp_socket(family: int) -> socket.socket:
-    """A UDP socket; IPv4 ones may send to a broadcast address (one gesture, a whole subnet)."""
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    if family == socket.AF_INET:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-    return sock
-
-
-def format_targets(*targets: Target) -> str:
-    """'host:port, [v6]:port' — how targets are written on the command line and in messages."""
-    return ", ".join(_fmt(t) for t in targets)
-
-
-def _fmt(target: Target) -> str:
-    return format_endpoint(*target)
-
-
-# -- asking the daemon what it runs ----------------------------------------------------------
-@dataclass
-class DaemonInfo:
-    """One daemon's answer to /charmix/query."""
-
-    source: Target
-    models: list[str] = field(default_factory=list)
-    vocab: str | None = None
-    status: dict[str, float] | None = None
-
-
-def query(targets: Sequence[Target], timeout: float = 0.5) -> list[DaemonInfo]:
-    """Send /charmix/query to every target and collect the replies for up to `timeout` seconds.
-
-    Returns one DaemonInfo per answering daemon (those that sent /charmix/models), in the order
-    the answers came; stops early once every target has sent models, vocab and status.
-    """
-    msg = encode(entry("query"), ())
-    paths = {s: protocol.address(f"{protocol.PREFIX}/{s}", "out").path
-             for s in ("models", "vocab", "status")}
-    found: dict[Target, DaemonInfo] = {}
-    socks: list[socket.socket] = []
-    try:
-        for target in targets:
-            try:
-                family, _, _, _, addr = socket.getaddrinfo(*target, type=socket.SOCK_DGRAM)[0]
-                sock = udp_socket(family)  # --to 192.168.1.255:7770 asks a whole subnet
-                socks.append(sock)
-                sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
-                sock.sendto(msg, addr)
-            except OSError:  # unresolvable or unreachable: that target just doesn't answer
-                continue
-        deadline = time.monotonic() + timeout
-        while socks and (left := deadline - time.monotonic()) > 0:
-            for sock in select.select(socks, [], [], left)[0]:
-                try:
-                    data, src = sock.recvfrom(protocol.MAX_INPUT_DATAGRAM)
-                    messages = [m.message for m in OscPacket(data).messages]
-                except (OSError, ParseError):
-                    continue
-                info = found.setdefault(src[:2], DaemonInfo(src[:2]))
-                for m in messages:
-                    _absorb(info, m.address, m.params, paths)
-            complete = [i for i in found.values() if i.models and i.vocab is not None and i.status]
-            if len(complete) >= len(targets):
-                break
-    finally:
-        for sock in socks:
-            sock.close()
-    return [info for info in found.values() if info.models]
-
-
-def _absorb(info: DaemonInfo, path: str, params: list, paths: dict[str, str]) -> None:
-    """Take what a reply message says into `info`; anything malformed is ignored."""
-    if path == paths["models"] and params and all(isinstance(p, str) for p in params):
-        info.models = list(params)
-    elif path == paths["vocab"] and len(params) == 1 and isinstance(params[0], str):
-        info.vocab = params[0]
-    elif path == paths["status"] and len(params) == len(protocol.STATUS_FIELDS) and all(
-        isinstance(p, int | float) for p in params
-    ):
-        info.status = dict(zip(protocol.STATUS_FIELDS, map(float, params), strict=True))
-
-
-class ModelsUnknown(Exception):
-    """Neither a daemon nor --models said which models there are; str() says what to do."""
-
-
-def resolve_models(
-    targets: Sequence[Target], models: str | None, timeout: float = 0.5,
-    log: Callable[[str], None] | None = None,
-) -> tuple[list[str], DaemonInfo | None]:
-    """Model names in weight order: the daemon's (asked with /charmix/query), else --models.
-
-    The daemon wins when both exist, because weights are positional and only it knows the order.
-    With several daemons the first to answer sets the order; any daemon that runs other models,
-    or the same in another order, is named in a warning (its /charmix/weights would be wrong).
-    """
-    say = log or (lambda m: print(f"charmix: {m}", file=sys.stderr, flush=True))
-    given = [m.strip() for m in models.split(",") if m.strip()] if models else []
-    if models is not None and not given:
-        raise ModelsUnknown("--models is empty; give names like --models austen,bible,linux")
-    if len(set(given)) != len(given):
-        raise ModelsUnknown(f"--models lists a name twice: {models}")
-    replies = query(targets, timeout) if timeout > 0 else []
-    if replies:
-        info = replies[0]
-        for other in replies[1:]:
-            if other.models != info.models:
-                say(f"the daemons disagree: {_fmt(info.source)} runs {','.join(info.models)} but "
-                    f"{_fmt(other.source)} runs {','.join(other.models)}; weight vectors follow "
-                    f"{_fmt(info.source)}'s order and will be wrong for {_fmt(other.source)}")
-        if given and given != info.models:
-            say(f"the daemon at {_fmt(info.source)} runs {','.join(info.models)}; "
-                f"using that instead of --models {','.join(given)}")
-        return info.models, info
-    if given:
-        return given, None
-    where = format_targets(*targets)
-    raise ModelsUnknown(
-        f"no daemon answered /charmix/query at {where} within {timeout:g} s; start "
-        "`charmix daemon` first or name the models with --models a,b,c"
-    )

@@ -239,10 +239,12 @@ class Broadcaster:
         return sent
 
     # ---------------------------------------------------------------------- subscribers
-    def subscribe(self, host: str, port: int) -> bool:
-        """Add or renew a subscriber; False if the subscriber table is full. New ones get an
-        announcement at once so they learn the layout before the first frame arrives."""
-        dest = destination(host, port, self.now() + self.subscriber_ttl)
+    def subscribe(self, host: str, port: int, ttl: float | None = None) -> bool:
+        """Add or renew a subscriber for `ttl` seconds (default: the subscriber TTL); False if
+        the subscriber table is full. New ones get an announcement at once so they learn the
+        layout before the first frame arrives."""
+        ttl = self.subscriber_ttl if ttl is None else min(ttl, self.subscriber_ttl)
+        dest = destination(host, port, self.now() + ttl)
         with self._lock:
             if any(d.key == dest.key for d in self._static):
                 return True  # already a static destination: nothing to renew

@@ -146,6 +146,12 @@ def daemon(
         metavar="SECONDS", rich_help_panel=PANEL_RUN,
         help="Seconds between status lines on stderr; 0 = none (default: 10).",
     )] = None,
+    state: Annotated[Path | None, Opt(
+        metavar="FILE", rich_help_panel=PANEL_RUN,
+        help="Keep the live settings (weights, temperatures, mode, rate, slew, top-k/p, pause, "
+        "subscribers) in FILE, saved about once a second while they change and restored at "
+        "start (default: none; $STATE_DIRECTORY/state.json when run as a systemd service).",
+    )] = None,
     burst: Annotated[int | None, Opt(
         metavar="N", rich_help_panel=PANEL_RUN,
         help="Write N characters as fast as possible, then exit (an offline run).",
@@ -160,7 +166,7 @@ def daemon(
         "style_mode": style_mode,
         "rate": rate, "slew": slew, "topk": topk, "topp": topp, "seed": seed, "prime": prime,
         "listen": listen, "send": send, "allow": allow, "max_datagram": max_datagram,
-        "echo": echo, "status_every": status_every, "burst": burst,
+        "echo": echo, "status_every": status_every, "burst": burst, "state": state,
     }
     try:
         cfg = build(cli, config)
@@ -202,6 +208,9 @@ def daemon(
                 log.info("stopped after %d characters", runner.engine.step_count)
     except KeyboardInterrupt:  # before run() or burst() took over the signals
         runner.stop()
+        engine = getattr(runner, "engine", None)  # absent while the models were still loading
+        if engine is not None:  # a signal just after the clock started: say it, as run() does
+            log.info("stopped after %d characters", engine.step_count)
         raise typer.Exit(0) from None
     finally:
         log.removeHandler(handler)

@@ -79,6 +79,7 @@ class Config:
     echo: bool | None = None  # write the text to stdout; None = when stdout is a terminal
     burst: int = 0  # > 0: write this many characters as fast as possible, then exit
     max_datagram: int = protocol.MAX_DATAGRAM
+    state: Path | None = None  # --state FILE: settings kept across restarts (charmix.daemon.state)
 
 
 # ------------------------------------------------------------------------- value checkers
@@ -247,6 +248,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "echo": _boolean,
     "burst": _integer(0),
     "max_datagram": _integer(64, protocol.MAX_INPUT_DATAGRAM),
+    "state": _path,
 }
 assert set(CHECKS) == {f.name for f in fields(Config)}, "every Config field needs a checker"
 
@@ -277,8 +279,9 @@ def read_rig(path: Path) -> dict[str, Any]:
         except ValueError as exc:
             raise ConfigError(f"{path}: '{key}' {exc}") from None
     base = path.parent
-    if "models_dir" in out and not out["models_dir"].is_absolute():
-        out["models_dir"] = base / out["models_dir"]
+    for key in ("models_dir", "state"):
+        if key in out and not out[key].is_absolute():
+            out[key] = base / out[key]
     if "models" in out:
         out["models"] = [_relative_model(spec, base) for spec in out["models"]]
     return out

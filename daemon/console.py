@@ -2,13 +2,20 @@
 
 Nothing on the clock or control thread ever writes to a terminal or pipe directly: a terminal
 paused with Ctrl-S or a log pipe nobody reads would otherwise stop the music.
+
+A log line (the periodic status) starts on a line of its own whenever the text and the log may
+end up in one place — one terminal, one pipe (`make run 2>&1 | tee log`), one file, or a piped
+text shown beside a terminal's log (`make run | tee log`): the line break goes to the log's
+stream, so the text itself is never altered.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
+import stat
 import threading
 from typing import TextIO
 
@@ -25,6 +32,7 @@ class Console:
         self.dropped = 0
         self._queue: queue.Queue[tuple[TextIO, str] | None] = queue.Queue(size)
         self._mid_line = False
+        self._shared = _may_share(out, err)
         self._thread = threading.Thread(target=self._run, name="charmix-console", daemon=True)
         self._thread.start()
 
@@ -63,9 +71,8 @@ class Console:
 
     def _write(self, stream: TextIO, data: str) -> None:
         try:
-            if stream is self.err and self._mid_line and _same_terminal(self.out, self.err):
-                self.out.write("\n")
-                self.out.flush()
+            if stream is self.err and self._mid_line and self._shared:
+                data = "\n" + data  # the status line starts on a line of its own
                 self._mid_line = False
             stream.write(data)
             stream.flush()
@@ -94,8 +101,15 @@ class Console:
         self._thread.join(timeout)
 
 
-def _same_terminal(a: TextIO, b: TextIO) -> bool:
+def _may_share(out: TextIO, err: TextIO) -> bool:
+    """Whether text on `out` and log lines on `err` may be read together, interleaved."""
     try:
-        return a.isatty() and b.isatty()
+        a, b = os.fstat(out.fileno()), os.fstat(err.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind them (a test's StringIO)
+        return False
+    if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):  # one terminal, pipe or file
+        return True
+    try:  # `charmix daemon | tee log`: the piped text and the log meet on the terminal
+        return stat.S_ISFIFO(a.st_mode) and err.isatty()
     except (OSError, ValueError):
         return False

@@ -102,6 +102,7 @@ class Throttle:
                 return
             if len(self._last) >= THROTTLE_KINDS:  # kinds name destinations: keep it bounded
                 self._last.clear()
+                self._suppressed.clear()  # counts of forgotten kinds go with them
             self._last[kind] = now
             extra = self._suppressed.pop(kind, 0)
         suffix = f" (+{extra} more since last)" if extra else ""

@@ -31,7 +31,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from charmix.daemon import protocol
+from charmix.daemon import oscread, protocol
 from charmix.daemon.monitor_link import (  # noqa: F401  (re-exported)
     DRAIN_BUDGET,
     RENEW_EVERY,
@@ -42,7 +42,6 @@ from charmix.daemon.monitor_link import (  # noqa: F401  (re-exported)
 from charmix.daemon.monitor_state import Counters, MonitorState  # noqa: F401
 from charmix.daemon.monitor_view import (  # noqa: F401
     GLYPHS,
-    PALETTE,
     _text_view,
     entropy_bits,
     glyph,
@@ -95,6 +94,7 @@ def run_monitor(console: Console, link: Link, limits: RunLimits, fps: float, top
     last view stays on screen). Always closes the link, which unsubscribes.
     """
     state = MonitorState()
+    oscread.silence_python_osc()  # its warnings would scroll over the view; we count instead
     start = time.monotonic()
     next_draw = start
     frames = 0

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pythonosc.osc_packet import OscPacket
 
-from charmix.daemon import protocol
+from charmix.daemon import oscread, protocol
 
 RATE_WINDOW = 2.0  # seconds of arrivals behind the chars/s figure
 LEARNED_MAX = 4096  # /charmix/index -> char pairs kept until the vocabulary arrives
+DISTS_MAX = 64  # per-model distributions kept while the model names are not known
 ARRIVALS_MAX = 8192  # step arrival times kept for chars/s (2 s at 4,000 chars/s)
 _OUT = {a.path: a for a in protocol.OUTPUT if not a.per_model}
 _PER_MODEL = [
@@ -98,8 +98,8 @@ class MonitorState:
         c.bytes += len(data)
         self.last_rx = now
         try:
-            messages = [m.message for m in OscPacket(data).messages]
-        except Exception:  # python-osc raises ParseError, and worse on hostile bytes
+            messages = oscread.messages(data)
+        except Exception:  # ParseError, MalformedPacket, and worse on hostile bytes
             c.malformed += 1
             return
         if any(m.address == _STEP for m in messages):
@@ -134,7 +134,12 @@ class MonitorState:
             self._frame.add(address)
         key = entry.path.removeprefix(protocol.PREFIX + "/")
         if name is not None:
+            if self.models and name not in self.models:
+                self.counters.unknown += 1  # a model this daemon does not announce
+                return
             self.dists[name] = np.asarray(args, np.float64)
+            while len(self.dists) > DISTS_MAX:  # names unknown yet: keep the latest few
+                del self.dists[next(iter(self.dists))]
         elif key == "char":
             self._pending = [args[0], None]
             self.text.append(self._pending)
@@ -167,6 +172,8 @@ class MonitorState:
         if not entry.accepts(tags) or not self._sizes_ok(entry.path, args):
             return False
         key = entry.path.rsplit("/", 1)[-1]
+        if key == "char":  # one character per step: anything else would garble the view
+            return len(args[0]) == 1
         if key in _NUMBERS:  # int(NaN) and int(inf) raise; a float step is fine if whole
             value = args[0]
             return isinstance(value, int) or (math.isfinite(value) and value == int(value))

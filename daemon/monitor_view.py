@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,22 +17,27 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from charmix.controllers import palette
 from charmix.daemon import protocol
 from charmix.daemon.monitor_state import MonitorState
 
-PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_white", "orange3")
 GLYPHS = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}
 STALE_AFTER = 2.0  # seconds without a datagram before the header says so
 
 
-def model_colour(index: int | None) -> str:
-    return "grey50" if index is None else PALETTE[index % len(PALETTE)]
+def model_colour(index: int | None, names: Sequence[str] = ()) -> str:
+    """The model's colour from the one palette (controllers/palette.py), as every view has it."""
+    if index is None:
+        return palette.UNKNOWN
+    return palette.colour(names[index] if 0 <= index < len(names) else "", index)
 
 
 def glyph(ch: str) -> str:
     """A character as one visible cell: whitespace and control characters get a symbol."""
     if ch in GLYPHS:
         return GLYPHS[ch]
+    if len(ch) != 1:  # never from a daemon (the reader refuses it); still, never raise
+        return "".join(glyph(c) for c in ch)
     return ch if ch.isprintable() else f"\\x{ord(ch):02x}"
 
 
@@ -101,7 +107,7 @@ def _text_view(state: MonitorState, width: int, rows: int, fill: bool) -> Text:
     out = Text(no_wrap=True, overflow="crop")
     for i, row in enumerate(shown):
         for model, run in itertools.groupby(row, key=lambda cell: cell[1]):
-            out.append("".join(ch for ch, _ in run), model_colour(model))
+            out.append("".join(ch for ch, _ in run), model_colour(model, state.models))
         if i < len(shown) - 1:
             out.append("\n")
     return out
@@ -129,9 +135,9 @@ def _models_table(state: MonitorState, models: list[str], width: int, top: int) 
 
     for i, name in enumerate(models):
         w = state.weights[i] if i < len(state.weights) else float("nan")
-        bar = Text(_bar(w, bar_w), model_colour(i))
+        bar = Text(_bar(w, bar_w), model_colour(i, models))
         bar.append(f" {cell(state.weights, i)}")
-        table.add_row(Text(name, model_colour(i)), bar, cell(state.attribution, i),
+        table.add_row(Text(name, model_colour(i, models)), bar, cell(state.attribution, i),
                       cell(state.entropy, i), _top_text(state.top(state.dists.get(name), top)))
     h = entropy_bits(state.mix)
     table.add_row(Text("mix", "bold"), "", "", cell([h] if h is not None else [], 0),

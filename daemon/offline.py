@@ -20,9 +20,10 @@ if TYPE_CHECKING:  # numpy and onnxruntime load inside the commands: `charmix --
 Opt = typer.Option
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 1) -> None:
+    """One line and exit: 1 for a runtime failure (a model), 2 for a usage error (a flag)."""
     typer.echo(f"charmix: {message}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 def models(
@@ -198,9 +199,9 @@ def sample(
     from charmix.daemon.styles import STYLE_MODES, expand
 
     if mode not in ("linear", "geometric"):
-        _fail(f"--mode must be linear or geometric, not {mode!r}")
+        _fail(f"--mode must be linear or geometric, not {mode!r}", 2)
     if style_mode not in STYLE_MODES:
-        _fail(f"--style-mode must be {' or '.join(STYLE_MODES)}, not {style_mode!r}")
+        _fail(f"--style-mode must be {' or '.join(STYLE_MODES)}, not {style_mode!r}", 2)
     try:
         loaded = expand([load_model(resolve_model(spec, models_dir)) for spec in model],
                         style_mode)
@@ -212,12 +213,12 @@ def sample(
         try:
             w = np.array([float(x) for x in weights.split(",")])
         except ValueError:
-            _fail(f"--weights must be numbers separated by commas, not {weights!r}")
+            _fail(f"--weights must be numbers separated by commas, not {weights!r}", 2)
         if w.size != len(loaded):
             names = ", ".join(m.name for m in loaded)
-            _fail(f"--weights has {w.size} values for {len(loaded)} models ({names})")
+            _fail(f"--weights has {w.size} values for {len(loaded)} models ({names})", 2)
         if not np.all(np.isfinite(w)) or np.any(w < 0):
-            _fail("--weights must be finite and non-negative")
+            _fail("--weights must be finite and non-negative", 2)
     try:
         engine = Engine(loaded, seed=seed, weights=w)
     except ValueError as exc:

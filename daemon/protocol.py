@@ -48,7 +48,14 @@ The API in one screen
 
 Look-ups: ``control("temperature")`` (the input address '/charmix/temperature'),
 ``output("status")``, ``address(path, direction)``; ``INPUT``, ``OUTPUT``, ``TABLE``;
+``expand(models)`` (every concrete path with its Address and model name); ``limits(address)``;
 ``STATUS`` (the Args of /charmix/status, in order) and ``STATUS_FIELDS`` (their names).
+
+Adding an input address: its entry here, and what it does in ``ControlServer.handlers()``
+(daemon/server.py, keyed by ``Address.short``) — a server refuses to start with an address that
+has no handler, and tests/test_server.py fails on a handler without an address. `charmix send`
+gets a sub-command, the docs a row, config nothing (unless it is also a setting: then one line in
+config.CHECKS, ``_control("short")``).
 
 Wire rules: on input, ``f`` and ``i`` accept any OSC number (``i f d h``: Max and Pd send ints when
 a number box holds an integer; ``i`` needs a whole number); ``s`` accepts ``s`` only (python-osc
@@ -61,6 +68,7 @@ TouchDesigner's OSC In CHOP can't read arrays), and strings never share an addre
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from charmix.daemon.address import (  # re-exported: the table's vocabulary
     OSC_ACCESS,
@@ -267,6 +275,24 @@ def output(short: str) -> Address:
 
 def paths(direction: Direction) -> list[str]:
     return [a.path for a in TABLE if a.direction == direction]
+
+
+def expand(models: Sequence[str],
+           table: Sequence[Address] = TABLE) -> list[tuple[str, Address, str | None]]:
+    """Every concrete path of a running daemon: (path, its Address, model name or None).
+
+    Per-model templates become one path per loaded model, in model order (an OSCQuery namespace
+    or a browser lists these). /charmix/weights appears twice, once per direction: a namespace
+    that shows one node per path merges them (ACCESS 3: written as a target, read as the
+    effective weights).
+    """
+    out: list[tuple[str, Address, str | None]] = []
+    for entry in table:
+        if entry.per_model:
+            out += [(entry.for_model(name), entry, name) for name in models]
+        else:
+            out.append((entry.path, entry, None))
+    return out
 
 
 def limits(entry: Address) -> tuple[float, float]:

@@ -23,18 +23,19 @@ import sys
 import time
 from collections.abc import Callable
 
-from charmix.daemon import startup
+from charmix.daemon import startup, state
 from charmix.daemon.broadcast import Broadcaster
 from charmix.daemon.clock import Clock
 from charmix.daemon.config import Config
 from charmix.daemon.console import Console  # noqa: F401  (re-exported for the CLI and tests)
 from charmix.daemon.controls import ControlError, Controls
-from charmix.daemon.engine import Engine, Frame
+from charmix.daemon.engine import Engine, Frame, normalise_weights
+from charmix.daemon.notify import Notifier
 from charmix.daemon.priming import Primer, slice_budget
 from charmix.daemon.server import ControlServer, ListenError
 from charmix.daemon.signals import wake_on_stop_signals
 from charmix.daemon.startup import StartupError  # noqa: F401  (re-exported)
-from charmix.daemon.status import status_line, status_values
+from charmix.daemon.status import notify_status, status_line, status_values
 
 SWITCH_INTERVAL = 0.001  # s; how long a busy thread may keep the GIL from the clock (default 5 ms)
 RATE_WINDOW = 1.0  # s over which chars/s is measured
@@ -63,6 +64,8 @@ class Daemon:
         self.server: ControlServer | None = None
         self.clock: Clock
         self.primer: Primer
+        self.notify = Notifier()  # systemd's notify protocol, if $NOTIFY_SOCKET is set
+        self.keeper: state.StateKeeper | None = None
 
     # -------------------------------------------------------------------------- startup
     def start(self, *, run_clock: bool = True) -> None:
@@ -101,12 +104,29 @@ class Daemon:
         self.engine.advance()  # the first character's model step, before the clock starts
         self.clock = Clock(self.controls, self._step, self._service, self.log)
         self.controls.play_tick = self.clock.try_tick
+        self._load_state()  # after the clock exists: a restored subscriber gets a status
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.started_at = time.monotonic()
         self.server.start()
         self.broadcaster.announce()
         if run_clock:
             self.clock.start()
+        self.notify.ready(f"{len(names)} models loaded, control on {self.server.address[1]}")
+
+    def _load_state(self) -> None:
+        """--state (or, as a service, $STATE_DIRECTORY/state.json): restore, then keep saving."""
+        path = self.config.state or state.default_path()
+        if path is None:
+            return
+        assert self.server is not None
+        self.keeper = state.StateKeeper(path, self.controls, self.broadcaster, self.log,
+                                        allowed=self.server.allowed)
+        done = self.keeper.load()
+        if done:
+            self.log.info("state: restored %s from %s", ", ".join(done), path)
+            # Start at the restored weights instead of gliding there from the defaults.
+            self.engine.weights = normalise_weights(self.controls.target_weights())
+        self.keeper.start()
 
     # -------------------------------------------------------------------- clock callbacks
     def _step(self, dt: float) -> None:
@@ -162,6 +182,10 @@ class Daemon:
             self.chars_per_s = (self.clock.steps - mark_steps) / (now - mark_time)
             self._rate_mark = (now, self.clock.steps)
         self.broadcaster.housekeeping()
+        controls = self.controls
+        idle = controls.paused or controls.rate <= 0
+        self.notify.tick(self.clock.steps, None if idle else 1.0 / controls.rate,
+                         lambda: notify_status(self))
 
     # --------------------------------------------------------------------------- status
     def status_values(self) -> list[float]:
@@ -215,12 +239,17 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop the clock, then the control thread, then close the sockets (≤ ~1 s)."""
+        self.notify.stopping()
         clock = getattr(self, "clock", None)
         if clock is not None:
             clock.stop()
+        if self.keeper is not None:  # the last save, before the subscribers' sockets go
+            self.keeper.stop()
+            self.keeper = None
         if self.server is not None:
             self.server.stop()
             self.server = None
         broadcaster = getattr(self, "broadcaster", None)
         if broadcaster is not None:
             broadcaster.close()
+        self.notify.close()

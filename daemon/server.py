@@ -36,11 +36,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 from pythonosc.parsing import osc_types
 
-from charmix.daemon import protocol
+from charmix.daemon import oscread, protocol
 from charmix.daemon.broadcast import Broadcaster, destination
 from charmix.daemon.controls import ControlError, Controls, Throttle
 from charmix.daemon.endpoint import Endpoint, IPNetwork
@@ -48,6 +47,7 @@ from charmix.daemon.endpoint import Endpoint, IPNetwork
 RECV_SIZE = 65535  # whole datagrams: no 8 KiB truncation
 RECV_BUFFER = 1 << 20  # ask the kernel for 1 MiB so a burst from a controller is not dropped
 BATCH = 256  # datagrams handled per wake-up before checking for stop
+LOG_MAX = 240  # characters of one "ignored: …" line
 JOIN_TIMEOUT = 0.5  # seconds; stop() is part of the 1 s shutdown budget
 
 Sender = tuple[str, int]
@@ -63,32 +63,10 @@ class ListenError(OSError):
     """The control socket could not be opened; str() is one line for the user."""
 
 
-class _PythonOscNoise(logging.Filter):
-    """python-osc logs a root-logger warning for every unknown type tag or bundle element; under
-    a flood of junk that would be a log line per packet. Such packets are counted as rx_bad and
-    reported by the server's own rate-limited warnings instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "pythonosc" not in record.pathname
-
-
-_NOISE_FILTER = _PythonOscNoise()
-
-
 def parse(data: bytes) -> list[OscMessage]:
-    """All messages in a datagram, nested bundles flattened in order; raises on malformed data."""
-    if OscBundle.dgram_is_bundle(data):
-        return _flatten(OscBundle(data))
-    if OscMessage.dgram_is_message(data):
-        return [OscMessage(data)]
-    raise ValueError("not an OSC message or bundle")
-
-
-def _flatten(bundle: OscBundle) -> list[OscMessage]:
-    out: list[OscMessage] = []
-    for item in bundle:
-        out.extend(_flatten(item) if isinstance(item, OscBundle) else [item])
-    return out
+    """All messages in a datagram, nested bundles flattened in order (at most
+    oscread.MAX_DEPTH deep); raises on malformed data."""
+    return oscread.messages(data)
 
 
 def type_tags(message: OscMessage) -> str:
@@ -210,7 +188,7 @@ class ControlServer:
         return self.sock.getsockname()[:2]
 
     def start(self) -> None:
-        logging.getLogger().addFilter(_NOISE_FILTER)
+        oscread.silence_python_osc()  # junk is counted and warned about here, rate-limited
         self._thread = threading.Thread(target=self._run, name="charmix-osc-in", daemon=True)
         self._thread.start()
 
@@ -298,7 +276,13 @@ class ControlServer:
 
     def _bad(self, kind: str, message: str) -> None:
         self.counters.add("rx_bad")
+        if len(message) > LOG_MAX:  # a 60 KB address or string must not become a log line
+            message = message[: LOG_MAX - 1] + "…"
         self.throttle.warn(kind, f"ignored: {message}")
+
+    def allowed(self, host: str) -> bool:
+        """Whether `host` is inside --allow (for control, subscriptions and restored state)."""
+        return self._allowed(host)
 
     def _allowed(self, host: str) -> bool:
         known = self._allowed_cache.get(host)

@@ -7,7 +7,8 @@ nothing; and SIGTERM (systemd, a gallery's shutdown) kills without any cleanup b
 
 This module is the only place charmix touches signal handlers, in three shapes of one idea:
 - `on_stop_signals(callback)`: both signals call `callback` (a bridge's quit, a trainer's "save
-  and stop"); the previous handlers come back after the block.
+  and stop"); the previous handlers come back after the block. `install_stop_handlers` is the
+  same without a block: it returns the function that puts the previous handlers back.
 - `interrupt_on_signals()`: both raise KeyboardInterrupt in the main thread, so one `except
   KeyboardInterrupt` path (restore the terminal, unsubscribe, close the port) serves all three.
 - `wake_on_stop_signals(callback)`: as on_stop_signals, plus a socket that becomes readable on a
@@ -31,20 +32,31 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def install_stop_handlers(callback: Callable[[], object]) -> Callable[[], None] | None:
+    """SIGINT and SIGTERM call `callback()` from now on; returns the function that restores the
+    previous handlers, or None off the main thread (where Python refuses signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = callback if callback is _interrupt else (lambda signum, frame: callback())
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
 @contextlib.contextmanager
 def on_stop_signals(callback: Callable[[], object]) -> Iterator[bool]:
     """Within the block SIGINT and SIGTERM call `callback()`; yields whether they were installed
-    (False off the main thread, where Python refuses signal handlers)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield False
-        return
-    handler = callback if callback is _interrupt else (lambda signum, frame: callback())
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    (False off the main thread)."""
+    restore = install_stop_handlers(callback)
     try:
-        yield True
+        yield restore is not None
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        if restore is not None:
+            restore()
 
 
 @contextlib.contextmanager

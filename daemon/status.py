@@ -65,3 +65,17 @@ def status_line(daemon: Daemon) -> str:
         f"tx {counters.tx_datagrams} sent {counters.tx_errors} errors  "
         f"subscribers {daemon.broadcaster.subscriber_count}{errors}  weights {weights}"
     )
+
+
+def notify_status(daemon: Daemon) -> str:
+    """The STATUS= line for systemd (`systemctl status charmix` shows it): the essentials."""
+    c = daemon.controls.counters
+    state = "paused" if daemon.controls.paused else (
+        "external clock" if daemon.controls.rate == 0 else f"{daemon.chars_per_s:.1f} chars/s"
+    )
+    return (
+        f"{state}, {daemon.engine.step_count} chars; rx {c.rx_ok} ok {c.rx_bad} bad "
+        f"{c.rx_denied} denied; tx errors {c.tx_errors}; subscribers "
+        f"{daemon.broadcaster.subscriber_count}; overruns {c.overruns}; "
+        f"step errors {daemon.clock.step_errors}"
+    )

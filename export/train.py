@@ -18,7 +18,6 @@ reserve is re-estimated from the measured speed of the evaluations (`Trainer.res
 from __future__ import annotations
 
 import math
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from charmix.daemon.signals import install_stop_handlers
 from charmix.export.dataset import VAL_SPLIT_NAME, Corpus, CorpusError, streams, val_streams
 from charmix.export.model import CharLSTM, ModelConfig
 
@@ -323,7 +323,7 @@ class Trainer:
         before the loop (reading the corpus, importing torch) counts toward the budget too.
         """
         cfg, st = self.cfg, self.state
-        previous = signal.signal(signal.SIGINT, self.request_stop)
+        restore = install_stop_handlers(self.request_stop)  # SIGINT and SIGTERM: save, stop
         chars_per_step = cfg.batch * cfg.seq_len
         wall0 = started if started is not None else time.perf_counter()
         elapsed0 = st.elapsed
@@ -361,7 +361,8 @@ class Trainer:
             st.elapsed = elapsed0 + time.perf_counter() - wall0
             self.save("last.pt")
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if restore is not None:
+                restore()
         return st
 
     def _validate(self) -> tuple[float, dict]:

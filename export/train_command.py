@@ -126,9 +126,9 @@ def train(
 
     _need_torch()
     if batching not in ("stateful", "random"):
-        _fail(f"--batching must be stateful or random, not {batching!r}")
+        _fail(f"--batching must be stateful or random, not {batching!r}", 2)  # usage
     if style_into not in ("input", "gates", "both"):
-        _fail(f"--style-into must be input, gates or both, not {style_into!r}")
+        _fail(f"--style-into must be input, gates or both, not {style_into!r}", 2)
     specs: list[tuple[str, Path]] = []
     try:
         if corpus is not None and corpus.suffix.lower() == ".toml":
@@ -137,16 +137,13 @@ def train(
     except dataset.CorpusError as exc:
         _fail(str(exc))
     if corpus is None and not specs and not resume:
-        typer.echo("Usage: charmix train [OPTIONS] [CORPUS]\nTry 'charmix train --help' for help.",
-                   err=True)
-        typer.echo("Error: Missing argument 'CORPUS' (or --style NAME=CORPUS.txt, repeated).",
-                   err=True)
-        raise typer.Exit(2)
+        _fail("Missing argument 'CORPUS' (or --style NAME=CORPUS.txt, repeated) "
+              "(see charmix train --help)", 2)
     if specs and corpus is not None and corpus.suffix.lower() != ".toml":
-        _fail("give either a CORPUS or --style NAME=CORPUS.txt styles, not both")
+        _fail("give either a CORPUS or --style NAME=CORPUS.txt styles, not both", 2)
     name = name or ("styles" if specs else corpus.stem if corpus else None)
     if name is None:
-        _fail("--resume needs --name (or the corpus) to find the checkpoint")
+        _fail("--resume needs --name (or the corpus) to find the checkpoint", 2)
     ckpt_dir = checkpoint_dir or Path("checkpoints") / name
     out = out or user_models_dir() / f"{name}.onnx"
     if specs and vocab is None:

@@ -76,3 +76,33 @@ def test_no_unfilled_placeholder_reaches_the_docs_or_help():
     assert not re.findall(r"\{(?!name\})[A-Za-z_]+\}", text)
     for entry in protocol.TABLE:
         assert not re.findall(r"\{(?!name\})[A-Za-z_]+\}", entry.description), entry.path
+
+
+def test_every_address_has_typed_fields_for_oscquery():
+    """TYPE, ACCESS, RANGE, CLIPMODE and UNIT per address come from the typed fields."""
+    for entry in protocol.TABLE:
+        node = entry.oscquery(models=3, vocab=5)
+        assert node["FULL_PATH"] == entry.path and node["DESCRIPTION"] == entry.description
+        assert node["ACCESS"] == {"r": 1, "w": 2, "rw": 3}[entry.access]
+        assert (entry.direction == "in") == ("w" in entry.access)
+        if not entry.args:
+            assert "TYPE" not in node
+            continue
+        n = len(node["TYPE"])
+        assert len(node["RANGE"]) == len(node["CLIPMODE"]) == len(node["UNIT"]) == n
+        assert set(node["CLIPMODE"]) <= {"none", "low", "high", "both"}
+        for arg in entry.args:  # no prose: bounds are numbers, enumerations are lists
+            assert arg.min is None or isinstance(arg.min, int | float)
+            assert arg.max is None or isinstance(arg.max, int | float)
+            assert arg.default is None or arg.check(arg.default) == arg.default, entry.path
+    weights = protocol.control("weights").oscquery(models=3)
+    assert weights["TYPE"] == "fff" and weights["RANGE"] == [{"MIN": 0.0}] * 3
+    mode = protocol.control("mode").oscquery()
+    assert mode["RANGE"] == [{"VALS": ["linear", "geometric"]}]
+
+
+def test_expand_lists_every_concrete_path_of_a_running_daemon():
+    paths = [p for p, _, _ in protocol.expand(["a", "b"])]
+    assert f"{protocol.PREFIX}/weight/a" in paths and f"{protocol.PREFIX}/model/b/dist" in paths
+    assert not [p for p in paths if "{name}" in p]
+    assert len(paths) == len(protocol.TABLE) + sum(a.per_model for a in protocol.TABLE)

@@ -105,8 +105,9 @@ def ok(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout
 
 
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+def one_line_error(proc: subprocess.CompletedProcess, code: int = 1) -> str:
+    """The one stderr line of a failure; exit 1 for a runtime failure, 2 for a usage error."""
+    assert proc.returncode == code, proc.stdout + proc.stderr
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
@@ -261,18 +262,20 @@ def test_prime_is_fed_to_the_models(cli, tiny_models: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("case", "message"),
+    ("case", "code", "message"),
     [
-        ("weights_count", "charmix: --weights has 3 values for 2 models (shakespeare, linux)"),
-        ("weights_negative", "charmix: --weights must be finite and non-negative"),
-        ("weights_text", "charmix: --weights must be numbers separated by commas, not '0.5,lots'"),
-        ("weights_nan", "charmix: --weights must be finite and non-negative"),
-        ("bad_mode", "charmix: --mode must be linear or geometric, not 'harmonic'"),
-        ("same_model_twice", "charmix: model names must be distinct: shakespeare, shakespeare"),
+        ("weights_count", 2, "charmix: --weights has 3 values for 2 models (shakespeare, linux)"),
+        ("weights_negative", 2, "charmix: --weights must be finite and non-negative"),
+        ("weights_text", 2,
+         "charmix: --weights must be numbers separated by commas, not '0.5,lots'"),
+        ("weights_nan", 2, "charmix: --weights must be finite and non-negative"),
+        ("bad_mode", 2, "charmix: --mode must be linear or geometric, not 'harmonic'"),
+        ("same_model_twice", 1,
+         "charmix: model names must be distinct: shakespeare, shakespeare"),
     ],
 )
-def test_sample_bad_arguments_are_one_line(cli, case: str, message: str) -> None:
-    assert one_line_error(cli[case]) == message
+def test_sample_bad_arguments_are_one_line(cli, case: str, code: int, message: str) -> None:
+    assert one_line_error(cli[case], code) == message
 
 
 def test_sample_unknown_model_name_lists_what_there_is(cli, tiny_models: dict[str, Path]) -> None:

@@ -33,6 +33,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 from rich.console import Console
 
+from charmix.controllers.palette import UNKNOWN
 from charmix.daemon import monitor, protocol
 
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
@@ -208,8 +209,8 @@ def test_text_is_coloured_by_the_model_that_wrote_it(tiny_model_dir: Path,
     assert all(name in exported for name in models)
     rendered = monitor._text_view(state, 100, 30, fill=False)
     colours = {str(span.style) for span in rendered.spans}
-    assert colours <= {monitor.model_colour(i) for i in range(len(models))} | {"grey50"}
-    assert len(colours - {"grey50"}) >= 2  # weights 1, 0.5, 1: more than one model writes
+    assert colours <= {monitor.model_colour(i, models) for i in range(len(models))} | {UNKNOWN}
+    assert len(colours - {UNKNOWN}) >= 2  # weights 1, 0.5, 1: more than one model writes
     assert state.counters.malformed == state.counters.unknown == state.counters.bad_args == 0
 
 

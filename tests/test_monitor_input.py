@@ -65,3 +65,25 @@ def test_learned_indices_are_bounded() -> None:
     assert len(state.learned) <= LEARNED_MAX
     assert state.char_at(19_999) == chr(0x4E00 + 19_999)  # the most recent are kept
     assert state.char_at(0) == ""  # the oldest went
+
+
+def test_a_char_that_is_not_one_character_is_refused_and_the_view_survives() -> None:
+    """Found by the fuzzer: a /charmix/char of 98 non-printable characters made glyph()'s ord()
+    raise inside render(), which ended the monitor."""
+    state = two_models()
+    state.feed(bundle(message("char", "\x01" * 98), message("step", 0)), 0.1)
+    state.feed(bundle(message("char", ""), message("step", 1)), 0.2)
+    assert state.counters.bad_args == 2 and not state.text
+    assert monitor.glyph("\x01\x02") == "\\x01\\x02"
+    monitor.render(state, "test", 80, 24, now=0.3)
+
+
+def test_distributions_of_unannounced_models_are_not_kept() -> None:
+    state = two_models()
+    for i in range(500):
+        state.feed(message(f"model/m{i}/dist", 0.5, 0.5), 0.1)
+    assert set(state.dists) <= {"x", "y"} and state.counters.unknown == 500
+    fresh = monitor.MonitorState()  # before the names are known: only the latest few
+    for i in range(500):
+        fresh.feed(message(f"model/m{i}/dist", 0.5, 0.5), 0.1)
+    assert len(fresh.dists) <= 64

@@ -444,8 +444,8 @@ def test_touchdesigner_osc_in_colours_the_text_by_attribution() -> None:
     receive(f"{P}/text", "be")
     receive(f"{P}/status", *[float(i) for i in range(len(protocol.STATUS_FIELDS))])
     receive(f"{P}/status", 1.0, 2.0)  # malformed: ignored
-    assert dats["charmix_models"].rows[1:] == [[0, "shakespeare", *mod.PALETTE[0]],
-                                               [1, "linux", *mod.PALETTE[1]]]
+    assert dats["charmix_models"].rows[1:] == [[0, "shakespeare", *mod.NAMED["shakespeare"]],
+                                               [1, "linux", *mod.NAMED["linux"]]]
     assert dats["charmix_text"].text == "To\nbe"
     assert dats["charmix_text0"].text == "T \n e"
     assert dats["charmix_text1"].text == " o\nb "

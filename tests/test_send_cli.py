@@ -23,7 +23,8 @@ def rx():
 
 
 def send(rx: OscReceiver, command: str, *args: str):
-    return runner.invoke(app, ["send", command, "--to", rx.target, *args])
+    """A plain receiver answers no /charmix/query: --timeout 0 sends unchecked (exit 0)."""
+    return runner.invoke(app, ["send", command, "--to", rx.target, "--timeout", "0", *args])
 
 
 def test_every_input_address_has_a_send_command() -> None:
@@ -91,7 +92,7 @@ def test_out_of_range_is_an_error_and_sends_nothing(rx, argv, why) -> None:
 def test_several_targets_all_receive(rx) -> None:
     with OscReceiver() as rx2:
         result = runner.invoke(app, ["send", "temperature", "0.6", "--to", rx.target,
-                                     "--to", rx2.target])
+                                     "--to", rx2.target, "--timeout", "0"])
         assert result.exit_code == 0, result.output
         for r in (rx, rx2):
             assert r.wait_for("temperature").params == pytest.approx((0.6,))
@@ -122,7 +123,7 @@ def test_the_installed_command_line_works(rx) -> None:
     """The real entry point in a subprocess: what a shell script would run."""
     proc = subprocess.run(
         [sys.executable, "-m", "charmix.daemon.cli", "send", "weights", "1", "0", "0",
-         "--to", rx.target],
+         "--to", rx.target, "--timeout", "0"],
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr

@@ -471,6 +471,7 @@ def test_train_without_arguments_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "Missing argument 'CORPUS'" in proc.stderr
+    assert one_error_line(proc).startswith("charmix: Missing argument")
 
 
 def test_help_shows_every_default_and_no_stray_markup(tmp_path: Path) -> None:

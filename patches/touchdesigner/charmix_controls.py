@@ -8,6 +8,8 @@ models (the daemon refuses more weights than models). Addresses follow the daemo
 (daemon/protocol.py).
 """
 
+import math
+
 ADDR_WEIGHTS = "/charmix/weights"
 ADDR_TEMPERATURE = "/charmix/temperature"
 ADDR_RATE = "/charmix/rate"
@@ -16,12 +18,15 @@ RANGES = {"temperature": (0.05, 5.0), "rate": (0.0, 2000.0)}
 
 
 def weights_message(channels, n_models):
-    """The weights vector from channels w1…wN (missing ones 1), cut to n_models; or None."""
+    """The weights vector from channels w1…wN (missing ones 1), cut to n_models; or None, also
+    while a channel is NaN or infinite (a broken input: the daemon would refuse the vector)."""
     if n_models <= 0:
         return None
     values = []
     for k in range(1, n_models + 1):
         chan = channels.get(f"w{k}")
+        if chan is not None and not math.isfinite(float(chan)):
+            return None
         values.append(max(0.0, float(chan)) if chan is not None else 1.0)
     return values
 
@@ -30,6 +35,8 @@ def onValueChange(channel, sampleIndex, val, prev):  # noqa: N802
     out = op("charmix_osc_out")
     name = channel.name
     if name in RANGES:
+        if not math.isfinite(float(val)):
+            return  # NaN or inf from a broken input: send nothing rather than junk
         low, high = RANGES[name]
         address = ADDR_TEMPERATURE if name == "temperature" else ADDR_RATE
         out.sendOSC(address, [min(max(float(val), low), high)])

@@ -19,6 +19,8 @@ in charmix_dists.py; /charmix/attribution is read here as well, for the colours.
 the daemon's address table (daemon/protocol.py); tests/test_patches.py checks them.
 """
 
+import math
+
 PREFIX = "/charmix"
 ADDR_CHAR = "/charmix/char"
 ADDR_TEXT = "/charmix/text"
@@ -33,10 +35,28 @@ STATUS_FIELDS = (
 )
 SLOTS = 6  # charmix_text0 … charmix_text5
 LINES = 12  # lines of text kept for the view
-PALETTE = (
-    (0.21, 0.77, 0.84), (0.88, 0.33, 0.72), (0.91, 0.77, 0.28),
-    (0.44, 0.81, 0.42), (0.91, 0.35, 0.29), (0.36, 0.50, 0.91),
+# Model colours (r, g, b in 0-1): charmix's one palette, controllers/palette.py (a test keeps
+# this copy equal). The shipped models keep theirs by name; any other takes EXTRA[its index].
+NAMED = {
+    "shakespeare": (0.949, 0.757, 0.306),
+    "austen": (0.937, 0.435, 0.612),
+    "nietzsche": (0.663, 0.545, 0.961),
+    "bible": (0.31, 0.765, 0.969),
+    "linux": (0.482, 0.851, 0.42),
+    "latex": (1.0, 0.541, 0.239),
+}
+EXTRA = (
+    (0.878, 0.878, 0.878),
+    (0.302, 0.714, 0.675),
+    (0.831, 0.882, 0.341),
+    (0.624, 0.659, 0.855),
+    (0.898, 0.451, 0.451),
+    (0.788, 0.635, 0.494),
 )
+
+
+def model_colour(name, index):
+    return NAMED.get(name) or EXTRA[index % len(EXTRA)]
 
 
 class TextState:
@@ -95,25 +115,36 @@ def _redraw_text(state):
         op(f"charmix_text{k}").text = state.text(only=k)
 
 
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value):
+    """A number a view can use: junk (strings, blobs, NaN, inf) is ignored, never raised on."""
+    return _number(value) and math.isfinite(value)
+
+
 def onReceiveOSC(dat, rowIndex, message, bytes, timeStamp, address, args, peer):  # noqa: N802
     """Called by the OSC In DAT for every message (bundles are unpacked by TouchDesigner)."""
     state = _state(dat)
     if address == ADDR_CHAR and len(args) == 1 and isinstance(args[0], str) and args[0]:
         state.add_char(args[0][0])
         op("charmix_char").text = args[0]
-    elif address == ADDR_ATTRIBUTION and args:
+    elif address == ADDR_ATTRIBUTION and args and all(_finite(a) for a in args):
         state.attribute([float(a) for a in args])
         _redraw_text(state)
-    elif address == ADDR_TEXT and len(args) == 1:
-        op("charmix_line").text = str(args[0])
-    elif address == ADDR_MODELS and args and list(args) != state.models:
+    elif address == ADDR_TEXT and len(args) == 1 and isinstance(args[0], str):
+        op("charmix_line").text = args[0]
+    elif (address == ADDR_MODELS and args and all(isinstance(a, str) for a in args)
+          and list(args) != state.models):
         state.models = [str(a) for a in args]
         table = op("charmix_models")
         table.clear()
         table.appendRow(["index", "name", "r", "g", "b"])
         for i, name in enumerate(state.models):
-            table.appendRow([i, name, *PALETTE[i % len(PALETTE)]])
-    elif address == ADDR_STATUS and len(args) >= len(STATUS_FIELDS):
+            table.appendRow([i, name, *model_colour(name, i)])
+    elif (address == ADDR_STATUS and len(args) >= len(STATUS_FIELDS)
+          and all(_number(a) for a in args)):
         # Fields are only ever appended: a newer daemon may send more than this script knows.
         table = op("charmix_status")
         table.clear()

@@ -33,12 +33,19 @@ def path(suffix: str) -> str:
 
 
 class OscReceiver:
-    def __init__(self, port: int = 0, answer_models: list[str] | None = None) -> None:
+    def __init__(
+        self, port: int = 0, answer_models: list[str] | None = None,
+        answer_junk: list[bytes] = (), status_fields: int | None = None,
+    ) -> None:
+        """`answer_junk`: datagrams sent before each reply to /charmix/query (a stray peer);
+        `status_fields`: how many numbers the reply's /charmix/status has (a newer daemon)."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", port))
         self.sock.settimeout(0.05)
         self.port = self.sock.getsockname()[1]
         self.answer_models = answer_models
+        self.answer_junk = list(answer_junk)
+        self.status_fields = status_fields or len(protocol.STATUS_FIELDS)
         self.messages: list[Received] = []
         self.unparsable = 0
         self._cond = threading.Condition()
@@ -59,7 +66,7 @@ class OscReceiver:
             now = time.monotonic()
             try:
                 msgs = [m.message for m in OscPacket(data).messages]
-            except ParseError:
+            except (ParseError, UnicodeDecodeError):
                 self.unparsable += 1
                 continue
             with self._cond:
@@ -69,12 +76,14 @@ class OscReceiver:
                 self._answer(src)
 
     def _answer(self, src: tuple) -> None:
-        """Reply like the daemon: /models, /vocab and /status in one bundle."""
+        """Reply like the daemon: /models, /vocab and /status in one bundle (after any junk)."""
+        for junk in self.answer_junk:
+            self.sock.sendto(junk, src)
         bundle = OscBundleBuilder(IMMEDIATELY)
         for suffix, args, tag in (
             ("models", self.answer_models, "s"),
             ("vocab", ["abc"], "s"),
-            ("status", [float(i) for i in range(len(protocol.STATUS_FIELDS))], "f"),
+            ("status", [float(i) for i in range(self.status_fields)], "f"),
         ):
             b = OscMessageBuilder(path(suffix))
             for a in args:

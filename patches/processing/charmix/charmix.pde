@@ -37,9 +37,11 @@ final String[] STATUS_FIELDS = {
 };
 final String[] MODES = {"linear", "geometric"};
 
-final color[] PALETTE = {
-  #36c5d6, #e055b8, #e8c547, #6fcf6a, #e8594a, #5b7fe8, #f0f0f0, #ff9f40
-};
+// Model colours: charmix's one palette (controllers/palette.py; a test keeps this copy equal).
+// The shipped models keep theirs by name; any other model takes EXTRA[its index].
+final String[] NAMED = {"shakespeare", "austen", "nietzsche", "bible", "linux", "latex"};
+final color[] NAMED_COLOURS = {#f2c14e, #ef6f9c, #a98bf5, #4fc3f7, #7bd96b, #ff8a3d};
+final color[] EXTRA = {#e0e0e0, #4db6ac, #d4e157, #9fa8da, #e57373, #c9a27e};
 final color UNKNOWN = #808080;
 final int HISTORY = 6000;  // characters kept for the text view
 final int LINE_MAX = 256;  // /charmix/text carries at most the line's last 256 characters
@@ -224,7 +226,9 @@ int indexOf(String[] names, String name) {
 }
 
 color modelColour(int k) {
-  return k < 0 ? UNKNOWN : PALETTE[k % PALETTE.length];
+  if (k < 0) return UNKNOWN;
+  int named = k < models.length ? indexOf(NAMED, models[k]) : -1;
+  return named >= 0 ? NAMED_COLOURS[named] : EXTRA[k % EXTRA.length];
 }
 
 float statusOf(String field, float otherwise) {
