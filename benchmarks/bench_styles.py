@@ -91,7 +91,8 @@ def stepper(session, batch: int, styles: int):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "styles.onnx")
+    ap.add_argument("--model", type=Path, action="append",
+                    help="a conditioned model (repeat for several) [default: models/styles.onnx]")
     ap.add_argument("--candidate", action="append", default=[], help="LxH, random weights")
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--reps", type=int, default=2000)
@@ -114,7 +115,8 @@ def main() -> int:
             _session(candidate(spec, styles, vocab, 64)), styles + 1, styles
         )
     if not args.candidate:
-        subjects[args.model.name] = stepper(_session(str(args.model)), styles + 1, styles)
+        for path in args.model or [ROOT / "models" / "styles.onnx"]:
+            subjects[str(path)] = stepper(_session(str(path)), styles + 1, styles)
 
     results: dict[str, list[float]] = {"six dedicated in turn": []}
     results.update({k: [] for k in subjects})
