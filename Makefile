@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 SYSBINS := oscsend oscdump pd Xvfb xdotool tmux convert systemd-analyze chromium ip
 APT_PACKAGES := liblo-tools puredata-core xvfb xdotool tmux imagemagick systemd chromium iproute2
 
-.PHONY: run test venv sysdeps lint docs bench models models-int8 models-readme wheel clean
+.PHONY: run test venv sysdeps lint docs bench models models-int8 models-readme styles wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,24 @@ models: $(STAMP)
 	$(call TRAIN,latex) $(BIG) $(CORPORA)/latex.txt --dropout 0.1 --max-steps 1000 \
 	  --description "LaTeX source of the Stacks Project, GFDL 1.2"
 	$(MAKE) models-int8
+
+## The style-conditioned model models/styles.onnx: one LSTM for all six corpora, conditioned on a
+## style vector (docs/model-format.md), trained for STYLES_MINUTES of wall time on one core (the
+## learning rate decays over the budget; evaluation and export fit inside it), then quantised.
+## 2x128 because a step of S + 1 = 7 rows must cost at most a third of the six dedicated models
+## (benchmarks/bench_styles.py: 2x256 costs about half, 2x192 about a third under load, more
+## when the machine is quiet); the style enters where benchmarks/styles_ablation.py said.
+STYLES_MINUTES ?= 78
+STYLES_HIDDEN ?= 128
+STYLE_INTO ?= gates
+styles: $(STAMP)
+	$(BIN)/charmix train --name styles $(foreach n,$(MODEL_NAMES),--style $(n)=$(CORPORA)/$(n).txt) \
+	  --vocab models/vocab.json --layers 2 --hidden $(STYLES_HIDDEN) --embedding 64 \
+	  --style-into $(STYLE_INTO) --dropout 0.1 --weight-decay 0.1 --batch 60 --seq-len 128 \
+	  --lr 3e-3 --eval-every 150 --eval-chars 50000 --patience 1000 --seed 1337 --threads 1 \
+	  --max-time $(STYLES_MINUTES) --checkpoint-dir checkpoints/styles --out models/fp32/styles.onnx \
+	  --description "Six styles: the corpora of the six shipped models"
+	$(BIN)/charmix quantize models/fp32/styles.onnx --out models/styles.onnx --corpus $(CORPORA)
 
 ## The shipped 8-bit models from the float32 ones in models/fp32 (a few seconds each), with the
 ## 8-bit models' own val loss measured on the corpora.

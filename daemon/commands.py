@@ -58,7 +58,9 @@ PANEL_RUN = "Running"
 def daemon(
     model: Annotated[list[str] | None, Opt(
         "--model", "-m", metavar="NAME|PATH", rich_help_panel=PANEL_MODELS,
-        help="Model name or .onnx path; repeat for several (default: all in --models-dir).",
+        help="Model name or .onnx path; repeat for several. Names are looked up in --models-dir, "
+        "or the shipped models, then your own (`charmix models --where`) (default: the ordinary "
+        "models in --models-dir: the shipped six).",
     )] = None,
     models_dir: Annotated[Path | None, Opt(
         metavar="DIR", rich_help_panel=PANEL_MODELS,
@@ -84,6 +86,12 @@ def daemon(
     mode: Annotated[str | None, Opt(
         rich_help_panel=PANEL_SOUND,
         help=_about("mode", "Mixing: 'linear' (weighted sum) or 'geometric' (product of experts)"),
+    )] = None,
+    style_mode: Annotated[str | None, Opt(
+        rich_help_panel=PANEL_SOUND,
+        help="A style-conditioned model (--model styles): 'embedding' samples from the styles "
+        "blended inside the network, 'mixture' from the weighted mix of its pure styles "
+        "(default: embedding).",
     )] = None,
     rate: Annotated[float | None, Opt(
         "--rate", "-r", rich_help_panel=PANEL_SOUND,
@@ -184,6 +192,7 @@ def daemon(
     cli = {
         "models": model, "models_dir": models_dir, "weights": weights,
         "temperature": temperature, "model_temperature": model_temperature, "mode": mode,
+        "style_mode": style_mode,
         "rate": rate, "slew": slew, "topk": topk, "topp": topp, "seed": seed, "prime": prime,
         "listen": listen, "send": send, "allow": allow, "max_datagram": max_datagram,
         "echo": echo, "status_every": status_every, "burst": burst, "state": state,

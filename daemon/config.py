@@ -62,6 +62,7 @@ class Config:
     model_temperature: dict[str, float] = field(default_factory=dict)
     temperature: float = protocol.control("temperature").args[0].default  # type: ignore[assignment]
     mode: str = protocol.control("mode").args[0].default  # type: ignore[assignment]
+    style_mode: str = "embedding"  # a style-conditioned model: blend in the network or mix rows
     rate: float = protocol.control("rate").args[0].default  # type: ignore[assignment]
     slew: float = protocol.control("slew").args[0].default  # type: ignore[assignment]
     topk: int = protocol.control("topk").args[0].default  # type: ignore[assignment]
@@ -247,6 +248,15 @@ def _networks(value: Any) -> list[IPNetwork]:
     return out
 
 
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    return check
+
+
 CHECKS: dict[str, Callable[[Any], Any]] = {
     "models": _string_list,
     "models_dir": _path,
@@ -254,6 +264,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "model_temperature": _model_temperature,
     "temperature": _control("temperature"),
     "mode": _control("mode"),
+    "style_mode": _choice("embedding", "mixture"),
     "rate": _control("rate"),
     "slew": _control("slew"),
     "topk": _control("topk"),

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from charmix.daemon.model import StepModel
+from charmix.daemon.styles import blended, groups
 from charmix.daemon.vocab import VocabMap, union_vocab
 from charmix.daemon.voice import (  # noqa: F401  (re-exported: the engine's public names)
     LINE_LIMIT,
@@ -177,6 +178,11 @@ class Engine:
         self._raw = [np.zeros((voices, len(m.vocab)), np.float32) for m in self.models]
         self.step_count = 0
         self._advanced = 0  # how many models have consumed the pending characters (in order)
+        # Style-conditioned models (charmix.daemon.styles): their sources need each voice's
+        # weights (the mixed-style row of the next call), and in embedding mode the mix takes
+        # their blended row in place of their pure rows.
+        self._groups = groups(self.models)
+        self._scatter = [None if self._shared else vm.scatter for vm in self.maps]
         self.reset()
 
     # -- voice 0, the whole instrument when there is one voice ------------------------------
@@ -289,7 +295,7 @@ class Engine:
     def _distributions(self, settings: Sequence[Settings]) -> tuple[np.ndarray, np.ndarray]:
         """The models' current logits → (p_i over the union [K, N, V], entropies [K, N])."""
         self.advance()
-        inv_temp = np.stack([
+        self._inv_temp = inv_temp = np.stack([
             v.inverse_temperatures(s.temperature, s.model_temperature)
             for v, s in zip(self.voices, settings, strict=True)
         ])
@@ -317,11 +323,16 @@ class Engine:
         voices, size = self.voices, len(self.vocab)
         w = np.stack([v.slew(s.weights, s.slew, dt)
                       for v, s in zip(voices, settings, strict=True)])
-        p_mix = np.einsum("kn,knv->kv", w, p)
+        p_in, w_in = p, w
+        if self._groups:
+            p_in, w_in = blended(p, w, self._groups, self._inv_temp, self._scatter)
+            for idx, group in self._groups:
+                group.set_weights(w[:, idx])  # each voice's mixed row of the next call
+        p_mix = np.einsum("kn,knv->kv", w_in, p_in)
         p_mix /= p_mix.sum(axis=1, keepdims=True)
         for k, s in enumerate(settings):
             if s.mode == "geometric":
-                p_mix[k] = mix(p[k], w[k], "geometric")
+                p_mix[k] = mix(p_in[k], w_in[k], "geometric")
             if 0 < s.topk < size or 0.0 < s.topp < 1.0:
                 p_mix[k] = truncate(p_mix[k], s.topk, s.topp)
         cdf = np.cumsum(p_mix, axis=1)

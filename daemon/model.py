@@ -22,6 +22,8 @@ REQUIRED_INPUTS = {"tokens": "tensor(int64)", "h": "tensor(float)", "c": "tensor
 REQUIRED_OUTPUTS = ("logits", "h_out", "c_out")
 REQUIRED_META = ("charmix.format", "charmix.vocab", "charmix.layers", "charmix.hidden")
 WEIGHTS_KEY = "charmix.weights"  # "int8-block32" in a model written by `charmix quantize`
+STYLES_KEY = "charmix.styles"  # a style-conditioned model: its style names, in column order
+STYLE_INPUT = "style"
 
 
 class ModelError(Exception):
@@ -50,6 +52,12 @@ class ModelInfo:
     def weights(self) -> str:
         """How the weights are stored: "int8-block32" (`charmix quantize`) or "fp32"."""
         return self.meta.get(WEIGHTS_KEY, "fp32")
+
+    @property
+    def styles(self) -> list[str]:
+        """A style-conditioned model's style names ([] for an ordinary model); read_info has
+        checked them."""
+        return json.loads(self.meta[STYLES_KEY]) if STYLES_KEY in self.meta else []
 
     @property
     def corpus(self) -> dict:
@@ -95,12 +103,19 @@ class StepModel:
         shape = (self.info.layers, batch, self.info.hidden)
         self.h = np.zeros(shape, np.float32)
         self.c = np.zeros(shape, np.float32)
+        if self.info.styles:  # until told otherwise, every row at the even blend
+            n = len(self.info.styles)
+            self.style = np.full((batch, n), 1.0 / n, np.float32)
 
     def step(self, tokens: np.ndarray) -> np.ndarray:
-        """Feed tokens [B] (int64 indices into self.vocab); returns logits [B, V]."""
-        logits, self.h, self.c = self._run(
-            self._out, {"tokens": tokens, "h": self.h, "c": self.c}, None
-        )
+        """Feed tokens [B] (int64 indices into self.vocab); returns logits [B, V].
+
+        A style-conditioned model steps each row at its row of self.style [B, S].
+        """
+        feed = {"tokens": tokens, "h": self.h, "c": self.c}
+        if self.info.styles:
+            feed[STYLE_INPUT] = self.style
+        logits, self.h, self.c = self._run(self._out, feed, None)
         return logits
 
     # Several voices (`charmix daemon --voices K`): voice k is rows k·r … (k+1)·r − 1 of the
@@ -173,6 +188,18 @@ def read_info(path: Path, session: ort.InferenceSession) -> ModelInfo:
     except ValueError:
         raise ModelError(f"{path}: charmix.layers / charmix.hidden are not integers") from None
     name = meta.get("charmix.name") or path.stem
+    if STYLES_KEY in meta:
+        try:
+            styles = json.loads(meta[STYLES_KEY])
+        except ValueError:
+            raise ModelError(f"{path}: {STYLES_KEY} is not valid JSON") from None
+        if (
+            not isinstance(styles, list)
+            or not styles
+            or not all(isinstance(n, str) and n for n in styles)
+            or len(set(styles)) != len(styles)
+        ):
+            raise ModelError(f"{path}: {STYLES_KEY} must be a list of distinct style names")
     return ModelInfo(name, path, vocab, layers, hidden, meta)
 
 
@@ -189,6 +216,18 @@ def check_signature(path: Path, session: ort.InferenceSession, info: ModelInfo) 
     for name in REQUIRED_OUTPUTS:
         if name not in outputs:
             raise ModelError(f"{path}: graph has no output '{name}'")
+    styles = info.styles
+    if styles or STYLE_INPUT in inputs:
+        if not styles:
+            raise ModelError(f"{path}: graph has a '{STYLE_INPUT}' input but no {STYLES_KEY}")
+        if STYLE_INPUT not in inputs:
+            raise ModelError(f"{path}: {STYLES_KEY} is set but the graph has no '{STYLE_INPUT}'")
+        spec = inputs[STYLE_INPUT]
+        if spec.type != "tensor(float)" or len(spec.shape) != 2 or spec.shape[1] != len(styles):
+            raise ModelError(
+                f"{path}: input '{STYLE_INPUT}' is {spec.type} {spec.shape}, expected float "
+                f"[batch, {len(styles)}] for its {len(styles)} styles"
+            )
     for name in ("h", "c"):
         shape = inputs[name].shape
         if len(shape) != 3 or shape[0] != info.layers or shape[2] != info.hidden:
@@ -246,17 +285,31 @@ def shipped_models_dir() -> Path:
     return Path(str(resources.files("charmix.models")))
 
 
+def user_models_dir() -> Path:
+    """Where `charmix train` writes a user's models: the platform's user data directory
+    (~/.local/share/charmix/models on Linux, $XDG_DATA_HOME respected). Never the package's
+    own folder: a model there would join every plain `charmix daemon` and ship in a wheel."""
+    from platformdirs import user_data_path
+
+    return user_data_path("charmix", appauthor=False) / "models"
+
+
 def resolve_model(spec: str, search: Path | None = None) -> Path:
-    """A model given as a path, or as a bare name looked up in `search` / the shipped models."""
+    """A model given as a path, or as a bare name looked up in `search`, or else in the shipped
+    models and then the user models folder."""
     candidate = Path(spec)
     if candidate.suffix == ".onnx" or candidate.exists() or os.sep in spec:
         return candidate
-    folder = search or shipped_models_dir()
-    found = folder / f"{spec}.onnx"
-    if not found.exists():
-        names = ", ".join(sorted(p.stem for p in folder.glob("*.onnx"))) or "none"
-        raise ModelError(f"{spec}: no model of that name in {folder} (have: {names})")
-    return found
+    folders = [search] if search else [shipped_models_dir(), user_models_dir()]
+    for folder in folders:
+        found = folder / f"{spec}.onnx"
+        if found.exists():
+            return found
+    have = sorted({p.stem for folder in folders if folder.is_dir()
+                   for p in folder.glob("*.onnx")})
+    where = " or ".join(str(f) for f in folders)
+    names = ", ".join(have) or "none"
+    raise ModelError(f"{spec}: no model of that name in {where} (have: {names})")
 
 
 def model_files(folder: Path | None = None) -> list[Path]:
@@ -265,3 +318,20 @@ def model_files(folder: Path | None = None) -> list[Path]:
     if not folder.is_dir():
         raise ModelError(f"{folder}: no such models folder")
     return sorted(folder.glob("*.onnx"))
+
+
+def default_models(folder: Path | None = None) -> tuple[list[StepModel], list[str]]:
+    """What a daemon loads when no --model is given: every ordinary model in the folder (default:
+    the shipped six). A style-conditioned model (models/styles.onnx) is loaded only by name
+    (`--model styles`): its styles would otherwise join as six more weights beside the six
+    dedicated models, shifting every weight message. Returns (models, notes on what was
+    left out)."""
+    models, notes = [], []
+    for path in model_files(folder):
+        model = load_model(path)
+        if model.info.styles:
+            notes.append(f"{path.name} is style-conditioned ({', '.join(model.info.styles)}): "
+                         f"not loaded by default; load it with --model {model.name}")
+            continue
+        models.append(model)
+    return models, notes

@@ -35,15 +35,34 @@ def models(
         bool,
         Opt("--markdown", help="Print a Markdown table with training figures."),
     ] = False,
+    where: Annotated[
+        bool, Opt("--where", help="Print the shipped and the user models folders, and exit.")
+    ] = False,
 ) -> None:
-    """List installed models with their metadata (val loss, size, corpus)."""
+    """List models with their metadata (val loss, size, corpus): the shipped ones, then your own.
+
+    "vocab" reads "102 own" for a model whose vocabulary differs from the shipped models' one (it
+    still mixes: the daemon works in the union). A style-conditioned model lists its styles.
+    """
     from rich.console import Console
     from rich.table import Table
 
-    from charmix.daemon.model import ModelError, load_model, model_files, shipped_models_dir
+    from charmix.daemon.model import (
+        ModelError,
+        load_model,
+        model_files,
+        shipped_models_dir,
+        user_models_dir,
+    )
 
+    if where:
+        typer.echo(f"shipped models: {shipped_models_dir()}")
+        typer.echo(f"your models:    {user_models_dir()} (charmix train writes there)")
+        return
     try:
         files = model_files(folder)
+        if folder is None and not markdown and user_models_dir().is_dir():
+            files += model_files(user_models_dir())
     except ModelError as exc:
         _fail(str(exc))
     rows, problems = [], []
@@ -63,9 +82,10 @@ def models(
     elif markdown:
         typer.echo(markdown_table(rows))
     else:
-        table = Table(title=f"charmix models in {folder or shipped_models_dir()}")
+        places = [folder] if folder else [shipped_models_dir(), user_models_dir()]
+        table = Table(title=f"charmix models in {' and '.join(map(str, places))}")
         cells = [
-            (*summary(path, info), info.corpus.get("description") or info.corpus.get("name", ""))
+            (*summary(path, info), corpus_cell(info))
             for path, info in rows
         ]
         headers = SUMMARY
@@ -93,15 +113,32 @@ TRAINING = ("fp32 val nats", "training chars", "steps", "minutes", "batch", "dro
 
 
 
+def corpus_cell(info: ModelInfo) -> str:
+    text = info.corpus.get("description") or info.corpus.get("name", "")
+    if info.styles:
+        text = f"styles: {', '.join(info.styles)}. {text}"
+    return text
+
+
+def shipped_vocab() -> list[str] | None:
+    from charmix.daemon.model import shipped_models_dir
+
+    try:
+        return json.loads((shipped_models_dir() / "vocab.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def summary(path: Path, info: ModelInfo) -> tuple[str, ...]:
     """The SUMMARY cells of one model, as both tables show them."""
     val = info.val_loss
+    own = "" if info.vocab == shipped_vocab() else " own"
     return (
         info.name,
         f"{info.layers}×{info.hidden}",
         info.weights.split("-")[0],  # int8 or fp32
         f"{int(info.meta.get('charmix.parameters', 0)):,}",
-        str(len(info.vocab)),
+        f"{len(info.vocab)}{own}",
         "-" if val is None else f"{val:.4f}",
         "-" if val is None else f"{val / math.log(2):.4f}",
         f"{path.stat().st_size / 1e6:.1f}",
@@ -137,7 +174,9 @@ def sample(
         list[str], Opt("--model", "-m", help="Model name or .onnx path; repeat to mix several.")
     ],
     weights: Annotated[
-        str | None, Opt(help="Comma-separated weights, one per --model [default: equal].")
+        str | None,
+        Opt(help="Comma-separated weights, one per model (one per style of a style-conditioned "
+            "model).", show_default="equal"),
     ] = None,
     n: Annotated[int, Opt("-n", min=0, help="Characters to generate.")] = 500,
     temperature: Annotated[float, Opt(min=0.05, max=5.0, help="Sampling temperature.")] = 0.8,
@@ -147,17 +186,25 @@ def sample(
     prime: Annotated[str, Opt(help="Text fed to the models first (echoed).")] = "",
     seed: Annotated[int | None, Opt(help="Seed: the same seed gives the same text.")] = None,
     models_dir: Annotated[Path | None, Opt(help="Where bare model names are looked up.")] = None,
+    style_mode: Annotated[
+        str, Opt(help="A style-conditioned model: embedding (styles blended in the network) or "
+                 "mixture (the weighted mix of its pure styles).")
+    ] = "embedding",
 ) -> None:
     """Generate text offline through the daemon's engine, mixing when several models are given."""
     import numpy as np
 
     from charmix.daemon.engine import Engine, Settings
     from charmix.daemon.model import ModelError, load_model, resolve_model
+    from charmix.daemon.styles import STYLE_MODES, expand
 
     if mode not in ("linear", "geometric"):
         _fail(f"--mode must be linear or geometric, not {mode!r}", 2)
+    if style_mode not in STYLE_MODES:
+        _fail(f"--style-mode must be {' or '.join(STYLE_MODES)}, not {style_mode!r}", 2)
     try:
-        loaded = [load_model(resolve_model(spec, models_dir)) for spec in model]
+        loaded = expand([load_model(resolve_model(spec, models_dir)) for spec in model],
+                        style_mode)
     except ModelError as exc:
         _fail(str(exc))
     if weights is None:
@@ -168,7 +215,8 @@ def sample(
         except ValueError:
             _fail(f"--weights must be numbers separated by commas, not {weights!r}", 2)
         if w.size != len(loaded):
-            _fail(f"--weights has {w.size} values for {len(loaded)} models", 2)
+            names = ", ".join(m.name for m in loaded)
+            _fail(f"--weights has {w.size} values for {len(loaded)} models ({names})", 2)
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             _fail("--weights must be finite and non-negative", 2)
     try:

@@ -15,11 +15,12 @@ from charmix.daemon.config import Config, ConfigError, Endpoint
 from charmix.daemon.model import (
     ModelError,
     StepModel,
+    default_models,
     load_model,
-    model_files,
     resolve_model,
     shipped_models_dir,
 )
+from charmix.daemon.styles import expand
 
 OSC_SPECIAL = set(" #*,/?[]{}")  # characters with a meaning in OSC address patterns
 PER_MODEL_INPUT = next(a for a in protocol.INPUT if a.per_model)  # for the example in a warning
@@ -30,16 +31,21 @@ class StartupError(Exception):
 
 
 def load_models(cfg: Config, log: logging.Logger) -> list[StepModel]:
-    """The configured models (or every model in the folder), loaded; names must differ."""
+    """The configured models (or every ordinary model in the folder: the shipped six), loaded,
+    with each style-conditioned one expanded into its styles (charmix.daemon.styles); names must
+    differ."""
     try:
         if cfg.models:
             paths = [resolve_model(spec, cfg.models_dir) for spec in cfg.models]
+            models = [load_model(path) for path in paths]
         else:
-            paths = model_files(cfg.models_dir)
-            if not paths:
+            models, notes = default_models(cfg.models_dir)
+            for note in notes:
+                log.info("%s", note)
+            if not models:
                 where = cfg.models_dir or shipped_models_dir()
                 raise StartupError(f"no .onnx models in {where} (give --model or --models-dir)")
-        models = [load_model(path) for path in paths]
+        models = expand(models, cfg.style_mode)
     except ModelError as exc:
         raise StartupError(str(exc)) from None
     names = [m.name for m in models]

@@ -87,12 +87,13 @@ def load_vocab(path: Path) -> list[str]:
     return vocab
 
 
-def map_to_vocab(text: str, vocab: list[str]) -> tuple[str, int, int]:
-    """Apply the documented out-of-vocabulary rule; returns (text, mapped, dropped)."""
+def map_to_vocab(text: str, vocab: list[str]) -> tuple[str, int, int, list[str]]:
+    """Apply the documented out-of-vocabulary rule; returns (text, mapped, dropped, what), where
+    `what` names each character's fate, most frequent first: ["è→e ×3", "£ dropped ×4"]."""
     known = set(vocab)
     missing = {ch for ch in set(text) if ch not in known}
     if not missing:
-        return text, 0, 0
+        return text, 0, 0, []
     table: dict[str, str] = {}
     for ch in missing:
         base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
@@ -102,9 +103,41 @@ def map_to_vocab(text: str, vocab: list[str]) -> tuple[str, int, int]:
             table[ch] = " "
         else:
             table[ch] = ""
-    mapped = sum(text.count(ch) for ch, rep in table.items() if rep)
-    dropped = sum(text.count(ch) for ch, rep in table.items() if not rep)
-    return text.translate(str.maketrans(table)), mapped, dropped
+    counts = {ch: text.count(ch) for ch in table}
+    mapped = sum(n for ch, n in counts.items() if table[ch])
+    dropped = sum(n for ch, n in counts.items() if not table[ch])
+    what = [
+        f"{show_char(ch)}→{show_char(table[ch])} ×{counts[ch]}"
+        if table[ch]
+        else f"{show_char(ch)} dropped ×{counts[ch]}"
+        for ch in sorted(table, key=lambda c: (-counts[c], c))
+    ]
+    return text.translate(str.maketrans(table)), mapped, dropped, what
+
+
+def show_char(text: str) -> str:
+    """A character as a message can show it: itself if it is visible on its own, else its code
+    point (whitespace, control characters, a lone combining accent)."""
+
+    def visible(c: str) -> bool:
+        return c.isprintable() and not c.isspace() and not unicodedata.combining(c)
+
+    if text == " ":
+        return "' '"
+    return "".join(c if visible(c) else f"U+{ord(c):04X}" for c in text)
+
+
+OOV_LISTED = 12  # characters a note names before "and N more"
+
+
+def oov_note(mapped: int, dropped: int, what: list[str]) -> str:
+    shown = ", ".join(what[:OOV_LISTED])
+    if len(what) > OOV_LISTED:
+        shown += f" and {len(what) - OOV_LISTED} more"
+    return (
+        f"{mapped} characters mapped into the vocabulary, {dropped} dropped: {shown} "
+        "(see the rule in docs/model-format.md)"
+    )
 
 
 def load_corpus(
@@ -120,12 +153,9 @@ def load_corpus(
     if vocab is None:
         vocab = sorted(set(text))
     else:
-        text, mapped, dropped = map_to_vocab(text, vocab)
+        text, mapped, dropped, what = map_to_vocab(text, vocab)
         if mapped or dropped:
-            notes.append(
-                f"{mapped} characters mapped into the vocabulary, {dropped} dropped "
-                "(see the rule in docs/model-format.md)"
-            )
+            notes.append(f"{path}: {oov_note(mapped, dropped, what)}")
     n_val = int(len(text) * VAL_FRACTION)
     if len(text) < 200 or n_val < 20:
         raise CorpusError(f"{path}: too short to train on ({len(text)} characters; need 200+)")

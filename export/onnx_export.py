@@ -37,11 +37,43 @@ IR_VERSION = 8  # readable by onnxruntime >= 1.10
 PARITY_TOLERANCE = 1e-4
 
 
-def build_graph(model: CharLSTM) -> onnx.ModelProto:
-    """The step graph: (tokens [B], h, c [L, B, H]) → (logits [B, V], h_out, c_out)."""
+def layer_weights(model: CharLSTM) -> list[dict[str, np.ndarray]]:
+    """Each layer's weights in one form (float64, transposed for x @ W), whatever the module
+    layout: w_x [in, 4H], w_h [H, 4H], b [4H], and for a conditioned model w_s [S, 4H], the
+    style's whole linear effect on that layer's gates (see charmix.export.model)."""
     cfg = model.cfg
-    L, H, V = cfg.layers, cfg.hidden, cfg.vocab_size
     sd = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
+    out = []
+    for i in range(cfg.layers):
+        if cfg.styles:
+            pre, suf = f"layers.{i}.", "_l0"
+        else:
+            pre, suf = "lstm.", f"_l{i}"
+        w_ih = sd[f"{pre}weight_ih{suf}"].T
+        layer = {
+            "w_h": sd[f"{pre}weight_hh{suf}"].T,
+            "b": sd[f"{pre}bias_ih{suf}"] + sd[f"{pre}bias_hh{suf}"],
+        }
+        if cfg.styles:
+            width = cfg.embedding if i == 0 else cfg.hidden
+            layer["w_x"] = w_ih[:width]
+            w_s = w_ih[width:] if cfg.style_gates else np.zeros((cfg.styles, w_ih.shape[1]))
+            if i == 0 and cfg.style_input:
+                w_s = w_s + sd["style_embed.weight"].T @ w_ih[:width]
+            layer["w_s"] = w_s
+        else:
+            layer["w_x"] = w_ih
+        out.append(layer)
+    return out
+
+
+def build_graph(model: CharLSTM) -> onnx.ModelProto:
+    """The step graph: (tokens [B], h, c [L, B, H] (, style [B, S])) → (logits [B, V], h_out,
+    c_out)."""
+    cfg = model.cfg
+    L, H, V, S = cfg.layers, cfg.hidden, cfg.vocab_size, cfg.styles
+    sd = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
+    weights = layer_weights(model)
     inits: list[onnx.TensorProto] = []
     nodes: list[onnx.NodeProto] = []
 
@@ -54,9 +86,22 @@ def build_graph(model: CharLSTM) -> onnx.ModelProto:
 
     split = const("split_4", np.array([H, H, H, H], dtype=np.int64))
     axis0 = const("axis_0", np.array([0], dtype=np.int64))
-    emb = sd["embed.weight"]
-    table0 = emb @ sd["lstm.weight_ih_l0"].T + sd["lstm.bias_ih_l0"] + sd["lstm.bias_hh_l0"]
+    table0 = sd["embed.weight"] @ weights[0]["w_x"] + weights[0]["b"]
     const("layer0_input_table", table0.astype(np.float32))
+    if S:
+        # The style's effect on every layer's gates is linear in s: one [S, L·4H] MatMul per
+        # step, split per layer (layers it does not reach get zero columns only if "gates" is
+        # off, in which case only layer 0 is stored).
+        reach = L if cfg.style_gates else 1
+        w_style = np.concatenate([weights[i]["w_s"] for i in range(reach)], axis=1)
+        const("style_w", w_style.astype(np.float32))
+        node("MatMul", ["style", "style_w"], ["style_proj"])
+        if reach == 1:
+            style_parts = ["style_proj"]
+        else:
+            const("split_layers", np.array([4 * H] * reach, dtype=np.int64))
+            style_parts = [f"style_gates{i}" for i in range(reach)]
+            node("Split", ["style_proj", "split_layers"], style_parts, axis=1)
 
     x = ""
     h_outs, c_outs = [], []
@@ -64,21 +109,23 @@ def build_graph(model: CharLSTM) -> onnx.ModelProto:
         idx = const(f"layer{layer}_index", np.array(layer, dtype=np.int64))
         node("Gather", ["h", idx], [f"h{layer}"], axis=0)
         node("Gather", ["c", idx], [f"c{layer}"], axis=0)
+        gates = f"gates{layer}"
+        if S and layer < len(style_parts):
+            gates = f"gates_plain{layer}"
         if layer == 0:
             node("Gather", ["layer0_input_table", "tokens"], ["x_proj0"], axis=0)
-            w_hh = const("layer0_w_hh", sd["lstm.weight_hh_l0"].T.astype(np.float32))
+            w_hh = const("layer0_w_hh", weights[0]["w_h"].astype(np.float32))
             node("MatMul", [f"h{layer}", w_hh], ["h_proj0"])
-            node("Add", ["x_proj0", "h_proj0"], ["gates0"])
+            node("Add", ["x_proj0", "h_proj0"], [gates])
         else:
-            w = np.concatenate(
-                [sd[f"lstm.weight_ih_l{layer}"].T, sd[f"lstm.weight_hh_l{layer}"].T], axis=0
-            )
-            b = sd[f"lstm.bias_ih_l{layer}"] + sd[f"lstm.bias_hh_l{layer}"]
+            w = np.concatenate([weights[layer]["w_x"], weights[layer]["w_h"]], axis=0)
             w_name = const(f"layer{layer}_w", w.astype(np.float32))
-            b_name = const(f"layer{layer}_b", b.astype(np.float32))
+            b_name = const(f"layer{layer}_b", weights[layer]["b"].astype(np.float32))
             node("Concat", [x, f"h{layer}"], [f"xh{layer}"], axis=1)
             node("MatMul", [f"xh{layer}", w_name], [f"mm{layer}"])
-            node("Add", [f"mm{layer}", b_name], [f"gates{layer}"])
+            node("Add", [f"mm{layer}", b_name], [gates])
+        if gates != f"gates{layer}":
+            node("Add", [gates, style_parts[layer]], [f"gates{layer}"])
         gi, gf, gg, go = (f"{g}{layer}" for g in ("gi", "gf", "gg", "go"))
         node("Split", [f"gates{layer}", split], [gi, gf, gg, go], axis=1)
         node("Sigmoid", [gi], [f"i{layer}"])
@@ -115,6 +162,11 @@ def build_graph(model: CharLSTM) -> onnx.ModelProto:
             helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch"]),
             helper.make_tensor_value_info("h", TensorProto.FLOAT, state_shape),
             helper.make_tensor_value_info("c", TensorProto.FLOAT, state_shape),
+            *(
+                [helper.make_tensor_value_info("style", TensorProto.FLOAT, ["batch", S])]
+                if S
+                else []
+            ),
         ],
         outputs=[
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", V]),
@@ -135,7 +187,11 @@ def build_graph(model: CharLSTM) -> onnx.ModelProto:
 
 
 def parity(model: CharLSTM, proto: onnx.ModelProto, steps: int, seed: int = 0) -> float:
-    """Step torch and onnxruntime side by side; return the max |logit difference|."""
+    """Step torch and onnxruntime side by side; return the max |logit difference|.
+
+    A conditioned model is stepped with a blended style (a Dirichlet draw, changed every 16
+    characters), which exercises every style path at once.
+    """
     import onnxruntime as ort
 
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -147,10 +203,19 @@ def parity(model: CharLSTM, proto: onnx.ModelProto, steps: int, seed: int = 0) -
     c = np.zeros_like(h)
     worst = 0.0
     token = int(rng.integers(V))
+    S = model.cfg.styles
+    style = None
     with torch.no_grad():
-        for _ in range(steps):
-            t_logits, state = model(torch.tensor([[token]]), state)
-            logits, h, c = sess.run(None, {"tokens": np.array([token], np.int64), "h": h, "c": c})
+        for step in range(steps):
+            feed = {"tokens": np.array([token], np.int64), "h": h, "c": c}
+            if S:
+                if step % 16 == 0:
+                    style = rng.dirichlet(np.ones(S)).astype(np.float32)[None, :]
+                feed["style"] = style
+                t_logits, state = model(torch.tensor([[token]]), state, torch.from_numpy(style))
+            else:
+                t_logits, state = model(torch.tensor([[token]]), state)
+            logits, h, c = sess.run(None, feed)
             worst = max(worst, float(np.abs(t_logits[0, 0].numpy() - logits[0]).max()))
             p = np.exp(logits[0] - logits[0].max())
             token = int(rng.choice(V, p=p / p.sum()))
@@ -159,6 +224,18 @@ def parity(model: CharLSTM, proto: onnx.ModelProto, steps: int, seed: int = 0) -
 
 def metadata(ckpt: dict, val_loss: float, parameters: int) -> dict[str, str]:
     tc, mc, st = ckpt["train_config"], ckpt["model_config"], ckpt["state"]
+    extra: dict[str, str] = {}
+    if mc.get("styles"):
+        # Style names in the order of the `style` input's columns, and what each was trained
+        # on and reached (a conditioned model's val_loss is the mean over its styles).
+        extra["charmix.styles"] = json.dumps(ckpt["style_names"], ensure_ascii=False)
+        extra["charmix.style_into"] = mc.get("style_into", "both")
+        if "style_val_loss" in ckpt:
+            extra["charmix.style_val_loss"] = json.dumps(
+                {k: round(v, 6) for k, v in ckpt["style_val_loss"].items()}
+            )
+        if "style_corpora" in ckpt:
+            extra["charmix.style_corpora"] = json.dumps(ckpt["style_corpora"], ensure_ascii=False)
     return {
         "charmix.format": FORMAT_VERSION,
         "charmix.name": tc["name"],
@@ -185,6 +262,7 @@ def metadata(ckpt: dict, val_loss: float, parameters: int) -> dict[str, str]:
         ),
         "charmix.machine": f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
         "charmix.created": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+        **extra,
     }
 
 
@@ -215,19 +293,51 @@ def _training_val_split(checkpoint: Path, ckpt: dict) -> np.ndarray:
         ) from None
 
 
+def _style_val_loss(
+    checkpoint: Path, ckpt: dict, model: CharLSTM, full_val: list[np.ndarray] | None
+) -> float:
+    """A conditioned model's val loss: each style on its corpus's whole last 10%, at its one-hot
+    style (kept in ckpt["style_val_loss"] for the metadata); the mean over the styles."""
+    names = ckpt["style_names"]
+    if full_val is None:
+        paths = {s["name"]: s["corpus"] for s in ckpt["train_config"]["styles"]}
+        try:
+            full_val = [
+                load_corpus(Path(paths[n]), ckpt["vocab"], ckpt["train_config"]["errors"]).val
+                for n in names
+            ]
+        except CorpusError as exc:
+            raise CorpusError(f"{checkpoint}: a style's corpus cannot be read ({exc})") from None
+    if len(full_val) != len(names):
+        raise CorpusError(f"{checkpoint}: {len(names)} styles but {len(full_val)} val splits")
+    losses = {
+        name: evaluate(model, ids, torch.device("cpu"), None, style=k)
+        for k, (name, ids) in enumerate(zip(names, full_val, strict=True))
+    }
+    ckpt["style_val_loss"] = losses
+    return float(np.mean(list(losses.values())))
+
+
 def export_checkpoint(
-    checkpoint: Path, out: Path, full_val: np.ndarray | None = None, parity_steps: int = 200
+    checkpoint: Path,
+    out: Path,
+    full_val: np.ndarray | list[np.ndarray] | None = None,
+    parity_steps: int = 200,
 ) -> dict:
     """Write checkpoint's model to `out` as a charmix model; returns the metadata written.
 
     With full_val, the val loss is recomputed on the whole validation split (the value in the
     checkpoint may come from a capped evaluation). Without it, the val loss training recorded
     for the checkpoint's weights is used, or, when none was (last.pt after Ctrl-C), it is
-    measured on the validation split of the corpus the checkpoint was trained on.
+    measured on the validation split of the corpus the checkpoint was trained on. A conditioned
+    model is always measured on every style's whole split (full_val: one array per style).
     """
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt)
-    val_loss = None if full_val is not None else recorded_val_loss(ckpt)
+    if model.cfg.styles:
+        val_loss = _style_val_loss(checkpoint, ckpt, model, full_val)
+    else:
+        val_loss = None if full_val is not None else recorded_val_loss(ckpt)
     if val_loss is None:
         if full_val is None:
             full_val = _training_val_split(checkpoint, ckpt)

@@ -105,7 +105,12 @@ def quantize_proto(model: onnx.ModelProto, block_size: int = BLOCK_SIZE) -> onnx
     for node in graph.node:
         weight = node.input[1] if node.op_type == "MatMul" and len(node.input) == 2 else None
         tensor = inits.get(weight) if weight else None
-        if tensor is None or len(tensor.dims) != 2 or tensor.data_type != onnx.TensorProto.FLOAT:
+        if (
+            tensor is None
+            or len(tensor.dims) != 2
+            or tensor.data_type != onnx.TensorProto.FLOAT
+            or tensor.dims[0] < block_size  # a conditioned model's [S, ·] style matrix: tiny,
+        ):  # read once per step, and blends of styles are worth its float32 precision
             nodes.append(node)
             continue
         w = numpy_helper.to_array(tensor)
@@ -170,9 +175,17 @@ def fidelity(original: bytes, quantised: bytes, steps: int = FIDELITY_STEPS,
     rng = np.random.default_rng(seed)
     token = np.zeros(1, np.int64)
     kls = np.zeros(steps)
+    styles = _styles(a)
+    extra: dict[str, np.ndarray] = {}
     for i in range(steps):
-        la, ha, ca = a.run(None, {"tokens": token, "h": ha, "c": ca})
-        lb, hb, cb = b.run(None, {"tokens": token, "h": hb, "c": cb})
+        if styles and i % (steps // 4 or 1) == 0:
+            # A conditioned model: a quarter of the text at each of a blend and three pure
+            # styles (every style at the shipped six's 400 steps would be too few per style).
+            k = i // (steps // 4 or 1)
+            s = rng.dirichlet(np.ones(styles)) if k == 0 else np.eye(styles)[(k - 1) % styles]
+            extra = {"style": s.astype(np.float32)[None, :]}
+        la, ha, ca = a.run(None, {"tokens": token, "h": ha, "c": ca, **extra})
+        lb, hb, cb = b.run(None, {"tokens": token, "h": hb, "c": cb, **extra})
         pa_log, pb_log = _log_softmax(la[0]), _log_softmax(lb[0])
         pa = np.exp(pa_log)
         kls[i] = float((pa * (pa_log - pb_log)).sum())
@@ -180,9 +193,16 @@ def fidelity(original: bytes, quantised: bytes, steps: int = FIDELITY_STEPS,
     return float(kls.mean()), float(kls.max())
 
 
-def onnx_val_loss(model: bytes, ids: np.ndarray) -> float:
+def _styles(session: ort.InferenceSession) -> int:
+    """S for a style-conditioned graph (its `style` input is [B, S]), else 0."""
+    spec = next((i for i in session.get_inputs() if i.name == "style"), None)
+    return int(spec.shape[1]) if spec is not None else 0
+
+
+def onnx_val_loss(model: bytes, ids: np.ndarray, style: int | None = None) -> float:
     """Mean next-character loss (nats) of an ONNX step model on ids, evaluated as training does
-    (dataset.val_streams: parallel streams stepped together, the state carried throughout)."""
+    (dataset.val_streams: parallel streams stepped together, the state carried throughout).
+    A conditioned model is evaluated at the one-hot style of index `style`."""
     session = _session(model)
     data = val_streams(ids).astype(np.int64)
     n, length = data.shape
@@ -190,14 +210,23 @@ def onnx_val_loss(model: bytes, ids: np.ndarray) -> float:
     c = h.copy()
     total = 0.0
     rows = np.arange(n)
+    extra = {}
+    if _styles(session):
+        extra = {"style": np.zeros((n, _styles(session)), np.float32)}
+        extra["style"][:, style or 0] = 1.0
     for t in range(length - 1):
-        logits, h, c = session.run(None, {"tokens": data[:, t], "h": h, "c": c})
+        logits, h, c = session.run(None, {"tokens": data[:, t], "h": h, "c": c, **extra})
         total -= float(_log_softmax(logits)[rows, data[:, t + 1]].sum())
     return total / max(1, n * (length - 1))
 
 
-def quantize_file(src: Path, out: Path, val_ids: np.ndarray | None = None) -> Report:
-    """Write src's quantised form to out (after the fidelity check); see the module docstring."""
+def quantize_file(
+    src: Path, out: Path, val_ids: np.ndarray | list[np.ndarray] | None = None
+) -> Report:
+    """Write src's quantised form to out (after the fidelity check); see the module docstring.
+
+    For a style-conditioned model val_ids is one array per style, in style order: each style is
+    measured at its one-hot style, and the val loss is their mean (as training reports it)."""
     try:
         check_output(out)  # before the minutes of checking and measuring below
     except WriteError as exc:
@@ -229,10 +258,28 @@ def quantize_file(src: Path, out: Path, val_ids: np.ndarray | None = None) -> Re
         )
     fp32_val = _float(meta.get("charmix.val_loss"))
     val = None
-    if val_ids is not None:
+    style_val: dict[str, float] = {}
+    if isinstance(val_ids, list):
+        names = json.loads(meta.get("charmix.styles", "[]"))
+        if len(names) != len(val_ids):
+            raise QuantizeError(f"{src}: {len(names)} styles but {len(val_ids)} corpora")
+        fp32_style = {n: onnx_val_loss(before, ids, k)
+                      for k, (n, ids) in enumerate(zip(names, val_ids, strict=True))}
+        style_val = {n: onnx_val_loss(after, ids, k)
+                     for k, (n, ids) in enumerate(zip(names, val_ids, strict=True))}
+        val, fp32_val = float(np.mean(list(style_val.values()))), float(
+            np.mean(list(fp32_style.values())))
+    elif val_ids is not None:
         val = onnx_val_loss(after, val_ids)
         fp32_val = onnx_val_loss(before, val_ids)
     new_meta = dict(meta)
+    if style_val:
+        new_meta["charmix.fp32_style_val_loss"] = json.dumps(
+            {k: round(v, 6) for k, v in fp32_style.items()})
+        new_meta["charmix.style_val_loss"] = json.dumps(
+            {k: round(v, 6) for k, v in style_val.items()})
+    elif "charmix.style_val_loss" in new_meta:  # not re-measured: not this model's numbers
+        new_meta["charmix.fp32_style_val_loss"] = new_meta.pop("charmix.style_val_loss")
     new_meta[WEIGHTS_KEY] = WEIGHTS_VALUE
     new_meta["charmix.weights_kl"] = json.dumps(
         {"mean": round(mean_kl, 8), "max": round(max_kl, 8)}

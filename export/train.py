@@ -8,6 +8,11 @@ streams with state carried through them.
 
 A checkpoint holds everything needed to continue exactly: weights, optimiser, schedule step, data
 position, carried state and both RNGs. Ctrl-C finishes the current step, saves, and exits.
+
+A time budget (`max_time`) is the schedule, not only a stop: the learning rate decays over the
+budget rather than over `max_steps`, and the budget is wall time for the whole run, evaluations
+included. Training stops early enough for the final evaluation and the export to fit in it: that
+reserve is re-estimated from the measured speed of the evaluations (`Trainer.reserve`).
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ class TrainConfig:
     device: str = "auto"
     batching: str = "stateful"  # or "random": independent windows from a zero state
     errors: str = "strict"  # how the corpus was decoded; --resume decodes it the same way
+    embed_dropout: float = 0.0
+    weight_dropout: float = 0.0
+    export_chars: int = 0  # chars the export evaluates (the whole val split): part of the reserve
+    styles: list[dict] | None = None  # [{"name", "corpus"}] for a style-conditioned model
+    style_into: str = "both"
 
 
 @dataclass
@@ -70,6 +80,9 @@ class TrainState:
     evals_since_best: int = 0
     last_train_loss: float = math.nan
     history: list[dict] = field(default_factory=list)
+    style_pos: list[dict] = field(default_factory=list)  # per style: epoch, chunk, offset
+    elapsed: float = 0.0  # wall seconds of the run so far, evaluations included, across resumes
+    eval_rate: float = 0.0  # characters per second the last evaluation measured
 
 
 class Interrupted(Exception):
@@ -105,19 +118,29 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up then cosine decay from lr to min_lr over max_steps."""
+def lr_at(cfg: TrainConfig, step: int, progress: float | None = None) -> float:
+    """Linear warm-up then cosine decay from lr to min_lr: over max_steps, or, given `progress`
+    (the fraction of the time budget spent, 0..1), over the time budget."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup))
+    if progress is None:
+        progress = (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup)
+    progress = min(1.0, max(0.0, progress))
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
 @torch.no_grad()
 def evaluate(
-    model: CharLSTM, ids: np.ndarray, device: torch.device, max_chars: int | None
+    model: CharLSTM,
+    ids: np.ndarray,
+    device: torch.device,
+    max_chars: int | None,
+    style: int | None = None,
 ) -> float:
-    """Mean next-character loss (nats) over ids as long streams with the state carried."""
+    """Mean next-character loss (nats) over ids as long streams with the state carried.
+
+    For a style-conditioned model, `style` is the index of the one-hot style to evaluate at.
+    """
     if max_chars is not None:
         ids = ids[:max_chars]
     data = torch.from_numpy(val_streams(ids)).to(device)
@@ -125,12 +148,17 @@ def evaluate(
     was_training = model.training
     model.eval()
     state = model.zero_state(n, device)
+    extra = ()
+    if model.cfg.styles:
+        s = torch.zeros(n, model.cfg.styles, device=device)
+        s[:, style or 0] = 1.0
+        extra = (s,)
     total, count = 0.0, 0
     for start in range(0, data.shape[1] - 1, EVAL_CHUNK):
         x = data[:, start : start + EVAL_CHUNK]
         y = data[:, start + 1 : start + EVAL_CHUNK + 1]
         x = x[:, : y.shape[1]]
-        logits, state = model(x, state)
+        logits, state = model(x, state, *extra)
         total += nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"
         ).item()
@@ -148,7 +176,15 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.mcfg = ModelConfig(
-            len(corpus.vocab), cfg.layers, cfg.hidden, cfg.embedding, cfg.dropout
+            len(corpus.vocab),
+            cfg.layers,
+            cfg.hidden,
+            cfg.embedding,
+            cfg.dropout,
+            styles=len(cfg.styles or ()),
+            style_into=cfg.style_into,
+            embed_dropout=cfg.embed_dropout,
+            weight_dropout=cfg.weight_dropout,
         )
         self.model = CharLSTM(self.mcfg).to(self.device)
         decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2]
@@ -218,7 +254,12 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "numpy_rng": self.rng.bit_generator.state,
+            **self.checkpoint_extra(),
         }
+
+    def checkpoint_extra(self) -> dict:
+        """What a subclass adds to every checkpoint (the style trainer: its style names)."""
+        return {}
 
     def save(self, name: str) -> Path:
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -243,27 +284,62 @@ class Trainer:
     def request_stop(self, *_args) -> None:
         self._stop = True
 
-    def run(self, on_progress=None) -> TrainState:
-        """Train until max_steps, max_time or early stopping; Ctrl-C raises Interrupted."""
+    def _forward_loss(self) -> torch.Tensor:
+        x, y = self._next_batch()
+        h, c = (t.detach() for t in self.hidden)
+        logits, self.hidden = self.model(x, (h, c))
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+    def val_chars(self) -> int:
+        """Characters one periodic evaluation reads."""
+        return min(self.corpus.val.size, self.cfg.eval_chars)
+
+    def reserve(self) -> float:
+        """Seconds to keep for what follows the loop: a final evaluation and the export (which
+        evaluates the whole val split and runs the parity check), at the measured eval speed.
+
+        Before the first evaluation the speed is guessed from training's (a forward pass alone
+        is about three times as fast as a training step per character).
+        """
+        st = self.state
+        rate = st.eval_rate
+        if rate <= 0:
+            if st.train_seconds <= 0:
+                return 0.0
+            rate = 3 * st.train_chars / st.train_seconds
+        chars = self.val_chars() + self.cfg.export_chars
+        return 1.10 * chars / rate + 3.0  # +10% and the parity check's few seconds
+
+    def budget_progress(self) -> float | None:
+        """Fraction of the time budget's training part spent (None without a budget)."""
+        if self.cfg.max_time is None:
+            return None
+        return self.state.elapsed / max(1e-9, self.cfg.max_time - self.reserve())
+
+    def run(self, on_progress=None, started: float | None = None) -> TrainState:
+        """Train until max_steps, the time budget or early stopping; Ctrl-C raises Interrupted.
+
+        `started` (a time.perf_counter() value) is when the command began: the time spent
+        before the loop (reading the corpus, importing torch) counts toward the budget too.
+        """
         cfg, st = self.cfg, self.state
         restore = install_stop_handlers(self.request_stop)  # SIGINT and SIGTERM: save, stop
         chars_per_step = cfg.batch * cfg.seq_len
+        wall0 = started if started is not None else time.perf_counter()
+        elapsed0 = st.elapsed
         self.model.train()
         try:
             while st.step < cfg.max_steps:
-                if cfg.max_time is not None and st.train_seconds >= cfg.max_time:
+                st.elapsed = elapsed0 + time.perf_counter() - wall0
+                if cfg.max_time is not None and st.elapsed + self.reserve() >= cfg.max_time:
                     break
                 if st.evals_since_best >= cfg.patience:
                     break
                 t0 = time.perf_counter()
+                lr = lr_at(cfg, st.step, self.budget_progress())
                 for group in self.opt.param_groups:
-                    group["lr"] = lr_at(cfg, st.step)
-                x, y = self._next_batch()
-                h, c = (t.detach() for t in self.hidden)
-                logits, self.hidden = self.model(x, (h, c))
-                loss = nn.functional.cross_entropy(
-                    logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
-                )
+                    group["lr"] = lr
+                loss = self._forward_loss()
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -275,23 +351,33 @@ class Trainer:
                 val = None
                 if st.step % cfg.eval_every == 0 or st.step == cfg.max_steps:
                     val = self._eval_and_keep_best()
+                st.elapsed = elapsed0 + time.perf_counter() - wall0
                 if on_progress is not None:
                     on_progress(st, val)
                 if self._stop:
                     raise Interrupted(self.save("last.pt"))
             if not st.history or st.history[-1]["step"] != st.step:
                 self._eval_and_keep_best()
+            st.elapsed = elapsed0 + time.perf_counter() - wall0
             self.save("last.pt")
         finally:
             if restore is not None:
                 restore()
         return st
 
+    def _validate(self) -> tuple[float, dict]:
+        """(val loss, anything more to keep in the history entry)."""
+        return evaluate(self.model, self.corpus.val, self.device, self.cfg.eval_chars), {}
+
     def _eval_and_keep_best(self) -> float:
         st = self.state
-        val = evaluate(self.model, self.corpus.val, self.device, self.cfg.eval_chars)
+        t0 = time.perf_counter()
+        val, extra = self._validate()
+        seconds = time.perf_counter() - t0
+        st.eval_rate = self.val_chars() / max(seconds, 1e-6)
         st.history.append(
-            {"step": st.step, "train": st.last_train_loss, "val": val, "seconds": st.train_seconds}
+            {"step": st.step, "train": st.last_train_loss, "val": val, "seconds": st.train_seconds,
+             **extra}
         )
         if val < st.best_val:
             st.best_val, st.best_step, st.evals_since_best = val, st.step, 0

@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_VOCAB = ROOT / "models" / "vocab.json"
+SHIPPED_NAMES = ("austen", "bible", "latex", "linux", "nietzsche", "shakespeare")
 TINY_CORPORA = {
     "shakespeare": DATA / "shakespeare_tiny.txt",
     "linux": DATA / "linux_tiny.txt",
@@ -115,11 +116,47 @@ def udp_port() -> int:
 
 @pytest.fixture(scope="session")
 def shipped_models() -> list[Path]:
-    """The six committed models; missing ones fail in CI and skip (with the reason) elsewhere."""
-    files = sorted((ROOT / "models").glob("*.onnx"))
+    """The six committed dedicated models (not models/styles.onnx, the conditioned one); missing
+    ones fail in CI and skip (with the reason) elsewhere."""
+    files = sorted(p for p in (ROOT / "models").glob("*.onnx") if p.stem in SHIPPED_NAMES)
     if len(files) < 6:
         message = f"the shipped models are not all in models/ ({len(files)} of 6)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     return files
+
+
+def train_tiny_styles(
+    out: Path, steps: int = 240, seed: int = 0, style_into: str = "gates"
+) -> Path:
+    """A tiny style-conditioned model (2×32, the three tiny corpora as styles shakespeare, linux,
+    bible) trained for `steps` steps through the real StyleTrainer and export; seconds."""
+    import torch
+
+    from charmix.export.dataset import load_vocab
+    from charmix.export.onnx_export import export_checkpoint
+    from charmix.export.styles import StyleTrainer, load_styles
+    from charmix.export.train import TrainConfig
+
+    torch.set_num_threads(1)
+    specs = list(TINY_CORPORA.items())
+    corpora = load_styles(specs, load_vocab(SHARED_VOCAB))
+    cfg = TrainConfig(
+        name=out.stem, corpus_path="", description="tiny conditioned test model",
+        layers=2, hidden=32, embedding=16, dropout=0.0, seq_len=32, batch=12, lr=1e-2,
+        min_lr=1e-3, warmup=10, max_steps=steps, eval_every=60, eval_chars=4000, seed=seed,
+        device="cpu", style_into=style_into,
+        styles=[{"name": n, "corpus": str(p)} for n, p in specs],
+    )
+    ckpt_dir = out.parent / f"ckpt_{out.stem}"
+    StyleTrainer(cfg, corpora, ckpt_dir).run()
+    export_checkpoint(ckpt_dir / "best.pt", out, full_val=[c.val for c in corpora],
+                      parity_steps=50)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_styles(tmp_path_factory) -> Path:
+    """A tiny style-conditioned model with the styles shakespeare, linux, bible."""
+    return train_tiny_styles(tmp_path_factory.mktemp("tiny_styles") / "styles.onnx")

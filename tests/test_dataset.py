@@ -136,13 +136,17 @@ def test_bom_is_stripped_and_crlf_and_cr_become_newlines(tmp_path: Path) -> None
 def test_vocab_rule_accents_whitespace_and_drops() -> None:
     vocab = list("abcdefghijklmnopqrstuvwxyzAE \n.")
     text = "café\u00a0naïve\tÆ\u2003x€y\ufb01\u0301."
-    out, mapped, dropped = map_to_vocab(text, vocab)
+    out, mapped, dropped, what = map_to_vocab(text, vocab)
     # é→e, ï→i (NFKD minus marks); no-break space → " " (its NFKD); tab and em space are other
     # whitespace → " "; Æ has no decomposition and is not whitespace → dropped; € dropped;
     # the ﬁ ligature → "fi"; a lone combining accent has an empty base → dropped.
     assert out == "cafe naive  xyfi."
     assert mapped == 6  # é, U+00A0, ï, tab, U+2003, ﬁ
     assert dropped == 3  # Æ, €, U+0301
+    assert sorted(what) == sorted([
+        "é→e ×1", "U+00A0→' ' ×1", "ï→i ×1", "U+0009→' ' ×1", "U+2003→' ' ×1", "ﬁ→fi ×1",
+        "Æ dropped ×1", "€ dropped ×1", "U+0301 dropped ×1",
+    ])
 
 
 def test_vocab_rule_needs_every_decomposed_character() -> None:
@@ -152,12 +156,13 @@ def test_vocab_rule_needs_every_decomposed_character() -> None:
 
 
 def test_vocab_rule_whitespace_is_dropped_without_a_space() -> None:
-    out, mapped, dropped = map_to_vocab("a\tb\u2003c", list("abc"))
+    out, mapped, dropped, what = map_to_vocab("a\tb\u2003c", list("abc"))
     assert (out, mapped, dropped) == ("abc", 0, 2)
+    assert what == ["U+0009 dropped ×1", "U+2003 dropped ×1"]
 
 
 def test_vocab_rule_text_already_in_vocabulary_is_untouched() -> None:
-    assert map_to_vocab("abc cab", list("abc ")) == ("abc cab", 0, 0)
+    assert map_to_vocab("abc cab", list("abc ")) == ("abc cab", 0, 0, [])
 
 
 def test_shared_vocab_corpus_reports_counts_and_keeps_the_vocab(tmp_path: Path) -> None:
@@ -171,6 +176,11 @@ def test_shared_vocab_corpus_reports_counts_and_keeps_the_vocab(tmp_path: Path) 
     assert corpus.dropped == 20
     assert len(corpus.notes) == 1
     assert "40 characters mapped" in corpus.notes[0] and "20 dropped" in corpus.notes[0]
+    # the note names every character and what became of it, most frequent first
+    assert corpus.notes[0].startswith(f"{tmp_path}")
+    for part in ("è→e ×10", "û→u ×10", "ï→i ×10", "U+00A0→' ' ×10", "— dropped ×10",
+                 "€ dropped ×10"):
+        assert part in corpus.notes[0], corpus.notes[0]
     encoded = decode(np.concatenate([corpus.train, corpus.val]), vocab)
     assert encoded == "Creme brulée for the naive café owner  10  each.\n" * 10
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,8 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         encoding="utf-8",
         timeout=60,
         cwd=cwd,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        # the user models folder is the test's own, never the real one
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", "XDG_DATA_HOME": str(cwd / "xdg-data")},
     )
 
 
@@ -84,7 +86,14 @@ def cli(
         "unknown_name": ["sample", "-m", "latin", "--models-dir", folder],
         "bad_mode": ["sample", "-m", shake, "--mode", "harmonic"],
         "same_model_twice": ["sample", "-m", shake, "-m", shake],
+        "own_vocab": ["models", str(own_vocab_model.parent)],
+        "where": ["models", "--where"],
+        "user_sample": ["sample", "-m", "mine", "-n", "40", "--seed", "2"],
+        "user_listed": ["models"],
     }
+    mine = d / "xdg-data" / "charmix" / "models" / "mine.onnx"
+    mine.parent.mkdir(parents=True)
+    shutil.copy(tiny_models["bible"], mine)
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(run, args, d) for name, args in commands.items()}
         return {name: f.result() for name, f in futures.items()}
@@ -142,6 +151,41 @@ def test_models_json(cli, tiny_models: dict[str, Path]) -> None:
             k: v for k, v in load_model(path).info.meta.items() if k.startswith("charmix.")
         }
         assert float(entry["charmix.val_loss"]) > 0
+
+
+def test_models_marks_a_vocabulary_of_its_own(cli, own_vocab_model: Path) -> None:
+    out = ok(cli["own_vocab"])
+    row = next(line for line in out.splitlines() if " ownvocab " in line)
+    assert f" {len(load_model(own_vocab_model).vocab)} own " in row
+    shared = ok(cli["table"])
+    assert " own " not in shared  # the tiny models share the shipped vocabulary
+
+
+def test_user_models_folder_is_found_by_name_and_listed(cli) -> None:
+    where = ok(cli["where"])
+    assert f"shipped models: {ROOT / 'models'}" in where
+    assert "xdg-data/charmix/models" in where, where  # the folder follows XDG_DATA_HOME
+    assert len(ok(cli["user_sample"]).rstrip("\n")) == 40
+    listed = ok(cli["user_listed"])
+    # the copy keeps the name in its metadata (bible); it is the one 2×32 row after the shipped
+    assert "xdg-data/charmix/models" in " ".join(listed.split())
+    assert [line for line in listed.splitlines() if "2×32" in line][0].split()[1] == "bible"
+
+
+def test_names_resolve_in_the_shipped_models_first(tmp_path: Path, monkeypatch) -> None:
+    from charmix.daemon.model import ModelError, resolve_model, shipped_models_dir
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    user = tmp_path / "charmix" / "models"
+    user.mkdir(parents=True)
+    (user / "mine.onnx").write_bytes(b"x")
+    (user / "vocab.onnx").write_bytes(b"x")
+    assert resolve_model("mine") == user / "mine.onnx"
+    for shipped in sorted(shipped_models_dir().glob("*.onnx"))[:1]:
+        (user / shipped.name).write_bytes(b"x")
+        assert resolve_model(shipped.stem) == shipped
+    with pytest.raises(ModelError, match=r"no model of that name in .* or .*have: .*mine"):
+        resolve_model("nothing")
 
 
 def test_models_in_an_empty_folder(cli) -> None:
@@ -220,7 +264,7 @@ def test_prime_is_fed_to_the_models(cli, tiny_models: dict[str, Path]) -> None:
 @pytest.mark.parametrize(
     ("case", "code", "message"),
     [
-        ("weights_count", 2, "charmix: --weights has 3 values for 2 models"),
+        ("weights_count", 2, "charmix: --weights has 3 values for 2 models (shakespeare, linux)"),
         ("weights_negative", 2, "charmix: --weights must be finite and non-negative"),
         ("weights_text", 2,
          "charmix: --weights must be numbers separated by commas, not '0.5,lots'"),

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from charmix.daemon.engine import Engine, Settings
-from charmix.daemon.model import StepModel, load_model
+from charmix.daemon.model import StepModel, default_models, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -121,5 +121,27 @@ def test_models_readme_table_is_the_files_metadata(shipped_models: list[Path]) -
     readme = (MODELS / "README.md").read_text(encoding="utf-8")
     start, end = "<!-- table: charmix models --markdown -->\n", "<!-- end table -->"
     table = readme.split(start, 1)[1].split(end, 1)[0].strip()
-    expected = markdown_table([(path, load_model(path).info) for path in shipped_models])
+    every = sorted(MODELS.glob("*.onnx"))  # the six and the style-conditioned one
+    expected = markdown_table([(path, load_model(path).info) for path in every])
     assert table == expected
+
+
+def test_a_plain_daemon_loads_exactly_the_six(shipped_models: list[Path]) -> None:
+    """models/styles.onnx sits beside the six but joins only by name (--model styles)."""
+    models, notes = default_models()
+    assert {m.name for m in models} == NAMES and len(models) == 6
+    if (MODELS / "styles.onnx").exists():
+        assert len(notes) == 1 and "--model styles" in notes[0]
+
+
+def test_the_style_model_knows_the_six_styles(shipped_models: list[Path]) -> None:
+    path = MODELS / "styles.onnx"
+    if not path.exists():
+        pytest.skip("models/styles.onnx is not trained yet (make styles)")
+    model = load_model(path)
+    assert model.info.styles == ["shakespeare", "austen", "nietzsche", "bible", "linux", "latex"]
+    assert model.vocab == json.loads((MODELS / "vocab.json").read_text(encoding="utf-8"))
+    assert model.info.weights == "int8-block32"
+    per_style = json.loads(model.info.meta["charmix.style_val_loss"])
+    assert set(per_style) == NAMES and all(0 < v < 3 for v in per_style.values())
+    assert (MODELS / "fp32" / "styles.onnx").exists()

@@ -59,7 +59,7 @@ def run_cli(*args: str | Path, cwd: Path, timeout: float = 90) -> subprocess.Com
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=cli_env(),
+        env=cli_env(cwd),
     )
 
 
@@ -70,13 +70,17 @@ def popen_cli(*args: str | Path, cwd: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=cli_env(),
+        env=cli_env(cwd),
     )
 
 
-def cli_env() -> dict[str, str]:
+def cli_env(cwd: Path | None = None) -> dict[str, str]:
+    """The environment of a CLI run: its user data folder (where `charmix train` writes models
+    by default) inside the test's own working directory, never the real one."""
     env = dict(os.environ)
     env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", COLUMNS="200")
+    if cwd is not None:
+        env["XDG_DATA_HOME"] = str(cwd / "xdg-data")
     return env
 
 
@@ -130,7 +134,10 @@ def runs(tmp_path_factory) -> dict[str, TrainRun]:
     steps = ["--max-steps", "40", "--eval-every", "10"]
     where = {
         "e2e": (d / "e2e.onnx", d / "e2e_ckpt"),
-        "again": (d / "again" / "models" / "t.onnx", d / "again" / "checkpoints" / "t"),
+        "again": (
+            d / "again" / "xdg-data" / "charmix" / "models" / "t.onnx",
+            d / "again" / "checkpoints" / "t",
+        ),
         "other": (d / "other.onnx", d / "other_ckpt"),
     }
     procs = {
@@ -202,11 +209,12 @@ def test_progress_is_printed_per_evaluation(e2e: TrainRun) -> None:
     assert "2×16 LSTM" in e2e.proc.stderr and "device cpu" in e2e.proc.stderr
 
 
-def test_default_out_and_checkpoint_dir_are_in_the_working_directory(
+def test_default_out_is_the_user_models_folder_and_checkpoints_the_working_directory(
     runs: dict[str, TrainRun],
 ) -> None:
+    """A model you train is yours: it goes to the user data folder, never into the package."""
     again = runs["again"]
-    assert Path(again.summary["out"]) == Path("models") / "t.onnx"
+    assert Path(again.summary["out"]) == again.out
     assert again.out.is_file() and (again.ckpt / "last.pt").is_file()
     assert (again.ckpt / "best.pt").is_file()
     assert load_model(again.out).name == "t"
@@ -280,6 +288,12 @@ def test_resume_after_sigint_is_exact(tmp_path: Path) -> None:
             *train_args(tmp_path / "b", tmp_path / "b.onnx", *common, "--resume"), cwd=tmp_path
         )
         assert resumed.returncode == 0, resumed.stderr
+        # the elapsed column continues from the checkpoint instead of restarting at 0:00:00
+        before = re.findall(r"elapsed (\d+):(\d\d):(\d\d)", err)
+        after = re.findall(r"elapsed (\d+):(\d\d):(\d\d)", resumed.stderr)
+        seconds = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in (before[-1], after[0])]
+        assert seconds[1] >= seconds[0], (before, after)
+        assert load_ckpt(tmp_path / "b" / "last.pt")["state"]["elapsed"] > seconds[0]
         a_out, a_err = straight.communicate(timeout=90)
         assert straight.returncode == 0, a_err
     finally:
@@ -446,7 +460,8 @@ def test_errors_replace_and_shared_vocab_train(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     n_a = text.count("a")
     # à is mapped to a (é is in the shared vocabulary); the two replacement characters dropped
-    assert f"charmix: {n_a} characters mapped into the vocabulary, 2 dropped" in proc.stderr
+    assert f"{n_a} characters mapped into the vocabulary, 2 dropped: " in proc.stderr
+    assert f"à→a ×{n_a}, \ufffd dropped ×2" in proc.stderr  # named, most frequent first
     model = load_model(tmp_path / "m.onnx")
     assert model.vocab == json.loads(SHARED_VOCAB.read_text(encoding="utf-8"))
 
@@ -455,4 +470,43 @@ def test_train_without_arguments_is_a_usage_error(tmp_path: Path) -> None:
     proc = run_cli("train", cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert "Missing argument 'corpus'" in proc.stderr
+    assert "Missing argument 'CORPUS'" in proc.stderr
+    assert one_error_line(proc).startswith("charmix: Missing argument")
+
+
+def test_help_shows_every_default_and_no_stray_markup(tmp_path: Path) -> None:
+    """rich reads "[default: ...]" in a help string as markup and drops it: every default is
+    shown through typer's show_default instead, and no help ends in a space before its dot."""
+    proc = run_cli("train", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = re.sub(r"[│╭╮╰╯─]", " ", proc.stdout)
+    flat = " ".join(text.split())
+    for shown in ("[default: (USER_MODELS/NAME.onnx", "[default: (checkpoints/NAME)]",
+                  "[default: (torch's choice)]", "[default: (no limit)]", "--style",
+                  "--embed-dropout", "--weight-dropout", "--style-into", "a [styles] table"):
+        assert shown in flat, (shown, flat)
+    assert not re.search(r"\w \.(\s|$)", flat), flat  # "torch CPU threads ." was one
+    assert "torch CPU threads." in flat
+
+
+def test_max_time_is_the_schedule_and_the_whole_run(tmp_path: Path) -> None:
+    """--max-time: the learning rate decays over the budget (it ends near the minimum), steps
+    are not the limit, and the run (evaluation and export included) stays inside the budget."""
+    budget = 0.4  # minutes (importing torch alone can take 10 s of it on a busy machine)
+    t0 = time.monotonic()
+    proc = run_cli(*train_args(tmp_path / "ck", tmp_path / "b.onnx", "--max-time", str(budget),
+                               "--eval-every", "25"), cwd=tmp_path)
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    last = load_ckpt(tmp_path / "ck" / "last.pt")
+    st, cfg = last["state"], last["train_config"]
+    lrs = [float(x) for x in re.findall(r" lr ([\d.e+-]+) ", proc.stderr)]
+    assert lrs and lrs[-1] < 0.35 * cfg["lr"], proc.stderr  # decayed with the budget spent
+    assert st["step"] < cfg["max_steps"]
+    # the run's own clock: it used most of the budget and kept the export inside it
+    assert 0.6 * budget * 60 < st["elapsed"] <= budget * 60
+    # the command's own clock, from its start to the model written: inside the budget
+    h, m, sec = re.search(r"after (\d+):(\d\d):(\d\d)$", proc.stdout.strip()).groups()
+    assert int(h) * 3600 + int(m) * 60 + int(sec) <= budget * 60
+    assert wall < budget * 60 + 30  # the interpreter's start is outside the command's clock
+    assert "left 0:00:" in proc.stderr
