@@ -121,10 +121,10 @@ def train(
     Validation is the last 10% of each corpus. Ctrl-C saves a checkpoint; --resume continues it.
     """
     started = time.perf_counter()
+    _need_torch()  # before anything imports torch: one line, not a traceback
     from charmix.daemon.model import shipped_models_dir, user_models_dir
     from charmix.export import dataset, styles
 
-    _need_torch()
     if batching not in ("stateful", "random"):
         _fail(f"--batching must be stateful or random, not {batching!r}", 2)  # usage
     if style_into not in ("input", "gates", "both"):
