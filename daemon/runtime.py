@@ -163,6 +163,9 @@ class Daemon:
             try:
                 self.performer.start_recording(cfg.record)
             except RecordError as exc:
+                if self.services is not None:  # no OSCQuery server or mDNS left behind
+                    self.services.close()
+                    self.services = None
                 self.server.stop()
                 self.broadcaster.close()
                 raise StartupError(f"--record: {exc}") from None
