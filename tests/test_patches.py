@@ -44,6 +44,10 @@ def template(path: str) -> str:
 
 
 # -- Max -----------------------------------------------------------------------------------------
+# The voice filter's regexp and the address it rebuilds (test_maxpat_shows_the_chosen_voice).
+VOICE_FILTER = (f"regexp ^{protocol.VOICE_PREFIX}([0-9]+)(/.+)$", f"sprintf symout {P}%s")
+
+
 @pytest.fixture(scope="module")
 def maxpat() -> dict:
     return json.loads(MAXPAT.read_text(encoding="utf-8"))["patcher"]
@@ -92,7 +96,8 @@ def expected_counts(box: dict) -> tuple[int | None, int | None]:
         "unpack": (1, len(args)), "pak": (len(args), 1), "regexp": (1, 5),
         "udpreceive": (1, 1), "udpsend": (1, 0), "s": (1, 0), "r": (0, 1),
         "prepend": (1, 1), "loadbang": (1, 1), "metro": (2, 1), "delay": (2, 1), "sel": (2, 2),
-        "maximum": (2, 2), ">": (2, 1),
+        "maximum": (2, 2), ">": (2, 1), "==": (2, 1), "routepass": (len(args) + 1, len(args) + 1),
+        "sprintf": (max(1, box["text"].count("%")), 1),
     }
     if head.startswith("zl."):
         return 2, 2
@@ -135,8 +140,8 @@ def test_maxpat_addresses_and_ports_follow_the_table(maxpat: dict) -> None:
     received, sent = set(), set()
     for ident, text in texts.items():
         found = [template(m.group(0)) for m in ADDRESS.finditer(text)]
-        if not found or boxes[ident]["maxclass"] == "comment":
-            continue
+        if not found or boxes[ident]["maxclass"] == "comment" or text in VOICE_FILTER:
+            continue  # the voice filter's patterns: test_maxpat_shows_the_chosen_voice
         assert (ident in downstream) != (ident in upstream), f"{text}: direction unclear"
         (received if ident in downstream else sent).update(found)
         if any(f.endswith(("/subscribe", "/unsubscribe", "/query")) for f in found):
@@ -145,6 +150,61 @@ def test_maxpat_addresses_and_ports_follow_the_table(maxpat: dict) -> None:
     assert sent <= IN, sent - IN
     assert received >= SHOWN, SHOWN - received
     assert {f"{P}/{s}" for s in ("weights", "temperature", "rate", "subscribe")} <= sent
+
+
+def test_maxpat_shows_the_chosen_voice(maxpat: dict) -> None:
+    """Every datagram passes the voice filter before the displays (Pd's `voice` box, for Max):
+    /charmix/voice/k/… is cut back to /charmix/… when k is the chosen voice, unprefixed frames
+    pass for voice 0 only, and what every voice shares (the table's outputs without `voice`)
+    always passes. The addresses come from the table; each cord is checked, outlet and inlet."""
+    boxes = max_boxes(maxpat)
+    texts = {i: b.get("text", "") for i, b in boxes.items()}
+    cords = {(line["patchline"]["source"][0], line["patchline"]["source"][1],
+              line["patchline"]["destination"][0], line["patchline"]["destination"][1])
+             for line in maxpat["lines"]}
+
+    def out_of(box: str, outlet: int) -> set[tuple[str, int]]:
+        return {(d, di) for s, so, d, di in cords if (s, so) == (box, outlet)}
+
+    def only(box: str, outlet: int, text: str | None = None, inlet: int = 0) -> str:
+        [(dst, di)] = out_of(box, outlet)  # exactly one cord from this outlet
+        assert di == inlet and (text is None or texts[dst] == text), (texts[dst], di)
+        return dst
+
+    def one(text: str) -> str:
+        ids = [i for i, t in texts.items() if t == text]
+        assert len(ids) == 1, f"{text!r}: {len(ids)} boxes"
+        return ids[0]
+
+    shared = [a.path for a in protocol.OUTPUT if not a.voice]
+    assert shared == [f"{P}/models", f"{P}/vocab", f"{P}/status"]
+    rx = one(f"udpreceive {protocol.OUTPUT_PORT}")
+    main = next(i for i, t in texts.items() if t.startswith(f"route {P}/char "))
+    assert {(s, so) for s, so, _, _ in cords if s == rx} == {(rx, 0)}
+    cut = only(rx, 0, "zl.slice 1")  # address | arguments
+    join = only(cut, 1, "zl.join", inlet=1)  # the arguments wait in the cold inlet
+    split = only(cut, 0, f"regexp ^{protocol.VOICE_PREFIX}([0-9]+)(/.+)$")
+    assert only(join, 0) == main
+    passing = only(split, 3, "routepass " + " ".join(shared))  # no voice in the address
+    for k in range(len(shared)):
+        assert only(passing, k) == join
+    gate = only(passing, len(shared), "gate 1", inlet=1)  # voice 0's frames
+    assert only(gate, 0) == join
+    match = only(split, 1, "route 0")  # (voice, rest of the address)
+    symbol = only(match, 0, "prepend symbol")
+    assert only(only(symbol, 0, f"sprintf symout {P}%s"), 0) == join
+    [box] = [i for i, b in boxes.items() if b.get("varname") == "voice"]
+    assert boxes[box]["maxclass"] == "number"
+    assert (boxes[box]["minimum"], boxes[box]["maximum"]) == (0, protocol.VOICES_MAX - 1)
+    fan = only(box, 0, "t i i")
+    assert out_of(fan, 1) == {(match, 1)}  # route looks for the chosen voice's number
+    assert only(only(fan, 0, "== 0"), 0) == gate  # unprefixed frames: voice 0 only
+    load = one("loadbang")
+    assert any(texts[m] == "0" and only(m, 0) == box for m, _ in out_of(load, 0))
+    # Nothing reaches the displays around the filter.
+    graph = max_graph(maxpat)
+    del graph[join]
+    assert main not in reachable(graph, {rx})
 
 
 def test_maxpat_status_fields_in_table_order(maxpat: dict) -> None:

@@ -88,7 +88,7 @@
 					"numoutlets": 11,
 					"patching_rect": [
 						15.0,
-						95.0,
+						275.0,
 						1160.0,
 						22.0
 					],
@@ -116,7 +116,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						15.0,
-						135.0,
+						315.0,
 						89.0,
 						22.0
 					],
@@ -134,7 +134,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						131.0,
-						135.0,
+						315.0,
 						117.0,
 						22.0
 					],
@@ -149,7 +149,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						247.0,
-						135.0,
+						315.0,
 						110.0,
 						22.0
 					],
@@ -164,7 +164,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						363.0,
-						135.0,
+						315.0,
 						89.0,
 						22.0
 					],
@@ -182,7 +182,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						479.0,
-						135.0,
+						315.0,
 						47.0,
 						22.0
 					],
@@ -201,7 +201,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						519.0,
-						165.0,
+						345.0,
 						54.0,
 						22.0
 					],
@@ -220,7 +220,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						519.0,
-						195.0,
+						375.0,
 						96.0,
 						22.0
 					],
@@ -238,7 +238,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						595.0,
-						135.0,
+						315.0,
 						47.0,
 						22.0
 					],
@@ -257,7 +257,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						635.0,
-						165.0,
+						345.0,
 						54.0,
 						22.0
 					],
@@ -276,7 +276,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						635.0,
-						195.0,
+						375.0,
 						131.0,
 						22.0
 					],
@@ -291,7 +291,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						635.0,
-						225.0,
+						405.0,
 						96.0,
 						22.0
 					],
@@ -309,7 +309,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						711.0,
-						135.0,
+						315.0,
 						47.0,
 						22.0
 					],
@@ -328,7 +328,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						751.0,
-						165.0,
+						345.0,
 						82.0,
 						22.0
 					],
@@ -347,7 +347,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						751.0,
-						195.0,
+						375.0,
 						75.0,
 						22.0
 					],
@@ -366,7 +366,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						751.0,
-						225.0,
+						405.0,
 						89.0,
 						22.0
 					],
@@ -384,7 +384,7 @@
 					"numoutlets": 3,
 					"patching_rect": [
 						943.0,
-						135.0,
+						315.0,
 						61.0,
 						22.0
 					],
@@ -404,7 +404,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						963.0,
-						255.0,
+						435.0,
 						54.0,
 						22.0
 					],
@@ -423,7 +423,7 @@
 					"numoutlets": 6,
 					"patching_rect": [
 						943.0,
-						165.0,
+						345.0,
 						138.0,
 						22.0
 					],
@@ -446,7 +446,7 @@
 					"numoutlets": 18,
 					"patching_rect": [
 						1059.0,
-						135.0,
+						315.0,
 						200.0,
 						22.0
 					],
@@ -481,7 +481,7 @@
 					"numoutlets": 3,
 					"patching_rect": [
 						1175.0,
-						135.0,
+						315.0,
 						61.0,
 						22.0
 					],
@@ -501,7 +501,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1255.0,
-						165.0,
+						345.0,
 						40.0,
 						22.0
 					],
@@ -519,7 +519,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						1215.0,
-						195.0,
+						375.0,
 						82.0,
 						22.0
 					],
@@ -538,7 +538,7 @@
 					"numoutlets": 5,
 					"patching_rect": [
 						1215.0,
-						225.0,
+						405.0,
 						200.0,
 						22.0
 					],
@@ -560,7 +560,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						1215.0,
-						255.0,
+						435.0,
 						47.0,
 						22.0
 					],
@@ -579,7 +579,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						1135.0,
-						285.0,
+						465.0,
 						54.0,
 						22.0
 					],
@@ -598,7 +598,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						1175.0,
-						465.0,
+						645.0,
 						82.0,
 						22.0
 					],
@@ -617,7 +617,7 @@
 					"numoutlets": 6,
 					"patching_rect": [
 						1135.0,
-						495.0,
+						675.0,
 						120.0,
 						22.0
 					],
@@ -640,7 +640,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						15.0,
-						330.0,
+						510.0,
 						40.0,
 						20.0
 					],
@@ -655,7 +655,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						60.0,
-						330.0,
+						510.0,
 						900.0,
 						22.0
 					],
@@ -673,7 +673,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						15.0,
-						362.0,
+						542.0,
 						40.0,
 						20.0
 					],
@@ -688,7 +688,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						60.0,
-						362.0,
+						542.0,
 						40.0,
 						22.0
 					],
@@ -706,7 +706,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						115.0,
-						362.0,
+						542.0,
 						40.0,
 						20.0
 					],
@@ -721,7 +721,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						155.0,
-						362.0,
+						542.0,
 						70.0,
 						22.0
 					],
@@ -740,7 +740,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						155.0,
-						392.0,
+						572.0,
 						110.0,
 						22.0
 					],
@@ -758,7 +758,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						245.0,
-						362.0,
+						542.0,
 						82.0,
 						20.0
 					],
@@ -773,7 +773,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						320.0,
-						362.0,
+						542.0,
 						130.0,
 						22.0
 					],
@@ -791,7 +791,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						15.0,
-						425.0,
+						605.0,
 						520.0,
 						20.0
 					],
@@ -806,7 +806,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						15.0,
-						445.0,
+						625.0,
 						560.0,
 						110.0
 					],
@@ -839,7 +839,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						773.0,
-						225.0,
+						405.0,
 						80.0,
 						22.0
 					],
@@ -857,7 +857,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						858.0,
-						225.0,
+						405.0,
 						80.0,
 						22.0
 					],
@@ -875,7 +875,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						943.0,
-						225.0,
+						405.0,
 						80.0,
 						22.0
 					],
@@ -893,7 +893,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1028.0,
-						225.0,
+						405.0,
 						80.0,
 						22.0
 					],
@@ -911,7 +911,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1113.0,
-						225.0,
+						405.0,
 						80.0,
 						22.0
 					],
@@ -929,7 +929,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1198.0,
-						225.0,
+						405.0,
 						80.0,
 						22.0
 					],
@@ -947,7 +947,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						15.0,
-						575.0,
+						755.0,
 						110.0,
 						22.0
 					],
@@ -965,7 +965,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						135.0,
-						575.0,
+						755.0,
 						440.0,
 						56.0
 					],
@@ -998,7 +998,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						15.0,
-						637.0,
+						817.0,
 						110.0,
 						22.0
 					],
@@ -1016,7 +1016,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						135.0,
-						637.0,
+						817.0,
 						440.0,
 						56.0
 					],
@@ -1049,7 +1049,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						15.0,
-						699.0,
+						879.0,
 						110.0,
 						22.0
 					],
@@ -1067,7 +1067,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						135.0,
-						699.0,
+						879.0,
 						440.0,
 						56.0
 					],
@@ -1100,7 +1100,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						15.0,
-						761.0,
+						941.0,
 						110.0,
 						22.0
 					],
@@ -1118,7 +1118,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						135.0,
-						761.0,
+						941.0,
 						440.0,
 						56.0
 					],
@@ -1151,7 +1151,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						15.0,
-						823.0,
+						1003.0,
 						110.0,
 						22.0
 					],
@@ -1169,7 +1169,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						135.0,
-						823.0,
+						1003.0,
 						440.0,
 						56.0
 					],
@@ -1202,7 +1202,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						15.0,
-						885.0,
+						1065.0,
 						110.0,
 						22.0
 					],
@@ -1220,7 +1220,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						135.0,
-						885.0,
+						1065.0,
 						440.0,
 						56.0
 					],
@@ -1253,7 +1253,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						610.0,
-						425.0,
+						605.0,
 						145.0,
 						20.0
 					],
@@ -1268,7 +1268,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						610.0,
-						445.0,
+						625.0,
 						180.0,
 						90.0
 					],
@@ -1301,7 +1301,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						610.0,
-						545.0,
+						725.0,
 						300.0,
 						20.0
 					],
@@ -1316,7 +1316,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						610.0,
-						565.0,
+						745.0,
 						180.0,
 						90.0
 					],
@@ -1349,7 +1349,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						610.0,
-						665.0,
+						845.0,
 						250.0,
 						20.0
 					],
@@ -1364,7 +1364,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						610.0,
-						685.0,
+						865.0,
 						180.0,
 						90.0
 					],
@@ -1397,7 +1397,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						830.0,
-						425.0,
+						605.0,
 						220.0,
 						20.0
 					],
@@ -1412,7 +1412,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						445.0,
+						625.0,
 						80.0,
 						22.0
 					],
@@ -1433,7 +1433,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						445.0,
+						625.0,
 						120.0,
 						20.0
 					],
@@ -1448,7 +1448,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						469.0,
+						649.0,
 						80.0,
 						22.0
 					],
@@ -1469,7 +1469,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						469.0,
+						649.0,
 						120.0,
 						20.0
 					],
@@ -1484,7 +1484,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						493.0,
+						673.0,
 						80.0,
 						22.0
 					],
@@ -1505,7 +1505,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						493.0,
+						673.0,
 						120.0,
 						20.0
 					],
@@ -1520,7 +1520,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						517.0,
+						697.0,
 						80.0,
 						22.0
 					],
@@ -1541,7 +1541,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						517.0,
+						697.0,
 						120.0,
 						20.0
 					],
@@ -1556,7 +1556,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						541.0,
+						721.0,
 						80.0,
 						22.0
 					],
@@ -1577,7 +1577,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						541.0,
+						721.0,
 						120.0,
 						20.0
 					],
@@ -1592,7 +1592,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						565.0,
+						745.0,
 						80.0,
 						22.0
 					],
@@ -1613,7 +1613,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						565.0,
+						745.0,
 						120.0,
 						20.0
 					],
@@ -1628,7 +1628,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						589.0,
+						769.0,
 						80.0,
 						22.0
 					],
@@ -1649,7 +1649,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						589.0,
+						769.0,
 						120.0,
 						20.0
 					],
@@ -1664,7 +1664,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						613.0,
+						793.0,
 						80.0,
 						22.0
 					],
@@ -1685,7 +1685,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						613.0,
+						793.0,
 						120.0,
 						20.0
 					],
@@ -1700,7 +1700,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						637.0,
+						817.0,
 						80.0,
 						22.0
 					],
@@ -1721,7 +1721,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						637.0,
+						817.0,
 						120.0,
 						20.0
 					],
@@ -1736,7 +1736,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						661.0,
+						841.0,
 						80.0,
 						22.0
 					],
@@ -1757,7 +1757,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						661.0,
+						841.0,
 						120.0,
 						20.0
 					],
@@ -1772,7 +1772,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						685.0,
+						865.0,
 						80.0,
 						22.0
 					],
@@ -1793,7 +1793,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						685.0,
+						865.0,
 						120.0,
 						20.0
 					],
@@ -1808,7 +1808,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						709.0,
+						889.0,
 						80.0,
 						22.0
 					],
@@ -1829,7 +1829,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						709.0,
+						889.0,
 						120.0,
 						20.0
 					],
@@ -1844,7 +1844,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						733.0,
+						913.0,
 						80.0,
 						22.0
 					],
@@ -1865,7 +1865,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						733.0,
+						913.0,
 						120.0,
 						20.0
 					],
@@ -1880,7 +1880,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						757.0,
+						937.0,
 						80.0,
 						22.0
 					],
@@ -1901,7 +1901,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						757.0,
+						937.0,
 						120.0,
 						20.0
 					],
@@ -1916,7 +1916,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						781.0,
+						961.0,
 						80.0,
 						22.0
 					],
@@ -1937,7 +1937,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						781.0,
+						961.0,
 						120.0,
 						20.0
 					],
@@ -1952,7 +1952,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						805.0,
+						985.0,
 						80.0,
 						22.0
 					],
@@ -1973,7 +1973,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						805.0,
+						985.0,
 						84.0,
 						20.0
 					],
@@ -1988,7 +1988,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1000.0,
-						300.0,
+						480.0,
 						200.0,
 						20.0
 					],
@@ -2003,7 +2003,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1000.0,
-						905.0,
+						1085.0,
 						160.0,
 						22.0
 					],
@@ -2018,7 +2018,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1000.0,
-						425.0,
+						605.0,
 						220.0,
 						20.0
 					],
@@ -2033,7 +2033,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1000.0,
-						445.0,
+						625.0,
 						22.0,
 						110.0
 					],
@@ -2053,7 +2053,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1032.0,
-						445.0,
+						625.0,
 						22.0,
 						110.0
 					],
@@ -2073,7 +2073,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1064.0,
-						445.0,
+						625.0,
 						22.0,
 						110.0
 					],
@@ -2093,7 +2093,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1096.0,
-						445.0,
+						625.0,
 						22.0,
 						110.0
 					],
@@ -2113,7 +2113,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1128.0,
-						445.0,
+						625.0,
 						22.0,
 						110.0
 					],
@@ -2133,7 +2133,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1160.0,
-						445.0,
+						625.0,
 						22.0,
 						110.0
 					],
@@ -2153,7 +2153,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1000.0,
-						565.0,
+						745.0,
 						190.0,
 						22.0
 					],
@@ -2171,7 +2171,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1000.0,
-						595.0,
+						775.0,
 						54.0,
 						22.0
 					],
@@ -2189,7 +2189,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1070.0,
-						595.0,
+						775.0,
 						131.0,
 						22.0
 					],
@@ -2207,7 +2207,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						1070.0,
-						625.0,
+						805.0,
 						47.0,
 						22.0
 					],
@@ -2226,7 +2226,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1150.0,
-						655.0,
+						835.0,
 						40.0,
 						22.0
 					],
@@ -2244,7 +2244,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						1000.0,
-						625.0,
+						805.0,
 						82.0,
 						22.0
 					],
@@ -2263,7 +2263,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1000.0,
-						655.0,
+						835.0,
 						150.0,
 						22.0
 					],
@@ -2281,7 +2281,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1000.0,
-						675.0,
+						855.0,
 						89.0,
 						20.0
 					],
@@ -2296,7 +2296,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						1090.0,
-						675.0,
+						855.0,
 						60.0,
 						22.0
 					],
@@ -2318,7 +2318,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1160.0,
-						675.0,
+						855.0,
 						170.0,
 						22.0
 					],
@@ -2336,7 +2336,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1000.0,
-						705.0,
+						885.0,
 						40.0,
 						20.0
 					],
@@ -2351,7 +2351,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						1090.0,
-						705.0,
+						885.0,
 						60.0,
 						22.0
 					],
@@ -2372,7 +2372,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1160.0,
-						705.0,
+						885.0,
 						140.0,
 						22.0
 					],
@@ -2390,7 +2390,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1000.0,
-						740.0,
+						920.0,
 						145.0,
 						22.0
 					],
@@ -2408,7 +2408,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1150.0,
-						740.0,
+						920.0,
 						145.0,
 						22.0
 					],
@@ -2426,7 +2426,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1000.0,
-						770.0,
+						950.0,
 						85.0,
 						22.0
 					],
@@ -2444,7 +2444,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1090.0,
-						770.0,
+						950.0,
 						85.0,
 						22.0
 					],
@@ -2462,7 +2462,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1000.0,
-						800.0,
+						980.0,
 						85.0,
 						22.0
 					],
@@ -2480,7 +2480,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1090.0,
-						800.0,
+						980.0,
 						85.0,
 						22.0
 					],
@@ -2498,7 +2498,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1000.0,
-						840.0,
+						1020.0,
 						22.0,
 						22.0
 					],
@@ -2516,7 +2516,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1025.0,
-						840.0,
+						1020.0,
 						260.0,
 						20.0
 					],
@@ -2531,7 +2531,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						1000.0,
-						870.0,
+						1050.0,
 						47.0,
 						22.0
 					],
@@ -2550,7 +2550,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1200.0,
-						870.0,
+						1050.0,
 						89.0,
 						22.0
 					],
@@ -2568,7 +2568,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						1060.0,
-						870.0,
+						1050.0,
 						47.0,
 						22.0
 					],
@@ -2587,7 +2587,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1200.0,
-						935.0,
+						1115.0,
 						170.0,
 						22.0
 					],
@@ -2605,7 +2605,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1010.0,
-						935.0,
+						1115.0,
 						180.0,
 						22.0
 					],
@@ -2623,7 +2623,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1200.0,
-						325.0,
+						505.0,
 						68.0,
 						22.0
 					],
@@ -2641,7 +2641,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1200.0,
-						355.0,
+						535.0,
 						75.0,
 						22.0
 					],
@@ -2659,7 +2659,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1200.0,
-						385.0,
+						565.0,
 						140.0,
 						22.0
 					],
@@ -2677,7 +2677,7 @@
 					"numoutlets": 1,
 					"patching_rect": [
 						1120.0,
-						810.0,
+						990.0,
 						40.0,
 						22.0
 					],
@@ -2695,7 +2695,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						829.0,
+						1009.0,
 						80.0,
 						22.0
 					],
@@ -2716,7 +2716,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						829.0,
+						1009.0,
 						84.0,
 						20.0
 					],
@@ -2731,7 +2731,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						853.0,
+						1033.0,
 						80.0,
 						22.0
 					],
@@ -2752,27 +2752,262 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						853.0,
+						1033.0,
 						84.0,
 						20.0
 					],
 					"text": "step_errors"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-300",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						15.0,
+						95.0,
+						82.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						""
+					],
+					"text": "zl.slice 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-301",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 5,
+					"patching_rect": [
+						15.0,
+						125.0,
+						250.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"",
+						"",
+						"",
+						""
+					],
+					"text": "regexp ^/charmix/voice/([0-9]+)(/.+)$"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-302",
+					"maxclass": "newobj",
+					"numinlets": 4,
+					"numoutlets": 4,
+					"patching_rect": [
+						15.0,
+						155.0,
+						330.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"",
+						"",
+						""
+					],
+					"text": "routepass /charmix/models /charmix/vocab /charmix/status"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-303",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						300.0,
+						185.0,
+						54.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "gate 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-304",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						420.0,
+						155.0,
+						54.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						""
+					],
+					"text": "route 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-305",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"patching_rect": [
+						420.0,
+						185.0,
+						96.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "prepend symbol"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-306",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"patching_rect": [
+						15.0,
+						245.0,
+						54.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						""
+					],
+					"text": "zl.join"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-307",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"patching_rect": [
+						420.0,
+						215.0,
+						160.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "sprintf symout /charmix%s"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-310",
+					"maxclass": "number",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						700.0,
+						95.0,
+						50.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"minimum": 0,
+					"maximum": 63,
+					"varname": "voice"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-311",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						700.0,
+						125.0,
+						47.0,
+						22.0
+					],
+					"outlettype": [
+						"int",
+						"int"
+					],
+					"text": "t i i"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-312",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						700.0,
+						185.0,
+						40.0,
+						22.0
+					],
+					"outlettype": [
+						"int"
+					],
+					"text": "== 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-313",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						755.0,
+						95.0,
+						440.0,
+						47.0
+					],
+					"linecount": 3,
+					"text": "voice: with charmix daemon --voices K, which voice's frames reach the displays (voice k > 0 arrives under /charmix/voice/k/...; models, vocab and status are shared by every voice)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-314",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						620.0,
+						95.0,
+						40.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "0"
+				}
 			}
 		],
 		"lines": [
-			{
-				"patchline": {
-					"destination": [
-						"obj-3",
-						0
-					],
-					"source": [
-						"obj-2",
-						0
-					]
-				}
-			},
 			{
 				"patchline": {
 					"destination": [
@@ -4233,6 +4468,246 @@
 					],
 					"destination": [
 						"obj-202",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-300",
+						0
+					],
+					"source": [
+						"obj-2",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-306",
+						1
+					],
+					"source": [
+						"obj-300",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-301",
+						0
+					],
+					"source": [
+						"obj-300",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-302",
+						0
+					],
+					"source": [
+						"obj-301",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-306",
+						0
+					],
+					"source": [
+						"obj-302",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-306",
+						0
+					],
+					"source": [
+						"obj-302",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-306",
+						0
+					],
+					"source": [
+						"obj-302",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-303",
+						1
+					],
+					"source": [
+						"obj-302",
+						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-306",
+						0
+					],
+					"source": [
+						"obj-303",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-304",
+						0
+					],
+					"source": [
+						"obj-301",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-305",
+						0
+					],
+					"source": [
+						"obj-304",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-307",
+						0
+					],
+					"source": [
+						"obj-305",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-306",
+						0
+					],
+					"source": [
+						"obj-307",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-3",
+						0
+					],
+					"source": [
+						"obj-306",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-311",
+						0
+					],
+					"source": [
+						"obj-310",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-304",
+						1
+					],
+					"source": [
+						"obj-311",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-312",
+						0
+					],
+					"source": [
+						"obj-311",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-303",
+						0
+					],
+					"source": [
+						"obj-312",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-314",
+						0
+					],
+					"source": [
+						"obj-134",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-310",
+						0
+					],
+					"source": [
+						"obj-314",
 						0
 					]
 				}
