@@ -177,9 +177,10 @@ def daemon(
     )] = None,
     state: Annotated[Path | None, Opt(
         metavar="FILE", rich_help_panel=PANEL_RUN,
-        help="Keep the live settings (weights, temperatures, mode, rate, slew, top-k/p, pause, "
-        "subscribers) in FILE, saved about once a second while they change and restored at "
-        "start (default: none; $STATE_DIRECTORY/state.json when run as a systemd service).",
+        help="Keep the live settings (every voice's weights, temperatures, mode, slew, top-k/p; "
+        "rate, pause, subscribers) in FILE, saved about once a second while they change and "
+        "restored at start (default: none; $STATE_DIRECTORY/state.json when run as a systemd "
+        "service).",
     )] = None,
     burst: Annotated[int | None, Opt(
         metavar="N", rich_help_panel=PANEL_RUN,

@@ -183,13 +183,14 @@ class Daemon:
         if path is None:
             return
         assert self.server is not None
-        self.keeper = state.StateKeeper(path, self.controls, self.broadcaster, self.log,
+        self.keeper = state.StateKeeper(path, self.voice_controls, self.broadcaster, self.log,
                                         allowed=self.server.allowed)
         done = self.keeper.load()
         if done:
             self.log.info("state: restored %s from %s", ", ".join(done), path)
             # Start at the restored weights instead of gliding there from the defaults.
-            self.engine.weights = normalise_weights(self.controls.target_weights())
+            for voice, controls in zip(self.engine.voices, self.voice_controls, strict=True):
+                voice.weights = normalise_weights(controls.target_weights())
         self.keeper.start()
 
     # -------------------------------------------------------------------- clock callbacks

@@ -209,3 +209,111 @@ def test_a_failing_write_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -
     with pytest.raises(OSError):
         state.write_atomic(path, b"new")
     assert path.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [path]
+
+
+def voice_gestures(voice: int, names: list[str]) -> list[bytes]:
+    """Every per-voice setting of one voice, under its /charmix/voice/k/… addresses."""
+    v = f"{protocol.VOICE_PREFIX}{voice}"
+    return [
+        osc(f"{v}/weights", 0.1, 0.2, 0.7), osc(f"{v}/temperature", 1.9),
+        osc(f"{v}/model/{names[2]}/temperature", 0.4), osc(f"{v}/mode", "geometric"),
+        osc(f"{v}/slew", 0.3), osc(f"{v}/topk", 4), osc(f"{v}/topp", 0.8),
+    ]
+
+
+def check_voice(d: Daemon, voice: int) -> None:
+    c = d.voice_controls[voice]
+    s = c.snapshot()
+    assert np.allclose(c.target_weights(), [0.1, 0.2, 0.7])
+    assert (s.mode, s.topk) == ("geometric", 4)
+    assert (s.temperature, s.slew, s.topp) == pytest.approx((1.9, 0.3, 0.8))
+    assert list(s.model_temperature) == pytest.approx([0, 0, 0.4])
+    assert np.allclose(d.engine.voices[voice].weights, [0.1, 0.2, 0.7])  # no glide
+
+
+def untouched(d: Daemon, voice: int) -> bool:
+    s = d.voice_controls[voice].snapshot()
+    return (np.allclose(s.weights, 1 / 3) and s.mode == "linear" and s.topk == 0
+            and not s.model_temperature.any())
+
+
+def test_every_voice_survives_a_restart(make, tmp_path: Path, caplog) -> None:
+    """Voice 2's settings sent over UDP come back after a restart; a daemon with fewer voices
+    keeps those it has and says which it dropped in one line; one with more starts the extra
+    voices from the settings given."""
+    path = tmp_path / "state.json"
+    d = make(path, voices=3)
+    names = d.engine.names
+    send(d, *voice_gestures(2, names), osc(f"{P}/voice/1/topk", 9), osc(f"{P}/temperature", 0.5))
+    wait_for(lambda: d.controls.counters.rx_ok == 9)
+    d.stop()
+    saved = json.loads(path.read_text())
+    assert saved["n_voices"] == 3 and saved["voices"]["2"]["weights"][names[2]] == \
+        pytest.approx(0.7)
+    assert saved["temperature"] == pytest.approx(0.5)  # voice 0 stays top-level
+    with caplog.at_level(logging.INFO, "test.state"):
+        d = make(path, voices=3)
+    check_voice(d, 2)
+    assert d.voice_controls[1].snapshot().topk == 9 and untouched(d, 0)
+    assert d.controls.snapshot().temperature == pytest.approx(0.5)
+    assert any("state: restored" in r.getMessage() and "voice 2" in r.getMessage()
+               for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    d.stop()
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "test.state"):
+        d = make(path, voices=2)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "voice 2 not restored" in warnings[0], warnings
+    assert "--voices 2" in warnings[0]
+    assert d.voice_controls[1].snapshot().topk == 9
+    send(d, osc(f"{P}/voice/1/topk", 5))  # a change: the smaller daemon writes the file
+    wait_for(lambda: d.keeper is not None and d.keeper.saves >= 1, 5)
+    d.stop()
+    saved = json.loads(path.read_text())
+    assert saved["n_voices"] == 2 and saved["voices"]["1"]["topk"] == 5
+    assert saved["voices"]["2"]["topp"] == pytest.approx(0.8)  # kept for a bigger daemon
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "test.state"):
+        d = make(path, voices=4)
+    assert any("nothing saved for voice 3:" in r.getMessage() for r in caplog.records)
+    assert d.voice_controls[1].snapshot().topk == 5
+    check_voice(d, 2)
+    assert untouched(d, 3) and d.voice_controls[3].snapshot().temperature == 0.8  # as given
+
+
+def test_an_old_one_voice_file_and_unusable_voices(make, tmp_path: Path, caplog) -> None:
+    """A state file from before voices (no "voices" key) restores voice 0 of a daemon with
+    three; unusable saved voices are one warning and the rest is restored."""
+    path = tmp_path / "state.json"
+    d = make(path)
+    names = d.engine.names
+    send(d, *gestures(names))
+    wait_for(lambda: d.controls.counters.rx_ok == 10)
+    d.stop()
+    old = json.loads(path.read_text())
+    del old["voices"], old["n_voices"]  # exactly what a one-voice charmix wrote
+    path.write_text(json.dumps(old))
+    with caplog.at_level(logging.INFO, "test.state"):
+        d = make(path, voices=3)
+    check_restored(d)
+    assert untouched(d, 1) and untouched(d, 2)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    d.stop()
+
+    saved = json.loads(path.read_text())
+    saved["voices"] = {"1": {"mode": "geometric", "temperature": 99.0, "weights": [1, 2]},
+                       "2": "junk", "x": {}, "0": {"mode": "geometric"}}
+    path.write_text(json.dumps(saved))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "test.state"):
+        d = make(path, voices=3)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    for what in ("voice 1 temperature", "voice 1 weights", "voice '2'", "voice 'x'",
+                 "voice '0'"):
+        assert what in warnings[0], (what, warnings[0])
+    assert d.voice_controls[1].snapshot().mode == "geometric" and untouched(d, 2)
+    assert d.controls.snapshot().mode == "geometric"  # voice 0's own, from the top level
