@@ -106,7 +106,10 @@ def render() -> str:
         f"{VOICES_MAX - 1}) has its own copy of these addresses under "
         f"`{VOICE_PREFIX}k/`; everything else (rate, pause, tick, subscriptions, "
         "/charmix/models, /charmix/status, recording) is shared. A message to a voice the "
-        "daemon does not have is ignored and counted (`rx_bad`). Bridges take `--voice k`.",
+        "daemon does not have is ignored and counted (`rx_bad`). Bridges take `--voice k`; "
+        "`charmix monitor --voice k` and the Pd and Max patches' voice box show one voice; the "
+        "OSCQuery namespace lists every voice's addresses with that voice's values, and "
+        "`--state` keeps every voice's settings.",
         "",
         "| input, per voice | output, per voice |",
         "|---|---|",

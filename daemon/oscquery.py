@@ -33,7 +33,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from charmix.daemon.controls import Throttle
@@ -295,19 +295,20 @@ class OSCQueryServer:
             await asyncio.wait_for(client.ws.close(code=1008, message=b"too slow"), 1.0)
 
     # ------------------------------------------------------------------- streaming out
-    def frame(self, frame: object) -> None:
-        """Clock thread, after each step: cheap, never blocks (see the module docstring)."""
-        self.namespace.latest = frame
+    def frame(self, frames: Sequence[object]) -> None:
+        """Clock thread, after each step (a Frame per voice): cheap, never blocks (see the
+        module docstring)."""
+        self.namespace.latest = frames
         loop = self._loop
         if self._listening and loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self._fan_out, frame)
+                loop.call_soon_threadsafe(self._fan_out, frames)
 
-    def _fan_out(self, frame: object) -> None:
+    def _fan_out(self, frames: Sequence[object]) -> None:
         wanted = set().union(*(c.paths for c in self.clients))
         if not wanted:
             return
-        messages = self.namespace.frame_messages(frame, wanted)
+        messages = self.namespace.frame_messages(frames, wanted)
         self._send_each(messages)
 
     def _send_each(self, messages: dict[str, bytes]) -> None:

@@ -6,11 +6,16 @@ size, descriptions): `{name}` addresses become one node per model, vector addres
 value per model or per vocabulary character. Nothing here restates a range or a type, so one
 edit in the table changes docs/osc.md, the server's checks and this namespace together.
 
+With --voices K every voice is listed: voice 0 under the unprefixed addresses, voice k >= 1 under
+/charmix/voice/k/… (`protocol.expand_voices`), each with the VALUEs of its own controls and its
+own newest frame; what the voices share (rate, tick, models, status…) is listed once.
+
 An address that is both an input and an output (`/charmix/weights`: targets in, effective weights
 out) is one node with ACCESS 3 whose VALUE is what the daemon uses now and whose LISTEN stream is
 the output. Values are filled per request: the inputs' from one snapshot of the controls, the
-outputs' from the newest Frame (`latest`, set by the clock thread; a reference swap) and the
-status callback. A node without a readable value has no VALUE key (the server answers 204).
+outputs' from the newest Frames (`latest`, one per voice, set by the clock thread; a reference
+swap) and the status callback. A node without a readable value has no VALUE key (the server
+answers 204).
 """
 
 from __future__ import annotations
@@ -52,7 +57,10 @@ class Namespace:
         descriptions: dict[str, str] | None = None,
         osc_host: str | None = None,
         osc_port: int = protocol.CONTROL_PORT,
+        voices: int = 1,
     ) -> None:
+        """`values`: every readable input's current value by concrete path, all voices';
+        `voices`: the daemon's --voices."""
         self.name = name  # the advertised name: updated if mDNS renames us
         self.names = list(names)
         self.vocab = list(vocab)
@@ -62,38 +70,37 @@ class Namespace:
         self.osc_port = osc_port
         self.ws_port: int | None = None  # set by the server once bound
         self.announce_every = protocol.ANNOUNCE_EVERY
-        self.latest: Any = None  # the newest engine Frame
+        self.voices = voices
+        self.latest: Sequence[Any] = ()  # the newest engine Frame of each voice
         self._leaves: dict[str, dict[str, Any]] = {}
-        self._outputs: dict[str, protocol.Address] = {}
-        for addr in protocol.INPUT:
-            for path in self._expand(addr):
-                self._leaves[path] = self._leaf(addr, path)
-        for addr in protocol.OUTPUT:
-            for path in self._expand(addr):
-                self._outputs[path] = addr
-                if path in self._leaves:
-                    self._merge_output(self._leaves[path], addr)
-                else:
-                    self._leaves[path] = self._leaf(addr, path)
+        # path → (its output Address, the voice it carries, its model name or None)
+        self._outputs: dict[str, tuple[protocol.Address, int, str | None]] = {}
+        inputs = protocol.expand_voices(self.names, voices, protocol.INPUT)
+        for path, addr, _, voice in inputs:
+            self._leaves[path] = self._leaf(addr, path, voice)
+        for path, addr, name, voice in protocol.expand_voices(self.names, voices,
+                                                               protocol.OUTPUT):
+            self._outputs[path] = (addr, voice, name)
+            if path in self._leaves:
+                self._merge_output(self._leaves[path], addr)
+            else:
+                self._leaves[path] = self._leaf(addr, path, voice)
         # Settings the daemon keeps (ACCESS 3) and sends no stream of its own: a LISTEN on one
         # gets its value whenever it changes (another controller moved it), see settings_messages.
-        self._settings = {
-            path: addr for addr in protocol.INPUT if "r" in addr.access
-            for path in self._expand(addr) if path not in self._outputs
-        }
+        self._settings = {path: addr for path, addr, _, _ in inputs
+                          if "r" in addr.access and path not in self._outputs}
         self.listenable = frozenset(self._outputs) | frozenset(self._settings)
         self._root = self._tree(descriptions or {})
 
     # --------------------------------------------------------------------- building
-    def _expand(self, addr: protocol.Address) -> list[str]:
-        return [addr.for_model(n) for n in self.names] if addr.per_model else [addr.path]
-
-    def _leaf(self, addr: protocol.Address, path: str) -> dict[str, Any]:
+    def _leaf(self, addr: protocol.Address, path: str, voice: int = 0) -> dict[str, Any]:
         """The table's own OSCQuery attributes for this address, vectors sized to the models
         and the vocabulary loaded; a method without arguments is TYPE "N" (a trigger)."""
         node = addr.oscquery(models=len(self.names), vocab=len(self.vocab))
         node["FULL_PATH"] = path
         node.setdefault("TYPE", "N")
+        if voice:
+            node["DESCRIPTION"] = f"Voice {voice}: {node['DESCRIPTION']}"
         return node
 
     def _merge_output(self, node: dict[str, Any], addr: protocol.Address) -> None:
@@ -126,6 +133,9 @@ class Namespace:
         for name, node in models.get("model", {}).get("CONTENTS", {}).items():
             if descriptions.get(name):
                 node["DESCRIPTION"] = descriptions[name]
+        for key, node in models.get("voice", {}).get("CONTENTS", {}).items():
+            node["DESCRIPTION"] = (f"voice {key} of {self.voices} (charmix daemon --voices); "
+                                   f"voice 0 is the unprefixed {protocol.PREFIX}/…")
         return root
 
     # ---------------------------------------------------------------------- reading
@@ -151,10 +161,10 @@ class Namespace:
         values[OUTPUTS["models"].path] = list(self.names)
         values[OUTPUTS["vocab"].path] = ["".join(self.vocab)]
         values[OUTPUTS["status"].path] = [float(v) for v in self.status()]
-        frame = self.latest
-        if frame is not None:
-            for path, addr in self._outputs.items():
-                value = _frame_value(addr, path, frame, self.names)
+        frames = self.latest
+        for path, (addr, voice, name) in self._outputs.items():
+            if voice < len(frames):
+                value = _frame_value(addr, name, frames[voice], self.names)
                 if value is not None:
                     values[path] = value
         return values
@@ -171,14 +181,19 @@ class Namespace:
         return info
 
     # -------------------------------------------------------------------- streaming
-    def frame_messages(self, frame: Any, wanted: set[str]) -> dict[str, bytes]:
-        """The OSC messages of one step for the LISTENed paths among `wanted`."""
+    def frame_messages(self, frames: Sequence[Any], wanted: set[str]) -> dict[str, bytes]:
+        """The OSC messages of one step (a Frame per voice) for the LISTENed paths among
+        `wanted`."""
         out = {}
         for path in wanted:
-            addr = self._outputs.get(path)
-            if addr is None or short_name(addr) not in FRAME_FIELDS and not addr.per_model:
+            output = self._outputs.get(path)
+            if output is None:
                 continue
-            value = _frame_value(addr, path, frame, self.names)
+            addr, voice, name = output
+            if short_name(addr) not in FRAME_FIELDS and not addr.per_model or voice >= len(frames):
+                continue
+            frame = frames[voice]
+            value = _frame_value(addr, name, frame, self.names)
             if value is None:
                 continue
             if addr.per_model:
@@ -230,11 +245,10 @@ def _with_values(node: dict[str, Any], current: dict[str, list[Any]]) -> dict[st
     return out
 
 
-def _frame_value(addr: protocol.Address, path: str, frame: Any,
+def _frame_value(addr: protocol.Address, name: str | None, frame: Any,
                  names: Sequence[str]) -> list[Any] | None:
     short = short_name(addr)
-    if addr.per_model and short.endswith("dist"):
-        name = path.removeprefix(protocol.PREFIX + "/model/").rsplit("/", 1)[0]
+    if addr.per_model and short.endswith("dist") and name is not None:
         return [float(x) for x in frame.p_models[names.index(name)]]
     field = FRAME_FIELDS.get(short)
     if field is None:

@@ -47,7 +47,8 @@ class Performer:
         self.broadcaster = broadcaster
         self.log = log
         self.echo = echo
-        self.on_frame: Callable[[Frame], None] | None = None  # voice 0's frames (OSCQuery)
+        # Every voice's frames of a step (OSCQuery's values and LISTEN streams).
+        self.on_frame: Callable[[Sequence[Frame]], None] | None = None
         self.primers = [Primer(engine, k) for k in range(engine.n_voices)]
         self.recorder: Recorder | None = None
         self._record_next: Path | None = None  # asked for; starts when no prime is being fed
@@ -61,7 +62,7 @@ class Performer:
         for frame in frames:
             send(frame)
         if self.on_frame is not None:
-            self.on_frame(frames[0])
+            self.on_frame(frames)
         if self.echo is not None:
             self.echo(frames[0].char)
         if self.recorder is not None:

@@ -48,7 +48,8 @@ The API in one screen
 
 Look-ups: ``control("temperature")`` (the input address '/charmix/temperature'),
 ``output("status")``, ``address(path, direction)``; ``INPUT``, ``OUTPUT``, ``TABLE``;
-``expand(models)`` (every concrete path with its Address and model name); ``limits(address)``;
+``expand(models)`` (every concrete path with its Address and model name), ``expand_voices(models,
+K)`` (the same with each voice's /charmix/voice/k/… copies, and the voice); ``limits(address)``;
 ``STATUS`` (the Args of /charmix/status, in order) and ``STATUS_FIELDS`` (their names).
 
 Adding an input address: its entry here, and what it does in ``ControlServer.handlers()``
@@ -323,6 +324,20 @@ def expand(models: Sequence[str],
             out += [(entry.for_model(name), entry, name) for name in models]
         else:
             out.append((entry.path, entry, None))
+    return out
+
+
+def expand_voices(models: Sequence[str], voices: int, table: Sequence[Address] = TABLE
+                  ) -> list[tuple[str, Address, str | None, int]]:
+    """`expand` for a daemon with --voices K: (path, Address, model name or None, voice).
+
+    Voice 0's paths are the unprefixed ones, in table order; then, for each voice k >= 1, the
+    addresses with `voice` under /charmix/voice/k/… (an OSCQuery namespace lists them all)."""
+    out = [(path, entry, name, 0) for path, entry, name in expand(models, table)]
+    voiced = [entry for entry in table if entry.voice]
+    for k in range(1, voices):
+        out += [(voice_path(path, k), entry, name, k)
+                for path, entry, name in expand(models, voiced)]
     return out
 
 

@@ -152,7 +152,7 @@ class Daemon:
         self.engine.advance()  # the first character's model step, before the clock starts
         self.performer = Performer(self.engine, self.voice_controls, self.broadcaster, self.log,
                                    echo=self.echo)
-        if self.services is not None:  # OSCQuery's frame stream: voice 0's frames
+        if self.services is not None:  # OSCQuery's values and streams: every voice's frames
             self.performer.on_frame = self.services.frame
         self.primer = self.performer.primers[0]
         self.clock = Clock(self.controls, self._step, self._service, self.log)

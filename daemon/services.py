@@ -24,30 +24,41 @@ from charmix.daemon.oscquery_tree import Namespace
 ValueMap = dict[str, list[Any]]
 
 
-def input_values(controls: Controls) -> ValueMap:
-    """The readable inputs' current values from one snapshot of the controls (one lock)."""
-    settings = controls.snapshot()
+def input_values(voices: Controls | Sequence[Controls]) -> ValueMap:
+    """The readable inputs' current values by concrete path, from one snapshot of each voice's
+    controls (one lock each): voice 0's under the unprefixed paths, voice k's own settings
+    under /charmix/voice/k/… (protocol.voice_path)."""
+    voices = [voices] if isinstance(voices, Controls) else list(voices)
     values: ValueMap = {}
-    for addr in protocol.INPUT:
+    for voice, controls in enumerate(voices):
+        table = protocol.INPUT if voice == 0 else protocol.voice_addresses("in")
+        _voice_values(controls, table, voice, values)
+    return values
+
+
+def _voice_values(controls: Controls, table: Sequence[protocol.Address], voice: int,
+                  values: ValueMap) -> None:
+    settings = controls.snapshot()
+    for addr in table:
         short = addr.path.removeprefix(protocol.PREFIX + "/")
         if addr.per_model:
             vector = {"weight/{name}": settings.weights,
                       "model/{name}/temperature": settings.model_temperature}.get(short)
             if vector is not None:
                 for i, name in enumerate(controls.names):
-                    values[addr.for_model(name)] = [float(vector[i])]
+                    values[protocol.voice_path(addr.for_model(name), voice)] = [float(vector[i])]
             continue
+        path = protocol.voice_path(addr.path, voice)
         if short == "rate":
-            values[addr.path] = [float(controls.rate)]
+            values[path] = [float(controls.rate)]
             continue
         value = getattr(settings, short, None)
         if value is None:
             continue
         if hasattr(value, "tolist"):
-            values[addr.path] = [float(x) for x in value.tolist()]
+            values[path] = [float(x) for x in value.tolist()]
         else:
-            values[addr.path] = [value]
-    return values
+            values[path] = [value]
 
 
 class Services:
@@ -59,7 +70,7 @@ class Services:
         name: str,
         names: Sequence[str],
         vocab: Sequence[str],
-        controls: Controls,
+        controls: Controls | Sequence[Controls],
         status: Callable[[], Sequence[float]],
         control: Callable[[bytes, tuple], None],
         listen: tuple[str, int],
@@ -71,10 +82,11 @@ class Services:
         self.log = log
         listen_host, osc_port = listen
         unspecified = listen_host in ("0.0.0.0", "::", "")
+        voices = [controls] if isinstance(controls, Controls) else list(controls)
         self.namespace = Namespace(
-            name, names, vocab, values=lambda: input_values(controls), status=status,
+            name, names, vocab, values=lambda: input_values(voices), status=status,
             descriptions=descriptions, osc_host=None if unspecified else listen_host,
-            osc_port=osc_port,
+            osc_port=osc_port, voices=len(voices),
         )
         self.server: Any = None
         self._oscquery = oscquery
@@ -127,13 +139,14 @@ class Services:
     def dropped(self) -> int:
         return self.server.dropped if self.server is not None else 0
 
-    def frame(self, frame: object) -> None:
-        """Clock thread: hand the newest frame over (a reference; never blocks)."""
+    def frame(self, frames: Sequence[object]) -> None:
+        """Clock thread: hand the newest frames (one per voice) over (a reference; never
+        blocks)."""
         server = self.server
         if server is not None:
-            server.frame(frame)
+            server.frame(frames)
         else:
-            self.namespace.latest = frame
+            self.namespace.latest = frames
 
     def banner(self) -> list[str]:
         """Lines for the daemon's start banner: where OSCQuery is, under which name."""
@@ -183,7 +196,7 @@ def for_daemon(daemon: Any, models: Sequence[Any]) -> Services:
     descriptions = {m.name: _description(m) for m in models}
     services = Services(
         name=cfg.name or default_name(), names=daemon.engine.names, vocab=daemon.engine.vocab,
-        controls=daemon.controls, status=daemon.status_values, control=daemon.server.handle,
+        controls=daemon.voice_controls, status=daemon.status_values, control=daemon.server.handle,
         listen=(listen_host, osc_port), oscquery=oscquery, mdns=cfg.mdns,
         descriptions=descriptions, log=daemon.log,
     )
