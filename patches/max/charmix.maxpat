@@ -2797,7 +2797,7 @@
 						"",
 						""
 					],
-					"text": "regexp ^/charmix/voice/([0-9]+)(/.+)$"
+					"text": "regexp ^/charmix/voice/([0-9]+)(/.+)"
 				}
 			},
 			{
