@@ -204,7 +204,7 @@ class Engine:
 
     @weights.setter
     def weights(self, value: np.ndarray) -> None:
-        """Voice 0's smoothed weights (a restored --state starts there instead of gliding)."""
+        """Voice 0's smoothed weights, set at once (no glide from the ones before)."""
         self.voices[0].weights = np.asarray(value, np.float64)
 
     @property
