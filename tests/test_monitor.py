@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 from conftest import free_udp_port
 from fakes.osc_receiver import OscReceiver, path
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
@@ -434,7 +435,7 @@ def test_listen_on_a_bare_host_takes_the_output_port() -> None:
 
 @pytest.mark.parametrize("spec", ["", "host:", "host:70000", "1:-1"])
 def test_parse_hostport_refuses_nonsense(spec: str) -> None:
-    with pytest.raises(monitor.typer.BadParameter):
+    with pytest.raises(typer.BadParameter):
         monitor.parse_hostport(spec, "h")
 
 
