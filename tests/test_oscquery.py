@@ -323,9 +323,16 @@ def test_websocket_controls_obey_the_allowlist(daemon) -> None:
     assert d.controls.counters.rx_denied == 1 and d.controls.snapshot().temperature != 0.5
 
 
-def test_a_client_that_stops_reading_is_dropped_and_the_clock_goes_on(daemon) -> None:
+def ws_dropped(d: Daemon) -> float:
+    """/charmix/status's ws_dropped, as an OSCQuery client reads it (HTTP ?VALUE)."""
+    values = get(d, f"{P}/status?VALUE")[2]["VALUE"]
+    return dict(zip(protocol.STATUS_FIELDS, values, strict=True))["ws_dropped"]
+
+
+def test_a_client_that_stops_reading_is_dropped_counted_and_the_clock_goes_on(daemon) -> None:
     d = daemon(rate=400)
     port = port_of(d)
+    assert ws_dropped(d) == 0
     listened = [f"{P}/dist", *(f"{P}/model/{n}/dist" for n in d.engine.names)]
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -347,6 +354,8 @@ def test_a_client_that_stops_reading_is_dropped_and_the_clock_goes_on(daemon) ->
         assert d.engine.step_count - before >= 40  # ~120 at 400/s: the clock never waited
         assert d.engine.step_count > steps
         assert not server.clients and server._listening == 0
+        assert ws_dropped(d) == 1  # in /charmix/status for every patch and tool to see
+        assert "WebSocket clients dropped 1" in d.status_line()
     finally:
         sock.close()
 
