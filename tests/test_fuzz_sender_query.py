@@ -19,8 +19,8 @@ import threading
 import time
 
 import pytest
+from helpers import osc
 from oscfuzz import Fuzzer
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.controllers import sender
 from charmix.controllers.sender_query import read_reply
@@ -32,13 +32,6 @@ ROUNDS, JUNK_PER_ROUND = 5, 2_000
 OUTPUTS = [(a.path, a.types) for a in protocol.OUTPUT]
 P = protocol.PREFIX
 ANSWER = [f"{P}/{name}".encode() for name in ("models", "vocab", "status")]
-
-
-def osc(path: str, *args: object) -> bytes:
-    b = OscMessageBuilder(path)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
 
 
 def test_fuzz_the_reply_reader() -> None:

@@ -10,6 +10,7 @@ plain-text output of the CLI, the state and rich Text of an in-process run, and 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -19,11 +20,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 import typer
@@ -38,14 +39,7 @@ from charmix.controllers.palette import UNKNOWN
 from charmix.daemon import monitor, protocol
 
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
+wait_for = functools.partial(helpers.wait_for, poll=0.01)  # test_pd imports it
 
 
 def send_udp(data: bytes, port: int) -> None:

@@ -9,6 +9,7 @@ restated here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -20,50 +21,27 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
+from helpers import osc
 from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.config import build
 from charmix.daemon.oscquery_tree import ATTRIBUTES, EXTENSIONS
 from charmix.daemon.runtime import Daemon
 
 P = protocol.PREFIX
 LOG = logging.getLogger("test.oscquery")
 OSC_TAGS = set("ifsbhtdScrmTFNI[]")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.01)
-
-
-def osc(path: str, *args: tuple[str, object]) -> bytes:
-    b = OscMessageBuilder(path)
-    for tag, value in args:
-        b.add_arg(value, tag)
-    return b.build().dgram
+wait_for = functools.partial(helpers.wait_for, poll=0.01)
 
 
 @pytest.fixture
 def daemon(tiny_model_dir: Path) -> Iterator[Callable[..., Daemon]]:
-    made: list[Daemon] = []
-
-    def make(**cli: Any) -> Daemon:
-        cli = {"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", "send": ["127.0.0.1:9"],
-               "oscquery": "127.0.0.1:0", "name": "test rig", "rate": 50, **cli}
-        d = Daemon(build(cli), LOG)
-        d.start()
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        d.stop()
+    with helpers.daemons(LOG, models_dir=tiny_model_dir, listen="127.0.0.1:0",
+                         send=["127.0.0.1:9"], oscquery="127.0.0.1:0", name="test rig",
+                         rate=50) as make:
+        yield make
 
 
 def port_of(d: Daemon) -> int:
