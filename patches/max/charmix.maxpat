@@ -2726,42 +2726,6 @@
 			},
 			{
 				"box": {
-					"id": "obj-202",
-					"maxclass": "flonum",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"patching_rect": [
-						830.0,
-						853.0,
-						80.0,
-						22.0
-					],
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"varname": "status_step_errors",
-					"format": 6
-				}
-			},
-			{
-				"box": {
-					"id": "obj-203",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						915.0,
-						853.0,
-						84.0,
-						20.0
-					],
-					"text": "step_errors"
-				}
-			},
-			{
-				"box": {
 					"id": "obj-900",
 					"maxclass": "flonum",
 					"numinlets": 1,
@@ -2794,6 +2758,42 @@
 						20.0
 					],
 					"text": "ws_dropped"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-202",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						830.0,
+						853.0,
+						80.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"varname": "status_step_errors",
+					"format": 6
+				}
+			},
+			{
+				"box": {
+					"id": "obj-203",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						915.0,
+						853.0,
+						84.0,
+						20.0
+					],
+					"text": "step_errors"
 				}
 			}
 		],
@@ -4266,10 +4266,10 @@
 				"patchline": {
 					"source": [
 						"obj-22",
-						17
+						18
 					],
 					"destination": [
-						"obj-202",
+						"obj-900",
 						0
 					]
 				}
@@ -4278,10 +4278,10 @@
 				"patchline": {
 					"source": [
 						"obj-22",
-						18
+						17
 					],
 					"destination": [
-						"obj-900",
+						"obj-202",
 						0
 					]
 				}
