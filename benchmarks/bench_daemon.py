@@ -410,11 +410,14 @@ def bench_weights(models_dir: Path, n: int, rate: float) -> list[float]:
     return latencies
 
 
-def bench_lateness(models_dir: Path, seconds: float, rate: float) -> tuple[np.ndarray, int]:
+def bench_lateness(models_dir: Path, seconds: float, rate: float,
+                   **cli: object) -> tuple[np.ndarray, int]:
+    """Clock lateness of every step and the overruns over `seconds`, after 1 s to settle (also
+    bench_voices', with voices=K in `cli`)."""
     sink = Sink()
     drainer = threading.Thread(target=_drain_forever, args=(sink,), daemon=True)
     drainer.start()
-    d = in_process(models_dir, sink, rate=rate)
+    d = in_process(models_dir, sink, rate=rate, **cli)
     d.start()
     try:
         time.sleep(1.0)  # settle

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_daemon import ROOT, Sink, _drain_forever, in_process
+from bench_daemon import ROOT, Sink, _drain_forever, bench_lateness, in_process
 
 VOICES = (1, 2, 4, 8)
 
@@ -57,25 +57,6 @@ def cpu_per_step(models_dir: Path, voices: int, n: int) -> tuple[float, float]:
     return full * 1e6, models * 1e6
 
 
-def lateness(models_dir: Path, voices: int, seconds: float, rate: float) -> tuple[np.ndarray, int]:
-    sink = Sink()
-    drainer = threading.Thread(target=_drain_forever, args=(sink,), daemon=True)
-    drainer.start()
-    d = in_process(models_dir, sink, voices=voices, rate=rate)
-    d.start()
-    try:
-        time.sleep(1.0)  # settle
-        d.clock.reset_lateness()
-        overruns = d.controls.counters.overruns
-        time.sleep(seconds)
-        late = d.clock.lateness()
-        overruns = d.controls.counters.overruns - overruns
-    finally:
-        d.stop()
-        sink.close()
-    return late, overruns
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
@@ -98,7 +79,7 @@ def main() -> None:
             f, m = cpu_per_step(args.models_dir, k, n)
             full[k].append(f)
             models[k].append(m)
-            lt, over = lateness(args.models_dir, k, seconds, args.rate)
+            lt, over = bench_lateness(args.models_dir, seconds, args.rate, voices=k)
             late[k].append(lt)
             missed[k] += over
     base = float(np.median(full[1]))

@@ -1,23 +1,20 @@
 """Asking the daemon what it runs: /charmix/query, its reply, and the model names a bridge uses.
 
-A reply is read by a reader that survives anything: python-osc raises ParseError, but also
-UnicodeDecodeError, IndexError or struct.error on a stray datagram, and any of those once stopped
-`charmix mouse/midi/leap` and `charmix send query` at start. /charmix/status is read by position
-and may have more fields than this version knows (fields are only appended, docs/osc.md).
+A reply is read by the daemon's own reader (daemon/oscread), wrapped so that it survives
+anything: python-osc raises ParseError, but also UnicodeDecodeError, IndexError or struct.error on
+a stray datagram, and any of those once stopped `charmix mouse/midi/leap` and `charmix send
+query` at start. /charmix/status is read by position and may have more fields than this version
+knows (fields are only appended, docs/osc.md).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import select
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-from pythonosc.osc_packet import OscPacket
 
 from charmix.controllers.sender_messages import (
     Target,
@@ -27,38 +24,19 @@ from charmix.controllers.sender_messages import (
     format_targets,
     udp_socket,
 )
-from charmix.daemon import protocol
-
-
-class _PythonOscNoise(logging.Filter):
-    """python-osc logs a root-logger warning for each bundle element it cannot read: a stray
-    peer's junk would print a line per datagram into a performer's terminal."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "pythonosc" not in record.pathname
-
-
-_NOISE = _PythonOscNoise()
-
-
-@contextlib.contextmanager
-def _quiet_python_osc() -> Iterator[None]:
-    root = logging.getLogger()
-    root.addFilter(_NOISE)
-    try:
-        yield
-    finally:
-        root.removeFilter(_NOISE)
+from charmix.daemon import oscread, protocol
 
 
 def read_reply(data: bytes) -> list[tuple[str, list]]:
     """Every (address, arguments) in a datagram, or [] when it is not OSC we can read.
 
-    Catches everything: python-osc raises ParseError, UnicodeDecodeError (8,091 of 200,000
-    random datagrams), IndexError, struct.error… and one stray reply must not stop a bridge.
+    The daemon's own reader (daemon/oscread: bundles walked iteratively, at most MAX_DEPTH
+    deep, so a deeply nested bundle costs microseconds, not a recursion). It catches
+    everything: python-osc raises ParseError, UnicodeDecodeError (8,091 of 200,000 random
+    datagrams), IndexError, struct.error… and one stray reply must not stop a bridge.
     """
     try:
-        return [(m.message.address, list(m.message.params)) for m in OscPacket(data).messages]
+        return [(m.address, list(m.params)) for m in oscread.messages(data)]
     except Exception:
         return []
 
@@ -80,7 +58,7 @@ def query(targets: Sequence[Target], timeout: float = 0.5) -> list[DaemonInfo]:
     Returns one DaemonInfo per answering daemon (those that sent /charmix/models), in the order
     the answers came; stops early once every target has sent models, vocab and status.
     """
-    with _quiet_python_osc():
+    with oscread.quiet_python_osc():
         return _query(targets, timeout)
 
 

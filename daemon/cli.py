@@ -66,7 +66,7 @@ ROOMS = [
     "charmix.daemon.commands",
     "charmix.daemon.replay",
     "charmix.daemon.render",
-    "charmix.daemon.monitor",
+    "charmix.daemon.monitor_cmd",
     "charmix.daemon.discover_cmd",
     "charmix.daemon.service",
     "charmix.controllers.commands",

@@ -171,10 +171,10 @@ def _counters(state: MonitorState) -> Text:
         s = state.status
         for i, keys in enumerate((
             ("rx_ok", "rx_bad", "rx_denied", "ticks_dropped", "subscribers"),
-            ("tx_datagrams", "tx_errors", "overruns", "step_errors", "uptime"),
+            ("tx_datagrams", "tx_errors", "overruns", "step_errors", "ws_dropped", "uptime"),
         )):
             out.append("\n        " if i else "")
-            out.append("   ".join(f"{k} {s[k]:.0f}" for k in keys))
+            out.append("   ".join(f"{k} {s[k]:.0f}" for k in keys if k in s))
     else:
         out.append("status not received yet", "dim")
     return out

@@ -21,7 +21,8 @@ which stores a reference to the newest Frame and, when someone LISTENs, schedule
 the loop (`call_soon_threadsafe`: a few microseconds); encoding and sending happen on the loop.
 Reads of current values take the controls' lock for one snapshot and nothing else. Each LISTEN
 client has a bounded queue: a client that stops reading fills it and is dropped (logged and
-counted in `dropped`), so no client can slow the clock or grow the daemon's memory.
+counted in `dropped`, which /charmix/status carries as `ws_dropped`), so no client can slow the
+clock or grow the daemon's memory.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from charmix.daemon import protocol
 from charmix.daemon.controls import Throttle
 from charmix.daemon.discovery import OSCQUERY_PORT as DEFAULT_PORT  # noqa: F401  (TCP)
 from charmix.daemon.oscquery_tree import ATTRIBUTES, Namespace
 
-QUEUE_MAX = 512  # OSC frames waiting for one LISTEN client; more and the client is dropped
+QUEUE_MAX = protocol.WS_QUEUE_MAX  # frames waiting for one LISTEN client; more: it is dropped
 CLIENTS_MAX = 64  # WebSocket clients at once; more are refused (503)
 WATCH_EVERY = 0.05  # s between looks at the LISTENed settings (20 a second, like the clock)
 MAX_MESSAGE = 65507  # bytes; a binary control frame may be as large as a UDP datagram

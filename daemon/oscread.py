@@ -11,8 +11,10 @@ every message applies the moment it arrives.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
+from collections.abc import Iterator
 
 from pythonosc.osc_message import OscMessage
 
@@ -37,6 +39,18 @@ _NOISE_FILTER = _PythonOscNoise()
 def silence_python_osc() -> None:
     """Drop python-osc's per-packet warnings (idempotent)."""
     logging.getLogger().addFilter(_NOISE_FILTER)
+
+
+@contextlib.contextmanager
+def quiet_python_osc() -> Iterator[None]:
+    """The same, only while the block runs: a bridge's short wait for /charmix/query replies
+    must not print a line per stray datagram, and leaves the root logger as it found it."""
+    root = logging.getLogger()
+    root.addFilter(_NOISE_FILTER)
+    try:
+        yield
+    finally:
+        root.removeFilter(_NOISE_FILTER)
 
 
 class MalformedPacket(ValueError):

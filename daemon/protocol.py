@@ -102,6 +102,7 @@ ANNOUNCE_EVERY = 2.0  # seconds between /charmix/models + /charmix/vocab + /char
 MODES = ("linear", "geometric")
 PRIME_MAX = 1024  # characters one /charmix/prime feeds (~0.4 s with six 2x256 models)
 TICKS_MAX = 64  # /charmix/tick requests that may wait; beyond this ticks are dropped and counted
+WS_QUEUE_MAX = 512  # OSC frames waiting for one OSCQuery WebSocket client; more: dropped, counted
 FAST_TICK_GAP = 0.002  # s; ticks at least this far apart are played at once by the control thread
 VOICES_MAX = 64  # --voices: independent streams in one daemon
 RECORD_PATH_MAX = 255  # characters of a /charmix/record path
@@ -137,6 +138,8 @@ STATUS: tuple[Arg, ...] = tuple(
         ("ticks_dropped", "", f"/charmix/tick refused because {TICKS_MAX} were already waiting "
                               "(a flood)"),
         ("step_errors", "", "steps that failed (logged); the clock carried on with the next one"),
+        ("ws_dropped", "", f"OSCQuery WebSocket clients dropped because they stopped reading "
+                           f"({WS_QUEUE_MAX} frames waiting for one; logged)"),
     )
 )
 STATUS_FIELDS = tuple(a.name for a in STATUS)

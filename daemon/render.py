@@ -16,12 +16,14 @@ import html
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from charmix.controllers import palette
-from charmix.daemon.performance import Performance, PerformanceError, read
+
+if TYPE_CHECKING:  # the recording modules import numpy: only the command's run loads them
+    from charmix.daemon.performance import Performance
 
 Opt = typer.Option
 
@@ -200,6 +202,8 @@ def render_command(
     out: Annotated[Path | None, Opt("--out", "-o", help="Write here (default: stdout).")] = None,
 ) -> None:
     """Render a recorded performance as HTML (text coloured by model, weights plot), SRT or JSON."""
+    from charmix.daemon.performance import PerformanceError, read
+
     def fail(message: str) -> None:
         typer.echo(f"charmix: {message}", err=True)
         raise typer.Exit(1)

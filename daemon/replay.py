@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from charmix.daemon import protocol
-from charmix.daemon.performance import Performance, PerformanceError, read
-from charmix.daemon.record import settings_from, sha256
+
+if TYPE_CHECKING:  # the recording modules import numpy: only the command's run loads them
+    from charmix.daemon.performance import Performance
 
 Opt = typer.Option
 
@@ -46,6 +47,8 @@ def load_models(perf: Performance, specs: list[str] | None, models_dir: Path | N
     Returns (models, same): same = these are the recorded files (sha256 equal), so the text can
     be checked character for character."""
     from charmix.daemon.model import load_model, resolve_model
+    from charmix.daemon.performance import PerformanceError
+    from charmix.daemon.record import sha256
 
     notes: list[str] = []
     if specs:
@@ -73,6 +76,7 @@ def steps(perf: Performance, models, exact: bool) -> Iterator[tuple[dict, list]]
     """Regenerate the performance: yields (the recorded step line, the replayed frames)."""
     from charmix.daemon.engine import Engine
     from charmix.daemon.priming import Primer
+    from charmix.daemon.record import settings_from
 
     engine = Engine(models, voices=perf.voices)
     primers = [Primer(engine, k) for k in range(perf.voices)]
@@ -186,6 +190,7 @@ def replay_command(
 ) -> None:
     """Regenerate a recorded performance character for character (to stdout, like sample)."""
     from charmix.daemon.model import ModelError
+    from charmix.daemon.performance import PerformanceError, read
 
     def fail(message: str) -> None:
         typer.echo(f"charmix: {message}", err=True)

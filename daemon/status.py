@@ -40,6 +40,7 @@ def status_values(daemon: Daemon) -> list[float]:
         "uptime": time.monotonic() - daemon.started_at,
         "ticks_dropped": counters.ticks_dropped,
         "step_errors": daemon.clock.step_errors,
+        "ws_dropped": daemon.services.dropped if daemon.services is not None else 0,
     }
     return [float(values[name]) for name in protocol.STATUS_FIELDS]
 
@@ -58,6 +59,8 @@ def status_line(daemon: Daemon) -> str:
     errors = f"  step errors {clock.step_errors}" if clock.step_errors else ""
     if counters.ticks_dropped:
         errors += f"  ticks dropped {counters.ticks_dropped}"
+    if ws_dropped := (daemon.services.dropped if daemon.services is not None else 0):
+        errors += f"  WebSocket clients dropped {ws_dropped}"
     return (
         f"{daemon.engine.step_count} chars  {daemon.chars_per_s:.1f} chars/s ({state})  "
         f"{late_text}  overruns {counters.overruns}  "

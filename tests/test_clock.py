@@ -7,11 +7,13 @@ measured by benchmarks/bench_daemon.py, not asserted here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 
+import helpers
 import numpy as np
 import pytest
 
@@ -19,14 +21,7 @@ from charmix.daemon.clock import FAST_TICK_GAP, NOMINAL_RATE, Clock
 from charmix.daemon.controls import Controls
 
 LOG = logging.getLogger("test.clock")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.002)
+wait_for = functools.partial(helpers.wait_for, timeout=5.0)
 
 
 class Recorder:

@@ -10,14 +10,15 @@ With one model's weight at 1 and the others at 0, r_i = w_i p_i(c) / Σ_j w_j p_
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_udp_port
-from fakes.osc_receiver import OscReceiver, Received, path
+from fakes.osc_receiver import Received, path
+from helpers import DaemonProcess
 from test_mouse import MouseBridge, display  # noqa: F401 - display is a fixture
 
 from charmix.controllers.leap import HandFrame
@@ -27,24 +28,11 @@ RATE = 60  # chars/s: plenty of attributed characters per second of test
 RUN = 12  # consecutive characters by one model that count as "the pad is on it"
 
 
-class Daemon:
+class Daemon(DaemonProcess):
     """`charmix daemon` on free ports with the tiny models; its output lands in `self.out`."""
 
     def __init__(self, models: dict[str, Path]) -> None:
-        self.control = f"127.0.0.1:{free_udp_port()}"
-        self.out = OscReceiver()
-        args = [sys.executable, "-m", "charmix.daemon.cli", "daemon"]
-        for model in models.values():
-            args += ["--model", str(model)]
-        args += ["--listen", self.control, "--send", self.out.target, "--rate", str(RATE),
-                 "--seed", "1", "--status-every", "0", "--no-echo"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
-        try:
-            self.names = list(self.out.wait_for("models", timeout=30).params)
-        except AssertionError:
-            self.close()
-            raise
+        super().__init__(models, RATE, "--seed", "1")
 
     def writer(self, params: tuple) -> str:
         """The model with > 95% of a character's attribution, else 'mix'."""
@@ -63,22 +51,11 @@ class Daemon:
         self.out.wait_until(ran, timeout=20, what=f"{RUN} characters in a row by {name}")
         return len(self.out.of("attribution"))
 
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            err = self.proc.communicate(timeout=10)[1]
-        finally:
-            self.out.close()
-        assert "Traceback" not in err, err
-
 
 @pytest.fixture
 def daemon(tiny_models: dict[str, Path]) -> Iterator[Daemon]:
-    d = Daemon(tiny_models)
-    try:
+    with contextlib.closing(Daemon(tiny_models)) as d:
         yield d
-    finally:
-        d.close()
 
 
 def test_mouse_pad_moves_the_daemons_attribution(daemon: Daemon, display: str) -> None:  # noqa: F811

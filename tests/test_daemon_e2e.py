@@ -7,6 +7,7 @@ it, not just our own encoder against our own parser.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 from conftest import free_udp_port
@@ -34,14 +36,7 @@ pytestmark = pytest.mark.skipif(
 P = protocol.PREFIX
 HEADER = re.compile(r"^[0-9a-f]{8}\.[0-9a-f]{8} (/\S*) (\S*) ?(.*)$")
 STATUS = {name: i for i, name in enumerate(protocol.STATUS_FIELDS)}
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or 'a condition'}")
-        time.sleep(0.005)
+wait_for = functools.partial(helpers.wait_for, poll=0.005)
 
 
 class Msg:

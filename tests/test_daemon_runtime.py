@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import socket
@@ -10,10 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
+from helpers import osc
 from pythonosc.osc_bundle import OscBundle
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
 from charmix.daemon.config import build
@@ -21,47 +23,20 @@ from charmix.daemon.runtime import Console, Daemon, StartupError
 
 P = protocol.PREFIX
 LOG = logging.getLogger("test.runtime")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.002)
-
-
-def osc(path: str, *args: tuple[str, object]) -> bytes:
-    b = OscMessageBuilder(path)
-    for tag, value in args:
-        b.add_arg(value, tag)
-    return b.build().dgram
+wait_for = functools.partial(helpers.wait_for, timeout=5.0)  # test_record_daemon imports it
 
 
 @pytest.fixture
 def receiver() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(3)
-    yield sock
-    sock.close()
+    with helpers.udp_receiver() as sock:
+        yield sock
 
 
 @pytest.fixture
 def daemon(tiny_model_dir: Path, receiver: socket.socket) -> Iterator[Callable[..., Daemon]]:
-    made: list[Daemon] = []
-
-    def make(run_clock: bool = True, echo: Callable[[str], None] | None = None, **cli) -> Daemon:
-        cli = {"models_dir": tiny_model_dir, "listen": "127.0.0.1:0",
-               "send": [f"127.0.0.1:{receiver.getsockname()[1]}"], **cli}
-        d = Daemon(build(cli), LOG, echo=echo)
-        d.start(run_clock=run_clock)
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        d.stop()
+    with helpers.daemons(LOG, models_dir=tiny_model_dir, listen="127.0.0.1:0",
+                         send=[f"127.0.0.1:{receiver.getsockname()[1]}"]) as make:
+        yield make
 
 
 def control(d: Daemon, data: bytes) -> None:

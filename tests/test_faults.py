@@ -24,13 +24,13 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import free_udp_port
-from pythonosc.osc_message_builder import OscMessageBuilder
+from helpers import osc, wait_for
 
 from charmix.daemon import oscread, protocol
 from charmix.daemon.config import build
@@ -43,23 +43,6 @@ LOG = logging.getLogger("test.faults")
 
 def recovery(name: str, seconds: float) -> None:
     print(f"\nRECOVERY {name} {seconds:.3f}")
-
-
-def osc(path: str, *args: object) -> bytes:
-    b = OscMessageBuilder(path)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 10.0, what: str = "") -> float:
-    """Seconds until cond() is true; AssertionError after timeout."""
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout} s: {what}")
-        time.sleep(0.002)
-    return time.monotonic() - start
 
 
 class Steps:

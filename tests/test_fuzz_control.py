@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import free_udp_port
+from helpers import osc
 from oscfuzz import Fuzzer
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
 from charmix.daemon.config import build
@@ -99,13 +99,6 @@ def test_fuzz_the_control_port_in_process(tiny_model_dir: Path) -> None:
         assert d.clock.steps >= steps + 5, "generation stopped"
     finally:
         d.stop()
-
-
-def osc(path: str, *args: object) -> bytes:
-    b = OscMessageBuilder(path)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
 
 
 def status(sock: socket.socket, control: int) -> dict[str, float]:

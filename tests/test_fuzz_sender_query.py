@@ -6,21 +6,25 @@ real answer; query() must neither raise nor miss the real answer. The bulk (100,
 goes through the reply reader in-process, a real-UDP portion through query() itself.
 
 What this found first (python-osc raising UnicodeDecodeError, IndexError … out of query()) was
-fixed on the table branch (controllers/sender_query.read_reply).
+fixed on the table branch (controllers/sender_query.read_reply); the reader is now the daemon's
+own (daemon/oscread), so a bundle bomb costs the bridge what it costs the daemon.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
+import struct
 import threading
 import time
 
+import pytest
+from helpers import osc
 from oscfuzz import Fuzzer
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.controllers import sender
 from charmix.controllers.sender_query import read_reply
-from charmix.daemon import protocol
+from charmix.daemon import oscread, protocol
 
 SEED = 20261204
 N_INPROCESS = 100_000
@@ -30,13 +34,6 @@ P = protocol.PREFIX
 ANSWER = [f"{P}/{name}".encode() for name in ("models", "vocab", "status")]
 
 
-def osc(path: str, *args: object) -> bytes:
-    b = OscMessageBuilder(path)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
-
-
 def test_fuzz_the_reply_reader() -> None:
     started = time.monotonic()
     readable = 0
@@ -44,6 +41,38 @@ def test_fuzz_the_reply_reader() -> None:
         readable += bool(read_reply(data))
         assert time.monotonic() - started < 200, f"too slow: {i} datagrams"
     assert readable > N_INPROCESS // 3
+
+
+def bundle(*elements: bytes) -> bytes:
+    return b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(e)) + e for e in elements)
+
+
+def test_the_reply_reader_is_the_daemons(caplog: pytest.LogCaptureFixture,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nested answers read in order; nesting past oscread.MAX_DEPTH and unknown type tags are
+    ignored, fast and (inside query()) without python-osc's warning lines."""
+    monkeypatch.setattr(logging.getLogger(), "filters", [])  # an in-process daemon silenced it
+    answer = bundle(osc(f"{P}/models", "a", "b"), bundle(osc(f"{P}/vocab", "ab")))
+    assert read_reply(answer) == [(f"{P}/models", ["a", "b"]), (f"{P}/vocab", ["ab"])]
+    nested = osc(f"{P}/models", "a")
+    for _ in range(oscread.MAX_DEPTH):
+        nested = bundle(nested)
+    assert read_reply(nested) == [(f"{P}/models", ["a"])]  # as deep as the daemon reads
+    assert read_reply(bundle(nested)) == []  # one deeper: refused, as the daemon refuses it
+    bomb = nested
+    for _ in range(3000):  # python-osc's recursive parser: ~70 ms and a deep recursion
+        bomb = bundle(bomb)
+    started = time.perf_counter()
+    assert read_reply(bomb) == []
+    assert time.perf_counter() - started < 0.5  # generous: milliseconds even on a busy VM
+    odd = f"{P}/models\x00,sQ\x00".encode() + b"a\x00\x00\x00"  # Q: no such OSC type
+    with caplog.at_level(logging.WARNING):
+        assert read_reply(odd) == [(f"{P}/models", ["a"])]  # python-osc skips it, and says so
+        assert [r for r in caplog.records if "pythonosc" in r.pathname]
+        caplog.clear()
+        with oscread.quiet_python_osc():  # as inside query(): no line per stray datagram
+            read_reply(odd)
+        assert not [r for r in caplog.records if "pythonosc" in r.pathname]
 
 
 def test_fuzz_query_over_udp() -> None:

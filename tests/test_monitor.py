@@ -10,6 +10,7 @@ plain-text output of the CLI, the state and rich Text of an in-process run, and 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -19,13 +20,14 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
+import typer
 from conftest import free_udp_port
 from fakes.osc_receiver import OscReceiver, path
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
@@ -37,14 +39,7 @@ from charmix.controllers.palette import UNKNOWN
 from charmix.daemon import monitor, protocol
 
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
+wait_for = functools.partial(helpers.wait_for, poll=0.01)  # test_pd imports it
 
 
 def send_udp(data: bytes, port: int) -> None:
@@ -434,7 +429,7 @@ def test_listen_on_a_bare_host_takes_the_output_port() -> None:
 
 @pytest.mark.parametrize("spec", ["", "host:", "host:70000", "1:-1"])
 def test_parse_hostport_refuses_nonsense(spec: str) -> None:
-    with pytest.raises(monitor.typer.BadParameter):
+    with pytest.raises(typer.BadParameter):
         monitor.parse_hostport(spec, "h")
 
 

@@ -9,6 +9,7 @@ restated here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -20,50 +21,27 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
+from helpers import osc
 from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.config import build
 from charmix.daemon.oscquery_tree import ATTRIBUTES, EXTENSIONS
 from charmix.daemon.runtime import Daemon
 
 P = protocol.PREFIX
 LOG = logging.getLogger("test.oscquery")
 OSC_TAGS = set("ifsbhtdScrmTFNI[]")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.01)
-
-
-def osc(path: str, *args: tuple[str, object]) -> bytes:
-    b = OscMessageBuilder(path)
-    for tag, value in args:
-        b.add_arg(value, tag)
-    return b.build().dgram
+wait_for = functools.partial(helpers.wait_for, poll=0.01)
 
 
 @pytest.fixture
 def daemon(tiny_model_dir: Path) -> Iterator[Callable[..., Daemon]]:
-    made: list[Daemon] = []
-
-    def make(**cli: Any) -> Daemon:
-        cli = {"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", "send": ["127.0.0.1:9"],
-               "oscquery": "127.0.0.1:0", "name": "test rig", "rate": 50, **cli}
-        d = Daemon(build(cli), LOG)
-        d.start()
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        d.stop()
+    with helpers.daemons(LOG, models_dir=tiny_model_dir, listen="127.0.0.1:0",
+                         send=["127.0.0.1:9"], oscquery="127.0.0.1:0", name="test rig",
+                         rate=50) as make:
+        yield make
 
 
 def port_of(d: Daemon) -> int:
@@ -323,9 +301,16 @@ def test_websocket_controls_obey_the_allowlist(daemon) -> None:
     assert d.controls.counters.rx_denied == 1 and d.controls.snapshot().temperature != 0.5
 
 
-def test_a_client_that_stops_reading_is_dropped_and_the_clock_goes_on(daemon) -> None:
+def ws_dropped(d: Daemon) -> float:
+    """/charmix/status's ws_dropped, as an OSCQuery client reads it (HTTP ?VALUE)."""
+    values = get(d, f"{P}/status?VALUE")[2]["VALUE"]
+    return dict(zip(protocol.STATUS_FIELDS, values, strict=True))["ws_dropped"]
+
+
+def test_a_client_that_stops_reading_is_dropped_counted_and_the_clock_goes_on(daemon) -> None:
     d = daemon(rate=400)
     port = port_of(d)
+    assert ws_dropped(d) == 0
     listened = [f"{P}/dist", *(f"{P}/model/{n}/dist" for n in d.engine.names)]
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -347,6 +332,8 @@ def test_a_client_that_stops_reading_is_dropped_and_the_clock_goes_on(daemon) ->
         assert d.engine.step_count - before >= 40  # ~120 at 400/s: the clock never waited
         assert d.engine.step_count > steps
         assert not server.clients and server._listening == 0
+        assert ws_dropped(d) == 1  # in /charmix/status for every patch and tool to see
+        assert "WebSocket clients dropped 1" in d.status_line()
     finally:
         sock.close()
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 
@@ -84,8 +85,7 @@ def test_the_budget_is_a_share_of_the_period() -> None:
 
 @pytest.fixture
 def receiver() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+    with helpers.udp_receiver(timeout=None) as sock:
         yield sock
 
 

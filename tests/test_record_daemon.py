@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from pythonosc.osc_message_builder import OscMessageBuilder
+from helpers import osc
 from test_daemon_runtime import wait_for
 from test_record import charmix
 
@@ -25,13 +25,6 @@ from charmix.daemon.performance import read
 from charmix.daemon.runtime import Daemon, StartupError
 
 P = protocol.PREFIX
-
-
-def osc(path: str, *args: tuple[str, object]) -> bytes:
-    b = OscMessageBuilder(path)
-    for tag, value in args:
-        b.add_arg(value, tag)
-    return b.build().dgram
 
 
 def send(address: tuple, data: bytes) -> None:

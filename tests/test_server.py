@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
+import helpers
 import numpy as np
 import pytest
+from helpers import osc as msg  # test_server_robust imports it
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
 from charmix.daemon.broadcast import Broadcaster
@@ -27,24 +29,11 @@ P = protocol.PREFIX
 LOG = logging.getLogger("test.server")
 
 
+wait_for = functools.partial(helpers.wait_for, timeout=3.0)
+
+
 def zero_status() -> list[float]:
     return [0.0] * len(protocol.STATUS_FIELDS)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.002)
-
-
-def msg(address: str, *args: tuple[str, object]) -> bytes:
-    """A message built by python-osc (an encoder independent of the daemon's)."""
-    builder = OscMessageBuilder(address)
-    for tag, value in args:
-        builder.add_arg(value, tag)
-    return builder.build().dgram
 
 
 def bundle(*messages: bytes, timetag: float = IMMEDIATELY) -> bytes:

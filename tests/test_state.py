@@ -4,6 +4,7 @@ defaults. Real daemons: in-process for the details, a subprocess for the SIGKILL
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -15,49 +16,27 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 from conftest import free_udp_port
-from pythonosc.osc_message_builder import OscMessageBuilder
+from helpers import osc
 
 from charmix.daemon import protocol, state
-from charmix.daemon.config import build
 from charmix.daemon.runtime import Daemon
 
 P = protocol.PREFIX
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
-
-
-def osc(path: str, *args: object) -> bytes:
-    b = OscMessageBuilder(path)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.01)
+LOG = logging.getLogger("test.state")
+wait_for = functools.partial(helpers.wait_for, poll=0.01)
 
 
 @pytest.fixture
 def make(tiny_model_dir: Path) -> Iterator[Callable[..., Daemon]]:
-    made: list[Daemon] = []
-
-    def make_daemon(path: Path, **cli: object) -> Daemon:
-        d = Daemon(build({"models_dir": tiny_model_dir, "listen": "127.0.0.1:0",
-                          "send": [f"127.0.0.1:{free_udp_port()}"], "state": path, **cli}),
-                   logging.getLogger("test.state"))
-        d.start()
-        made.append(d)
-        return d
-
-    yield make_daemon
-    for d in made:
-        d.stop()
+    """make(state_file, **cli): a daemon keeping its state in state_file."""
+    with helpers.daemons(LOG, models_dir=tiny_model_dir, listen="127.0.0.1:0",
+                         send=[f"127.0.0.1:{free_udp_port()}"]) as make_daemon:
+        yield lambda path, **cli: make_daemon(state=path, **cli)
 
 
 def send(d: Daemon, *datagrams: bytes) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import helpers
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -27,7 +28,6 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.config import build
 from charmix.daemon.engine import Engine, Settings, softmax_entropy
 from charmix.daemon.model import ModelError, default_models, load_model, session_options
 from charmix.daemon.runtime import Daemon, StartupError
@@ -386,27 +386,15 @@ P = protocol.PREFIX
 
 @pytest.fixture
 def receiver() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(3)
-    yield sock
-    sock.close()
+    with helpers.udp_receiver() as sock:
+        yield sock
 
 
 @pytest.fixture
 def daemon(receiver: socket.socket) -> Iterator[Callable[..., Daemon]]:
-    made: list[Daemon] = []
-
-    def make(**cli) -> Daemon:
-        cli = {"listen": "127.0.0.1:0", "send": [f"127.0.0.1:{receiver.getsockname()[1]}"], **cli}
-        d = Daemon(build(cli), LOG)
-        made.append(d)
-        d.start(run_clock=False)
-        return d
-
-    yield make
-    for d in made:
-        d.stop()
+    with helpers.daemons(LOG, run_clock=False, listen="127.0.0.1:0",
+                         send=[f"127.0.0.1:{receiver.getsockname()[1]}"]) as make:
+        yield make
 
 
 def weight_message(name: str, value: float) -> bytes:

@@ -9,6 +9,7 @@ one was taken); otherwise it goes to the test's temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -27,11 +28,8 @@ pytestmark = pytest.mark.timeout(240)  # the first test also trains the tiny mod
 
 @pytest.fixture(scope="module")
 def daemon(tiny_models: dict[str, Path]) -> Iterator[Daemon]:
-    d = Daemon(tiny_models)
-    try:
+    with contextlib.closing(Daemon(tiny_models)) as d:
         yield d
-    finally:
-        d.close()
 
 
 @pytest.fixture(scope="module")

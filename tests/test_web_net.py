@@ -4,6 +4,7 @@ it, the rate limit and --view-only refuse, and --idle glides the daemon's weight
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -24,11 +25,8 @@ pytestmark = pytest.mark.timeout(240)  # the first test also trains the tiny mod
 
 @pytest.fixture(scope="module")
 def daemon(tiny_models: dict[str, Path]) -> Iterator[Daemon]:
-    d = Daemon(tiny_models)
-    try:
+    with contextlib.closing(Daemon(tiny_models)) as d:
         yield d
-    finally:
-        d.close()
 
 
 def browser_refuses(name: str) -> None:

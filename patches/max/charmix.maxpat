@@ -443,7 +443,7 @@
 					"id": "obj-22",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 18,
+					"numoutlets": 19,
 					"patching_rect": [
 						1059.0,
 						315.0,
@@ -468,9 +468,10 @@
 						"float",
 						"float",
 						"float",
+						"float",
 						"float"
 					],
-					"text": "unpack f f f f f f f f f f f f f f f f f f"
+					"text": "unpack f f f f f f f f f f f f f f f f f f f"
 				}
 			},
 			{
@@ -2725,6 +2726,42 @@
 			},
 			{
 				"box": {
+					"id": "obj-900",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						830.0,
+						877.0,
+						80.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"varname": "status_ws_dropped",
+					"format": 6
+				}
+			},
+			{
+				"box": {
+					"id": "obj-901",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						915.0,
+						877.0,
+						84.0,
+						20.0
+					],
+					"text": "ws_dropped"
+				}
+			},
+			{
+				"box": {
 					"id": "obj-202",
 					"maxclass": "flonum",
 					"numinlets": 1,
@@ -4456,6 +4493,18 @@
 					],
 					"destination": [
 						"obj-200",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-22",
+						18
+					],
+					"destination": [
+						"obj-900",
 						0
 					]
 				}

@@ -33,7 +33,7 @@ final int DATAGRAM_SIZE = 4096; // oscP5 reads 1,536 bytes by default; the daemo
 final String[] STATUS_FIELDS = {
   "step", "chars_per_s", "rate", "paused", "temperature", "mode", "topk", "topp", "rx_ok",
   "rx_bad", "rx_denied", "tx_datagrams", "tx_errors", "overruns", "subscribers", "uptime",
-  "ticks_dropped", "step_errors"
+  "ticks_dropped", "step_errors", "ws_dropped"
 };
 final String[] MODES = {"linear", "geometric"};
 
@@ -365,6 +365,7 @@ void drawFooter(float x, float y) {
        + "  tx_errors " + (int) statusOf("tx_errors", 0) + "  overruns "
        + (int) statusOf("overruns", 0) + "  ticks_dropped " + (int) statusOf("ticks_dropped", 0)
        + "  step_errors " + (int) statusOf("step_errors", 0)
+       + "  ws_dropped " + (int) statusOf("ws_dropped", 0)
        + "  subscribers " + (int) statusOf("subscribers", 0)
        + "      keys: arrows T/rate  p pause  l/g mode  e equal  r reset  t tick", x, y);
 }
