@@ -25,6 +25,7 @@ from charmix.controllers.sender_messages import (
     udp_socket,
 )
 from charmix.daemon import oscread, protocol
+from charmix.daemon.datagram import DatagramReader
 
 
 def read_reply(data: bytes) -> list[tuple[str, list]]:
@@ -67,6 +68,7 @@ def _query(targets: Sequence[Target], timeout: float) -> list[DaemonInfo]:
     paths = {s: protocol.output(s).path for s in ("models", "vocab", "status")}
     found: dict[Target, DaemonInfo] = {}
     socks: list[socket.socket] = []
+    reader = DatagramReader(protocol.MAX_INPUT_DATAGRAM)
     asked: dict[socket.socket, Target] = {}
     try:
         for target in targets:
@@ -83,7 +85,7 @@ def _query(targets: Sequence[Target], timeout: float) -> list[DaemonInfo]:
         while socks and (left := deadline - time.monotonic()) > 0:
             for sock in select.select(socks, [], [], left)[0]:
                 try:
-                    data, src = sock.recvfrom(protocol.MAX_INPUT_DATAGRAM)
+                    data, src = reader.recvfrom(sock)
                 except OSError:
                     continue
                 messages = read_reply(data)

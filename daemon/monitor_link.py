@@ -19,6 +19,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
 from charmix.daemon.config import format_endpoint, parse_endpoint
+from charmix.daemon.datagram import DatagramReader
 from charmix.daemon.monitor_state import MonitorState
 
 RENEW_EVERY = protocol.SUBSCRIBER_TTL / 3  # three chances to renew before a subscription lapses
@@ -100,6 +101,7 @@ class Link:
                 )
             bind = found[1]
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self._reader = DatagramReader(protocol.MAX_INPUT_DATAGRAM)
         try:
             with contextlib.suppress(OSError):
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -145,7 +147,7 @@ class Link:
         deadline = time.monotonic() + budget
         while True:
             try:
-                data = self.sock.recv(protocol.MAX_INPUT_DATAGRAM)
+                data = self._reader.recv(self.sock)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:  # e.g. an ICMP "port unreachable" reported on a later recv (Linux)

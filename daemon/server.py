@@ -42,6 +42,7 @@ from pythonosc.parsing import osc_types
 from charmix.daemon import oscread, protocol
 from charmix.daemon.broadcast import Broadcaster, destination
 from charmix.daemon.controls import ControlError, Controls, Throttle
+from charmix.daemon.datagram import DatagramReader
 from charmix.daemon.endpoint import Endpoint, IPNetwork
 
 RECV_SIZE = 65535  # whole datagrams: no 8 KiB truncation
@@ -107,6 +108,7 @@ class ControlServer:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.sock = self._bind()  # first: a bind that fails leaves nothing open behind it
+        self._reader = DatagramReader(RECV_SIZE)  # one buffer for the thread's life
         self._wake_r, self._wake_w = socket.socketpair()
 
     # -------------------------------------------------------------------------- routing
@@ -228,7 +230,7 @@ class ControlServer:
                     if self._stopping.is_set():
                         return
                     try:
-                        data, sender = self.sock.recvfrom(RECV_SIZE)
+                        data, sender = self._reader.recvfrom(self.sock)
                     except (BlockingIOError, InterruptedError):
                         break
                     except OSError as exc:  # e.g. ICMP errors reported on a UDP socket
