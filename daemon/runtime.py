@@ -51,10 +51,10 @@ CLOCK_THREAD = "charmix-clock"  # Clock.start names its thread so
 def release_free_memory() -> None:
     """Hand freed heap back to the system (glibc's malloc_trim), from the main thread.
 
-    The soak found RSS creeping by ~0.3 MB a minute under a full mix of controls (ticks played
-    on the control thread, primes, weights): not live objects (tracemalloc's heap is flat) but
-    freed memory that glibc keeps; malloc_trim(0) gave back all of it. Best effort: nothing
-    happens where there is no glibc."""
+    The soak found RSS creeping under a full mix of controls: not live objects (tracemalloc's
+    heap is flat) but freed memory that glibc keeps, most of it from a 64 KiB allocation per
+    received datagram (fixed in daemon/datagram.py). Trimming hands back what fragmentation is
+    left. Best effort: nothing happens where there is no glibc."""
     libc = _libc()
     if libc is not None:
         with contextlib.suppress(Exception):
