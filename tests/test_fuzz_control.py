@@ -1,12 +1,17 @@
 """Fuzz the daemon's control port: 100,000 hostile datagrams in-process, then a real-UDP portion
 against a live `charmix daemon`.
 
-In-process, a playing daemon (clock at 50 chars/s, tiny models) gets every datagram through
+In-process, a playing daemon (clock at 20 chars/s, tiny models) gets every datagram through
 ControlServer.handle(), the function its socket thread calls, from allowed and from denied
 senders. After each one the counters must have moved by exactly what it holds: one rx_denied for
 a denied sender, one rx_bad for a packet that does not parse (or an empty bundle), else one of
 rx_ok / rx_bad / rx_denied per message. Throughout, the target weights stay finite and >= 0, the
-effective weights finite and summing to 1, the clock and control threads alive, no step fails.
+effective weights finite and summing to 1, the clock and control threads alive, no step fails,
+and no scheduled step starts more than one period (50 ms) after its deadline: the clock's own
+lateness record of every step taken while the 100,000 datagrams arrive. A fuzzed valid
+/charmix/rate is applied (that path is fuzzed too) and the rate then set back to 20 chars/s, so
+that "one period" stays 50 ms, long enough to hold on a loaded 2-core machine, short enough that
+any datagram stalling the clock thread (a parse holding the GIL, a slow command) breaks it.
 
 Over real UDP, a subprocess daemon at 20 chars/s takes a seeded stream of the same kinds of
 datagram in chunks; after each chunk /charmix/status must show every datagram counted, and at the
@@ -18,6 +23,8 @@ and types stay.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -38,6 +45,7 @@ from charmix.daemon.server import parse
 SEED = 20261201
 N_INPROCESS = 100_000
 N_UDP = 4_000
+RATE = 20.0  # chars/s of the in-process daemon: one period late = 50 ms
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
 INPUTS = [(a.path, a.types) for a in protocol.INPUT]
 
@@ -55,6 +63,53 @@ def total(d: Daemon) -> int:
     return c.rx_ok + c.rx_bad + c.rx_denied
 
 
+def run_queue_wait() -> float:
+    """Seconds this process's threads have spent runnable but waiting for a CPU (Linux
+    schedstat): the part of a late step that the machine, not the daemon, is to blame for."""
+    ns = 0
+    for tid in os.listdir("/proc/self/task"):  # a thread that ended meanwhile is skipped
+        with contextlib.suppress(OSError, ValueError, IndexError), \
+                open(f"/proc/self/task/{tid}/schedstat") as f:
+            ns += int(f.read().split()[1])
+    return ns / 1e9
+
+
+class LatenessProbe:
+    """Each scheduled step's lateness (the clock's own record) beside the run-queue wait of this
+    process's threads since the step before, sampled by the clock thread as the step starts.
+
+    On an idle machine the wait is ~0 and the check is exactly "no step starts more than one
+    period late". On a shared one (CI neighbours, this VM's trainings) a step is also late by
+    the time the kernel kept the clock thread, or the thread holding the GIL it waits for, off
+    the CPU; that time is the machine's, and is taken off. A datagram that stalls the clock (a
+    parse holding the GIL, a command that blocks the clock's lock) does so on the CPU or asleep,
+    not in the run queue, and still fails the check."""
+
+    def __init__(self, clock) -> None:
+        self.late: list[float] = []
+        self.waited: list[float] = []
+        self._last = run_queue_wait()
+        self._record = clock._record
+        clock._record = self.record
+
+    def record(self, late: float) -> None:
+        now = run_queue_wait()
+        self.late.append(late)
+        self.waited.append(now - self._last)
+        self._last = now
+        self._record(late)
+
+    def check(self, period: float) -> None:
+        late, waited = np.array(self.late), np.array(self.waited)
+        excess = late - waited
+        worst = int(np.argmax(excess))
+        assert excess[worst] < period, (
+            f"step {worst} of {late.size} started {late[worst] * 1e3:.1f} ms late, "
+            f"{excess[worst] * 1e3:.1f} ms of it not waiting for a CPU: more than one period "
+            f"({period * 1e3:.0f} ms). Lateness p99 {np.percentile(late, 99) * 1e3:.1f} ms, "
+            f"max {late.max() * 1e3:.1f} ms; run-queue wait {waited.sum():.2f} s in all")
+
+
 def check_weights(d: Daemon) -> None:
     target = d.controls.target_weights()
     assert np.all(np.isfinite(target)) and np.all(target >= 0), target
@@ -64,11 +119,12 @@ def check_weights(d: Daemon) -> None:
 
 @pytest.mark.timeout(300)
 def test_fuzz_the_control_port_in_process(tiny_model_dir: Path) -> None:
-    d = Daemon(build({"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", "rate": 50.0,
-                      "send": [f"127.0.0.1:{free_udp_port()}"]}))
+    d = Daemon(build({"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", "rate": RATE,
+                      "status_every": 0, "send": [f"127.0.0.1:{free_udp_port()}"]}))
     d.start()
     assert d.server is not None
     fuzz = Fuzzer(SEED, INPUTS, d.engine.names)
+    probe = LatenessProbe(d.clock)
     started = time.monotonic()
     try:
         for i, data in enumerate(fuzz.stream(N_INPROCESS)):
@@ -78,10 +134,12 @@ def test_fuzz_the_control_port_in_process(tiny_model_dir: Path) -> None:
             d.server.handle(data, sender)
             owed = 1 if denied else units(data)
             assert total(d) - before == owed, (i, data[:80], total(d) - before, owed)
+            if d.controls.rate != RATE:  # a fuzzed rate was applied: back to the test's period
+                d.controls.set_rate(RATE)
             if i % 1000 == 0:
                 check_weights(d)
                 assert d.clock.running, f"the clock thread ended (datagram {i})"
-                if d.controls.paused and i % 5000 == 0:
+                if d.controls.paused:  # a fuzzed /charmix/pause: play on, steps to measure
                     d.controls.resume()
             assert time.monotonic() - started < 240, f"too slow: {i} datagrams"
         check_weights(d)
@@ -90,8 +148,10 @@ def test_fuzz_the_control_port_in_process(tiny_model_dir: Path) -> None:
         assert c.rx_ok > 1000 and c.rx_bad > 10000  # the valid path was exercised too
         assert d.clock.running and d.server._thread is not None and d.server._thread.is_alive()
         assert d.clock.step_errors == 0
+        elapsed = time.monotonic() - started
+        assert len(probe.late) >= elapsed * RATE / 3, (len(probe.late), elapsed)  # it played
+        probe.check(1 / RATE)
         d.controls.resume()
-        d.controls.set_rate(50)
         steps = d.clock.steps
         deadline = time.monotonic() + 10
         while d.clock.steps < steps + 5 and time.monotonic() < deadline:
