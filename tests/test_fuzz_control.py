@@ -248,19 +248,20 @@ def test_fuzz_the_control_port_over_udp(tiny_model_dir: Path) -> None:
             assert time.monotonic() - started < 200
         me.sendto(osc(f"{protocol.PREFIX}/resume"), ("127.0.0.1", control))
         owed += 1
-        time.sleep(1.0)
-        s = status(me, control)
+        s = status(me, control)  # answered after the resume: the socket is read in order
         assert s["rx_ok"] + s["rx_bad"] + s["rx_denied"] == owed, s
         assert s["rx_denied"] - first["rx_denied"] >= sent // 8 - 1
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert s["step_errors"] == 0, s
         # A datagram that stalled the clock would show as a run of skipped deadlines (a 1 s
         # stall is 20 overruns at 20 chars/s). The bound is loose on purpose: on the shared VM
-        # the scheduler alone costs a deadline now and then (exact lateness: benchmarks/soak.py).
+        # the scheduler alone costs a deadline now and then (the strict lateness check, one
+        # period at most, is the in-process test's, with the clock's own record of each step).
         assert s["overruns"] <= 3 + s["step"] // 20, s
-        time.sleep(0.6)
-        later = status(me, control)
-        assert later["step"] > s["step"] or later["paused"], "generation stopped"
+        deadline = time.monotonic() + 10
+        while (later := status(me, control))["step"] <= s["step"] and not later["paused"]:
+            assert time.monotonic() < deadline, f"generation stopped: {later}"
+            time.sleep(0.05)
     finally:
         me.close()
         fuzzer.close()
