@@ -24,10 +24,12 @@ and types stay.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -63,15 +65,17 @@ def total(d: Daemon) -> int:
     return c.rx_ok + c.rx_bad + c.rx_denied
 
 
-def run_queue_wait() -> float:
-    """Seconds this process's threads have spent runnable but waiting for a CPU (Linux
-    schedstat): the part of a late step that the machine, not the daemon, is to blame for."""
-    ns = 0
+def schedstat() -> dict[int, tuple[float, float]]:
+    """Per thread of this process: (seconds on a CPU, seconds runnable but waiting for one),
+    from Linux's schedstat. The wait is the part of a late step that the machine, not the
+    daemon, is to blame for."""
+    out = {}
     for tid in os.listdir("/proc/self/task"):  # a thread that ended meanwhile is skipped
         with contextlib.suppress(OSError, ValueError, IndexError), \
                 open(f"/proc/self/task/{tid}/schedstat") as f:
-            ns += int(f.read().split()[1])
-    return ns / 1e9
+            on_cpu, waiting = f.read().split()[:2]
+            out[int(tid)] = (int(on_cpu) / 1e9, int(waiting) / 1e9)
+    return out
 
 
 class LatenessProbe:
@@ -88,26 +92,54 @@ class LatenessProbe:
     def __init__(self, clock) -> None:
         self.late: list[float] = []
         self.waited: list[float] = []
-        self._last = run_queue_wait()
+        self.started: list[float] = []
+        self.datagram = 0  # the index of the datagram being handled (set by the test's loop)
+        self.at: list[int] = []  # ... when each step started: a failure names what to replay
+        self.gc_pauses: list[tuple[float, float, int]] = []  # (start, end, generation)
+        self.clock_cpu: list[float] = []  # the clock thread's CPU time since the step before
+        self._gc_start = 0.0
+        self._last = schedstat()
         self._record = clock._record
         clock._record = self.record
+        gc.callbacks.append(self._gc)
 
     def record(self, late: float) -> None:
-        now = run_queue_wait()
+        now, me = schedstat(), threading.get_native_id()
+        self.started.append(time.perf_counter())
         self.late.append(late)
-        self.waited.append(now - self._last)
+        self.waited.append(sum(w for _, w in now.values()) -
+                           sum(w for _, w in self._last.values()))
+        self.clock_cpu.append(now.get(me, (0, 0))[0] - self._last.get(me, (0, 0))[0])
+        self.at.append(self.datagram)
         self._last = now
         self._record(late)
+
+    def _gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        elif time.perf_counter() - self._gc_start > 0.005:
+            self.gc_pauses.append((self._gc_start, time.perf_counter(), info["generation"]))
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._gc)
 
     def check(self, period: float) -> None:
         late, waited = np.array(self.late), np.array(self.waited)
         excess = late - waited
         worst = int(np.argmax(excess))
+        due = self.started[worst] - late[worst]
+        pauses = [f"gen {g} {(b - a) * 1e3:.0f} ms" for a, b, g in self.gc_pauses
+                  if b > due and a < self.started[worst]]
+        first = self.at[worst - 1] if worst else 0
         assert excess[worst] < period, (
             f"step {worst} of {late.size} started {late[worst] * 1e3:.1f} ms late, "
             f"{excess[worst] * 1e3:.1f} ms of it not waiting for a CPU: more than one period "
-            f"({period * 1e3:.0f} ms). Lateness p99 {np.percentile(late, 99) * 1e3:.1f} ms, "
-            f"max {late.max() * 1e3:.1f} ms; run-queue wait {waited.sum():.2f} s in all")
+            f"({period * 1e3:.0f} ms), while datagrams {first}-{self.at[worst]} were handled; "
+            f"garbage collections then: {pauses or 'none over 5 ms'}; the clock thread was "
+            f"on a CPU {self.clock_cpu[worst] * 1e3:.1f} ms since its step before. Lateness p99 "
+            f"{np.percentile(late, 99) * 1e3:.1f} ms, max {late.max() * 1e3:.1f} ms; run-queue "
+            f"wait {waited.sum():.2f} s in all")
 
 
 def check_weights(d: Daemon) -> None:
@@ -136,6 +168,7 @@ def test_fuzz_the_control_port_in_process(tiny_model_dir: Path) -> None:
             denied = i % 10 == 9
             sender = ("10.0.0.7", 4000 + i % 100) if denied else ("127.0.0.1", ports[i % 1000])
             before = total(d)
+            probe.datagram = i
             d.server.handle(data, sender)
             owed = 1 if denied else units(data)
             assert total(d) - before == owed, (i, data[:80], total(d) - before, owed)
@@ -163,6 +196,7 @@ def test_fuzz_the_control_port_in_process(tiny_model_dir: Path) -> None:
             time.sleep(0.01)
         assert d.clock.steps >= steps + 5, "generation stopped"
     finally:
+        probe.close()
         d.stop()
 
 
