@@ -55,6 +55,7 @@ PR_SET_TIMERSLACK = 29  # linux/prctl.h
 HOUSEKEEPING_EVERY = 0.25
 LATENESS_WINDOW = 1 << 16  # most recent deadlines kept for lateness statistics
 FAST_TICK_GAP = protocol.FAST_TICK_GAP  # s; a tick this soon after one played in place is queued
+STOP_WAIT = 5.0  # s stop() waits for a step in progress (a step is ms; a hung model is not)
 
 
 def tighten_timer_slack() -> None:
@@ -104,11 +105,22 @@ class Clock:
         self._thread = threading.Thread(target=self._run, name="charmix-clock", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 0.5) -> None:
+    def stop(self, timeout: float = STOP_WAIT) -> None:
+        """Stop for good: when this returns no step or service is running and none will start
+        (steps check `_stopping` under `_lock`), so the caller may close what steps use — the
+        sockets, the recording, the state file. Joining the thread alone was not enough: a step
+        longer than the join (a slow model, a loaded machine) ran on after the daemon closed
+        its sockets. A step hung for longer than `timeout` is left behind with a warning (the
+        broadcaster, closed, then sends nothing and opens no socket)."""
         self._stopping.set()
         self.controls.wake.set()
+        started = time.monotonic()
+        if self._lock.acquire(timeout=timeout):
+            self._lock.release()
+        else:
+            self.throttle.warn("stop", f"a step still running after {timeout:.1f} s: left behind")
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, timeout - (time.monotonic() - started)))
             self._thread = None
 
     @property
@@ -130,7 +142,8 @@ class Clock:
     # ------------------------------------------------------------------------ the steps
     def _step(self, dt: float) -> None:
         with self._lock:
-            self._step_locked(dt)
+            if not self._stopping.is_set():
+                self._step_locked(dt)
 
     def _step_locked(self, dt: float) -> None:
         self._last_step = time.perf_counter()
@@ -143,7 +156,8 @@ class Clock:
 
     def _service(self) -> None:
         with self._lock:
-            self._service_locked()
+            if not self._stopping.is_set():
+                self._service_locked()
 
     def _service_locked(self) -> None:
         try:
@@ -161,6 +175,9 @@ class Clock:
         if time.perf_counter() - self._fast_done < FAST_TICK_GAP:
             return False  # ticks this dense: the queue, with its limit and its count
         if not self._lock.acquire(blocking=False):
+            return False
+        if self._stopping.is_set():  # stop() came between the check above and the lock
+            self._lock.release()
             return False
         try:
             self._service_locked()
@@ -180,6 +197,7 @@ class Clock:
         the seconds taken. Pause and ticks do not apply: a burst is an offline run."""
         if self.running:
             raise RuntimeError("burst() while the clock thread runs")
+        self._stopping.clear()  # a burst is a run of its own, like start()
         start = time.perf_counter()
         for _ in range(n):
             if stop is not None and stop():

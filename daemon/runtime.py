@@ -277,7 +277,8 @@ class Daemon:
                 self.stop()
 
     def stop(self) -> None:
-        """Stop the clock, then the control thread, then close the sockets (≤ ~1 s)."""
+        """Stop the clock (once no step runs: ≤ 5 s for a hung one), then the control thread,
+        then close the sockets (≤ ~1 s in all when nothing hangs)."""
         self.notify.stopping()
         clock = getattr(self, "clock", None)
         if clock is not None:

@@ -123,7 +123,8 @@ def train(
     started = time.perf_counter()
     _need_torch()  # before anything imports torch: one line, not a traceback
     from charmix.daemon.model import shipped_models_dir, user_models_dir
-    from charmix.export import dataset, styles
+    from charmix.export import dataset
+    from charmix.export import style_specs as styles  # no torch yet
 
     if batching not in ("stateful", "random"):
         _fail(f"--batching must be stateful or random, not {batching!r}", 2)  # usage

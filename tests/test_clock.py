@@ -249,3 +249,40 @@ def test_burst(make) -> None:
     clock.start()
     with pytest.raises(RuntimeError):
         clock.burst(1)
+
+
+def test_stop_waits_for_a_step_in_progress_and_no_step_starts_after_it(make) -> None:
+    """Clock.stop used to join the thread for 0.5 s and return while a longer step still ran,
+    so the daemon closed its sockets, recording and state under a step that then used them. Now
+    stop returns only when no step or service is running, and none starts afterwards (not a
+    tick played by a control thread either)."""
+    clock, controls, rec = make(rate=100.0)
+    in_step = threading.Event()
+    active = [0]
+    after_stop: list[str] = []
+    stopped = threading.Event()
+
+    def step(dt: float) -> None:
+        if stopped.is_set():
+            after_stop.append("step")
+        active[0] += 1
+        in_step.set()
+        time.sleep(0.8)  # longer than the old 0.5 s join
+        active[0] -= 1
+
+    def service() -> None:
+        if stopped.is_set():
+            after_stop.append("service")
+
+    clock._step_fn, clock.service = step, service
+    controls.play_tick = clock.try_tick
+    clock.start()
+    assert in_step.wait(5)
+    clock.stop()
+    stopped.set()
+    assert active[0] == 0, "stop() returned while a step was still running"
+    assert not clock.running
+    controls.tick()  # a late tick from the control thread plays nothing
+    assert not clock.try_tick()
+    time.sleep(0.1)
+    assert after_stop == [] and active[0] == 0

@@ -21,7 +21,7 @@ from charmix.daemon.monitor_state import ARRIVALS_MAX, DISTS_MAX, LEARNED_MAX
 SEED = 20261202
 N_INPROCESS = 100_000
 N_UDP = 5_000
-RUN_FOR = 10.0  # seconds the monitor runs while the UDP portion arrives
+RUN_FOR = 10.0  # at most this long the monitor runs while the UDP portion arrives
 OUTPUTS = [(a.path, a.types) for a in protocol.OUTPUT]
 
 
@@ -50,10 +50,23 @@ def test_fuzz_the_monitor_reader() -> None:
     monitor.render(state, "fuzz", 100, 30, now=N_INPROCESS * 0.001)
 
 
+class QuitWhenAllCounted(monitor.Link):
+    """The monitor's Link, quitting the monitor the way Ctrl-C does (KeyboardInterrupt, which
+    run_monitor ends on cleanly) once `expected` datagrams are counted, instead of making the
+    test wait out the whole RUN_FOR."""
+
+    expected: int | None = None
+
+    def receive(self, state: monitor.MonitorState, *args, **kwargs) -> None:
+        super().receive(state, *args, **kwargs)
+        if self.expected is not None and state.counters.datagrams >= self.expected:
+            raise KeyboardInterrupt
+
+
 def test_fuzz_a_running_monitor_over_udp() -> None:
-    """run_monitor itself (its select loop, Link.receive, the plain view) for RUN_FOR seconds
-    while the fuzz arrives on its socket; every datagram must be counted."""
-    link = monitor.Link(("127.0.0.1", 9), ("127.0.0.1", 0))  # listen only; port 9: nobody
+    """run_monitor itself (its select loop, Link.receive, the plain view) while the fuzz
+    arrives on its socket, until every datagram is counted (at most RUN_FOR seconds)."""
+    link = QuitWhenAllCounted(("127.0.0.1", 9), ("127.0.0.1", 0))  # listen only; 9: nobody
     out = io.StringIO()
     console = Console(file=out, width=100, height=30, no_color=True)
     result: list[monitor.MonitorState] = []
@@ -81,6 +94,7 @@ def test_fuzz_a_running_monitor_over_udp() -> None:
                 time.sleep(0.05)
                 batch = 0
         assert time.monotonic() - started < RUN_FOR - 2, "sending took too long to check"
+    link.expected = sent  # then the monitor quits as soon as it has counted them all
     thread.join(RUN_FOR + 10)
     assert not thread.is_alive() and not errors, errors
     state = result[0]

@@ -44,15 +44,17 @@ while time.monotonic() < limit:
                       "oscquery_port": d.oscquery_port, "models": d.models, "name": d.name}))
     break
 """
-# GET one OSCQuery URL from inside a namespace; prints the JSON (or the HTTP status).
+# GET OSCQuery URLs from inside a namespace; prints each one's JSON (or the HTTP status) on a
+# line of its own: one interpreter start-up per poll, however many values it reads.
 GET = """
 import sys, urllib.request, urllib.error
-try:
-    print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code)
-except OSError as e:
-    print("down", e)
+for url in sys.argv[1:]:
+    try:
+        print(urllib.request.urlopen(url, timeout=2).read().decode().replace("\\n", " "))
+    except urllib.error.HTTPError as e:
+        print(e.code)
+    except OSError as e:
+        print("down", e)
 """
 
 # python-oscquery's client, given the ServiceInfo that a real zeroconf browse returns.
@@ -97,12 +99,16 @@ def find(host, name: str, start: float) -> dict:
     return json.loads(done.stdout)
 
 
-def get(host, url: str) -> object:
-    out = host.run([sys.executable, "-c", GET, url], timeout=20).stdout.strip()
-    try:
-        return json.loads(out)
-    except ValueError:
-        return out
+def get(host, url: str, *more: str) -> object:
+    """The value at `url` (a list of values, one per URL, when given `more`)."""
+    out = host.run([sys.executable, "-c", GET, url, *more], timeout=20).stdout.splitlines()
+    values = []
+    for line in out + [""] * (1 + len(more) - len(out)):
+        try:
+            values.append(json.loads(line))
+        except ValueError:
+            values.append(line.strip())
+    return values if more else values[0]
 
 
 def wait_until(check: Callable[[], object], timeout: float, what: str) -> object:
@@ -119,8 +125,8 @@ def wait_until(check: Callable[[], object], timeout: float, what: str) -> object
 def dominant(host, daemon_ip: str, port: int, model: str) -> Callable[[], bool]:
     """Whether the daemon's effective weights (read over OSCQuery) favour `model`."""
     def check() -> bool:
-        names = get(host, f"http://{daemon_ip}:{port}{P}/models?VALUE")
-        weights = get(host, f"http://{daemon_ip}:{port}{P}/weights?VALUE")
+        names, weights = get(host, f"http://{daemon_ip}:{port}{P}/models?VALUE",
+                             f"http://{daemon_ip}:{port}{P}/weights?VALUE")
         if not isinstance(names, dict) or not isinstance(weights, dict):
             return False
         w = dict(zip(names["VALUE"], weights["VALUE"], strict=True))
