@@ -131,10 +131,11 @@ def confirm(host: str, port: int, timeout: float = HTTP_TIMEOUT) -> Found | None
                  tuple(str(m) for m in models["VALUE"]), uptime)
 
 
-def local(ports: Iterable[int] = LOCAL_PORTS) -> list[Found]:
-    """Daemons on this machine, found through their OSCQuery port on 127.0.0.1 (no mDNS)."""
+def local(ports: Iterable[int] | None = None) -> list[Found]:
+    """Daemons on this machine, found through their OSCQuery port on 127.0.0.1 (no mDNS);
+    `ports` defaults to LOCAL_PORTS as it is when called (so a test can narrow it)."""
     found = []
-    for port in ports:
+    for port in LOCAL_PORTS if ports is None else ports:
         daemon = confirm(protocol.DEFAULT_HOST, port, timeout=0.3)
         if daemon is not None:
             found.append(Found(daemon.name, daemon.host, daemon.osc_port, port, daemon.models,
