@@ -66,7 +66,8 @@ SMALL := --batch 32 --seq-len 64 --lr 2e-3 --eval-every 500 --patience 6
 models: $(STAMP)
 	$(call TRAIN,shakespeare) $(SMALL) $(CORPORA)/shakespeare.txt --dropout 0.1 --max-steps 12000 \
 	  --description "Shakespeare's plays (tiny-shakespeare, the char-rnn benchmark)"
-	$(call TRAIN,austen) $(BIG) $(CORPORA)/austen.txt --dropout 0.1 --max-steps 1000 \
+	$(call TRAIN,austen) --batch 32 --seq-len 128 --lr 2e-3 --eval-every 500 --patience 1000 \
+	  $(CORPORA)/austen.txt --dropout 0.2 --weight-dropout 0.15 --max-steps 3000 \
 	  --description "Jane Austen, Pride and Prejudice"
 	$(call TRAIN,nietzsche) $(BIG) $(CORPORA)/nietzsche.txt --dropout 0.2 --max-steps 1000 \
 	  --description "Nietzsche, Beyond Good and Evil (Zimmern), lower-cased"
