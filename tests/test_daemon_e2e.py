@@ -250,7 +250,9 @@ def test_external_clock_ticks(start, dump: OscDump) -> None:
     d = start("--rate", "0", dump=dump)
     for _ in range(5):
         d.send(f"{P}/tick")
-    wait_for(lambda: len(dump.find(f"{P}/char")) >= 5, 10, "5 characters")
+    # a frame's /charmix/step may print after its /charmix/char (oscdump's order): wait for both
+    wait_for(lambda: len(dump.find(f"{P}/char")) >= 5 and len(dump.find(f"{P}/step")) >= 5, 10,
+             "5 characters and their steps")
     steps = [m.args[0] for m in dump.find(f"{P}/step")]
     assert steps == [0, 1, 2, 3, 4]
     s = status(dump, d)
