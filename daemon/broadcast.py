@@ -25,10 +25,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 
-from charmix.daemon import oscwire, protocol
+from charmix.daemon import oscwire, protocol, udpsend
 from charmix.daemon.controls import Counters, Throttle
 from charmix.daemon.engine import Frame
 
@@ -80,6 +81,11 @@ class Destination:
     expires: float | None = None  # monotonic seconds; None = static, never expires
     sent: int = 0
     errors: int = 0
+    packed: bytes | None = dataclass_field(default=None, repr=False)  # kernel sockaddr (udpsend)
+
+    def __post_init__(self) -> None:
+        if self.packed is None:
+            self.packed = udpsend.pack_sockaddr(self.family, self.sockaddr)
 
     @property
     def key(self) -> tuple:
@@ -232,23 +238,29 @@ class Broadcaster:
             self.counters.add("tx_datagrams", sent)
 
     def _send(self, datagrams: Sequence[bytes], targets: Sequence[Destination]) -> int:
-        """`send` without updating tx_datagrams; returns how many datagrams went out."""
+        """`send` without updating tx_datagrams; returns how many datagrams went out.
+
+        The sends keep the GIL (charmix.daemon.udpsend): a frame to 64 subscribers beside a
+        busy control thread took 150-300 ms when each send gave the GIL away. The sockets'
+        lock is held meanwhile, so close() cannot free a descriptor in the middle."""
         sent = 0
-        for dest in targets:
-            sock = self._sockets.get(dest.family) or self._socket(dest.family)
-            if sock is None:  # closed: a step that outlived the daemon's stop sends nothing
-                return sent
-            for dgram in datagrams:
-                try:
-                    sock.sendto(dgram, dest.sockaddr)
-                except OSError as exc:
-                    dest.errors += 1
-                    self.counters.add("tx_errors")
-                    reason = exc.strerror or type(exc).__name__
-                    self.throttle.warn(f"tx {dest.label}", f"send to {dest.label} failed: {reason}")
-                else:
-                    dest.sent += 1
-                    sent += 1
+        with self._sockets_lock:
+            for dest in targets:
+                sock = self._sockets.get(dest.family) or self._socket_locked(dest.family)
+                if sock is None:  # closed: a step that outlived the daemon's stop sends nothing
+                    return sent
+                for dgram in datagrams:
+                    try:
+                        udpsend.sendto(sock, dgram, dest.sockaddr, dest.packed)
+                    except OSError as exc:
+                        dest.errors += 1
+                        self.counters.add("tx_errors")
+                        reason = exc.strerror or type(exc).__name__
+                        self.throttle.warn(f"tx {dest.label}",
+                                           f"send to {dest.label} failed: {reason}")
+                    else:
+                        dest.sent += 1
+                        sent += 1
         return sent
 
     # ---------------------------------------------------------------------- subscribers
@@ -308,21 +320,24 @@ class Broadcaster:
         """The (non-blocking) sending socket for an address family, made on first use; None
         once the broadcaster is closed."""
         with self._sockets_lock:
-            if self._closed:
-                return None
-            sock = self._sockets.get(family)
-            if sock is None:
-                sock = socket.socket(family, socket.SOCK_DGRAM)
-                sock.setblocking(False)
-                if family == socket.AF_INET:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, MULTICAST_TTL)
-                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
-                else:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, MULTICAST_TTL)
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
-                self._sockets[family] = sock
-            return sock
+            return self._socket_locked(family)
+
+    def _socket_locked(self, family: int) -> socket.socket | None:
+        if self._closed:
+            return None
+        sock = self._sockets.get(family)
+        if sock is None:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            if family == socket.AF_INET:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, MULTICAST_TTL)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, MULTICAST_TTL)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
+            self._sockets[family] = sock
+        return sock
 
     def close(self) -> None:
         """Close the sockets for good: a late step (one still running when Clock.stop gave up

@@ -19,7 +19,8 @@ would cost a thread wake-up and a GIL hand-over between the tick and its charact
 clock thread is stepping, or ticks are already waiting, the tick is queued for the clock thread
 as before; so is a tick that follows a played one within FAST_TICK_GAP, so that a flood of ticks
 meets the queue, which drops and counts what it cannot hold (ticks_dropped), instead of keeping
-the control thread busy while the kernel drops the rest uncounted. `_lock` makes sure only one
+the control thread busy while the kernel drops the rest uncounted. A scheduled character that is
+due goes before queued ticks, so a tick flood cannot hold the grid back. `_lock` makes sure only one
 thread steps or services at a time. Engine commands
 (prime, reset, seed) and housekeeping (announcements, subscriber expiry) run between steps, via
 `service`, and at least every `housekeeping_every` seconds when no characters are due.
@@ -221,19 +222,21 @@ class Clock:
                 rate = None
                 wake.wait(self.housekeeping_every)
                 continue
-            if controls.take_tick():
-                self._step(self._tick_dt(now()))
-                continue
             if controls.rate != rate:
                 rate = controls.rate
                 if rate > 0:
                     t0 = now() if last_deadline is None else max(now(), last_deadline + 1 / rate)
                     k = 0
+            deadline = t0 + k / rate if rate > 0 else math.inf
+            remaining = deadline - now()
+            # A due scheduled step goes before waiting ticks: under a flood of /charmix/tick
+            # the queue (up to TICKS_MAX) would otherwise hold the clock's grid back.
+            if remaining > self.spin and controls.take_tick():
+                self._step(self._tick_dt(now()))
+                continue
             if rate == 0:
                 wake.wait(self.housekeeping_every)
                 continue
-            deadline = t0 + k / rate
-            remaining = deadline - now()
             if remaining > self.spin:
                 wake.wait(min(remaining - self.spin, self.housekeeping_every))
                 continue

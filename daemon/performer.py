@@ -142,8 +142,9 @@ class Performer:
     # ---------------------------------------------------------------------- recording
     def start_recording(self, path: Path) -> None:
         """Begin recording to `path` (a new file) between two steps; RecordError if it
-        cannot be created. Stops a recording already running."""
-        self.stop_recording()
+        cannot be created. Stops a recording already running without waiting for its writer:
+        this runs on the clock thread, and the writer's last fsync can take a while."""
+        self.stop_recording(wait=False)
         if not path.parent.is_dir():
             raise RecordError(f"cannot record to {path}: the folder {path.parent} does not exist")
         if path.exists():

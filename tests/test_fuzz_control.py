@@ -1,23 +1,26 @@
 """Fuzz the daemon's control port: 100,000 hostile datagrams in-process, then a real-UDP portion
 against a live `charmix daemon`.
 
-In-process, a playing daemon (clock at 5 chars/s, tiny models) gets every datagram through
+In-process, a playing daemon (clock at 20 chars/s, tiny models, 64 loopback subscribers once the
+fuzzed /charmix/subscribe messages have filled its table) gets every datagram through
 ControlServer.handle(), the function its socket thread calls, from allowed and from denied
-senders. After each one the counters must have moved by exactly what it holds: one rx_denied for
-a denied sender, one rx_bad for a packet that does not parse (or an empty bundle), else one of
-rx_ok / rx_bad / rx_denied per message. Throughout, the target weights stay finite and >= 0, the
-effective weights finite and summing to 1, the clock and control threads alive, no step fails,
-and no scheduled step starts more than one period (200 ms) after its deadline: the clock's own
-lateness record of every step taken while the 100,000 datagrams arrive. A fuzzed valid
-/charmix/rate is applied (that path is fuzzed too) and the rate then set back to 5 chars/s, so
-that "one period" stays 200 ms, long enough to hold on a loaded 2-core machine (at 10 chars/s,
-100 ms, one fresh-ci run in two failed with a step 150 ms late, 140 ms of it not waiting for a
-CPU, while two nice'd trainings ran beside it; at 20 chars/s, 50 ms, the unexplained part of
-the lateness reached 51 and 84 ms in 2 of 8 runs at load 6-7 on
-the 2-core VM; steps take ~3 ms of CPU, no datagram's handling took more than ~3 ms when
-replayed alone: most likely GIL hand-overs slowed by the load, as a thread waiting for the GIL
-sleeps and is not in the run queue), short enough that
-any datagram stalling the clock thread (a parse holding the GIL, a slow command) breaks it.
+senders, back to back on the test's thread: ~25,000 datagrams/s, a thread that keeps the CPU
+busy in Python. After each one the counters must have moved by exactly what it holds: one
+rx_denied for a denied sender, one rx_bad for a packet that does not parse (or an empty bundle),
+else one of rx_ok / rx_bad / rx_denied per message. Throughout, the target weights stay finite
+and >= 0, the effective weights finite and summing to 1, the clock and control threads alive, no
+step fails, and no scheduled step starts more than one period (50 ms) after its deadline, less
+the time the machine kept this process's threads waiting for a CPU: the clock's own lateness
+record of every step taken while the 100,000 datagrams arrive. A fuzzed valid /charmix/rate or
+/charmix/pause is applied (those paths are fuzzed too), then undone at once, so that the daemon
+keeps playing with a period of 50 ms.
+
+This check found the GIL convoy (issue 10): each frame's 64 sends gave the GIL away 64 times, and
+each take-back waited up to 5 ms for the flooding thread, so a frame took 150-300 ms and the next
+step started 200-430 ms late, on an idle machine. The broadcaster now sends without giving the GIL
+away (charmix.daemon.udpsend), and a due step goes before queued ticks (a tick flood held the
+grid back by up to 64 ticks): worst lateness 13-24 ms in 7 runs at 20 chars/s, two trainings
+beside it (load 3).
 
 Over real UDP, a subprocess daemon at 20 chars/s takes a seeded stream of the same kinds of
 datagram in chunks; after each chunk /charmix/status must show every datagram counted, and at the
@@ -53,7 +56,7 @@ from charmix.daemon.server import parse
 SEED = 20261201
 N_INPROCESS = 100_000
 N_UDP = 4_000
-RATE = 5.0  # chars/s of the in-process daemon: one period late = 200 ms
+RATE = float(os.environ.get("FUZZ_RATE", "20"))  # chars/s in-process: one period late = 50 ms
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
 INPUTS = [(a.path, a.types) for a in protocol.INPUT]
 
@@ -138,11 +141,11 @@ class LatenessProbe:
         pauses = [f"gen {g} {(b - a) * 1e3:.0f} ms" for a, b, g in self.gc_pauses
                   if b > due and a < self.started[worst]]
         first = self.at[worst - 1] if worst else 0
-        # KNOWN OPEN (issue 10): on an idle machine a step has started 335 ms late under this
-        # flood, 325 ms of it not waiting for a CPU (the control path starving the clock thread,
-        # not yet explained). Until that is fixed the check allows a few late steps and no hang.
         over = int((excess >= period).sum())
-        assert over <= 3 + late.size // 20 and excess[worst] < 1.0, (
+        print(f"{late.size} steps: lateness p99 {np.percentile(late, 99) * 1e3:.1f} ms, max "
+              f"{late.max() * 1e3:.1f} ms; worst not waiting for a CPU {excess[worst] * 1e3:.1f} "
+              f"ms; run-queue wait {waited.sum():.2f} s")
+        assert excess[worst] < period, (
             f"{over} steps more than one period late; worst: "
             f"step {worst} of {late.size} started {late[worst] * 1e3:.1f} ms late, "
             f"{excess[worst] * 1e3:.1f} ms of it not waiting for a CPU: more than one period "
@@ -187,11 +190,11 @@ def test_fuzz_the_control_port_in_process(tiny_model_dir: Path) -> None:
             assert total(d) - before == owed, (i, data[:80], total(d) - before, owed)
             if d.controls.rate != RATE:  # a fuzzed rate was applied: back to the test's period
                 d.controls.set_rate(RATE)
+            if d.controls.paused:  # a fuzzed /charmix/pause was applied: play on, steps to measure
+                d.controls.resume()
             if i % 1000 == 0:
                 check_weights(d)
                 assert d.clock.running, f"the clock thread ended (datagram {i})"
-                if d.controls.paused:  # a fuzzed /charmix/pause: play on, steps to measure
-                    d.controls.resume()
             assert time.monotonic() - started < 240, f"too slow: {i} datagrams"
         check_weights(d)
         c = d.controls.counters
