@@ -63,13 +63,15 @@ TRAIN = $(BIN)/charmix train --vocab models/vocab.json --layers 2 --hidden 256 -
 	--weight-decay 0.1 --seed 1337 --out models/fp32/$(1).onnx --name $(1)
 BIG := --batch 64 --seq-len 128 --lr 3e-3 --eval-every 100
 SMALL := --batch 32 --seq-len 64 --lr 2e-3 --eval-every 500 --patience 6
+RETRAIN := --batch 32 --seq-len 128 --lr 2e-3 --eval-every 500 --patience 1000
 models: $(STAMP)
 	$(call TRAIN,shakespeare) $(SMALL) $(CORPORA)/shakespeare.txt --dropout 0.1 --max-steps 12000 \
 	  --description "Shakespeare's plays (tiny-shakespeare, the char-rnn benchmark)"
-	$(call TRAIN,austen) --batch 32 --seq-len 128 --lr 2e-3 --eval-every 500 --patience 1000 \
-	  $(CORPORA)/austen.txt --dropout 0.2 --weight-dropout 0.15 --max-steps 3000 \
+	$(call TRAIN,austen) $(RETRAIN) $(CORPORA)/austen.txt --dropout 0.2 --weight-dropout 0.15 \
+	  --max-steps 3000 \
 	  --description "Jane Austen, Pride and Prejudice"
-	$(call TRAIN,nietzsche) $(BIG) $(CORPORA)/nietzsche.txt --dropout 0.2 --max-steps 1000 \
+	$(call TRAIN,nietzsche) $(RETRAIN) $(CORPORA)/nietzsche.txt --dropout 0.25 --weight-dropout 0.15 \
+	  --max-steps 3000 \
 	  --description "Nietzsche, Beyond Good and Evil (Zimmern), lower-cased"
 	$(call TRAIN,bible) $(BIG) $(CORPORA)/bible.txt --dropout 0.1 --max-steps 1000 \
 	  --description "The King James Bible, chapter:verse numbered"
