@@ -121,7 +121,10 @@ class Clock:
         else:
             self.throttle.warn("stop", f"a step still running after {timeout:.1f} s: left behind")
         if self._thread is not None:
-            self._thread.join(max(0.0, timeout - (time.monotonic() - started)))
+            # A signal can interrupt start() before the thread said it had started; join then
+            # raises, and the thread, if it runs at all, sees _stopping and ends at once.
+            with contextlib.suppress(RuntimeError):
+                self._thread.join(max(0.0, timeout - (time.monotonic() - started)))
             self._thread = None
 
     @property

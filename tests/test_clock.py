@@ -231,6 +231,38 @@ def test_stop_is_prompt(make) -> None:
     assert not clock.running
 
 
+def test_stop_after_a_start_that_a_signal_interrupted(make, monkeypatch) -> None:
+    """`charmix daemon` got SIGINT while Thread.start waited for the clock thread to say it had
+    started: KeyboardInterrupt came out of start(), and stop() then raised "cannot join thread
+    before it is started" (exit status 1 instead of 0; seen in fresh-ci)."""
+    clock, _, rec = make(rate=100.0)
+
+    def interrupted(self: threading.Thread) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        clock.start()
+    monkeypatch.undo()
+    clock.stop()
+    assert not clock.running and rec.count == 0
+
+
+def test_a_due_step_goes_before_queued_ticks(make) -> None:
+    """64 queued ticks of 20 ms each must not hold the 10 chars/s grid back: a due scheduled
+    step is taken between two ticks (before, it waited for all of them: ~1.3 s late)."""
+    clock, controls, rec = make(rate=10.0, work=0.02)
+    clock.start()
+    wait_for(lambda: rec.count >= 2)
+    clock.reset_lateness()
+    for _ in range(64):
+        controls.tick()  # no play_tick here: every tick is queued for the clock thread
+    wait_for(lambda: rec.count >= 2 + 64 + 5, timeout=10)
+    late = clock.lateness()
+    assert late.size >= 5
+    assert late.max() < 0.1, f"a scheduled step {late.max() * 1e3:.0f} ms late behind the ticks"
+
+
 def test_burst(make) -> None:
     clock, controls, rec = make(rate=20.0)
     seconds = clock.burst(500)
