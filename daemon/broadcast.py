@@ -5,13 +5,12 @@ that asked with /charmix/subscribe and expire after protocol.SUBSCRIBER_TTL unle
 /charmix/models, /charmix/vocab and /charmix/status go out at start and every
 protocol.ANNOUNCE_EVERY seconds so a visualiser started late learns the layout.
 
-Sending must never hurt the clock: the sockets are non-blocking, the sends keep the GIL (so a
-control thread busy under a flood cannot stretch a frame's fan-out: charmix.daemon.udpsend), and
-any error for one
-destination (a host that is unreachable, a full socket buffer, a datagram too large) is counted
-and logged at most once a second; the other destinations and the next step are unaffected. A
-receiver that is simply not running costs nothing at all (UDP to a closed port on an
-unconnected socket is silently dropped).
+Sending must never hurt the clock. The sockets are non-blocking. The sends keep the GIL, so a
+control thread busy under a flood cannot stretch a frame's fan-out (charmix.daemon.udpsend). Any
+error for one destination (a host that is unreachable, a full socket buffer, a datagram too
+large) is counted and logged at most once a second; the other destinations and the next step are
+unaffected. A receiver that is simply not running costs nothing at all (UDP to a closed port on
+an unconnected socket is silently dropped).
 
 Threads: the clock thread calls `send_frame` and `housekeeping`; the server thread calls
 `subscribe`, `unsubscribe` and `announce_datagrams` (for /charmix/query replies). The destination
