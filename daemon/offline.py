@@ -156,8 +156,19 @@ def training(info: ModelInfo) -> tuple[str, ...]:
         meta.get("charmix.train_steps", "-"),
         f"{float(meta.get('charmix.train_seconds', 0)) / 60:.1f}",
         f"{config.get('batch', '-')}×{config.get('seq_len', '-')}",
-        str(config.get("dropout", "-")),
+        dropout_cell(config),
     )
+
+
+def dropout_cell(config: dict) -> str:
+    """'0.2', or '0.2, W_hh 0.15' for a model trained with DropConnect on its recurrent
+    weights (--weight-dropout), so the table tells the two recipes apart."""
+    cell = str(config.get("dropout", "-"))
+    if config.get("weight_dropout"):
+        cell += f", W_hh {config['weight_dropout']:g}"
+    if config.get("embed_dropout"):
+        cell += f", embedding {config['embed_dropout']:g}"
+    return cell
 
 
 def markdown_table(rows: list[tuple[Path, ModelInfo]]) -> str:

@@ -257,6 +257,8 @@ def metadata(ckpt: dict, val_loss: float, parameters: int) -> dict[str, str]:
         "charmix.train_config": json.dumps(
             {
                 **{k: tc[k] for k in ("dropout", "seq_len", "batch", "lr", "weight_decay", "seed")},
+                "weight_dropout": tc.get("weight_dropout", 0.0),  # DropConnect on W_hh
+                "embed_dropout": tc.get("embed_dropout", 0.0),
                 "batching": tc.get("batching", "stateful"),
             }
         ),

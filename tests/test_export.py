@@ -284,6 +284,8 @@ def test_metadata_round_trip(tiny_models: dict[str, Path], tiny_ckpt: Path) -> N
         "lr": 0.01,
         "weight_decay": 0.1,
         "seed": 0,
+        "weight_dropout": 0.0,
+        "embed_dropout": 0.0,
         "batching": "stateful",
     }
     assert f"torch {torch.__version__}" in props["charmix.machine"]

@@ -283,3 +283,14 @@ def test_sample_unknown_model_name_lists_what_there_is(cli, tiny_models: dict[st
     assert one_line_error(cli["unknown_name"]) == (
         f"charmix: latin: no model of that name in {folder} (have: bible, linux, shakespeare)"
     )
+
+
+def test_the_dropout_column_tells_the_recipes_apart() -> None:
+    from charmix.daemon.offline import dropout_cell
+
+    assert dropout_cell({"dropout": 0.1}) == "0.1"  # files written before the key existed
+    assert dropout_cell({"dropout": 0.1, "weight_dropout": 0.0, "embed_dropout": 0.0}) == "0.1"
+    assert dropout_cell({"dropout": 0.2, "weight_dropout": 0.15}) == "0.2, W_hh 0.15"
+    assert dropout_cell({"dropout": 0.2, "weight_dropout": 0.15, "embed_dropout": 0.05}) == (
+        "0.2, W_hh 0.15, embedding 0.05")
+    assert dropout_cell({}) == "-"
