@@ -75,7 +75,8 @@ models: $(STAMP)
 	$(call TRAIN,nietzsche) $(RETRAIN) $(CORPORA)/nietzsche.txt --dropout 0.25 --weight-dropout 0.15 \
 	  --max-steps 3000 \
 	  --description "Nietzsche, Beyond Good and Evil (Zimmern), lower-cased"
-	$(call TRAIN,bible) $(BIG) $(CORPORA)/bible.txt --dropout 0.1 --max-steps 1000 \
+	$(call TRAIN,bible) $(RETRAIN) $(CORPORA)/bible.txt --dropout 0.1 --weight-dropout 0.1 \
+	  --max-steps 2500 \
 	  --description "The King James Bible, chapter:verse numbered"
 	$(call TRAIN,linux) $(BIG) $(CORPORA)/linux.txt --dropout 0.1 --max-steps 1000 \
 	  --description "Linux 6.1 kernel C source (kernel/), GPL-2.0"
