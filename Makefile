@@ -80,7 +80,8 @@ models: $(STAMP)
 	  --description "The King James Bible, chapter:verse numbered"
 	$(call TRAIN,linux) $(BIG) $(CORPORA)/linux.txt --dropout 0.1 --max-steps 1000 \
 	  --description "Linux 6.1 kernel C source (kernel/), GPL-2.0"
-	$(call TRAIN,latex) $(BIG) $(CORPORA)/latex.txt --dropout 0.1 --max-steps 1000 \
+	$(call TRAIN,latex) $(RETRAIN) $(CORPORA)/latex.txt --dropout 0.1 --weight-dropout 0.1 \
+	  --max-steps 2500 \
 	  --description "LaTeX source of the Stacks Project, GFDL 1.2"
 	$(MAKE) models-int8
 
