@@ -55,14 +55,13 @@ wheel: $(STAMP)
 
 ## Retrain the six shipped models from ../shared/corpora (several hours on a 2-core CPU). Shakespeare
 ## uses small batches (32 x 64 characters: four times the updates per character, which is what a
-## CPU-sized budget needs); the retrained ones 32 x 128 with DropConnect on the recurrent weights;
-## those not yet retrained (issue 12) the older large batches. Each run writes the float32 model
-## to models/fp32/NAME.onnx; `charmix quantize` then writes the shipped 8-bit models/NAME.onnx.
+## CPU-sized budget needs); the other five 32 x 128. All six use DropConnect on the recurrent
+## weights (--weight-dropout). Each run writes the float32 model to models/fp32/NAME.onnx;
+## `charmix quantize` then writes the shipped 8-bit models/NAME.onnx.
 CORPORA ?= ../shared/corpora
 MODEL_NAMES := shakespeare austen nietzsche bible linux latex
 TRAIN = $(BIN)/charmix train --vocab models/vocab.json --layers 2 --hidden 256 --embedding 64 \
 	--weight-decay 0.1 --seed 1337 --out models/fp32/$(1).onnx --name $(1)
-BIG := --batch 64 --seq-len 128 --lr 3e-3 --eval-every 100
 SMALL := --batch 32 --seq-len 64 --lr 2e-3 --eval-every 1000 --patience 1000
 RETRAIN := --batch 32 --seq-len 128 --lr 2e-3 --eval-every 500 --patience 1000
 models: $(STAMP)
@@ -78,7 +77,8 @@ models: $(STAMP)
 	$(call TRAIN,bible) $(RETRAIN) $(CORPORA)/bible.txt --dropout 0.1 --weight-dropout 0.1 \
 	  --max-steps 2500 \
 	  --description "The King James Bible, chapter:verse numbered"
-	$(call TRAIN,linux) $(BIG) $(CORPORA)/linux.txt --dropout 0.1 --max-steps 1000 \
+	$(call TRAIN,linux) $(RETRAIN) $(CORPORA)/linux.txt --dropout 0.1 --weight-dropout 0.1 \
+	  --max-steps 2500 \
 	  --description "Linux 6.1 kernel C source (kernel/), GPL-2.0"
 	$(call TRAIN,latex) $(RETRAIN) $(CORPORA)/latex.txt --dropout 0.1 --weight-dropout 0.1 \
 	  --max-steps 2500 \
