@@ -66,7 +66,7 @@ SMALL := --batch 32 --seq-len 64 --lr 2e-3 --eval-every 1000 --patience 1000
 RETRAIN := --batch 32 --seq-len 128 --lr 2e-3 --eval-every 500 --patience 1000
 models: $(STAMP)
 	$(call TRAIN,shakespeare) $(SMALL) $(CORPORA)/shakespeare.txt --dropout 0.15 --weight-dropout 0.15 \
-	  --max-steps 21000 \
+	  --max-steps 24000 \
 	  --description "Shakespeare's plays (tiny-shakespeare, the char-rnn benchmark)"
 	$(call TRAIN,austen) $(RETRAIN) $(CORPORA)/austen.txt --dropout 0.2 --weight-dropout 0.15 \
 	  --max-steps 3000 \
