@@ -55,6 +55,16 @@ def gestures(names: list[str]) -> list[bytes]:
     ]
 
 
+def saved_after_gestures(make, path: Path) -> tuple[Daemon, list[str]]:
+    """A daemon with state file `path` that took the gestures and stopped (so it saved)."""
+    d = make(path)
+    names = d.engine.names
+    send(d, *gestures(names))
+    wait_for(lambda: d.controls.counters.rx_ok == 10)
+    d.stop()
+    return d, names
+
+
 def check_restored(d: Daemon) -> None:
     c, s = d.controls, d.controls.snapshot()
     assert np.allclose(c.target_weights(), [0.7, 0.2, 0.1])
@@ -68,11 +78,7 @@ def check_restored(d: Daemon) -> None:
 
 def test_settings_survive_a_restart(make, tmp_path: Path, caplog) -> None:
     path = tmp_path / "state.json"
-    d = make(path)
-    names = d.engine.names
-    send(d, *gestures(names))
-    wait_for(lambda: d.controls.counters.rx_ok == 10)
-    d.stop()
+    d, names = saved_after_gestures(make, path)
     saved = json.loads(path.read_text())
     assert saved["kind"] == state.KIND and saved["weights"][names[0]] == pytest.approx(0.7)
     assert not list(tmp_path.glob(".*tmp"))  # the temporary file was renamed, not left
@@ -267,11 +273,7 @@ def test_an_old_one_voice_file_and_unusable_voices(make, tmp_path: Path, caplog)
     """A state file from before voices (no "voices" key) restores voice 0 of a daemon with
     three; unusable saved voices are one warning and the rest is restored."""
     path = tmp_path / "state.json"
-    d = make(path)
-    names = d.engine.names
-    send(d, *gestures(names))
-    wait_for(lambda: d.controls.counters.rx_ok == 10)
-    d.stop()
+    d, names = saved_after_gestures(make, path)
     old = json.loads(path.read_text())
     del old["voices"], old["n_voices"]  # exactly what a one-voice charmix wrote
     path.write_text(json.dumps(old))
