@@ -45,7 +45,7 @@ lint: $(STAMP)
 
 ## Regenerate docs/osc.md from the address table (a test fails when it is stale).
 docs: $(STAMP)
-	$(BIN)/python -m charmix.daemon.protocol > docs/osc.md
+	$(BIN)/python -m charmix.daemon.protocol.docs > docs/osc.md
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_daemon.py

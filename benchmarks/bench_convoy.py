@@ -5,7 +5,7 @@
 
 A busy thread stands for the control thread under a flood of datagrams. socket.sendto gives the GIL
 away for each send, and beside that thread each take-back waits for its switch interval (5 ms).
-charmix.daemon.udpsend keeps the GIL (libc's sendto through ctypes.PyDLL, MSG_DONTWAIT). Both
+charmix.daemon.live.udpsend keeps the GIL (libc's sendto through ctypes.PyDLL, MSG_DONTWAIT). Both
 paths go through Broadcaster._send to closed loopback ports (nothing listens: the kernel drops the
 datagrams, as for a receiver that is not running). The figures are in docs/performance.md.
 """
@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from charmix.daemon import udpsend  # noqa: E402
-from charmix.daemon.broadcast import Broadcaster  # noqa: E402
-from charmix.daemon.controls import Counters  # noqa: E402
+from charmix.daemon.live import udpsend  # noqa: E402
+from charmix.daemon.live.broadcast import Broadcaster  # noqa: E402
+from charmix.daemon.live.controls import Counters  # noqa: E402
 
 
 def closed_ports(n: int) -> list[int]:

@@ -54,9 +54,9 @@ from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.config import build
-from charmix.daemon.model import load_model, model_files
-from charmix.daemon.runtime import Daemon
+from charmix.daemon.engine.model import load_model, model_files
+from charmix.daemon.runtime.config import build
+from charmix.daemon.runtime.daemon import Daemon
 
 ROOT = Path(__file__).resolve().parent.parent
 PATHS = {a.path.removeprefix(protocol.PREFIX + "/"): a.path for a in protocol.TABLE}

@@ -6,7 +6,7 @@
 
 * found: `charmix daemon --listen 0.0.0.0:7770 --name …` is spawned in one network namespace
   (tests/netns.py: namespaces on a bridge of their own, nothing on the machine's real network);
-  a discovery client in another namespace (`charmix.daemon.discovery.resolve`, what every
+  a discovery client in another namespace (`charmix.daemon.client.discovery.resolve`, what every
   `--to NAME` runs) asks for the name in a loop. Reported: seconds from spawning the daemon to the
   client holding its address, over several runs; and, for scale, how long the same daemon takes
   to load its models and send its first character (both include Python start-up and model
@@ -42,14 +42,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 from netns import Lan, venv_bin  # noqa: E402
 
 from charmix.daemon import protocol  # noqa: E402
-from charmix.daemon.config import build  # noqa: E402
-from charmix.daemon.runtime import Daemon  # noqa: E402
+from charmix.daemon.runtime.config import build  # noqa: E402
+from charmix.daemon.runtime.daemon import Daemon  # noqa: E402
 
 P = protocol.PREFIX
 MDNS = {"CHARMIX_MDNS": "1", "PYTHONUNBUFFERED": "1"}
 FIND = """
 import sys, time
-from charmix.daemon import discovery
+from charmix.daemon.client import discovery
 start, limit = float(sys.argv[1]), time.monotonic() + 60
 while time.monotonic() < limit:
     try:
@@ -71,8 +71,8 @@ print(time.time())
 
 FOLLOW = """
 import sys, time
-from charmix.daemon import discovery
-from charmix.daemon.follow import Follower
+from charmix.daemon.client import discovery
+from charmix.daemon.client.follow import Follower
 found = None
 while found is None:
     try:

@@ -27,8 +27,8 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from charmix.daemon import protocol
-from charmix.daemon.config import build
-from charmix.daemon.runtime import Daemon
+from charmix.daemon.runtime.config import build
+from charmix.daemon.runtime.daemon import Daemon
 
 P = protocol.PREFIX
 TEXT = ("Whether 'tis nobler in the mind to suffer the slings and arrows of outrageous "

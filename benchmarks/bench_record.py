@@ -58,9 +58,9 @@ def handoff_cost(models_dir: Path, n: int, voices: int) -> tuple[float, float]:
     real frames of the engine: the clock thread's share, and what the writer spends encoding."""
     import logging
 
-    from charmix.daemon.engine import Engine, Settings
-    from charmix.daemon.model import load_model, model_files
-    from charmix.daemon.record import Recorder
+    from charmix.daemon.engine.mixer import Engine, Settings
+    from charmix.daemon.engine.model import load_model, model_files
+    from charmix.daemon.recording.writer import Recorder
 
     engine = Engine([load_model(p) for p in model_files(models_dir)], seed=1, voices=voices)
     settings = [Settings(weights=np.ones(len(engine.models)))] * voices

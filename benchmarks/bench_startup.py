@@ -34,7 +34,7 @@ CASES = {
     "charmix --help": ["-c", CLI, "--help"],
     "import charmix.controllers.sender": ["-c", "import charmix.controllers.sender"],
     "import charmix.controllers.mouse": ["-c", "import charmix.controllers.mouse"],
-    "import charmix.controllers.midi": ["-c", "import charmix.controllers.midi"],
+    "import charmix.controllers.midi.bridge": ["-c", "import charmix.controllers.midi.bridge"],
     "charmix midi --help": ["-c", CLI, "midi", "--help"],
     "charmix monitor --help": ["-c", CLI, "monitor", "--help"],
     "charmix send tick --timeout 0": ["-c", CLI, "send", "tick", "--to", "127.0.0.1:9",

@@ -31,7 +31,7 @@ NAMES = ("shakespeare", "austen", "nietzsche", "bible", "linux", "latex")
 def _session(data: bytes | str):
     import onnxruntime as ort
 
-    from charmix.daemon.model import session_options
+    from charmix.daemon.engine.model import session_options
 
     return ort.InferenceSession(data, sess_options=session_options(),
                                 providers=["CPUExecutionProvider"])

@@ -40,9 +40,9 @@ from pathlib import Path
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.broadcast import MAX_SUBSCRIBERS
-from charmix.daemon.config import build
-from charmix.daemon.runtime import TRIM_EVERY, Daemon, release_free_memory
+from charmix.daemon.live.broadcast import MAX_SUBSCRIBERS
+from charmix.daemon.runtime.config import build
+from charmix.daemon.runtime.daemon import TRIM_EVERY, Daemon, release_free_memory
 
 P = protocol.PREFIX
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -67,7 +67,7 @@ class _MallInfo2(ctypes.Structure):
 def heap_mb() -> dict[str, float]:
     """glibc's heap: its size, the part in use, the part free but kept (all arenas). RSS that
     grows while "in use" stays flat is fragmentation, not a leak: this is how the soak told the
-    two apart (the 64 KiB-per-datagram recvfrom, see daemon/datagram.py). Empty without glibc."""
+    two apart (the 64 KiB-per-datagram recvfrom, see daemon/protocol/datagram.py). Empty without glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = _MallInfo2

@@ -40,7 +40,7 @@ def analyse(variants: list[str], eval_chars: int) -> None:
     import torch
 
     from charmix.export.dataset import load_vocab
-    from charmix.export.styles import load_styles
+    from charmix.export.style_specs import load_styles
     from charmix.export.train import load_checkpoint, model_from_checkpoint
 
     torch.set_num_threads(1)
@@ -77,7 +77,8 @@ def main() -> int:
     import torch
 
     from charmix.export.dataset import load_vocab
-    from charmix.export.styles import StyleTrainer, load_styles
+    from charmix.export.style_specs import load_styles
+    from charmix.export.styles import StyleTrainer
     from charmix.export.train import TrainConfig
 
     torch.set_num_threads(1)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _session(path: Path):
     import onnxruntime as ort
 
-    from charmix.daemon.model import session_options
+    from charmix.daemon.engine.model import session_options
 
     return ort.InferenceSession(str(path), sess_options=session_options(),
                                 providers=["CPUExecutionProvider"])
@@ -82,7 +82,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from charmix.daemon.model import load_model
+    from charmix.daemon.engine.model import load_model
 
     info = load_model(args.model).info
     names = info.styles

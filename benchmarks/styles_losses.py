@@ -25,7 +25,7 @@ def main() -> int:
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     args = ap.parse_args()
 
-    from charmix.daemon.model import load_model
+    from charmix.daemon.engine.model import load_model
 
     meta = load_model(args.model).info.meta
     styles = json.loads(meta["charmix.style_val_loss"])

@@ -16,9 +16,7 @@ from typing import Annotated
 import typer
 
 from charmix.controllers.options import FAILURE, ToOpt, VoiceOpt, fail, resolved, say, targets
-from charmix.controllers.send_cli import command_name, send_app  # re-exported for callers
-
-__all__ = ["command_name", "register", "send_app"]
+from charmix.controllers.send_cli import send_app
 
 Opt = typer.Option
 PANEL = "Controllers"
@@ -56,8 +54,10 @@ def _connect(
     max_rate: float = 100.0, resend: float = 0.0, voice: int = 0,
 ):
     """Targets, model names (daemon first, --models second) and a started Sender."""
-    from charmix.controllers.sender import ModelsUnknown, Sender, format_targets, resolve_models
-    from charmix.daemon.follow import follow
+    from charmix.controllers.sender import Sender
+    from charmix.controllers.sender_messages import format_targets
+    from charmix.controllers.sender_query import ModelsUnknown, resolve_models
+    from charmix.daemon.client.follow import follow
 
     found = resolved(to)
     targets = [r.target for r in found]
@@ -149,8 +149,8 @@ def midi(
 
     With --clock the MIDI clock on the same port becomes the daemon's clock.
     """
-    from charmix.controllers import midi as midi_bridge
-    from charmix.controllers.midi_layout import LayoutError, default_layout, load_layout
+    from charmix.controllers.midi import bridge as midi_bridge
+    from charmix.controllers.midi.layout import LayoutError, default_layout, load_layout
 
     if list_ports:
         names, why = midi_bridge.list_ports()
@@ -171,7 +171,7 @@ def midi(
     try:
         bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save)
         if clock:
-            from charmix.controllers.midiclock import ClockBridge
+            from charmix.controllers.midi.clock import ClockBridge
 
             bridge = ClockBridge(sender, per_beat, other=bridge.feed)  # faders still work
         code = midi_bridge.run(port, bridge)
@@ -279,8 +279,8 @@ def web(
 
     Open the printed address (or scan the QR code); several pages can share the pad.
     """
-    from charmix.controllers.web_control import CONTROL_MODES, parse_rest
-    from charmix.daemon.config import parse_endpoint
+    from charmix.controllers.web.control import CONTROL_MODES, parse_rest
+    from charmix.daemon.protocol.endpoint import parse_endpoint
 
     if control not in CONTROL_MODES:
         _fail(f"--control must be one of {', '.join(CONTROL_MODES)} (got {control!r})")
@@ -290,11 +290,11 @@ def web(
         _fail(f"--listen {exc}")
         raise
     try:
-        from charmix.controllers import web as web_bridge
+        from charmix.controllers.web import bridge as web_bridge
     except ImportError as exc:
         _fail(f"charmix web needs aiohttp ({exc}); pip install aiohttp segno")
         raise
-    from charmix.daemon.monitor_link import Link
+    from charmix.daemon.client.link import Link
 
     names, _, sender = _connect("web", to, models, query_timeout, max_rate, resend, voice)
     _pad(names, anchor, width)  # bad anchors are the user's: say so before serving

@@ -28,8 +28,9 @@ from types import ModuleType
 from typing import IO
 
 from charmix.controllers.mapping import PadMapping
-from charmix.controllers.sender import Command, Sender, entry
-from charmix.daemon.signals import install_stop_handlers
+from charmix.controllers.sender import Sender
+from charmix.controllers.sender_messages import Command, entry
+from charmix.daemon.common.signals import install_stop_handlers
 
 WEIGHTS, TEMPERATURE = entry("weights"), entry("temperature")
 GRAB_ON, GRAB_OFF = 0.8, 0.6  # fist freezes above GRAB_ON, opens again below GRAB_OFF
@@ -198,7 +199,7 @@ def make_listener(leap: ModuleType, sink: Callable[[HandFrame | None], None], ha
 
 
 def _stop_on_signals() -> threading.Event:
-    """An event SIGINT and SIGTERM set (charmix.daemon.signals), for the bridge's loop."""
+    """An event SIGINT and SIGTERM set (charmix.daemon.common.signals), for the bridge's loop."""
     stop = threading.Event()
     install_stop_handlers(stop.set)
     return stop

@@ -18,9 +18,10 @@ import tkinter as tk
 from dataclasses import dataclass
 
 from charmix.controllers.mapping import PadMapping
-from charmix.controllers.palette import colour as model_colour
-from charmix.controllers.sender import Sender, entry, format_targets, limits
-from charmix.daemon.signals import install_stop_handlers
+from charmix.controllers.sender import Sender
+from charmix.controllers.sender_messages import entry, format_targets, limits
+from charmix.daemon.common.signals import install_stop_handlers
+from charmix.daemon.protocol.palette import colour as model_colour
 
 TITLE = "charmix mouse"
 HELP = "move: mix · wheel or +/-: temperature · space: freeze · f: fullscreen · q/Esc: quit"
@@ -211,7 +212,7 @@ def run(
     bridge = MouseBridge(root, mapping, sender, temperature, debug)
     if fullscreen:
         bridge.toggle_fullscreen()
-    install_stop_handlers(bridge.quit)  # SIGINT and SIGTERM (charmix.daemon.signals)
+    install_stop_handlers(bridge.quit)  # SIGINT and SIGTERM (charmix.daemon.common.signals)
 
     def wake() -> None:  # Python runs signal handlers only between Tk events; keep them coming
         root.after(200, wake)

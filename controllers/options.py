@@ -15,7 +15,7 @@ import typer
 from charmix.daemon import protocol
 
 if TYPE_CHECKING:
-    from charmix.daemon.follow import Resolved
+    from charmix.daemon.client.follow import Resolved
 
 USAGE, FAILURE = 2, 1
 
@@ -45,12 +45,12 @@ def say(message: str) -> None:
 
 
 def resolved(to: list[str] | None, log: Callable[[str], None] = say) -> list[Resolved]:
-    """Each --to resolved by the shared resolver (daemon/follow.py: names and 'auto' through
+    """Each --to resolved by the shared resolver (daemon/client/follow.py: names and 'auto' through
     discovery); `log` hears where each name was found. No daemon by that name is a runtime
     failure, a malformed HOST:PORT a usage error; either is one line."""
     from charmix.controllers.sender_messages import default_target
-    from charmix.daemon.discovery import DiscoveryError
-    from charmix.daemon.follow import Resolved, resolve_targets
+    from charmix.daemon.client.discovery import DiscoveryError
+    from charmix.daemon.client.follow import Resolved, resolve_targets
 
     if not to:
         return [Resolved("", default_target())]

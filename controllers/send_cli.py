@@ -108,7 +108,8 @@ def deliver(address: protocol.Address, args: Sequence[object], name: str | None,
     """Check, send and confirm one message; (exit code, lines for stdout, lines for stderr).
     `voice` > 0: to that voice of a --voices daemon; /charmix/status shows voice 0's settings,
     so such a message is sent but not confirmed."""
-    from charmix.controllers.sender import Sender, encode, format_targets
+    from charmix.controllers.sender import Sender
+    from charmix.controllers.sender_messages import encode, format_targets
     from charmix.controllers.sender_query import query, refusal
 
     encode(address, args, name)  # the table's checks: ValueError (a usage error) before anything
@@ -262,7 +263,8 @@ def send_query(
         min=0.01, help="Seconds to wait for replies (default 1).")] = None,
 ) -> None:
     """Ask the daemon(s) which models, vocabulary and status they have, and print the answers."""
-    from charmix.controllers.sender import format_targets, query
+    from charmix.controllers.sender_messages import format_targets
+    from charmix.controllers.sender_query import query
 
     opts = _merged(ctx, to, None, timeout)
     wait = 1.0 if opts.timeout is None or opts.timeout <= 0 else opts.timeout

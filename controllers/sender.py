@@ -35,29 +35,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from charmix.controllers.sender_messages import (  # re-exported: bridges import them from here
+from charmix.controllers.sender_messages import (
     Command,
     Target,
-    _fmt,
-    default_target,
     encode,
     entry,
-    format_targets,
-    limits,
-    parse_target,
     udp_socket,
 )
-from charmix.controllers.sender_query import (  # re-exported too
-    DaemonInfo,
-    ModelsUnknown,
-    query,
-    resolve_models,
-)
 from charmix.daemon import protocol
-
-__all__ = ["Command", "DaemonInfo", "ModelsUnknown", "Sender", "SenderStats", "Target",
-           "default_target", "encode", "entry", "format_targets", "limits", "parse_target",
-           "query", "resolve_models", "udp_socket"]
+from charmix.daemon.protocol.endpoint import format_address
 
 _RESOLVE_RETRY = 5.0  # seconds between attempts to resolve a host name that failed
 
@@ -314,12 +300,12 @@ class Sender:
                 self.stats.datagrams += 1
                 if dest.failing:
                     dest.failing = False
-                    self._say(f"sending to {_fmt(dest.target)} works again")
+                    self._say(f"sending to {format_address(dest.target)} works again")
             except OSError as exc:  # full buffer, unreachable network: drop, count, say once
                 self.stats.errors += 1
                 if not dest.failing:
                     dest.failing = True
-                    self._say(f"cannot send to {_fmt(dest.target)}: {exc} (will keep trying)")
+                    self._say(f"cannot send to {format_address(dest.target)}: {exc} (will keep trying)")
 
     def _resolve(self, dest: _Dest) -> None:
         """Look the host up (may block on DNS: never call it on the sending thread)."""
@@ -330,7 +316,7 @@ class Sender:
             self.stats.errors += 1
             if not dest.failing:
                 dest.failing = True
-                self._say(f"cannot resolve {_fmt(dest.target)}: {exc} (retrying every "
+                self._say(f"cannot resolve {format_address(dest.target)}: {exc} (retrying every "
                           f"{_RESOLVE_RETRY:.0f} s)")
             return
         dest.addr, dest.family = addr, family

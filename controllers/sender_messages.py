@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.endpoint import format_endpoint, parse_endpoint
+from charmix.daemon.protocol.endpoint import format_address, parse_endpoint
 
 Target = tuple[str, int]
 _TAG = {"f": OscMessageBuilder.ARG_TYPE_FLOAT, "i": OscMessageBuilder.ARG_TYPE_INT,
@@ -100,8 +100,4 @@ def udp_socket(family: int) -> socket.socket:
 
 def format_targets(*targets: Target) -> str:
     """'host:port, [v6]:port' — how targets are written on the command line and in messages."""
-    return ", ".join(_fmt(t) for t in targets)
-
-
-def _fmt(target: Target) -> str:
-    return format_endpoint(*target)
+    return ", ".join(format_address(t) for t in targets)

@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 
 from charmix.controllers.sender_messages import (
     Target,
-    _fmt,
     encode,
     entry,
     format_targets,
     udp_socket,
 )
-from charmix.daemon import oscread, protocol
-from charmix.daemon.datagram import DatagramReader
+from charmix.daemon import protocol
+from charmix.daemon.protocol import oscread
+from charmix.daemon.protocol.datagram import DatagramReader
+from charmix.daemon.protocol.endpoint import format_address
 
 
 def read_reply(data: bytes) -> list[tuple[str, list]]:
@@ -165,11 +166,11 @@ def resolve_models(
         info = replies[0]
         for other in replies[1:]:
             if other.models != info.models:
-                say(f"the daemons disagree: {_fmt(info.source)} runs {','.join(info.models)} but "
-                    f"{_fmt(other.source)} runs {','.join(other.models)}; weight vectors follow "
-                    f"{_fmt(info.source)}'s order and will be wrong for {_fmt(other.source)}")
+                say(f"the daemons disagree: {format_address(info.source)} runs {','.join(info.models)} but "
+                    f"{format_address(other.source)} runs {','.join(other.models)}; weight vectors follow "
+                    f"{format_address(info.source)}'s order and will be wrong for {format_address(other.source)}")
         if given and given != info.models:
-            say(f"the daemon at {_fmt(info.source)} runs {','.join(info.models)}; "
+            say(f"the daemon at {format_address(info.source)} runs {','.join(info.models)}; "
                 f"using that instead of --models {','.join(given)}")
         return info.models, info
     if given:

@@ -62,13 +62,13 @@ def _root(
 # Each module defines register(app). Adding a room is one line here.
 ROOMS = [
     "charmix.export.commands",
-    "charmix.daemon.offline",
-    "charmix.daemon.commands",
-    "charmix.daemon.replay",
-    "charmix.daemon.render",
-    "charmix.daemon.monitor_cmd",
-    "charmix.daemon.discover_cmd",
-    "charmix.daemon.service",
+    "charmix.daemon.tools.offline",
+    "charmix.daemon.runtime.command",
+    "charmix.daemon.tools.replay",
+    "charmix.daemon.tools.render",
+    "charmix.daemon.monitor.command",
+    "charmix.daemon.tools.discover",
+    "charmix.daemon.tools.service",
     "charmix.controllers.commands",
 ]
 

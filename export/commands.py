@@ -61,7 +61,7 @@ def export(
 ) -> None:
     """Export a training checkpoint to a charmix ONNX step model."""
     _need_torch()
-    from charmix.daemon.model import user_models_dir
+    from charmix.daemon.engine.model import user_models_dir
     from charmix.export import dataset
     from charmix.export.onnx_export import export_checkpoint
     from charmix.export.train import load_checkpoint
@@ -100,7 +100,7 @@ def quantize(
     """
     if importlib.util.find_spec("onnx") is None:
         _fail("quantize needs the onnx package: pip install 'charmix[train]' (or pip install onnx)")
-    from charmix.daemon.model import ModelError, load_model
+    from charmix.daemon.engine.model import ModelError, load_model
     from charmix.export import dataset
     from charmix.export.quantize import QuantizeError, quantize_file
 

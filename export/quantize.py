@@ -36,7 +36,7 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
-from charmix.daemon.model import WEIGHTS_KEY, ModelError, load_model, session_options
+from charmix.daemon.engine.model import WEIGHTS_KEY, ModelError, load_model, session_options
 from charmix.export.dataset import val_streams
 from charmix.export.modelfile import WriteError, check_output, write_model
 

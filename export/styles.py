@@ -136,5 +136,3 @@ class StyleTrainer(Trainer):
             "style_corpora": {s["name"]: s["corpus"] for s in self.cfg.styles or []},
         }
 
-
-__all__ = ["StyleTrainer", "load_styles", "parse_style", "read_style_file"]

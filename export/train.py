@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from charmix.daemon.signals import install_stop_handlers
+from charmix.daemon.common.signals import install_stop_handlers
 from charmix.export.dataset import VAL_SPLIT_NAME, Corpus, CorpusError, streams, val_streams
 from charmix.export.model import CharLSTM, ModelConfig
 

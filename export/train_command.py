@@ -4,7 +4,7 @@ torch is imported inside the command, after the corpora are read, so a bad corpu
 and the rest of the CLI never loads it.
 
 Where models go: a model is the user's, not the package's, so it is written to the user models
-folder (`charmix.daemon.model.user_models_dir()`, the platform's user data directory) unless
+folder (`charmix.daemon.engine.model.user_models_dir()`, the platform's user data directory) unless
 `--out` says otherwise; the daemon finds it there by name, after the shipped models, and a
 plain `charmix daemon` still loads exactly the shipped ones.
 """
@@ -122,7 +122,7 @@ def train(
     """
     started = time.perf_counter()
     _need_torch()  # before anything imports torch: one line, not a traceback
-    from charmix.daemon.model import shipped_models_dir, user_models_dir
+    from charmix.daemon.engine.model import shipped_models_dir, user_models_dir
     from charmix.export import dataset
     from charmix.export import style_specs as styles  # no torch yet
 
@@ -163,6 +163,7 @@ def train(
 
     from charmix.export.onnx_export import export_checkpoint
     from charmix.export.progress import TrainProgress, clock
+    from charmix.export.styles import StyleTrainer
     from charmix.export.train import Interrupted, TrainConfig, Trainer, load_checkpoint
 
     if threads:
@@ -217,7 +218,7 @@ def train(
             for note in c.notes:
                 typer.echo(f"charmix: {note}", err=True)
         if cfg.styles:
-            trainer: Trainer = styles.StyleTrainer(cfg, corpora, ckpt_dir)
+            trainer: Trainer = StyleTrainer(cfg, corpora, ckpt_dir)
         else:
             trainer = Trainer(cfg, corpora[0], ckpt_dir)
         if resume:

@@ -136,7 +136,8 @@ def train_tiny_styles(
 
     from charmix.export.dataset import load_vocab
     from charmix.export.onnx_export import export_checkpoint
-    from charmix.export.styles import StyleTrainer, load_styles
+    from charmix.export.style_specs import load_styles
+    from charmix.export.styles import StyleTrainer
     from charmix.export.train import TrainConfig
 
     torch.set_num_threads(1)

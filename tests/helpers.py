@@ -24,7 +24,7 @@ from fakes.osc_receiver import OscReceiver
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 if TYPE_CHECKING:  # imported when a daemon starts: osc() and wait_for() stay light
-    from charmix.daemon.runtime import Daemon
+    from charmix.daemon.runtime.daemon import Daemon
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "",
@@ -73,8 +73,8 @@ def daemons(log: logging.Logger, run_clock: bool = True,
 
     make also takes run_clock (False: the test steps the engine itself) and echo (the
     console's line sink)."""
-    from charmix.daemon.config import build
-    from charmix.daemon.runtime import Daemon
+    from charmix.daemon.runtime.config import build
+    from charmix.daemon.runtime.daemon import Daemon
 
     made: list[Daemon] = []
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import free_udp_port
 
-from charmix.daemon.console import Console
+from charmix.daemon.runtime.console import Console
 
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
 

@@ -17,8 +17,8 @@ import helpers
 import numpy as np
 import pytest
 
-from charmix.daemon.clock import FAST_TICK_GAP, NOMINAL_RATE, Clock
-from charmix.daemon.controls import Controls
+from charmix.daemon.live.clock import FAST_TICK_GAP, NOMINAL_RATE, Clock
+from charmix.daemon.live.controls import Controls
 
 LOG = logging.getLogger("test.clock")
 wait_for = functools.partial(helpers.wait_for, timeout=5.0)

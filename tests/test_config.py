@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from charmix.daemon import protocol
-from charmix.daemon.config import CHECKS, Config, ConfigError, Endpoint, build, parse_endpoint
+from charmix.daemon.protocol.endpoint import ConfigError, Endpoint, parse_endpoint
+from charmix.daemon.runtime.config import CHECKS, Config, build
 
 RIG = """
 models = ["shakespeare", "sub/mine.onnx"]

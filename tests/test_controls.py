@@ -9,9 +9,9 @@ import threading
 import numpy as np
 import pytest
 
-from charmix.daemon import controls as ctl
 from charmix.daemon import protocol
-from charmix.daemon.controls import ControlError, Controls, Throttle
+from charmix.daemon.live import controls as ctl
+from charmix.daemon.live.controls import ControlError, Controls, Throttle
 
 NAMES = ["shakespeare", "linux", "bible"]
 

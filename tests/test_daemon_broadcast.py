@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from pythonosc.osc_bundle import OscBundle
 
-from charmix.daemon import broadcast, protocol
-from charmix.daemon.broadcast import Broadcaster, Destination, destination
-from charmix.daemon.controls import Counters
-from charmix.daemon.engine import Frame
+from charmix.daemon import protocol
+from charmix.daemon.engine.mixer import Frame
+from charmix.daemon.live import broadcast
+from charmix.daemon.live.broadcast import Broadcaster, Destination, destination
+from charmix.daemon.live.controls import Counters
 
 P = protocol.PREFIX
 LOG = logging.getLogger("test.broadcast")

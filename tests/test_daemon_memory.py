@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from charmix.daemon import runtime
+from charmix.daemon.runtime import daemon as runtime
 
 
 def rss_mb() -> float:

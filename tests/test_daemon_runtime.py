@@ -18,8 +18,10 @@ from helpers import osc
 from pythonosc.osc_bundle import OscBundle
 
 from charmix.daemon import protocol
-from charmix.daemon.config import build
-from charmix.daemon.runtime import Console, Daemon, StartupError
+from charmix.daemon.runtime.config import build
+from charmix.daemon.runtime.console import Console
+from charmix.daemon.runtime.daemon import Daemon
+from charmix.daemon.runtime.startup import StartupError
 
 P = protocol.PREFIX
 LOG = logging.getLogger("test.runtime")

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from charmix.daemon.datagram import DatagramReader
+from charmix.daemon.protocol.datagram import DatagramReader
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from charmix.daemon import discovery
-from charmix.daemon.advertise import advertised_addresses, host_label, instance_name
-from charmix.daemon.config import ConfigError, Endpoint, build
+from charmix.daemon.client import discovery
+from charmix.daemon.oscquery.advertise import advertised_addresses, host_label, instance_name
+from charmix.daemon.protocol.endpoint import ConfigError, Endpoint
+from charmix.daemon.runtime.config import build
 
 
 @pytest.mark.parametrize("text", ["127.0.0.1:7770", "7770", ":7770", "[::1]:7770", "::1",
@@ -74,7 +75,7 @@ def test_a_name_nobody_has_is_one_line_and_no_mdns_here(monkeypatch) -> None:
 def test_help_and_bridges_import_no_web_or_mdns_stack() -> None:
     code = ("import sys; from typer.testing import CliRunner; import charmix.daemon.cli as c; "
             "CliRunner().invoke(c.app, ['--help']); import charmix.controllers.commands, "
-            "charmix.controllers.sender, charmix.daemon.follow, charmix.daemon.discovery; "
+            "charmix.controllers.sender, charmix.daemon.client.follow, charmix.daemon.client.discovery; "
             "print(sorted(m for m in ('aiohttp', 'zeroconf', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -84,7 +85,8 @@ def test_a_sender_retargeted_sends_its_state_to_the_new_place_and_tells_its_hook
     """What a Follower does when a named daemon moves: the new place gets the state at once."""
     from fakes.osc_receiver import OscReceiver
 
-    from charmix.controllers.sender import Sender, entry
+    from charmix.controllers.sender import Sender
+    from charmix.controllers.sender_messages import entry
 
     with OscReceiver() as old, OscReceiver() as new:
         old_target, new_target = ("127.0.0.1", old.port), ("127.0.0.1", new.port)

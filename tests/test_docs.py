@@ -8,17 +8,18 @@ import sys
 from pathlib import Path
 
 from charmix.daemon import protocol
+from charmix.daemon.protocol import docs as osc_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_osc_md_is_generated_from_the_address_table():
     current = (ROOT / "docs" / "osc.md").read_text(encoding="utf-8")
-    assert current == protocol.render_markdown(), "docs/osc.md is stale: run `make docs`"
+    assert current == osc_docs.render(), "docs/osc.md is stale: run `make docs`"
 
 
 def test_every_address_is_documented_once_per_direction():
-    text = protocol.render_markdown()
+    text = osc_docs.render()
     for entry in protocol.TABLE:
         assert f"`{entry.path}`" in text
     keys = [(a.path, a.direction) for a in protocol.TABLE]
@@ -60,7 +61,7 @@ def test_readme_commands_exist():
 def test_every_markdown_table_row_has_its_headers_cell_count():
     """An unescaped '|' in a cell (once: 'linear | geometric') splits a row into extra cells."""
     header = None
-    for line in protocol.render_markdown().splitlines():
+    for line in osc_docs.render().splitlines():
         if not line.startswith("|"):
             header = None
             continue
@@ -72,7 +73,7 @@ def test_every_markdown_table_row_has_its_headers_cell_count():
 
 def test_no_unfilled_placeholder_reaches_the_docs_or_help():
     """A description written without f (once: 'keeps its last {PRIME_MAX} characters')."""
-    text = protocol.render_markdown()
+    text = osc_docs.render()
     assert not re.findall(r"\{(?!name\})[A-Za-z_]+\}", text)
     for entry in protocol.TABLE:
         assert not re.findall(r"\{(?!name\})[A-Za-z_]+\}", entry.description), entry.path

@@ -12,9 +12,10 @@ import math
 import numpy as np
 import pytest
 
-from charmix.daemon.engine import Engine, Settings, normalise_weights, softmax_entropy, truncate
-from charmix.daemon.model import load_model
-from charmix.daemon.vocab import fallback_char, union_vocab
+from charmix.daemon.engine.mixer import Engine, Settings, softmax_entropy, truncate
+from charmix.daemon.engine.model import load_model
+from charmix.daemon.engine.vocab import fallback_char, union_vocab
+from charmix.daemon.engine.voice import normalise_weights
 
 
 def reference_run(paths, frames, settings: Settings, first: str = "\n"):

@@ -22,7 +22,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from charmix.daemon.model import StepModel, load_model
+from charmix.daemon.engine.model import StepModel, load_model
 from charmix.export import onnx_export
 from charmix.export.dataset import CorpusError, load_corpus
 from charmix.export.model import CharLSTM, ModelConfig

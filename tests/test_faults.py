@@ -32,9 +32,10 @@ import pytest
 from conftest import free_udp_port
 from helpers import osc, wait_for
 
-from charmix.daemon import oscread, protocol
-from charmix.daemon.config import build
-from charmix.daemon.runtime import Daemon
+from charmix.daemon import protocol
+from charmix.daemon.protocol import oscread
+from charmix.daemon.runtime.config import build
+from charmix.daemon.runtime.daemon import Daemon
 
 P = protocol.PREFIX
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]

@@ -18,7 +18,7 @@ keeps playing with a period of 50 ms.
 This check found the GIL convoy (issue 10): each frame's 64 sends gave the GIL away 64 times, and
 each take-back waited up to 5 ms for the flooding thread, so a frame took 150-300 ms and the next
 step started 200-430 ms late, on an idle machine. The broadcaster now sends without giving the GIL
-away (charmix.daemon.udpsend), and a due step goes before queued ticks (a tick flood held the
+away (charmix.daemon.live.udpsend), and a due step goes before queued ticks (a tick flood held the
 grid back by up to 64 ticks): worst lateness 13-24 ms in 7 runs at 20 chars/s, two trainings
 beside it (load 3).
 
@@ -49,9 +49,9 @@ from helpers import osc
 from oscfuzz import Fuzzer
 
 from charmix.daemon import protocol
-from charmix.daemon.config import build
-from charmix.daemon.runtime import Daemon
-from charmix.daemon.server import parse
+from charmix.daemon.live.server import parse
+from charmix.daemon.runtime.config import build
+from charmix.daemon.runtime.daemon import Daemon
 
 SEED = 20261201
 N_INPROCESS = 100_000

@@ -15,8 +15,12 @@ import time
 from oscfuzz import Fuzzer
 from rich.console import Console
 
-from charmix.daemon import monitor, protocol
-from charmix.daemon.monitor_state import ARRIVALS_MAX, DISTS_MAX, LEARNED_MAX
+from charmix.daemon import protocol
+from charmix.daemon.client import frames
+from charmix.daemon.client import link as client_link
+from charmix.daemon.client.frames import ARRIVALS_MAX, DISTS_MAX, LEARNED_MAX
+from charmix.daemon.monitor import app as monitor
+from charmix.daemon.monitor import view as monitor_view
 
 SEED = 20261202
 N_INPROCESS = 100_000
@@ -25,7 +29,7 @@ RUN_FOR = 10.0  # at most this long the monitor runs while the UDP portion arriv
 OUTPUTS = [(a.path, a.types) for a in protocol.OUTPUT]
 
 
-def bounded(state: monitor.MonitorState) -> None:
+def bounded(state: frames.MonitorState) -> None:
     assert len(state.text) <= state.history
     assert len(state.learned) <= LEARNED_MAX
     assert len(state.arrivals) <= ARRIVALS_MAX
@@ -33,13 +37,13 @@ def bounded(state: monitor.MonitorState) -> None:
 
 
 def test_fuzz_the_monitor_reader() -> None:
-    state = monitor.MonitorState()
+    state = frames.MonitorState()
     fuzz = Fuzzer(SEED, OUTPUTS, ["a", "b"])
     started = time.monotonic()
     for i, data in enumerate(fuzz.stream(N_INPROCESS)):
         state.feed(data, i * 0.001)
         if i % 500 == 0:
-            monitor.render(state, "fuzz", 100, 30, now=i * 0.001)
+            monitor_view.render(state, "fuzz", 100, 30, now=i * 0.001)
             bounded(state)
         assert time.monotonic() - started < 200, f"too slow: {i} datagrams"
     c = state.counters
@@ -47,17 +51,17 @@ def test_fuzz_the_monitor_reader() -> None:
     assert c.malformed > 5000 and c.bad_args > 5000 and c.unknown > 100
     assert c.messages > N_INPROCESS // 2
     bounded(state)
-    monitor.render(state, "fuzz", 100, 30, now=N_INPROCESS * 0.001)
+    monitor_view.render(state, "fuzz", 100, 30, now=N_INPROCESS * 0.001)
 
 
-class QuitWhenAllCounted(monitor.Link):
+class QuitWhenAllCounted(client_link.Link):
     """The monitor's Link, quitting the monitor the way Ctrl-C does (KeyboardInterrupt, which
     run_monitor ends on cleanly) once `expected` datagrams are counted, instead of making the
     test wait out the whole RUN_FOR."""
 
     expected: int | None = None
 
-    def receive(self, state: monitor.MonitorState, *args, **kwargs) -> None:
+    def receive(self, state: frames.MonitorState, *args, **kwargs) -> None:
         super().receive(state, *args, **kwargs)
         if self.expected is not None and state.counters.datagrams >= self.expected:
             raise KeyboardInterrupt
@@ -69,7 +73,7 @@ def test_fuzz_a_running_monitor_over_udp() -> None:
     link = QuitWhenAllCounted(("127.0.0.1", 9), ("127.0.0.1", 0))  # listen only; 9: nobody
     out = io.StringIO()
     console = Console(file=out, width=100, height=30, no_color=True)
-    result: list[monitor.MonitorState] = []
+    result: list[frames.MonitorState] = []
     errors: list[BaseException] = []
 
     def run() -> None:

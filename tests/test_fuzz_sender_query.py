@@ -22,9 +22,10 @@ import pytest
 from helpers import osc
 from oscfuzz import Fuzzer
 
-from charmix.controllers import sender
+from charmix.controllers import sender_query as sender
 from charmix.controllers.sender_query import read_reply
-from charmix.daemon import oscread, protocol
+from charmix.daemon import protocol
+from charmix.daemon.protocol import oscread
 
 SEED = 20261204
 N_INPROCESS = 100_000

@@ -2,7 +2,7 @@
 
 TouchDesigner parses OSC itself and calls the OSC In DAT's onReceiveOSC with (address, args) per
 message, and the OSC In CHOP makes one channel per numeric argument; so 100,000 hostile
-datagrams are decoded (charmix.daemon.oscread, python-osc underneath) and every message that
+datagrams are decoded (charmix.daemon.protocol.oscread, python-osc underneath) and every message that
 decodes is delivered the way TouchDesigner would: to charmix_osc_in.onReceiveOSC, and its numbers
 as channels to charmix_dists' Script CHOP onCook. The control callbacks (charmix_controls) get
 channel values including NaN and ±inf. Pass: no callback raises, nothing grows without bound,
@@ -19,7 +19,8 @@ from types import SimpleNamespace
 from oscfuzz import Fuzzer
 from test_patches import FakeDAT, td_module
 
-from charmix.daemon import oscread, protocol
+from charmix.daemon import protocol
+from charmix.daemon.protocol import oscread
 
 SEED = 20261203
 N = 100_000

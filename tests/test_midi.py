@@ -13,9 +13,9 @@ from fakes.osc_receiver import OscReceiver
 from mido.ports import BaseIOPort
 from typer.testing import CliRunner
 
-from charmix.controllers import midi
-from charmix.controllers.midi import MidiBridge, MidiMapper, log_scale
-from charmix.controllers.midi_layout import (
+from charmix.controllers.midi import bridge as midi
+from charmix.controllers.midi.bridge import MidiBridge, MidiMapper, log_scale
+from charmix.controllers.midi.layout import (
     LayoutError,
     MidiLayout,
     default_layout,

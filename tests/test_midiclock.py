@@ -16,7 +16,7 @@ import pytest
 from fakes.osc_receiver import OscReceiver
 from test_midi import MemoryPort
 
-from charmix.controllers.midiclock import HORIZON, PPQN, ClockBridge, ClockFollower
+from charmix.controllers.midi.clock import HORIZON, PPQN, ClockBridge, ClockFollower
 from charmix.controllers.sender import Sender
 
 
@@ -170,8 +170,8 @@ def test_the_clock_bridge_drives_a_real_daemon(tiny_model_dir) -> None:
     many as the beats asked for, and none after Stop."""
     from test_daemon_runtime import wait_for
 
-    from charmix.daemon.config import build
-    from charmix.daemon.runtime import Daemon
+    from charmix.daemon.runtime.config import build
+    from charmix.daemon.runtime.daemon import Daemon
 
     out: list[str] = []
     d = Daemon(build({"models_dir": tiny_model_dir, "listen": "127.0.0.1:0", "rate": 50.0,

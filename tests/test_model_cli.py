@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charmix.daemon.engine import Engine, Settings
-from charmix.daemon.model import load_model
+from charmix.daemon.engine.mixer import Engine, Settings
+from charmix.daemon.engine.model import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIME = "€Ω\u00a0Zürich"  # nothing knows € or Ω; the no-break space and ü must be mapped
@@ -173,7 +173,7 @@ def test_user_models_folder_is_found_by_name_and_listed(cli) -> None:
 
 
 def test_names_resolve_in_the_shipped_models_first(tmp_path: Path, monkeypatch) -> None:
-    from charmix.daemon.model import ModelError, resolve_model, shipped_models_dir
+    from charmix.daemon.engine.model import ModelError, resolve_model, shipped_models_dir
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     user = tmp_path / "charmix" / "models"
@@ -286,7 +286,7 @@ def test_sample_unknown_model_name_lists_what_there_is(cli, tiny_models: dict[st
 
 
 def test_the_dropout_column_tells_the_recipes_apart() -> None:
-    from charmix.daemon.offline import dropout_cell
+    from charmix.daemon.tools.offline import dropout_cell
 
     assert dropout_cell({"dropout": 0.1}) == "0.1"  # files written before the key existed
     assert dropout_cell({"dropout": 0.1, "weight_dropout": 0.0, "embed_dropout": 0.0}) == "0.1"

@@ -20,9 +20,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-import charmix.daemon.offline as offline
-from charmix.daemon import model as model_module
-from charmix.daemon.model import ModelError, load_model, model_files, resolve_model
+import charmix.daemon.tools.offline as offline
+from charmix.daemon.engine import model as model_module
+from charmix.daemon.engine.model import ModelError, load_model, model_files, resolve_model
 
 
 @dataclass(frozen=True)
@@ -245,9 +245,9 @@ def test_step_model_carries_state(tiny_models: dict[str, Path]) -> None:
 def test_the_cli_and_the_daemon_use_this_loader() -> None:
     # offline imports the loader lazily (charmix --help loads no onnxruntime): check its source
     source = Path(offline.__file__).read_text(encoding="utf-8")
-    assert "from charmix.daemon.model import" in source and "load_model" in source
-    assert model_module.load_model.__module__ == "charmix.daemon.model"
-    engine_source = Path(sys.modules["charmix.daemon.model"].__file__).parent / "engine.py"
+    assert "from charmix.daemon.engine.model import" in source and "load_model" in source
+    assert model_module.load_model.__module__ == "charmix.daemon.engine.model"
+    engine_source = Path(sys.modules["charmix.daemon.engine.model"].__file__).parent / "engine.py"
     assert "StepModel" in engine_source.read_text(encoding="utf-8")
 
 

@@ -35,8 +35,12 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 from rich.console import Console
 
-from charmix.controllers.palette import UNKNOWN
-from charmix.daemon import monitor, protocol
+from charmix.daemon import protocol
+from charmix.daemon.client import frames
+from charmix.daemon.client import link as client_link
+from charmix.daemon.monitor import app as monitor
+from charmix.daemon.monitor import view as monitor_view
+from charmix.daemon.protocol.palette import UNKNOWN
 
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
 wait_for = functools.partial(helpers.wait_for, poll=0.01)  # test_pd imports it
@@ -156,10 +160,10 @@ def test_plain_view_matches_what_the_daemon_sent(tiny_model_dir: Path, truth: Os
         assert f"{frame['weights'][i]:.2f}" in row
         assert f"{frame['attribution'][i]:.2f}"[:4] in row
         dist = np.asarray(frame[f"model/{name}/dist"])
-        assert f"{monitor.glyph(vocab[int(dist.argmax())])} {dist.max():.2f}".replace(
+        assert f"{monitor_view.glyph(vocab[int(dist.argmax())])} {dist.max():.2f}".replace(
             " 0.", " .") in row
     mix = np.asarray(frame["dist"])
-    assert f"{monitor.glyph(vocab[int(mix.argmax())])} {mix.max():.2f}".replace(
+    assert f"{monitor_view.glyph(vocab[int(mix.argmax())])} {mix.max():.2f}".replace(
         " 0.", " .") in rows["mix"]
     # The last text row is the tail of the current line (/charmix/text), as the daemon wrote it.
     lines = view.strip("\n").splitlines()
@@ -169,7 +173,7 @@ def test_plain_view_matches_what_the_daemon_sent(tiny_model_dir: Path, truth: Os
     if line.endswith("\n"):
         assert last_row.strip() == ""
     else:
-        mapped = "".join(" " if c == " " else monitor.glyph(c) for c in line)
+        mapped = "".join(" " if c == " " else monitor_view.glyph(c) for c in line)
         assert last_row.strip() and mapped.rstrip().endswith(last_row.rstrip())
     assert "dropped steps 0" in view and "malformed 0" in view and "unknown 0" in view
 
@@ -179,7 +183,7 @@ def test_text_is_coloured_by_the_model_that_wrote_it(tiny_model_dir: Path,
     """In process: every character the monitor shows carries the argmax of its attribution."""
     with running_daemon(tiny_model_dir, truth, "--rate", "60", "--seed", "2", "--weights",
                         "1,0.5,1") as daemon:
-        link = monitor.Link(("127.0.0.1", daemon.control), None)
+        link = client_link.Link(("127.0.0.1", daemon.control), None)
         console = Console(file=io.StringIO(), record=True, width=100, height=30,
                           force_terminal=True, color_system="truecolor")
         state = monitor.run_monitor(console, link, monitor.RunLimits(frames=6), fps=4, top=3,
@@ -198,13 +202,13 @@ def test_text_is_coloured_by_the_model_that_wrote_it(tiny_model_dir: Path,
             continue  # stopped reading between the datagrams of the last step
         assert model == int(np.argmax(frame["attribution"]))
     assert state.models == models
-    text = monitor.render(state, "test", 100, 30, fill=False)
+    text = monitor_view.render(state, "test", 100, 30, fill=False)
     console.print(text)
     exported = console.export_text()
     assert all(name in exported for name in models)
-    rendered = monitor._text_view(state, 100, 30, fill=False)
+    rendered = monitor_view._text_view(state, 100, 30, fill=False)
     colours = {str(span.style) for span in rendered.spans}
-    assert colours <= {monitor.model_colour(i, models) for i in range(len(models))} | {UNKNOWN}
+    assert colours <= {monitor_view.model_colour(i, models) for i in range(len(models))} | {UNKNOWN}
     assert len(colours - {UNKNOWN}) >= 2  # weights 1, 0.5, 1: more than one model writes
     assert state.counters.malformed == state.counters.unknown == state.counters.bad_args == 0
 
@@ -316,7 +320,7 @@ def frame_datagram(step: int, ch: str, attribution: list[float], vocab: str = "a
 
 
 def test_state_counts_bad_input_and_never_raises() -> None:
-    state = monitor.MonitorState()
+    state = frames.MonitorState()
     state.feed(bundle(message("models", "x", "y"), message("vocab", "ab")), 0.0)
     bad = [b"", b"\x00\x01", b"#bundle\x00garbage", b"/charmix/char\x00\x00\x00,s\x00",
            message("char", 1.5)[:-2]]
@@ -332,7 +336,7 @@ def test_state_counts_bad_input_and_never_raises() -> None:
 
 
 def test_state_follows_frames_and_counts_drops_and_restarts() -> None:
-    state = monitor.MonitorState()
+    state = frames.MonitorState()
     state.feed(bundle(message("models", "x", "y"), message("vocab", "ab")), 0.0)
     for step, t in ((0, 0.0), (1, 0.1), (2, 0.2), (5, 0.3)):
         state.feed(frame_datagram(step, "ab"[step % 2], [0.2, 0.8] if step % 2 else [0.9, 0.1]),
@@ -351,7 +355,7 @@ def test_state_follows_frames_and_counts_drops_and_restarts() -> None:
 
 
 def test_chars_per_second_is_measured_over_the_recent_window() -> None:
-    state = monitor.MonitorState()
+    state = frames.MonitorState()
     for step in range(41):
         state.feed(message("step", step), 10.0 + step * 0.05)  # 20 per second
     assert state.chars_per_s(12.0) == pytest.approx(20, rel=0.05)
@@ -359,12 +363,12 @@ def test_chars_per_second_is_measured_over_the_recent_window() -> None:
 
 
 def test_render_fits_the_width_and_shows_every_model() -> None:
-    state = monitor.MonitorState()
+    state = frames.MonitorState()
     state.feed(bundle(message("models", "shakespeare", "x" * 30), message("vocab", "ab")), 0.0)
     state.feed(frame_datagram(0, "a", [0.3, 0.7]), 0.0)
     for width in (60, 80, 132):
         console = Console(file=io.StringIO(), width=width, record=True)
-        console.print(monitor.render(state, "src", width, 24))
+        console.print(monitor_view.render(state, "src", width, 24))
         lines = console.export_text().splitlines()
         assert max(len(line) for line in lines) <= width
         assert any(line.startswith("shakespeare") for line in lines)
@@ -372,11 +376,11 @@ def test_render_fits_the_width_and_shows_every_model() -> None:
 
 
 def test_header_says_when_nothing_arrives() -> None:
-    state = monitor.MonitorState()
+    state = frames.MonitorState()
 
     def header(now: float) -> str:
         console = Console(file=io.StringIO(), width=100, record=True)
-        console.print(monitor.render(state, "src", 100, 24, now=now))
+        console.print(monitor_view.render(state, "src", 100, 24, now=now))
         return console.export_text().splitlines()[1]
 
     assert "waiting for the daemon" in header(0.0)
@@ -387,15 +391,15 @@ def test_header_says_when_nothing_arrives() -> None:
 
 def test_link_subscribes_renews_and_unsubscribes() -> None:
     with OscReceiver(answer_models=["x"]) as fake_daemon:
-        link = monitor.Link(("127.0.0.1", fake_daemon.port), None)
+        link = client_link.Link(("127.0.0.1", fake_daemon.port), None)
         link.maintain(100.0, want_announce=True)
         fake_daemon.wait_for("subscribe", lambda p: p == (link.port,))
         fake_daemon.wait_for("query")
         link.maintain(100.5, want_announce=False)  # too soon: nothing
-        link.maintain(100.0 + monitor.RENEW_EVERY + 0.1, want_announce=False)
+        link.maintain(100.0 + client_link.RENEW_EVERY + 0.1, want_announce=False)
         subs = fake_daemon.wait_count("subscribe", 2)
-        assert monitor.RENEW_EVERY < protocol.SUBSCRIBER_TTL / 2
-        state = monitor.MonitorState()
+        assert client_link.RENEW_EVERY < protocol.SUBSCRIBER_TTL / 2
+        state = frames.MonitorState()
         wait_for(lambda: link.receive(state) or state.models, 5, "the query's reply")
         assert state.models == ["x"] and len(subs) == 2
         link.close()
@@ -403,11 +407,11 @@ def test_link_subscribes_renews_and_unsubscribes() -> None:
 
 
 def test_whole_datagrams_are_read_past_8_kib() -> None:
-    link = monitor.Link(("127.0.0.1", free_udp_port()), ("127.0.0.1", 0))
+    link = client_link.Link(("127.0.0.1", free_udp_port()), ("127.0.0.1", 0))
     try:
         big = message("dist", *([1.0 / 3000] * 3000))  # ~15 kB
         send_udp(big, link.port)
-        state = monitor.MonitorState()
+        state = frames.MonitorState()
         wait_for(lambda: link.receive(state) or state.mix is not None, 5, "the datagram")
         assert state.mix is not None and state.mix.size == 3000
         assert state.counters.bytes == len(big) > 8192
@@ -419,18 +423,18 @@ def test_whole_datagrams_are_read_past_8_kib() -> None:
                                            ("10.0.0.2:7770", ("10.0.0.2", 7770)),
                                            ("x", ("x", protocol.CONTROL_PORT))])
 def test_parse_hostport(spec: str, expected: tuple[str, int]) -> None:
-    assert monitor.parse_hostport(spec, "h") == expected
+    assert client_link.parse_hostport(spec, "h") == expected
 
 
 def test_listen_on_a_bare_host_takes_the_output_port() -> None:
-    assert monitor.parse_hostport("0.0.0.0", "h", protocol.OUTPUT_PORT) == (
+    assert client_link.parse_hostport("0.0.0.0", "h", protocol.OUTPUT_PORT) == (
         "0.0.0.0", protocol.OUTPUT_PORT)
 
 
 @pytest.mark.parametrize("spec", ["", "host:", "host:70000", "1:-1"])
 def test_parse_hostport_refuses_nonsense(spec: str) -> None:
     with pytest.raises(typer.BadParameter):
-        monitor.parse_hostport(spec, "h")
+        client_link.parse_hostport(spec, "h")
 
 
 def _ipv6_loopback() -> socket.socket:
@@ -446,7 +450,7 @@ def _ipv6_loopback() -> socket.socket:
 def test_an_ipv6_daemon_gets_an_ipv6_socket() -> None:
     """-d [::1]:7770 subscribes and queries over IPv6 and reads the reply (it used to be v4)."""
     with _ipv6_loopback() as fake_daemon:
-        link = monitor.Link(("::1", fake_daemon.getsockname()[1]), None)
+        link = client_link.Link(("::1", fake_daemon.getsockname()[1]), None)
         try:
             assert link.sock.family == socket.AF_INET6
             link.maintain(100.0, want_announce=True)
@@ -457,7 +461,7 @@ def test_an_ipv6_daemon_gets_an_ipv6_socket() -> None:
                 got[msg.address] = msg.params
             assert got[path("subscribe")] == [link.port] and path("query") in got
             fake_daemon.sendto(message("models", "x", "y"), src)
-            state = monitor.MonitorState()
+            state = frames.MonitorState()
             wait_for(lambda: link.receive(state) or state.models, 5, "the reply over IPv6")
             assert state.models == ["x", "y"]
             assert "[::1]:" in link.describe()
@@ -468,7 +472,7 @@ def test_an_ipv6_daemon_gets_an_ipv6_socket() -> None:
 def test_listen_mode_follows_an_ipv6_daemons_family() -> None:
     with _ipv6_loopback() as fake_daemon:
         daemon = ("::1", fake_daemon.getsockname()[1])
-        link = monitor.Link(daemon, ("0.0.0.0", 0))  # the --listen default host: "any"
+        link = client_link.Link(daemon, ("0.0.0.0", 0))  # the --listen default host: "any"
         try:
             assert link.sock.family == socket.AF_INET6
             link.maintain(100.0, want_announce=True)
@@ -477,7 +481,7 @@ def test_listen_mode_follows_an_ipv6_daemons_family() -> None:
         finally:
             link.close()
         with pytest.raises(OSError, match="both IPv4 or both IPv6"):
-            monitor.Link(daemon, ("127.0.0.1", 0))
+            client_link.Link(daemon, ("127.0.0.1", 0))
 
 
 def test_once_help_says_what_the_exit_status_is() -> None:

@@ -13,12 +13,14 @@ import math
 import pytest
 from test_monitor import bundle, frame_datagram, message
 
-from charmix.daemon import monitor, protocol
-from charmix.daemon.monitor_state import LEARNED_MAX
+from charmix.daemon import protocol
+from charmix.daemon.client import frames
+from charmix.daemon.client.frames import LEARNED_MAX
+from charmix.daemon.monitor import view as monitor_view
 
 
-def two_models() -> monitor.MonitorState:
-    state = monitor.MonitorState()
+def two_models() -> frames.MonitorState:
+    state = frames.MonitorState()
     state.feed(bundle(message("models", "x", "y"), message("vocab", "ab")), 0.0)
     return state
 
@@ -35,7 +37,7 @@ def test_a_step_or_index_that_is_not_a_whole_number_is_counted_not_raised(
     assert state.step == 0
     state.feed(frame_datagram(1, "b", [0.0, 1.0]), 0.3)  # and the monitor goes on
     assert state.step == 1 and state.counters.dropped_steps == 0
-    monitor.render(state, "test", 80, 24, now=0.4)
+    monitor_view.render(state, "test", 80, 24, now=0.4)
 
 
 def test_a_whole_float_step_is_a_step() -> None:
@@ -59,7 +61,7 @@ def test_status_with_appended_fields_is_read_by_position() -> None:
 
 
 def test_learned_indices_are_bounded() -> None:
-    state = monitor.MonitorState()  # no vocabulary yet: indices are learned from the frames
+    state = frames.MonitorState()  # no vocabulary yet: indices are learned from the frames
     for i in range(20_000):
         state.feed(bundle(message("char", chr(0x4E00 + i % 20_000)), message("index", i)), i)
     assert len(state.learned) <= LEARNED_MAX
@@ -74,8 +76,8 @@ def test_a_char_that_is_not_one_character_is_refused_and_the_view_survives() -> 
     state.feed(bundle(message("char", "\x01" * 98), message("step", 0)), 0.1)
     state.feed(bundle(message("char", ""), message("step", 1)), 0.2)
     assert state.counters.bad_args == 2 and not state.text
-    assert monitor.glyph("\x01\x02") == "\\x01\\x02"
-    monitor.render(state, "test", 80, 24, now=0.3)
+    assert monitor_view.glyph("\x01\x02") == "\\x01\\x02"
+    monitor_view.render(state, "test", 80, 24, now=0.3)
 
 
 def test_distributions_of_unannounced_models_are_not_kept() -> None:
@@ -83,7 +85,7 @@ def test_distributions_of_unannounced_models_are_not_kept() -> None:
     for i in range(500):
         state.feed(message(f"model/m{i}/dist", 0.5, 0.5), 0.1)
     assert set(state.dists) <= {"x", "y"} and state.counters.unknown == 500
-    fresh = monitor.MonitorState()  # before the names are known: only the latest few
+    fresh = frames.MonitorState()  # before the names are known: only the latest few
     for i in range(500):
         fresh.feed(message(f"model/m{i}/dist", 0.5, 0.5), 0.1)
     assert len(fresh.dists) <= 64

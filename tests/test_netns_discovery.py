@@ -33,7 +33,7 @@ P = "/charmix"
 # it is found; prints the daemon and the seconds since the given wall-clock start.
 FIND = """
 import json, sys, time
-from charmix.daemon import discovery
+from charmix.daemon.client import discovery
 name, start, limit = sys.argv[1], float(sys.argv[2]), time.monotonic() + 40
 while time.monotonic() < limit:
     try:

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import free_udp_port
 
-from charmix.daemon.config import build
-from charmix.daemon.notify import Notifier
-from charmix.daemon.runtime import Daemon
+from charmix.daemon.runtime.config import build
+from charmix.daemon.runtime.daemon import Daemon
+from charmix.daemon.runtime.notify import Notifier
 
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
 

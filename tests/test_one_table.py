@@ -1,7 +1,7 @@
 """Issue 9 §5: change one range in the address table and everything follows.
 
 The edit is made to the table before any other charmix module loads (in a fresh interpreter), the
-way an edit of daemon/protocol.py would be; then every consumer is asked: the daemon's control
+way an edit of daemon/protocol/table.py would be; then every consumer is asked: the daemon's control
 server over real UDP, `charmix send`'s checks, the rig-file and flag checks, the daemon's --help,
 docs/osc.md as generated, and the OSCQuery attributes. A consumer with its own copy of the range
 (a hard-coded 5.0 anywhere) fails here.
@@ -20,6 +20,7 @@ PROBE = textwrap.dedent(
     import dataclasses, json, logging, socket, sys, time
 
     from charmix.daemon import protocol
+    from charmix.daemon.protocol import docs as osc_docs
 
     # The one edit: temperature's maximum 5 -> 9 (and its default 0.8 -> 1.5).
     entry = protocol.control("temperature")
@@ -30,11 +31,11 @@ PROBE = textwrap.dedent(
     from typer.testing import CliRunner
 
     from charmix.controllers.sender import encode, entry as sender_entry, limits
-    from charmix.daemon.broadcast import Broadcaster
+    from charmix.daemon.live.broadcast import Broadcaster
     from charmix.daemon.cli import app
-    from charmix.daemon.config import ConfigError, Config, Endpoint, build
-    from charmix.daemon.controls import Controls
-    from charmix.daemon.server import ControlServer
+    from charmix.daemon.runtime.config import ConfigError, Config, Endpoint, build
+    from charmix.daemon.live.controls import Controls
+    from charmix.daemon.live.server import ControlServer
 
     out = {}
 
@@ -97,7 +98,7 @@ PROBE = textwrap.dedent(
     out["daemon_help"] = CliRunner().invoke(app, ["daemon", "--help"]).output
 
     # -- docs/osc.md as `make docs` would write it
-    out["docs_row"] = next(line for line in protocol.render_markdown().splitlines()
+    out["docs_row"] = next(line for line in osc_docs.render().splitlines()
                            if line.startswith("| `/charmix/temperature`"))
 
     # -- OSCQuery: the node's attributes from the table

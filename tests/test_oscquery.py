@@ -27,8 +27,8 @@ from helpers import osc
 from pythonosc.osc_message import OscMessage
 
 from charmix.daemon import protocol
-from charmix.daemon.oscquery_tree import ATTRIBUTES, EXTENSIONS
-from charmix.daemon.runtime import Daemon
+from charmix.daemon.oscquery.namespace import ATTRIBUTES, EXTENSIONS
+from charmix.daemon.runtime.daemon import Daemon
 
 P = protocol.PREFIX
 LOG = logging.getLogger("test.oscquery")
@@ -381,7 +381,7 @@ def test_a_range_changed_in_the_table_changes_the_namespace(monkeypatch) -> None
     """One edit in the table: the OSCQuery RANGE follows (no range is restated for OSCQuery)."""
     import dataclasses
 
-    from charmix.daemon.oscquery_tree import Namespace
+    from charmix.daemon.oscquery.namespace import Namespace
 
     old = protocol.control("temperature")
     arg = dataclasses.replace(old.args[0], max=3.25)

@@ -25,8 +25,8 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.config import build
-from charmix.daemon.runtime import Daemon
+from charmix.daemon.runtime.config import build
+from charmix.daemon.runtime.daemon import Daemon
 
 P = protocol.PREFIX
 V = protocol.VOICE_PREFIX

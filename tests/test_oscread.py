@@ -1,4 +1,4 @@
-"""charmix.daemon.oscread: the datagram parser under the daemon's control port and the monitor.
+"""charmix.daemon.protocol.oscread: the datagram parser under the daemon's control port and the monitor.
 
 The fuzzer found python-osc's recursive bundle parser spending ~70 ms of the control thread on a
 60 KB bundle nested 3,000 deep; oscread walks bundles iteratively and refuses nesting past
@@ -14,7 +14,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.parsing.osc_types import ParseError
 
-from charmix.daemon import oscread
+from charmix.daemon.protocol import oscread
 
 
 def msg(path: str, *args: object) -> bytes:

@@ -11,7 +11,8 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from charmix.daemon import oscwire, protocol
+from charmix.daemon import protocol
+from charmix.daemon.protocol import oscwire
 
 
 def built(address: str, *args: tuple[str, object]) -> bytes:

@@ -22,6 +22,12 @@ PACKAGES = {
     "export": "charmix.export",
     "models": "charmix.models",
 }
+# The rooms (docs/architecture.md): every subpackage must reach the wheel.
+SUBPACKAGES = (
+    "daemon/protocol", "daemon/engine", "daemon/live", "daemon/recording", "daemon/oscquery",
+    "daemon/runtime", "daemon/client", "daemon/monitor", "daemon/tools", "daemon/common",
+    "controllers/web", "controllers/midi",
+)
 ISSUE_COMMANDS = ("train", "export", "models", "sample")
 
 
@@ -64,13 +70,13 @@ def test_the_daemon_side_never_imports_torch(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.splitlines()[-1])
     on_disk = {
-        f"{PACKAGES[folder]}.{path.stem}"
+        ".".join((PACKAGES[folder], *path.relative_to(ROOT / folder).with_suffix("").parts))
         for folder in ("daemon", "controllers")
-        for path in (ROOT / folder).glob("*.py")
+        for path in (ROOT / folder).rglob("*.py")
         if path.stem not in ("__init__", "__main__")
     }
     assert on_disk <= set(report["imported"]), "a module was not imported"
-    assert {"charmix.daemon.model", "charmix.daemon.engine", "charmix.daemon.offline"} <= on_disk
+    assert {"charmix.daemon.engine.model", "charmix.daemon.engine.mixer", "charmix.daemon.tools.offline"} <= on_disk
     assert report["heavy"] == [], f"the daemon side imported {report['heavy']}"
 
 
@@ -173,17 +179,22 @@ def test_wheel_contains_only_charmix_packages(wheel: tuple[Path, list[str]]) -> 
     assert tops == {"charmix", built.name.split("-py3")[0] + ".dist-info"}, tops
     packages = {name.split("/")[1] for name in names if name.startswith("charmix/")}
     assert packages == set(PACKAGES), packages
+    on_disk = {str(p.parent.relative_to(ROOT)) for f in ("daemon", "controllers")
+               for p in (ROOT / f).glob("*/__init__.py")}
+    assert on_disk == set(SUBPACKAGES), on_disk
+    for sub in SUBPACKAGES:
+        assert f"charmix/{sub}/__init__.py" in names, sub
     for module in (
         "daemon/cli.py",
-        "daemon/model.py",
-        "daemon/engine.py",
+        "daemon/engine/model.py",
+        "daemon/engine/mixer.py",
         "export/train.py",
         "export/onnx_export.py",
         "models/__init__.py",
         "models/vocab.json",
-        "controllers/web_static/index.html",
-        "controllers/web_static/app.js",
-        "controllers/web_static/style.css",
+        "controllers/web/static/index.html",
+        "controllers/web/static/app.js",
+        "controllers/web/static/style.css",
     ):
         assert f"charmix/{module}" in names, module
     for model in models:
@@ -214,7 +225,7 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path: Path, wheel: tuple[Path, lis
             str(python),
             "-c",
             textwrap.dedent("""
-        import importlib.util, json, charmix.daemon.model as m
+        import importlib.util, json, charmix.daemon.engine.model as m
         print(json.dumps({"model": m.__file__, "models": str(m.shipped_models_dir()),
                           "daemon": importlib.util.find_spec("daemon") is not None,
                           "export": importlib.util.find_spec("export") is not None,
@@ -266,8 +277,8 @@ LIGHT = textwrap.dedent(
     ("modules", "allowed"),
     [
         # the kernel: address table, endpoints, signals, settings; and what bridges import
-        (["charmix.daemon.protocol", "charmix.daemon.endpoint", "charmix.daemon.signals",
-          "charmix.daemon.config", "charmix.controllers.sender", "charmix.controllers.midi",
+        (["charmix.daemon.protocol", "charmix.daemon.protocol.endpoint", "charmix.daemon.common.signals",
+          "charmix.daemon.runtime.config", "charmix.controllers.sender", "charmix.controllers.midi.bridge",
           "charmix.controllers.leap", "charmix.controllers.commands"], []),
         (["charmix.daemon.cli"], []),  # `charmix --help`: not even numpy
     ],

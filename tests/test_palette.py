@@ -1,5 +1,5 @@
 """One colour per model everywhere: every consumer of model colours takes them from
-controllers/palette.py. The Python ones are asked what they draw (the Tk pad's canvas items,
+daemon/protocol/palette.py. The Python ones are asked what they draw (the Tk pad's canvas items,
 the monitor's rendered spans, the web bridge's hello); the patches, which cannot import charmix,
 carry copies that must equal it. The web page's own drawing is checked in test_web_browser."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_mouse import display  # noqa: F401 - a fixture
 
-from charmix.controllers import palette
+from charmix.daemon.protocol import palette
 
 ROOT = Path(__file__).resolve().parent.parent
 PATCHES = ROOT / "patches"
@@ -56,8 +56,8 @@ def test_the_tk_pad_draws_the_palette(display: str) -> None:  # noqa: F811
 
 
 def test_the_monitor_draws_the_palette() -> None:
-    from charmix.daemon.monitor_state import MonitorState
-    from charmix.daemon.monitor_view import _text_view, model_colour
+    from charmix.daemon.client.frames import MonitorState
+    from charmix.daemon.monitor.view import _text_view, model_colour
 
     state = MonitorState()
     state.models = MIXED
@@ -70,12 +70,12 @@ def test_the_monitor_draws_the_palette() -> None:
 
 
 def test_the_web_bridge_sends_the_palette() -> None:
-    from charmix.controllers.web_feed import FrameFeed
+    from charmix.controllers.web.feed import FrameFeed
 
     feed = FrameFeed()
     feed.models = MIXED
     assert feed.layout()["colours"] == palette.colours(MIXED)
-    page = (ROOT / "controllers" / "web_static" / "app.js").read_text(encoding="utf-8")
+    page = (ROOT / "controllers" / "web" / "static" / "app.js").read_text(encoding="utf-8")
     assert f'const UNKNOWN = "{palette.UNKNOWN}"' in page
     model_colours = [*palette.NAMED.values(), *palette.EXTRA]
     assert not [c for c in model_colours if c in page.lower()]  # they come in the hello only

@@ -1,4 +1,4 @@
-"""A prime is fed in slices between characters (charmix.daemon.priming), never at once on the
+"""A prime is fed in slices between characters (charmix.daemon.engine.priming), never at once on the
 clock thread: the text and the controls keep going while a long prime is consumed, and the
 primed state is exactly what an atomic prime gives. Timing goals (the longest gap between two
 characters during a 1,024-character prime) live in benchmarks/bench_prime.py."""
@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from charmix.daemon import protocol
-from charmix.daemon.config import build
-from charmix.daemon.engine import Engine
-from charmix.daemon.model import load_model, model_files
-from charmix.daemon.priming import Primer, slice_budget
-from charmix.daemon.runtime import Daemon
+from charmix.daemon.engine.mixer import Engine
+from charmix.daemon.engine.model import load_model, model_files
+from charmix.daemon.engine.priming import Primer, slice_budget
+from charmix.daemon.runtime.config import build
+from charmix.daemon.runtime.daemon import Daemon
 
 TEXT = ("It is a truth universally acknowledged, that a single man in possession of a good "
         "fortune, must be in want of a wife.\n€Ω ") * 9  # > PRIME_MAX, with unknown characters
@@ -56,7 +56,7 @@ def test_slices_give_exactly_the_atomic_prime(tiny_model_dir: Path) -> None:
 
 
 def atomic_settings(e: Engine):
-    from charmix.daemon.engine import Settings
+    from charmix.daemon.engine.mixer import Settings
 
     return Settings(weights=np.ones(len(e.models)))
 

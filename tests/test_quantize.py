@@ -18,8 +18,8 @@ import pytest
 from conftest import ROOT, TINY_CORPORA
 from onnx import TensorProto, helper, numpy_helper
 
-from charmix.daemon.engine import Engine, Settings
-from charmix.daemon.model import load_model, session_options
+from charmix.daemon.engine.mixer import Engine, Settings
+from charmix.daemon.engine.model import load_model, session_options
 from charmix.export import quantize as q
 from charmix.export.dataset import load_corpus
 

@@ -18,10 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from charmix.daemon.cli import app
-from charmix.daemon.engine import Engine, Settings
-from charmix.daemon.model import load_model
-from charmix.daemon.performance import PerformanceError, read
-from charmix.daemon.record import Recorder, RecordError
+from charmix.daemon.engine.mixer import Engine, Settings
+from charmix.daemon.engine.model import load_model
+from charmix.daemon.recording.reader import PerformanceError, read
+from charmix.daemon.recording.writer import Recorder, RecordError
 
 LOG = logging.getLogger("test.record")
 

@@ -20,9 +20,10 @@ from test_daemon_runtime import wait_for
 from test_record import charmix
 
 from charmix.daemon import protocol
-from charmix.daemon.config import build
-from charmix.daemon.performance import read
-from charmix.daemon.runtime import Daemon, StartupError
+from charmix.daemon.recording.reader import read
+from charmix.daemon.runtime.config import build
+from charmix.daemon.runtime.daemon import Daemon
+from charmix.daemon.runtime.startup import StartupError
 
 P = protocol.PREFIX
 

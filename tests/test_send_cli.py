@@ -9,7 +9,7 @@ import pytest
 from fakes.osc_receiver import OscReceiver
 from typer.testing import CliRunner
 
-from charmix.controllers.commands import command_name, send_app
+from charmix.controllers.send_cli import command_name, send_app
 from charmix.daemon import protocol
 from charmix.daemon.cli import app
 

@@ -9,17 +9,9 @@ import pytest
 from fakes.osc_receiver import OscReceiver
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from charmix.controllers.sender import (
-    Command,
-    ModelsUnknown,
-    Sender,
-    encode,
-    entry,
-    limits,
-    parse_target,
-    query,
-    resolve_models,
-)
+from charmix.controllers.sender import Sender
+from charmix.controllers.sender_messages import Command, encode, entry, limits, parse_target
+from charmix.controllers.sender_query import ModelsUnknown, query, resolve_models
 from charmix.daemon import protocol
 
 WEIGHTS, TEMPERATURE = entry("weights"), entry("temperature")

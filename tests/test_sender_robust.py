@@ -15,9 +15,11 @@ import time
 import pytest
 from fakes.osc_receiver import OscReceiver
 
-from charmix.controllers.sender import Sender, entry, query
+from charmix.controllers.sender import Sender
+from charmix.controllers.sender_messages import entry
+from charmix.controllers.sender_query import query
 from charmix.daemon import protocol
-from charmix.daemon.controls import THROTTLE_KINDS, Throttle
+from charmix.daemon.live.controls import THROTTLE_KINDS, Throttle
 
 WEIGHTS, TEMPERATURE = entry("weights"), entry("temperature")
 

@@ -19,10 +19,10 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 
 from charmix.daemon import protocol
-from charmix.daemon.broadcast import Broadcaster
-from charmix.daemon.config import Endpoint
-from charmix.daemon.controls import Controls, Counters
-from charmix.daemon.server import ControlServer, ListenError
+from charmix.daemon.live.broadcast import Broadcaster
+from charmix.daemon.live.controls import Controls, Counters
+from charmix.daemon.live.server import ControlServer, ListenError
+from charmix.daemon.protocol.endpoint import Endpoint
 
 NAMES = ["shakespeare", "linux", "bible"]
 P = protocol.PREFIX

@@ -17,10 +17,10 @@ import socket
 import pytest
 from test_server import NAMES, P, Rig, msg, zero_status
 
-from charmix.daemon.broadcast import Broadcaster, destination
-from charmix.daemon.config import Endpoint
-from charmix.daemon.controls import Controls
-from charmix.daemon.server import ControlServer, ListenError
+from charmix.daemon.live.broadcast import Broadcaster, destination
+from charmix.daemon.live.controls import Controls
+from charmix.daemon.live.server import ControlServer, ListenError
+from charmix.daemon.protocol.endpoint import Endpoint
 
 LOG = logging.getLogger("test.server_robust")
 

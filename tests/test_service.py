@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import free_udp_port
 
-from charmix.daemon.service import unit
+from charmix.daemon.tools.service import unit
 
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charmix.daemon.engine import Engine, Settings
-from charmix.daemon.model import StepModel, default_models, load_model
+from charmix.daemon.engine.mixer import Engine, Settings
+from charmix.daemon.engine.model import StepModel, default_models, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -116,7 +116,7 @@ def test_each_model_writes_in_its_own_style(shipped_models: list[Path]) -> None:
 
 def test_models_readme_table_is_the_files_metadata(shipped_models: list[Path]) -> None:
     """models/README.md shows `charmix models --markdown`: regenerate it when a model changes."""
-    from charmix.daemon.offline import markdown_table
+    from charmix.daemon.tools.offline import markdown_table
 
     readme = (MODELS / "README.md").read_text(encoding="utf-8")
     start, end = "<!-- table: charmix models --markdown -->\n", "<!-- end table -->"

@@ -12,7 +12,7 @@ import time
 import pytest
 from conftest import free_udp_port
 
-from charmix.daemon.signals import interrupt_on_signals
+from charmix.daemon.common.signals import interrupt_on_signals
 
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]
 

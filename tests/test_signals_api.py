@@ -1,4 +1,4 @@
-"""charmix.daemon.signals is the one place signal handlers are set (daemon, monitor, bridges,
+"""charmix.daemon.common.signals is the one place signal handlers are set (daemon, monitor, bridges,
 train): each shape installs SIGINT and SIGTERM together and restores what was there before."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from charmix.daemon.signals import (
+from charmix.daemon.common.signals import (
     STOP_SIGNALS,
     install_stop_handlers,
     on_stop_signals,

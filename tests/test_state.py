@@ -22,8 +22,9 @@ import pytest
 from conftest import free_udp_port
 from helpers import osc
 
-from charmix.daemon import protocol, state
-from charmix.daemon.runtime import Daemon
+from charmix.daemon import protocol
+from charmix.daemon.runtime import state
+from charmix.daemon.runtime.daemon import Daemon
 
 P = protocol.PREFIX
 CLI = [sys.executable, "-m", "charmix.daemon.cli"]

@@ -28,15 +28,17 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.engine import Engine, Settings, softmax_entropy
-from charmix.daemon.model import ModelError, default_models, load_model, session_options
-from charmix.daemon.runtime import Daemon, StartupError
-from charmix.daemon.styles import StyleGroup, StyleSource, expand
+from charmix.daemon.engine.mixer import Engine, Settings, softmax_entropy
+from charmix.daemon.engine.model import ModelError, default_models, load_model, session_options
+from charmix.daemon.engine.styles import StyleGroup, StyleSource, expand
+from charmix.daemon.runtime.daemon import Daemon
+from charmix.daemon.runtime.startup import StartupError
 from charmix.export.dataset import CorpusError, load_vocab
 from charmix.export.model import CharLSTM, ModelConfig
 from charmix.export.onnx_export import build_graph, parity
 from charmix.export.quantize import quantize_file
-from charmix.export.styles import StyleTrainer, load_styles, parse_style, read_style_file
+from charmix.export.style_specs import load_styles, parse_style, read_style_file
+from charmix.export.styles import StyleTrainer
 from charmix.export.train import TrainConfig
 
 STYLES = list(TINY_CORPORA)

@@ -27,8 +27,8 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from charmix.daemon.engine import Engine, Settings
-from charmix.daemon.model import load_model
+from charmix.daemon.engine.mixer import Engine, Settings
+from charmix.daemon.engine.model import load_model
 from charmix.export.dataset import CorpusError
 from charmix.export.train import pick_device
 

@@ -1,4 +1,4 @@
-"""charmix.daemon.udpsend: libc's sendto holding the GIL, and the broadcaster's fan-out with it.
+"""charmix.daemon.live.udpsend: libc's sendto holding the GIL, and the broadcaster's fan-out with it.
 
 The GIL check counts, rather than times: beside a thread spinning in Python (a counter that moves
 only while that thread holds the GIL) with a one-second switch interval, 64 sends that keep the
@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from charmix.daemon import udpsend
-from charmix.daemon.broadcast import Broadcaster
-from charmix.daemon.controls import Counters
+from charmix.daemon.live import udpsend
+from charmix.daemon.live.broadcast import Broadcaster
+from charmix.daemon.live.controls import Counters
 
 pytestmark = pytest.mark.skipif(not udpsend.AVAILABLE, reason="udpsend's libc path is Linux's")
 

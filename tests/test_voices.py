@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charmix.daemon.engine import Engine, Settings
-from charmix.daemon.model import load_model
+from charmix.daemon.engine.mixer import Engine, Settings
+from charmix.daemon.engine.model import load_model
 
 
 class CountingModel:
@@ -140,9 +140,9 @@ def test_a_daemons_voices_over_udp_each_read_by_the_monitor(tiny_model_dir) -> N
     import socket
     import time
 
-    from charmix.daemon.config import build
-    from charmix.daemon.monitor_state import MonitorState
-    from charmix.daemon.runtime import Daemon
+    from charmix.daemon.client.frames import MonitorState
+    from charmix.daemon.runtime.config import build
+    from charmix.daemon.runtime.daemon import Daemon
 
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)  # the burst's ~100 datagrams
@@ -179,9 +179,9 @@ def test_voice_addresses_steer_one_voice_each_over_udp(tiny_model_dir, tmp_path,
     import subprocess
     import time
 
-    from charmix.daemon.config import build
-    from charmix.daemon.performance import read
-    from charmix.daemon.runtime import Daemon
+    from charmix.daemon.recording.reader import read
+    from charmix.daemon.runtime.config import build
+    from charmix.daemon.runtime.daemon import Daemon
 
     if shutil.which("oscsend") is None:
         pytest.skip("liblo-tools (oscsend) not installed")
@@ -235,7 +235,8 @@ def test_bridges_and_send_take_a_voice() -> None:
     from fakes.osc_receiver import OscReceiver
     from typer.testing import CliRunner
 
-    from charmix.controllers.sender import Sender, entry
+    from charmix.controllers.sender import Sender
+    from charmix.controllers.sender_messages import entry
     from charmix.daemon.cli import app
 
     with OscReceiver() as rx:

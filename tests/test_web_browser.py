@@ -20,8 +20,8 @@ from fakes.osc_receiver import Received, path
 from test_controllers_daemon import Daemon
 from web_helpers import CHROMIUM, CHROMIUM_ARGS, PHONE, Bridge, Touch, chromium_or_skip, wait_js
 
-from charmix.controllers import palette
 from charmix.controllers.mapping import PadMapping
+from charmix.daemon.protocol import palette
 
 pytestmark = pytest.mark.timeout(240)  # the first test also trains the tiny models
 

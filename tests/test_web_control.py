@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 from fakes.osc_receiver import OscReceiver, path
 
-from charmix.controllers import web_control as wc
 from charmix.controllers.mapping import PadMapping
 from charmix.controllers.sender import Sender
+from charmix.controllers.web import control as wc
 
 NAMES = ["austen", "bible", "linux"]
 

@@ -11,12 +11,12 @@ import time
 
 import numpy as np
 
-from charmix.controllers.palette import colours
-from charmix.controllers.web_feed import FrameFeed, per_mille
+from charmix.controllers.web.feed import FrameFeed, per_mille
 from charmix.daemon import protocol
-from charmix.daemon.broadcast import Broadcaster
-from charmix.daemon.controls import Counters
-from charmix.daemon.engine import Frame
+from charmix.daemon.engine.mixer import Frame
+from charmix.daemon.live.broadcast import Broadcaster
+from charmix.daemon.live.controls import Counters
+from charmix.daemon.protocol.palette import colours
 
 NAMES = ["austen", "bible", "mystery"]
 VOCAB = list("abc d\n")

@@ -179,11 +179,11 @@ def test_a_daemon_with_other_models_gets_a_new_pad() -> None:
     import logging
 
     from charmix.controllers.sender import Sender
-    from charmix.controllers.web import WebBridge, WebOptions
+    from charmix.controllers.web.bridge import WebBridge, WebOptions
     from charmix.daemon import protocol
-    from charmix.daemon.broadcast import Broadcaster
-    from charmix.daemon.controls import Counters
-    from charmix.daemon.monitor_link import Link
+    from charmix.daemon.client.link import Link
+    from charmix.daemon.live.broadcast import Broadcaster
+    from charmix.daemon.live.controls import Counters
 
     link = Link(("127.0.0.1", 9), None)
     sender = Sender([("127.0.0.1", 9)])
@@ -206,6 +206,6 @@ def test_a_daemon_with_other_models_gets_a_new_pad() -> None:
 
 
 def _client():
-    from charmix.controllers.web_control import Client, RateLimit
+    from charmix.controllers.web.control import Client, RateLimit
 
     return Client(1, "127.0.0.1", True, RateLimit(60))

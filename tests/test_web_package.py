@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from charmix.controllers import web
+from charmix.controllers.web import bridge as web
 
-STATIC = Path(web.__file__).with_name("web_static")
+STATIC = Path(web.__file__).with_name("static")
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
@@ -33,7 +33,7 @@ def loaded(*modules: str) -> set[str]:
 
 def test_help_loads_no_aiohttp_and_the_bridge_no_onnxruntime() -> None:
     assert loaded("charmix.daemon.cli", "charmix.controllers.commands") <= set()
-    assert loaded("charmix.controllers.web") == {"aiohttp"}
+    assert loaded("charmix.controllers.web.bridge") == {"aiohttp"}
 
 
 def test_the_page_ships_and_reaches_for_nothing_outside() -> None:
@@ -48,7 +48,7 @@ def test_the_page_ships_and_reaches_for_nothing_outside() -> None:
         assert not re.search(r"https?://", text), f"{path.name} names a URL"
         assert not re.search(r"\b(import|require)\s*\(", text), f"{path.name} loads a module"
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert '"charmix.controllers" = ["web_static/*"]' in pyproject
+    assert '"charmix.controllers.web" = ["static/*"]' in pyproject
 
 
 def test_urls_and_qr_code() -> None:

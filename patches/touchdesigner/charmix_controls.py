@@ -5,7 +5,7 @@ together, a MIDI In CHOP renamed ...): w1 … w6 (target weights of the models i
 order), temperature, rate. A change sends the matching message through the OSC Out DAT
 `charmix_osc_out` (the daemon's control port, 7770). Weights go out together, cut to the number of
 models (the daemon refuses more weights than models). Addresses follow the daemon's address table
-(daemon/protocol.py).
+(daemon/protocol/table.py).
 """
 
 import math

@@ -11,7 +11,7 @@ CHOP viewer:
   weights        one sample per model (effective weights)
   entropy        one sample per model, in bits
 
-Addresses follow the daemon's address table (daemon/protocol.py); tests/test_patches.py checks
+Addresses follow the daemon's address table (daemon/protocol/table.py); tests/test_patches.py checks
 them.
 """
 

@@ -16,7 +16,7 @@ the daemon's output port (7771); this file turns its messages into DATs the netw
 
 The number vectors (p_mix, p_i, weights, entropy) go through the OSC In CHOP and the Script CHOP
 in charmix_dists.py; /charmix/attribution is read here as well, for the colours. Addresses follow
-the daemon's address table (daemon/protocol.py); tests/test_patches.py checks them.
+the daemon's address table (daemon/protocol/table.py); tests/test_patches.py checks them.
 """
 
 import math
@@ -35,7 +35,7 @@ STATUS_FIELDS = (
 )
 SLOTS = 6  # charmix_text0 … charmix_text5
 LINES = 12  # lines of text kept for the view
-# Model colours (r, g, b in 0-1): charmix's one palette, controllers/palette.py (a test keeps
+# Model colours (r, g, b in 0-1): charmix's one palette, daemon/protocol/palette.py (a test keeps
 # this copy equal). The shipped models keep theirs by name; any other takes EXTRA[its index].
 NAMED = {
     "shakespeare": (0.949, 0.757, 0.306),

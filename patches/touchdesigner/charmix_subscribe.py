@@ -5,7 +5,7 @@ listens) and to every subscriber. The OSC In CHOP needs its own port (CHOP_PORT)
 daemon for a copy there with /charmix/subscribe, renews it every RENEW seconds (the daemon forgets
 a subscriber after 30 s) and asks for the model names at once with /charmix/query. Messages go
 out through the OSC Out DAT `charmix_osc_out` (Network Address DAEMON_HOST, port DAEMON_PORT).
-Addresses and ports follow the daemon's address table (daemon/protocol.py).
+Addresses and ports follow the daemon's address table (daemon/protocol/table.py).
 """
 
 DAEMON_HOST = "127.0.0.1"

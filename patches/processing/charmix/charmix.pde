@@ -17,13 +17,13 @@
  * It subscribes (/charmix/subscribe, renewed every 10 s; the daemon forgets a subscriber after
  * 30 s), so it works wherever the daemon's --send points. Needs the oscP5 library (Sketch > Import
  * Library > Add Library > oscP5). Addresses and ports follow the daemon's address table,
- * daemon/protocol.py; tests/test_patches.py checks this file against it.
+ * daemon/protocol/table.py; tests/test_patches.py checks this file against it.
  */
 
 import oscP5.*;
 import netP5.*;
 
-// -- ports and addresses (daemon/protocol.py) ------------------------------------------------
+// -- ports and addresses (daemon/protocol/table.py) ------------------------------------------------
 final String DAEMON_HOST = "127.0.0.1";
 final int CONTROL_PORT = 7770;  // the daemon listens here
 final int LISTEN_PORT = 7771;   // this sketch listens here (the daemon's default --send)
@@ -37,7 +37,7 @@ final String[] STATUS_FIELDS = {
 };
 final String[] MODES = {"linear", "geometric"};
 
-// Model colours: charmix's one palette (controllers/palette.py; a test keeps this copy equal).
+// Model colours: charmix's one palette (daemon/protocol/palette.py; a test keeps this copy equal).
 // The shipped models keep theirs by name; any other model takes EXTRA[its index].
 final String[] NAMED = {"shakespeare", "austen", "nietzsche", "bible", "linux", "latex"};
 final color[] NAMED_COLOURS = {#f2c14e, #ef6f9c, #a98bf5, #4fc3f7, #7bd96b, #ff8a3d};

@@ -1,0 +1,364 @@
+"""The live controls: what OSC handlers write and the clock thread reads, with validation first.
+
+Threads: the OSC server thread calls the setters; the clock thread calls `snapshot()`,
+`take_commands()` and `take_tick()` between steps. One lock guards the values and is held for
+microseconds (never during a step). A setter validates completely before it changes anything, so a
+bad message leaves the state exactly as it was and raises ControlError (one line saying why); the
+server counts it. Values are replaced, never queued: the newest weights always win, and a flood of
+weight messages costs the clock nothing. Only engine *commands* (prime, reset, seed) are queued,
+because each of them must happen once, in order, between two steps.
+
+Also here: the counters shown in /charmix/status and `Throttle`, the rate limiter that keeps a
+flood of bad input from turning into a flood of log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import PurePath
+from typing import Any
+
+import numpy as np
+
+from charmix.daemon import protocol
+from charmix.daemon.engine.mixer import Settings
+
+_C = protocol.control
+WEIGHTS, WEIGHT = _C("weights"), _C("weight/{name}")
+TEMPERATURE, MODEL_TEMPERATURE = _C("temperature"), _C("model/{name}/temperature")
+MODE, RATE, SLEW, TOPK, TOPP = _C("mode"), _C("rate"), _C("slew"), _C("topk"), _C("topp")
+PRIME, SEED = _C("prime"), _C("seed")
+# Kept for callers that read the bounds; the table is where they are set.
+TEMPERATURE_RANGE = (TEMPERATURE.args[0].min, TEMPERATURE.args[0].max)
+RATE_MAX = RATE.args[0].max
+SLEW_MAX = SLEW.args[0].max
+COMMANDS_MAX = 256  # queued prime/reset/seed requests; beyond this new ones are refused
+TICKS_MAX = protocol.TICKS_MAX  # pending ticks; beyond this they are dropped, not queued
+THROTTLE_KINDS = 1024  # distinct warning kinds remembered (weeks of subscribers coming and going)
+
+
+class ControlError(ValueError):
+    """A control value that was refused; str() is one line saying what and why."""
+
+
+@dataclass
+class Counters:
+    """Event counts for /charmix/status and the status log.
+
+    Increment with `add` (from any thread: a lock makes the read-modify-write atomic, which a bare
+    `+=` on an attribute is not); reads need no lock.
+    """
+
+    rx_ok: int = 0
+    rx_bad: int = 0
+    rx_denied: int = 0
+    tx_datagrams: int = 0
+    tx_errors: int = 0
+    overruns: int = 0
+    ticks_dropped: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Throttle:
+    """Rate-limited warnings: at most one line per kind per `interval` seconds.
+
+    The first event of a kind is logged at once; later ones within the interval are counted and
+    reported with the next line of that kind ("(+123 more since last)"), so a flood of junk
+    packets gives one line a second instead of thousands, and nothing is silently lost.
+    """
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        interval: float = 1.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.log = log
+        self.interval = interval
+        self.now = now
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def warn(self, kind: str, message: str) -> None:
+        now = self.now()
+        with self._lock:
+            last = self._last.get(kind)
+            if last is not None and now - last < self.interval:
+                self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+                return
+            if len(self._last) >= THROTTLE_KINDS:  # kinds name destinations: keep it bounded
+                self._last.clear()
+                self._suppressed.clear()  # counts of forgotten kinds go with them
+            self._last[kind] = now
+            extra = self._suppressed.pop(kind, 0)
+        suffix = f" (+{extra} more since last)" if extra else ""
+        self.log.warning("%s%s", message, suffix)
+
+
+def _check(address: protocol.Address, value: object, name: str | None = None) -> Any:
+    """One value checked by the address table's typed argument; ControlError says why not."""
+    try:
+        return address.check([value], name)[0]
+    except protocol.BadValue as exc:
+        raise ControlError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Command:
+    """An engine request applied by the clock thread between steps: prime, reset or seed."""
+
+    kind: str  # "prime" | "reset" | "seed" | "record" | "record_stop"
+    text: str = ""
+    seed: int = 0
+
+
+class Controls:
+    """Validated, thread-safe live settings; the single place OSC input changes the daemon."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        weights: Sequence[float] | None = None,
+        *,
+        temperature: float = TEMPERATURE.args[0].default,  # type: ignore[assignment]
+        mode: str = MODE.args[0].default,  # type: ignore[assignment]
+        topk: int = TOPK.args[0].default,  # type: ignore[assignment]
+        topp: float = TOPP.args[0].default,  # type: ignore[assignment]
+        slew: float = SLEW.args[0].default,  # type: ignore[assignment]
+        rate: float = RATE.args[0].default,  # type: ignore[assignment]
+        model_temperature: dict[str, float] | None = None,
+        counters: Counters | None = None,
+        wake: threading.Event | None = None,
+    ) -> None:
+        """`counters` and `wake`: shared with voice 0's Controls for the other voices."""
+        self.names = list(names)
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.counters = counters or Counters()
+        self._lock = threading.Lock()
+        self._commands: deque[Command] = deque()
+        self._ticks = 0
+        self._paused = False
+        self._weights = np.full(len(self.names), 1.0 / max(1, len(self.names)))
+        self._model_temperature = np.zeros(len(self.names))
+        self._temperature = 0.8
+        self._mode = "linear"
+        self._topk = 0
+        self._topp = 1.0
+        self._slew = 0.05
+        self._rate = 15.0
+        # Set whenever something the clock waits for changes (rate, pause, tick, command), so a
+        # clock sleeping toward a far deadline or waiting for ticks reacts at once.
+        self.wake = wake or threading.Event()
+        # Plays a tick at once on the calling thread if the clock is idle (Clock.try_tick);
+        # returns False when the tick must be queued. None: always queue.
+        self.play_tick: Callable[[], bool] | None = None
+        # The initial values go through the same validation as live ones.
+        if weights is not None:
+            self.set_weights(weights)
+        self.set_temperature(temperature)
+        self.set_mode(mode)
+        self.set_topk(topk)
+        self.set_topp(topp)
+        self.set_slew(slew)
+        self.set_rate(rate)
+        for name, value in (model_temperature or {}).items():
+            self.set_model_temperature(name, value)
+
+    # ----------------------------------------------------------------- setters (any thread)
+    def set_weights(self, values: Sequence[object]) -> None:
+        """Target weights in model order; fewer values than models leave the rest unchanged."""
+        if len(values) == 0:
+            raise ControlError("weights: no values")
+        if len(values) > len(self.names):
+            raise ControlError(f"weights: got {len(values)} values for {len(self.names)} models")
+        try:
+            checked = WEIGHTS.check(list(values))
+        except protocol.BadValue as exc:
+            raise ControlError(str(exc)) from None
+        with self._lock:
+            new = self._weights.copy()
+            new[: len(checked)] = checked
+            self._weights = new
+
+    def set_weight(self, name: str, value: object) -> None:
+        i = self._model(name)
+        checked = _check(WEIGHT, value, name)
+        with self._lock:
+            new = self._weights.copy()
+            new[i] = checked
+            self._weights = new
+
+    def set_temperature(self, value: object) -> None:
+        checked = _check(TEMPERATURE, value)
+        with self._lock:
+            self._temperature = checked
+
+    def set_model_temperature(self, name: str, value: object) -> None:
+        """Per-model override; 0 clears it (the model follows the global temperature)."""
+        i = self._model(name)
+        checked = _check(MODEL_TEMPERATURE, value, name)
+        with self._lock:
+            new = self._model_temperature.copy()
+            new[i] = checked
+            self._model_temperature = new
+
+    def set_mode(self, value: object) -> None:
+        checked = _check(MODE, value)
+        with self._lock:
+            self._mode = checked
+
+    def set_topk(self, value: object) -> None:
+        checked = _check(TOPK, value)
+        with self._lock:
+            self._topk = checked
+
+    def set_topp(self, value: object) -> None:
+        checked = _check(TOPP, value)
+        with self._lock:
+            self._topp = checked
+
+    def set_slew(self, value: object) -> None:
+        checked = _check(SLEW, value)
+        with self._lock:
+            self._slew = checked
+
+    def set_rate(self, value: object) -> None:
+        """Characters per second; 0 = external clock (each /charmix/tick makes one)."""
+        checked = _check(RATE, value)
+        with self._lock:
+            self._rate = checked
+        self.wake.set()
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+            self._ticks = 0
+        self.wake.set()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+        self.wake.set()
+
+    def tick(self) -> None:
+        """Ask for one character now. Ignored while paused; played at once by `play_tick` when
+        the clock is idle and nothing is queued; otherwise queued, at most TICKS_MAX pending."""
+        with self._lock:
+            if self._paused:
+                return
+            queued = self._ticks > 0
+        # Outside the lock: playing takes a snapshot of these controls.
+        if not queued and self.play_tick is not None and self.play_tick():
+            return
+        with self._lock:
+            if self._ticks >= TICKS_MAX:
+                self.counters.add("ticks_dropped")
+                return
+            self._ticks += 1
+        self.wake.set()
+
+    def prime(self, text: object) -> None:
+        """Queue text to feed the models; its last PRIME_MAX characters count (an LSTM's state
+        remembers the recent past). One prime at a time: priming runs on the clock thread
+        between steps (~0.4 ms per character with six models), so a flood of primes must not
+        queue up minutes of silence."""
+        checked = _check(PRIME, text)  # the table clips it to its last PRIME_MAX characters
+        self._command(Command("prime", text=checked), alone=True)
+
+    def reset(self) -> None:
+        self._command(Command("reset"))
+
+    def seed(self, value: object) -> None:
+        checked = _check(SEED, value)
+        self._command(Command("seed", seed=checked))
+
+    def record(self, path: object) -> None:
+        """Ask for a recording to a new file (protocol /charmix/record): relative to the
+        daemon's working directory, ending in .jsonl, no '..', so a controller on the LAN can
+        neither write outside it nor name a file that means something else (a dotfile)."""
+        if not isinstance(path, str) or not path.strip():
+            raise ControlError("record needs a file name")
+        parts = PurePath(path).parts
+        if PurePath(path).is_absolute() or ".." in parts or not path.endswith(".jsonl"):
+            raise ControlError(f"record: {path!r} must be a relative path ending in .jsonl, "
+                               "without '..' (it is created in the daemon's working directory)")
+        self._command(Command("record", text=path))
+
+    def record_stop(self) -> None:
+        self._command(Command("record_stop"))
+
+    # ---------------------------------------------------------------- clock-thread side
+    def snapshot(self) -> Settings:
+        """The current settings as one consistent Settings (arrays are private copies)."""
+        with self._lock:
+            return Settings(
+                weights=self._weights.copy(),
+                temperature=self._temperature,
+                model_temperature=self._model_temperature.copy(),
+                mode=self._mode,
+                topk=self._topk,
+                topp=self._topp,
+                slew=self._slew,
+            )
+
+    def take_commands(self) -> list[Command]:
+        """Queued prime/reset/seed requests, oldest first; the queue is emptied."""
+        with self._lock:
+            taken = list(self._commands)
+            self._commands.clear()
+        return taken
+
+    def take_tick(self) -> bool:
+        """Consume one pending tick; False if there is none."""
+        with self._lock:
+            if self._ticks == 0:
+                return False
+            self._ticks -= 1
+            return True
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def pending(self) -> bool:
+        """Whether ticks or commands are waiting for the clock thread."""
+        return bool(self._ticks or self._commands)
+
+    def target_weights(self) -> np.ndarray:
+        return self._weights.copy()
+
+    # ------------------------------------------------------------------------ helpers
+    def _model(self, name: object) -> int:
+        if not isinstance(name, str) or name not in self.index:
+            raise ControlError(f"unknown model {name!r} (have: {', '.join(self.names)})")
+        return self.index[name]
+
+    def _command(self, command: Command, alone: bool = False) -> None:
+        """Queue a command; `alone`: refused while another of its kind is still waiting."""
+        with self._lock:
+            if alone and any(c.kind == command.kind for c in self._commands):
+                raise ControlError(f"{command.kind}: another {command.kind} is still waiting")
+            if len(self._commands) >= COMMANDS_MAX:
+                raise ControlError(f"{command.kind}: {COMMANDS_MAX} commands already waiting")
+            self._commands.append(command)
+        self.wake.set()

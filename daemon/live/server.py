@@ -1,0 +1,355 @@
+"""The OSC control input: a UDP socket on its own thread, dispatching by the address table.
+
+Why not python-osc's servers: its socketserver-based servers read at most 8,192 bytes of a
+datagram (a long /charmix/prime or a big bundle would arrive truncated), and its Dispatcher sleeps
+until a bundle's timetag. Here a plain socket reads whole datagrams (recvfrom 65535), python-osc
+parses them (OscBundle / OscMessage, nested bundles too), and timetags are ignored: every message
+is applied the moment it arrives, in the order it was packed.
+
+The dispatch table is built by walking protocol.INPUT: each input address is looked up in
+`ControlServer.handlers()`, an explicit map from the address's short path
+('model/{name}/temperature') to what it does — a missing handler is an error at start, a handler
+without an address fails the tests. Per-model addresses are expanded for the loaded model names.
+A message must fit the address's type pattern (`Address.accepts`) and every value must pass the
+table's typed check (`Address.check`: type, range, enumeration, length) before its handler sees it;
+handlers only call the validated setters of Controls, so no message can leave the daemon in an
+invalid state.
+
+Every packet that is refused — from a sender outside `--allow` (rx_denied), or malformed, of the
+wrong types or arity, out of range, addressed to an unknown address or model (rx_bad) — is counted
+and reported by a rate-limited warning: one line per second per kind of problem (per address for
+wrong types and bad values, so one misconfigured fader does not hide another), with the number
+suppressed.
+Nothing here can stop or slow the clock: the thread never blocks on anything but its socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import logging
+import re
+import selectors
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pythonosc.osc_message import OscMessage
+from pythonosc.parsing import osc_types
+
+from charmix.daemon import protocol
+from charmix.daemon.live.broadcast import Broadcaster, destination
+from charmix.daemon.live.controls import ControlError, Controls, Throttle
+from charmix.daemon.protocol import oscread
+from charmix.daemon.protocol.datagram import DatagramReader
+from charmix.daemon.protocol.endpoint import Endpoint, IPNetwork
+
+RECV_SIZE = 65535  # whole datagrams: no 8 KiB truncation
+RECV_BUFFER = 1 << 20  # ask the kernel for 1 MiB so a burst from a controller is not dropped
+BATCH = 256  # datagrams handled per wake-up before checking for stop
+LOG_MAX = 240  # characters of one "ignored: …" line
+JOIN_TIMEOUT = 0.5  # seconds; stop() is part of the 1 s shutdown budget
+
+Sender = tuple[str, int]
+# A handler gets the checked values, the sender (host, port) and the model name (per-model only).
+Handler = Callable[[list[Any], Sender, "str | None"], None]
+
+
+class _Refused(Exception):  # noqa: N818  (control flow, not an error)
+    """A handler refused a message and counted it itself (rx_denied)."""
+
+
+class ListenError(OSError):
+    """The control socket could not be opened; str() is one line for the user."""
+
+
+def parse(data: bytes) -> list[OscMessage]:
+    """All messages in a datagram, nested bundles flattened in order (at most
+    oscread.MAX_DEPTH deep); raises on malformed data."""
+    return oscread.messages(data)
+
+
+def type_tags(message: OscMessage) -> str:
+    """The message's type tags without the comma ('' when it has none)."""
+    dgram = message.dgram
+    _, index = osc_types.get_string(dgram, 0)
+    if index >= len(dgram):
+        return ""
+    tags, _ = osc_types.get_string(dgram, index)
+    return tags[1:]
+
+
+class ControlServer:
+    """Receives control messages on one UDP socket and applies them to Controls."""
+
+    def __init__(
+        self,
+        listen: Endpoint,
+        controls: Controls,
+        broadcaster: Broadcaster,
+        allow: Sequence[IPNetwork],
+        log: logging.Logger,
+        voices: Sequence[Controls] = (),
+    ) -> None:
+        """`voices`: every voice's Controls (voice 0's is `controls`) for --voices K."""
+        self.listen = listen
+        self.controls = controls
+        self.voices = list(voices) or [controls]
+        self.counters = controls.counters
+        self.broadcaster = broadcaster
+        self.allow = list(allow)
+        self.log = log
+        self.throttle = Throttle(log)
+        self._allowed_cache: dict[str, bool] = {}
+        self._routes: dict[str, tuple[protocol.Address, Handler, str | None]] = {}
+        self._templates: list[re.Pattern[str]] = []
+        self._build_routes()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.sock = self._bind()  # first: a bind that fails leaves nothing open behind it
+        self._reader = DatagramReader(RECV_SIZE)  # one buffer for the thread's life
+        self._wake_r, self._wake_w = socket.socketpair()
+
+    # -------------------------------------------------------------------------- routing
+    def handlers(self, c: Controls | None = None) -> dict[str, Handler]:
+        """What each input address does, keyed by its short path in the table; `c`: the
+        Controls of the voice the addresses belong to (default voice 0)."""
+        c, b = c or self.controls, self.broadcaster
+
+        def subscribe(args: list[Any], sender: Sender, _: str | None) -> None:
+            host, port = self._target(args, sender)
+            self._may_receive(host, "subscribe")
+            if not b.subscribe(host, port):
+                raise ControlError(f"subscriber table full; {host}:{port} not added")
+
+        def unsubscribe(args: list[Any], sender: Sender, _: str | None) -> None:
+            b.unsubscribe(*self._target(args, sender))
+
+        def query(args: list[Any], sender: Sender, _: str | None) -> None:
+            host, port = self._target(args, sender)
+            self._may_receive(host, "query")
+            b.send(b.announce_datagrams(), [destination(host, port)])
+
+        return {
+            "weights": lambda a, s, n: c.set_weights(a),
+            "weight/{name}": lambda a, s, n: c.set_weight(n, a[0]),
+            "temperature": lambda a, s, n: c.set_temperature(a[0]),
+            "model/{name}/temperature": lambda a, s, n: c.set_model_temperature(n, a[0]),
+            "mode": lambda a, s, n: c.set_mode(a[0]),
+            "rate": lambda a, s, n: c.set_rate(a[0]),
+            "slew": lambda a, s, n: c.set_slew(a[0]),
+            "pause": lambda a, s, n: c.pause(),
+            "resume": lambda a, s, n: c.resume(),
+            "tick": lambda a, s, n: c.tick(),
+            "prime": lambda a, s, n: c.prime(a[0]),
+            "reset": lambda a, s, n: c.reset(),
+            "seed": lambda a, s, n: c.seed(a[0]),
+            "topk": lambda a, s, n: c.set_topk(a[0]),
+            "topp": lambda a, s, n: c.set_topp(a[0]),
+            "record": lambda a, s, n: c.record(a[0]),
+            "record/stop": lambda a, s, n: c.record_stop(),
+            "subscribe": subscribe,
+            "unsubscribe": unsubscribe,
+            "query": query,
+        }
+
+    def _build_routes(self) -> None:
+        handlers = self.handlers()
+        for addr in protocol.INPUT:
+            handler = handlers.get(addr.short)
+            if handler is None:
+                raise LookupError(f"{addr.path} is in the address table but has no handler")
+            if addr.per_model:
+                for name in self.controls.names:
+                    self._routes[addr.for_model(name)] = (addr, handler, name)
+                self._templates.append(addr.template_regex())
+            else:
+                self._routes[addr.path] = (addr, handler, None)
+        for voice, controls in enumerate(self.voices[1:], start=1):  # /charmix/voice/k/…
+            handlers = self.handlers(controls)
+            for addr in protocol.voice_addresses("in"):
+                path = protocol.voice_path(addr.path, voice)
+                if addr.per_model:
+                    for name in self.controls.names:
+                        self._routes[path.replace("{name}", name)] = (addr, handlers[addr.short],
+                                                                      name)
+                else:
+                    self._routes[path] = (addr, handlers[addr.short], None)
+
+    # ------------------------------------------------------------------------ lifecycle
+    def _bind(self) -> socket.socket:
+        try:
+            family, sockaddr = self.listen.resolve()
+        except ValueError as exc:  # config.ConfigError: the host does not resolve
+            raise ListenError(f"cannot listen on {exc}") from None
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # also take IPv4
+            sock.bind(sockaddr)
+        except OSError as exc:
+            sock.close()
+            reason = exc.strerror or str(exc)
+            in_use = exc.errno == errno.EADDRINUSE
+            hint = " (is another charmix daemon running?)" if in_use else ""
+            raise ListenError(f"cannot listen on {self.listen}: {reason}{hint}") from None
+        # A bigger buffer holds more of a burst; if refused, the default one still works.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+        sock.setblocking(False)
+        return sock
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port) — useful when listening on port 0."""
+        return self.sock.getsockname()[:2]
+
+    def start(self) -> None:
+        oscread.silence_python_osc()  # junk is counted and warned about here, rate-limited
+        self._thread = threading.Thread(target=self._run, name="charmix-osc-in", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = JOIN_TIMEOUT) -> None:
+        """Stop the thread (woken at once through a socket pair) and close the sockets."""
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for sock in (self.sock, self._wake_r, self._wake_w):
+            sock.close()
+
+    def _run(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                selector.select()
+                for _ in range(BATCH):
+                    if self._stopping.is_set():
+                        return
+                    try:
+                        data, sender = self._reader.recvfrom(self.sock)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as exc:  # e.g. ICMP errors reported on a UDP socket
+                        self.throttle.warn("recv", f"control socket: {exc.strerror or exc}")
+                        break
+                    self.handle(data, sender)
+
+    # ------------------------------------------------------------------------ receiving
+    def handle(self, data: bytes, sender: tuple) -> None:
+        """Apply one datagram from `sender` (host, port, ...); never raises."""
+        host, port = str(sender[0]), int(sender[1])
+        if not self._allowed(host):
+            self.counters.add("rx_denied")
+            nets = ", ".join(str(n) for n in self.allow)
+            self.throttle.warn("denied", f"ignored control from {host} (allowed: {nets})")
+            return
+        try:
+            messages = parse(data)
+        except Exception as exc:  # python-osc raises ParseError, UnicodeDecodeError, IndexError...
+            self._bad("malformed", f"{host}:{port}: malformed packet of {len(data)} bytes ({exc})")
+            return
+        if not messages:
+            self._bad("malformed", f"{host}:{port}: empty bundle")
+        for message in messages:
+            self._dispatch(message, (host, port))
+
+    def _dispatch(self, message: OscMessage, sender: Sender) -> None:
+        path = message.address
+        route = self._routes.get(path)
+        if route is None:
+            if path.startswith(protocol.VOICE_PREFIX):
+                voice = path[len(protocol.VOICE_PREFIX):].split("/", 1)[0]
+                if not voice.isdigit() or not 0 < int(voice) < len(self.voices):
+                    have = len(self.voices)
+                    self._bad("voice", f"{path}: no voice {voice!r} (this daemon has {have} "
+                              f"voice{'s' if have != 1 else ''}: 0 – {have - 1}, --voices)")
+                    return
+            for pattern in self._templates:
+                match = pattern.fullmatch(path)
+                if match:
+                    names = ", ".join(self.controls.names)
+                    self._bad("model", f"{path}: unknown model {match.group(1)!r} (have: {names})")
+                    return
+            self._bad("address", f"{sender[0]}:{sender[1]}: unknown address {path!r}")
+            return
+        addr, handler, name = route
+        try:
+            tags = type_tags(message)
+        except Exception:
+            self._bad("malformed", f"{path}: unreadable type tags")
+            return
+        if not addr.accepts(tags):
+            want = addr.types or "no arguments"
+            self._bad(f"types {path}", f"{path}: expected {want!r}, got {tags or 'no arguments'!r}")
+            return
+        try:
+            values = addr.check(message.params if addr.args else [], name)  # N, I: no value
+            handler(values, sender, name)
+        except _Refused:  # counted by the handler
+            return
+        except (ControlError, protocol.BadValue) as exc:
+            self._bad(f"value {path}", f"{path}: {exc}")
+            return
+        except Exception as exc:  # a bug must cost one message, never the control thread
+            self._bad("internal", f"{path}: {type(exc).__name__}: {exc}")
+            return
+        self.counters.add("rx_ok")
+
+    def _bad(self, kind: str, message: str) -> None:
+        self.counters.add("rx_bad")
+        if len(message) > LOG_MAX:  # a 60 KB address or string must not become a log line
+            message = message[: LOG_MAX - 1] + "…"
+        self.throttle.warn(kind, f"ignored: {message}")
+
+    def allowed(self, host: str) -> bool:
+        """Whether `host` is inside --allow (for control, subscriptions and restored state)."""
+        return self._allowed(host)
+
+    def _allowed(self, host: str) -> bool:
+        known = self._allowed_cache.get(host)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(host.split("%", 1)[0])
+            except ValueError:
+                return False
+            if ip.version == 6 and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            known = any(ip in net for net in self.allow)
+            if len(self._allowed_cache) > 4096:
+                self._allowed_cache.clear()
+            self._allowed_cache[host] = known
+        return known
+
+    def _may_receive(self, host: str, what: str) -> None:
+        """Subscriptions and query replies are a way out to the network: only to hosts inside
+        --allow, so an allowed controller cannot aim frames at a third party. A refusal counts
+        as rx_denied (not rx_ok) and is warned about, rate-limited."""
+        if self._allowed(host):
+            return
+        self.counters.add("rx_denied")
+        nets = ", ".join(str(n) for n in self.allow)
+        self.throttle.warn("denied target", f"refused /charmix/{what} to {host}, outside --allow "
+                           f"({nets})")
+        raise _Refused
+
+    @staticmethod
+    def _target(args: list[Any], sender: Sender) -> tuple[str, int]:
+        """(host, port) from checked optional [port] [host] arguments; defaults: the sender's."""
+        host, port = sender
+        for arg in args:
+            if isinstance(arg, str):
+                host = arg.strip()
+            else:
+                port = int(arg)
+        if host == "localhost":
+            host = protocol.DEFAULT_HOST
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ControlError(f"host must be a numeric IP address, got {host!r}") from None
+        return host, port

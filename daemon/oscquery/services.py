@@ -1,0 +1,213 @@
+"""The daemon's services beside its OSC ports: OSCQuery (HTTP + WebSocket) and mDNS advertising.
+
+`Services.start` builds the OSCQuery namespace from the loaded models, starts the OSCQuery server
+on its own thread (unless `--no-oscquery`) and registers the zeroconf services in the background
+(only when the daemon listens beyond loopback, see advertise.py). The clock thread calls
+`frame()` after each step; `close()` says goodbye on the LAN and stops the server within the
+daemon's shutdown budget. Kept apart from runtime.py so that the daemon's core knows nothing of
+HTTP, and aiohttp and zeroconf are imported only when a daemon really starts them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from charmix.daemon import protocol
+from charmix.daemon.client.discovery import LOCAL_PORTS
+from charmix.daemon.live.controls import Controls
+from charmix.daemon.oscquery.advertise import Advertiser
+from charmix.daemon.oscquery.namespace import Namespace
+
+ValueMap = dict[str, list[Any]]
+
+
+def input_values(voices: Controls | Sequence[Controls]) -> ValueMap:
+    """The readable inputs' current values by concrete path, from one snapshot of each voice's
+    controls (one lock each): voice 0's under the unprefixed paths, voice k's own settings
+    under /charmix/voice/k/… (protocol.voice_path)."""
+    voices = [voices] if isinstance(voices, Controls) else list(voices)
+    values: ValueMap = {}
+    for voice, controls in enumerate(voices):
+        table = protocol.INPUT if voice == 0 else protocol.voice_addresses("in")
+        _voice_values(controls, table, voice, values)
+    return values
+
+
+def _voice_values(controls: Controls, table: Sequence[protocol.Address], voice: int,
+                  values: ValueMap) -> None:
+    settings = controls.snapshot()
+    for addr in table:
+        short = addr.path.removeprefix(protocol.PREFIX + "/")
+        if addr.per_model:
+            vector = {"weight/{name}": settings.weights,
+                      "model/{name}/temperature": settings.model_temperature}.get(short)
+            if vector is not None:
+                for i, name in enumerate(controls.names):
+                    values[protocol.voice_path(addr.for_model(name), voice)] = [float(vector[i])]
+            continue
+        path = protocol.voice_path(addr.path, voice)
+        if short == "rate":
+            values[path] = [float(controls.rate)]
+            continue
+        value = getattr(settings, short, None)
+        if value is None:
+            continue
+        if hasattr(value, "tolist"):
+            values[path] = [float(x) for x in value.tolist()]
+        else:
+            values[path] = [value]
+
+
+class Services:
+    """OSCQuery and mDNS for one daemon; every part optional, none can stop the music."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        names: Sequence[str],
+        vocab: Sequence[str],
+        controls: Controls | Sequence[Controls],
+        status: Callable[[], Sequence[float]],
+        control: Callable[[bytes, tuple], None],
+        listen: tuple[str, int],
+        oscquery: tuple[str, int | None] | None,
+        mdns: bool,
+        descriptions: dict[str, str],
+        log: logging.Logger,
+    ) -> None:
+        self.log = log
+        listen_host, osc_port = listen
+        unspecified = listen_host in ("0.0.0.0", "::", "")
+        voices = [controls] if isinstance(controls, Controls) else list(controls)
+        self.namespace = Namespace(
+            name, names, vocab, values=lambda: input_values(voices), status=status,
+            descriptions=descriptions, osc_host=None if unspecified else listen_host,
+            osc_port=osc_port, voices=len(voices),
+        )
+        self.server: Any = None
+        self._oscquery = oscquery
+        self._control = control
+        self.advertiser: Advertiser | None = None
+        self._mdns = (mdns, listen_host, osc_port, list(names), name)
+
+    def start(self) -> None:
+        """Start OSCQuery (raises OSCQueryError, one line, if its port cannot open), then mDNS."""
+        if self._oscquery is not None:
+            self.server = self._serve(*self._oscquery)
+            self.namespace.ws_port = self.server.port
+        enabled, listen_host, osc_port, names, name = self._mdns
+        if enabled:
+            self.advertiser = Advertiser(
+                name, listen_host, osc_port, self.server.port if self.server else None, names,
+                self.log, on_name=self._renamed,
+            )
+            self.advertiser.start()
+
+    def _serve(self, host: str, port: int | None) -> Any:
+        """The OSCQuery server on `port`, or (port None: the default) on the first free one of
+        7772–7775, else one the system picks: a second daemon on one machine just works, and
+        `--to NAME` on this machine still finds it (discovery probes those ports)."""
+        from charmix.daemon.oscquery.server import OSCQueryError, OSCQueryServer
+
+        candidates = [port] if port is not None else [*LOCAL_PORTS, 0]
+        for i, candidate in enumerate(candidates):
+            server = OSCQueryServer(host, candidate, self.namespace, self._control, self.log)
+            try:
+                server.start()
+            except OSCQueryError as exc:
+                if not exc.in_use or i == len(candidates) - 1:
+                    raise
+                continue
+            if port is None and i > 0:
+                self.log.info("OSCQuery port %d is taken (another daemon?): serving on %d",
+                              candidates[0], server.port)
+            return server
+        raise AssertionError("unreachable")
+
+    def _renamed(self, name: str) -> None:
+        self.namespace.name = name  # HOST_INFO says the name browsers see
+
+    @property
+    def oscquery_port(self) -> int | None:
+        return self.server.port if self.server is not None else None
+
+    @property
+    def dropped(self) -> int:
+        return self.server.dropped if self.server is not None else 0
+
+    def frame(self, frames: Sequence[object]) -> None:
+        """Clock thread: hand the newest frames (one per voice) over (a reference; never
+        blocks)."""
+        server = self.server
+        if server is not None:
+            server.frame(frames)
+        else:
+            self.namespace.latest = frames
+
+    def banner(self) -> list[str]:
+        """Lines for the daemon's start banner: where OSCQuery is, under which name."""
+        lines = []
+        if self.server is not None:
+            host, port = self.server.address
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            lines.append(f"  oscquery    http://{where}/  (HTTP + WebSocket, TCP)")
+        if self.advertiser is not None and self.advertiser.active:
+            lines.append(f"  name        {self.namespace.name!r}, advertised with mDNS on "
+                         f"{', '.join(self.advertiser.addresses)}")
+        else:
+            lines.append(f"  name        {self.namespace.name!r} (not advertised: "
+                         f"{self._why_not_advertised()})")
+        return lines
+
+    def _why_not_advertised(self) -> str:
+        from charmix.daemon.client.discovery import mdns_enabled
+
+        enabled, listen_host, *_ = self._mdns
+        if not enabled:
+            return "--no-mdns"
+        if not mdns_enabled():
+            return "CHARMIX_MDNS=0"
+        return "listening on loopback only"
+
+    def close(self) -> None:
+        if self.advertiser is not None:
+            self.advertiser.close()
+            self.advertiser = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+def for_daemon(daemon: Any, models: Sequence[Any]) -> Services:
+    """Build and start the services for a daemon that has bound its control port."""
+    from charmix.daemon.oscquery.advertise import default_name
+
+    cfg = daemon.config
+    listen_host, osc_port = daemon.server.address
+    oscquery: tuple[str, int | None] | None = None  # port None: the default, 7772 or the next
+    if cfg.oscquery is not False:
+        endpoint = cfg.oscquery if cfg.oscquery is not True else None
+        host = endpoint.host if endpoint is not None and endpoint.host else cfg.listen.host
+        oscquery = (host, endpoint.port if endpoint is not None else None)
+    descriptions = {m.name: _description(m) for m in models}
+    services = Services(
+        name=cfg.name or default_name(), names=daemon.engine.names, vocab=daemon.engine.vocab,
+        controls=daemon.voice_controls, status=daemon.status_values, control=daemon.server.handle,
+        listen=(listen_host, osc_port), oscquery=oscquery, mdns=cfg.mdns,
+        descriptions=descriptions, log=daemon.log,
+    )
+    services.start()
+    return services
+
+
+def _description(model: Any) -> str:
+    meta = getattr(getattr(model, "info", None), "meta", {}) or {}
+    try:
+        corpus = json.loads(meta.get("charmix.corpus", "{}"))
+    except ValueError:
+        return ""
+    return str(corpus.get("description", "")) if isinstance(corpus, dict) else ""

@@ -1,0 +1,67 @@
+"""protocol: the kernel every charmix process shares — the OSC address table and its wire formats.
+
+Imports nothing from charmix (stdlib and python-osc only), so every bridge may load it. A new OSC
+address is one entry in table.py; `from charmix.daemon import protocol` gives the table's API.
+"""
+
+from charmix.daemon.protocol.address import (
+    OSC_ACCESS,
+    PREFIX,
+    TRIGGER_TAGS,
+    Access,
+    Address,
+    Arg,
+    BadValue,
+    ClipMode,
+    Direction,
+    Per,
+    Repeat,
+    Value,
+    show_number,
+)
+from charmix.daemon.protocol.table import (
+    ANNOUNCE_EVERY,
+    CONTROL_PORT,
+    DEFAULT_HOST,
+    FAST_TICK_GAP,
+    FRAME_ADDRESSES,
+    INPUT,
+    MAX_DATAGRAM,
+    MAX_INPUT_DATAGRAM,
+    MODES,
+    OSCQUERY_PORT,
+    OUTPUT,
+    OUTPUT_PORT,
+    PRIME_MAX,
+    RECORD_PATH_MAX,
+    SEED_MAX,
+    STATUS,
+    STATUS_FIELDS,
+    SUBSCRIBER_TTL,
+    TABLE,
+    TD_CHOP_PORT,
+    TEXT_MAX,
+    TICKS_MAX,
+    VOICE_PREFIX,
+    VOICES_MAX,
+    WS_QUEUE_MAX,
+    address,
+    control,
+    expand,
+    expand_voices,
+    limits,
+    output,
+    paths,
+    voice_addresses,
+    voice_path,
+)
+
+__all__ = ["ANNOUNCE_EVERY", "Access", "Address", "Arg", "BadValue", "CONTROL_PORT",
+           "ClipMode", "DEFAULT_HOST", "Direction", "FAST_TICK_GAP", "FRAME_ADDRESSES",
+           "INPUT", "MAX_DATAGRAM", "MAX_INPUT_DATAGRAM", "MODES", "OSCQUERY_PORT",
+           "OSC_ACCESS", "OUTPUT", "OUTPUT_PORT", "PREFIX", "PRIME_MAX", "Per",
+           "RECORD_PATH_MAX", "Repeat", "SEED_MAX", "STATUS", "STATUS_FIELDS",
+           "SUBSCRIBER_TTL", "TABLE", "TD_CHOP_PORT", "TEXT_MAX", "TICKS_MAX", "TRIGGER_TAGS",
+           "VOICES_MAX", "VOICE_PREFIX", "Value", "WS_QUEUE_MAX", "address", "control",
+           "expand", "expand_voices", "limits", "output", "paths", "show_number",
+           "voice_addresses", "voice_path"]

@@ -1,0 +1,90 @@
+"""What the daemon checks before it plays: the models, the starting weights, the destinations.
+
+Everything the user can fix ends in a StartupError whose str() is the one line to show them (a
+missing or bad model, two models with one name, weights that name no model, an address that
+does not resolve), so `charmix daemon` never greets a performer with a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from charmix.daemon import protocol
+from charmix.daemon.engine.model import (
+    ModelError,
+    StepModel,
+    default_models,
+    load_model,
+    resolve_model,
+    shipped_models_dir,
+)
+from charmix.daemon.engine.styles import expand
+from charmix.daemon.live.broadcast import Destination
+from charmix.daemon.protocol.endpoint import ConfigError, Endpoint
+from charmix.daemon.runtime.config import Config
+
+OSC_SPECIAL = set(" #*,/?[]{}")  # characters with a meaning in OSC address patterns
+PER_MODEL_INPUT = next(a for a in protocol.INPUT if a.per_model)  # for the example in a warning
+
+
+class StartupError(Exception):
+    """Something stops the daemon from starting; str() is the one line to show the user."""
+
+
+def load_models(cfg: Config, log: logging.Logger) -> list[StepModel]:
+    """The configured models (or every ordinary model in the folder: the shipped six), loaded,
+    with each style-conditioned one expanded into its styles (charmix.daemon.engine.styles); names must
+    differ."""
+    try:
+        if cfg.models:
+            paths = [resolve_model(spec, cfg.models_dir) for spec in cfg.models]
+            models = [load_model(path) for path in paths]
+        else:
+            models, notes = default_models(cfg.models_dir)
+            for note in notes:
+                log.info("%s", note)
+            if not models:
+                where = cfg.models_dir or shipped_models_dir()
+                raise StartupError(f"no .onnx models in {where} (give --model or --models-dir)")
+        models = expand(models, cfg.style_mode)
+    except ModelError as exc:
+        raise StartupError(str(exc)) from None
+    names = [m.name for m in models]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise StartupError(f"two models are named {', '.join(duplicates)}; names must differ")
+    for name in names:
+        odd = sorted(set(name) & OSC_SPECIAL)
+        if odd:
+            log.warning(
+                "model name %r contains %s: its per-model OSC addresses (e.g. %s) may not be "
+                "reachable from every OSC sender; consider renaming the model", name,
+                " ".join(repr(c) for c in odd), PER_MODEL_INPUT.for_model(name),
+            )
+    return models
+
+
+def initial_weights(cfg: Config, names: list[str]) -> list[float] | None:
+    """--weights in model order (None: equal), or a StartupError naming what does not fit."""
+    weights = cfg.weights
+    if weights is None:
+        return None
+    if isinstance(weights, dict):
+        unknown = [name for name in weights if name not in names]
+        if unknown:
+            raise StartupError(f"weights: unknown model {unknown[0]!r} (have: {', '.join(names)})")
+        return [weights.get(name, 0.0) for name in names]
+    if len(weights) != len(names):
+        raise StartupError(
+            f"weights: {len(weights)} values for {len(names)} models ({', '.join(names)})"
+        )
+    return list(weights)
+
+
+def destination(endpoint: Endpoint) -> Destination:
+    """A --send endpoint, resolved once at start."""
+    try:
+        family, sockaddr = endpoint.resolve()
+    except ConfigError as exc:
+        raise StartupError(f"--send {exc}") from None
+    return Destination(str(endpoint), family, sockaddr)
