@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from charmix.daemon.live import udpsend  # noqa: E402
 from charmix.daemon.live.broadcast import Broadcaster  # noqa: E402
-from charmix.daemon.live.controls import Counters  # noqa: E402
+from charmix.daemon.live.counters import Counters  # noqa: E402
 
 
 def closed_ports(n: int) -> list[int]:

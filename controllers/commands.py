@@ -15,8 +15,9 @@ from typing import Annotated
 
 import typer
 
-from charmix.controllers.options import FAILURE, ToOpt, VoiceOpt, fail, resolved, say, targets
+from charmix.controllers.options import ToOpt, VoiceOpt, resolved, targets
 from charmix.controllers.send_cli import send_app
+from charmix.daemon.common.fail import FAILURE, USAGE, fail, say
 
 Opt = typer.Option
 PANEL = "Controllers"
@@ -45,7 +46,6 @@ WidthOpt = Annotated[
 ]
 
 
-_fail = fail
 _targets = targets
 
 
@@ -64,7 +64,7 @@ def _connect(
     try:
         names, info = resolve_models(targets, models, query_timeout)
     except ModelsUnknown as exc:
-        _fail(str(exc), 2 if exc.usage else FAILURE)
+        fail(str(exc), USAGE if exc.usage else FAILURE)
     source = f"the daemon at {format_targets(info.source)}" if info else "--models"
     where = format_targets(*targets)
     which = f", voice {voice}" if voice else ""
@@ -81,7 +81,7 @@ def _pad(names: list[str], anchor: list[str] | None, width: float):
     try:
         return PadMapping.for_models(names, anchor or (), width)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc), USAGE)
         raise
 
 
@@ -160,13 +160,13 @@ def midi(
             typer.echo(why or "no MIDI input ports")
         raise typer.Exit(0)
     if save and not learn:
-        _fail("--save only makes sense with --learn")
+        fail("--save only makes sense with --learn", USAGE)
     try:
         layout = load_layout(mapping) if mapping else default_layout()
     except LayoutError as exc:
-        _fail(str(exc))
+        fail(str(exc), USAGE)
     if why := midi_bridge.sequencer_missing():  # before asking the daemon anything
-        _fail(why, FAILURE)
+        fail(why, FAILURE)
     names, _, sender = _connect("midi", to, models, query_timeout, max_rate, resend, voice)
     try:
         bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save)
@@ -176,7 +176,7 @@ def midi(
             bridge = ClockBridge(sender, per_beat, other=bridge.feed)  # faders still work
         code = midi_bridge.run(port, bridge)
     except LayoutError as exc:
-        _fail(str(exc))
+        fail(str(exc), USAGE)
     finally:
         sender.close()
     raise typer.Exit(code)
@@ -213,18 +213,18 @@ def leap(
     from charmix.controllers import leap as leap_bridge
 
     if replay is not None and record is not None:
-        _fail("--record writes live frames; it can't be combined with --replay")
+        fail("--record writes live frames; it can't be combined with --replay", USAGE)
     if record is not None and record.exists():
-        _fail(f"{record} exists; --record never overwrites a take, choose another name")
+        fail(f"{record} exists; --record never overwrites a take, choose another name", USAGE)
     if record is not None and not os.access(record.parent, os.W_OK | os.X_OK):
         why = "does not exist" if not record.parent.is_dir() else "is not writable"
-        _fail(f"cannot write --record {record}: the folder {record.parent} {why}")
+        fail(f"cannot write --record {record}: the folder {record.parent} {why}", USAGE)
     if replay is not None and (why := leap_bridge.unreadable(replay)):
-        _fail(why)  # before asking the daemon anything
+        fail(why, USAGE)  # before asking the daemon anything
     if hand not in ("any", "left", "right"):
-        _fail(f"--hand must be any, left or right (got {hand!r})")
+        fail(f"--hand must be any, left or right (got {hand!r})", USAGE)
     if replay is None and not leap_bridge.bindings_available():
-        _fail(leap_bridge.INSTALL_HINT, FAILURE)
+        fail(leap_bridge.INSTALL_HINT, FAILURE)
     names, _, sender = _connect("leap", to, models, query_timeout, max_rate, resend, voice)
     pad = _pad(names, anchor, width)
     mapper = leap_bridge.LeapMapper(pad, box=box, pinch=pinch, t_open=t_open, t_pinch=t_pinch)
@@ -283,16 +283,16 @@ def web(
     from charmix.daemon.protocol.endpoint import parse_endpoint
 
     if control not in CONTROL_MODES:
-        _fail(f"--control must be one of {', '.join(CONTROL_MODES)} (got {control!r})")
+        fail(f"--control must be one of {', '.join(CONTROL_MODES)} (got {control!r})", USAGE)
     try:
         here = parse_endpoint(listen, 7780, "127.0.0.1", lowest=0)
     except ValueError as exc:
-        _fail(f"--listen {exc}")
+        fail(f"--listen {exc}", USAGE)
         raise
     try:
         from charmix.controllers.web import bridge as web_bridge
     except ImportError as exc:
-        _fail(f"charmix web needs aiohttp ({exc}); pip install aiohttp segno")
+        fail(f"charmix web needs aiohttp ({exc}); pip install aiohttp segno", USAGE)
         raise
     from charmix.daemon.client.link import Link
 
@@ -302,12 +302,12 @@ def web(
         parse_rest(rest, names)
     except ValueError as exc:
         sender.close()
-        _fail(str(exc))
+        fail(str(exc), USAGE)
     try:  # frames from the first daemon, as --to resolved it for the Sender
         link = Link(sender.targets[0], None)
     except OSError as exc:
         sender.close()
-        _fail(f"cannot open a socket for the daemon's frames: {exc.strerror or exc}")
+        fail(f"cannot open a socket for the daemon's frames: {exc.strerror or exc}", USAGE)
         raise
     feeding = [sender.targets[0]]
 

@@ -8,16 +8,16 @@ failure is one line on stderr starting `charmix: `.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from charmix.daemon import protocol
+from charmix.daemon.common.fail import FAILURE, USAGE, fail, say
 
 if TYPE_CHECKING:
     from charmix.daemon.client.follow import Resolved
 
-USAGE, FAILURE = 2, 1
 
 ToOpt = Annotated[
     list[str] | None,
@@ -32,16 +32,6 @@ VoiceOpt = Annotated[
     typer.Option("--voice", min=0, max=protocol.VOICES_MAX - 1,
                  help="Which voice to steer, of a daemon run with --voices K (0 = the first)."),
 ]
-
-
-def fail(message: str, code: int = USAGE) -> NoReturn:
-    typer.echo(f"charmix: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def say(message: str) -> None:
-    """A line for the user on stderr (`charmix: …`), e.g. where a named daemon was found."""
-    typer.echo(f"charmix: {message}", err=True)
 
 
 def resolved(to: list[str] | None, log: Callable[[str], None] = say) -> list[Resolved]:
@@ -59,7 +49,7 @@ def resolved(to: list[str] | None, log: Callable[[str], None] = say) -> list[Res
     except DiscoveryError as exc:
         fail(str(exc), FAILURE)
     except ValueError as exc:
-        fail(str(exc))
+        fail(str(exc), USAGE)
 
 
 def targets(to: list[str] | None) -> list[tuple[str, int]]:

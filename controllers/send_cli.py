@@ -28,8 +28,9 @@ from typing import Annotated, Any
 
 import typer
 
-from charmix.controllers.options import FAILURE, ToOpt, VoiceOpt, fail, targets
+from charmix.controllers.options import ToOpt, VoiceOpt, targets
 from charmix.daemon import protocol
+from charmix.daemon.common.fail import FAILURE, USAGE, fail
 
 send_app = typer.Typer(
     help="Send one control message to the daemon(s), check it against what they run, and say "
@@ -187,7 +188,7 @@ def _run(address: protocol.Address, args: list[object], name: str | None,
     try:
         code, out, err = deliver(address, args, name, to, timeout, voice)
     except ValueError as exc:  # the table refused a value: the command line's mistake
-        fail(str(exc))
+        fail(str(exc), USAGE)
     if not opts.quiet:
         for line in out:
             typer.echo(line)

@@ -14,12 +14,11 @@ from typing import Annotated
 
 import typer
 
+from charmix.daemon.common.fail import fail
+from charmix.export.extra import need_torch
+
 Opt = typer.Option
 
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"charmix: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _clean_ctrl_c(command: Callable[..., None]) -> Callable[..., None]:
@@ -39,15 +38,6 @@ def _clean_ctrl_c(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def _need_torch() -> None:
-    """Fail in one line when the train extra is missing; finding it is instant, importing is not."""
-    if any(importlib.util.find_spec(m) is None for m in ("torch", "onnx")):
-        _fail(
-            "training needs torch and onnx: pip install 'charmix[train]' "
-            "(on a CPU machine install the CPU torch wheel first, e.g. pip install torch==2.13.0)"
-        )
-
-
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by charmix train.")],
     out: Annotated[
@@ -60,7 +50,7 @@ def export(
     ] = None,
 ) -> None:
     """Export a training checkpoint to a charmix ONNX step model."""
-    _need_torch()
+    need_torch()
     from charmix.daemon.engine.model import user_models_dir
     from charmix.export import dataset
     from charmix.export.onnx_export import export_checkpoint
@@ -80,7 +70,7 @@ def export(
         target = out or user_models_dir() / f"{name}.onnx"
         info = export_checkpoint(checkpoint, target, full_val=val)
     except dataset.CorpusError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"wrote {target} (val loss {info['val_loss']:.4f} nats/char)")
 
 
@@ -99,7 +89,7 @@ def quantize(
     2e-3 nats per character on text the original writes). See docs/model-format.md.
     """
     if importlib.util.find_spec("onnx") is None:
-        _fail("quantize needs the onnx package: pip install 'charmix[train]' (or pip install onnx)")
+        fail("quantize needs the onnx package: pip install 'charmix[train]' (or pip install onnx)")
     from charmix.daemon.engine.model import ModelError, load_model
     from charmix.export import dataset
     from charmix.export.quantize import QuantizeError, quantize_file
@@ -110,7 +100,7 @@ def quantize(
             info = load_model(model).info
             if info.styles:
                 if not corpus.is_dir():
-                    _fail(f"{model} is style-conditioned: --corpus must be a folder holding "
+                    fail(f"{model} is style-conditioned: --corpus must be a folder holding "
                           f"{', '.join(n + '.txt' for n in info.styles)}")
                 ids = [dataset.load_corpus(corpus / f"{n}.txt", info.vocab).val
                        for n in info.styles]
@@ -118,7 +108,7 @@ def quantize(
                 ids = dataset.load_corpus(corpus, info.vocab).val
         report = quantize_file(model, out, ids)
     except (ModelError, QuantizeError, dataset.CorpusError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     val = (
         f"val loss {report.val_loss:.4f} nats/char (fp32 {report.fp32_val_loss:.4f})"
         if report.val_loss is not None and report.fp32_val_loss is not None

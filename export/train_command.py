@@ -17,7 +17,8 @@ from typing import Annotated
 
 import typer
 
-from charmix.export.commands import _fail, _need_torch
+from charmix.daemon.common.fail import fail
+from charmix.export.extra import need_torch
 
 Opt = typer.Option
 DEFAULT_STEPS = 3000
@@ -121,30 +122,30 @@ def train(
     Validation is the last 10% of each corpus. Ctrl-C saves a checkpoint; --resume continues it.
     """
     started = time.perf_counter()
-    _need_torch()  # before anything imports torch: one line, not a traceback
+    need_torch()  # before anything imports torch: one line, not a traceback
     from charmix.daemon.engine.model import shipped_models_dir, user_models_dir
     from charmix.export import dataset
     from charmix.export import style_specs as styles  # no torch yet
 
     if batching not in ("stateful", "random"):
-        _fail(f"--batching must be stateful or random, not {batching!r}", 2)  # usage
+        fail(f"--batching must be stateful or random, not {batching!r}", 2)  # usage
     if style_into not in ("input", "gates", "both"):
-        _fail(f"--style-into must be input, gates or both, not {style_into!r}", 2)
+        fail(f"--style-into must be input, gates or both, not {style_into!r}", 2)
     specs: list[tuple[str, Path]] = []
     try:
         if corpus is not None and corpus.suffix.lower() == ".toml":
             specs = styles.read_style_file(corpus)
         specs += [styles.parse_style(s) for s in style or []]
     except dataset.CorpusError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if corpus is None and not specs and not resume:
-        _fail("Missing argument 'CORPUS' (or --style NAME=CORPUS.txt, repeated) "
+        fail("Missing argument 'CORPUS' (or --style NAME=CORPUS.txt, repeated) "
               "(see charmix train --help)", 2)
     if specs and corpus is not None and corpus.suffix.lower() != ".toml":
-        _fail("give either a CORPUS or --style NAME=CORPUS.txt styles, not both", 2)
+        fail("give either a CORPUS or --style NAME=CORPUS.txt styles, not both", 2)
     name = name or ("styles" if specs else corpus.stem if corpus else None)
     if name is None:
-        _fail("--resume needs --name (or the corpus) to find the checkpoint", 2)
+        fail("--resume needs --name (or the corpus) to find the checkpoint", 2)
     ckpt_dir = checkpoint_dir or Path("checkpoints") / name
     out = out or user_models_dir() / f"{name}.onnx"
     if specs and vocab is None:
@@ -158,7 +159,7 @@ def train(
             else:
                 corpora = [dataset.load_corpus(corpus, shared, errors, name)]
         except dataset.CorpusError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     import torch
 
     from charmix.export.onnx_export import export_checkpoint
@@ -184,7 +185,7 @@ def train(
             else:
                 corpora = [dataset.load_corpus(Path(cfg.corpus_path), shared, cfg.errors, name)]
             if corpora[0].vocab != shared:
-                _fail(f"{ckpt_dir / 'last.pt'}: vocabulary differs from the corpus")
+                fail(f"{ckpt_dir / 'last.pt'}: vocabulary differs from the corpus")
         else:
             cfg = TrainConfig(
                 name=name,
@@ -246,7 +247,7 @@ def train(
         full_val = [c.val for c in corpora] if cfg.styles else corpora[0].val
         info = export_checkpoint(ckpt_dir / "best.pt", out, full_val=full_val)
     except dataset.CorpusError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     bits = info["val_loss"] / 0.6931471805599453
     wall = time.perf_counter() - started
     per_style = ""

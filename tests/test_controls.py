@@ -11,7 +11,8 @@ import pytest
 
 from charmix.daemon import protocol
 from charmix.daemon.live import controls as ctl
-from charmix.daemon.live.controls import ControlError, Controls, Throttle
+from charmix.daemon.live.controls import ControlError, Controls
+from charmix.daemon.live.counters import Throttle
 
 NAMES = ["shakespeare", "linux", "bible"]
 

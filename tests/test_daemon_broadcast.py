@@ -14,7 +14,7 @@ from charmix.daemon import protocol
 from charmix.daemon.engine.mixer import Frame
 from charmix.daemon.live import broadcast
 from charmix.daemon.live.broadcast import Broadcaster, Destination, destination
-from charmix.daemon.live.controls import Counters
+from charmix.daemon.live.counters import Counters
 
 P = protocol.PREFIX
 LOG = logging.getLogger("test.broadcast")

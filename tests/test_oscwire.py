@@ -12,7 +12,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.protocol import oscwire
+from charmix.daemon.live import oscwire
 
 
 def built(address: str, *args: tuple[str, object]) -> bytes:

@@ -19,7 +19,7 @@ from charmix.controllers.sender import Sender
 from charmix.controllers.sender_messages import entry
 from charmix.controllers.sender_query import query
 from charmix.daemon import protocol
-from charmix.daemon.live.controls import THROTTLE_KINDS, Throttle
+from charmix.daemon.live.counters import THROTTLE_KINDS, Throttle
 
 WEIGHTS, TEMPERATURE = entry("weights"), entry("temperature")
 

@@ -20,7 +20,8 @@ from pythonosc.osc_message import OscMessage
 
 from charmix.daemon import protocol
 from charmix.daemon.live.broadcast import Broadcaster
-from charmix.daemon.live.controls import Controls, Counters
+from charmix.daemon.live.controls import Controls
+from charmix.daemon.live.counters import Counters
 from charmix.daemon.live.server import ControlServer, ListenError
 from charmix.daemon.protocol.endpoint import Endpoint
 

@@ -18,7 +18,7 @@ import pytest
 
 from charmix.daemon.live import udpsend
 from charmix.daemon.live.broadcast import Broadcaster
-from charmix.daemon.live.controls import Counters
+from charmix.daemon.live.counters import Counters
 
 pytestmark = pytest.mark.skipif(not udpsend.AVAILABLE, reason="udpsend's libc path is Linux's")
 

@@ -15,7 +15,7 @@ from charmix.controllers.web.feed import FrameFeed, per_mille
 from charmix.daemon import protocol
 from charmix.daemon.engine.mixer import Frame
 from charmix.daemon.live.broadcast import Broadcaster
-from charmix.daemon.live.controls import Counters
+from charmix.daemon.live.counters import Counters
 from charmix.daemon.protocol.palette import colours
 
 NAMES = ["austen", "bible", "mystery"]

@@ -183,7 +183,7 @@ def test_a_daemon_with_other_models_gets_a_new_pad() -> None:
     from charmix.daemon import protocol
     from charmix.daemon.client.link import Link
     from charmix.daemon.live.broadcast import Broadcaster
-    from charmix.daemon.live.controls import Counters
+    from charmix.daemon.live.counters import Counters
 
     link = Link(("127.0.0.1", 9), None)
     sender = Sender([("127.0.0.1", 9)])

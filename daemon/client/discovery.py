@@ -25,19 +25,20 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from charmix.daemon import protocol
+from charmix.daemon.protocol.endpoint import format_endpoint
+from charmix.daemon.protocol.names import (
+    APP,
+    OSCQUERY_LOCAL_PORTS,
+    OSCQUERY_SERVICE,
+    mdns_enabled,
+)
 
-OSCQUERY_PORT = protocol.OSCQUERY_PORT
-LOCAL_PORTS = range(OSCQUERY_PORT, OSCQUERY_PORT + 4)  # probed on 127.0.0.1
-OSCQUERY_SERVICE = "_oscjson._tcp.local."  # OSCQuery servers (ossia, Chataigne, vvvv browse it)
-OSC_SERVICE = "_osc._udp.local."  # plain OSC receivers (TouchOSC browses it)
-APP = "charmix"  # TXT app=charmix: how a charmix daemon is told from other OSC devices
 BROWSE_TIMEOUT = 1.5  # s: mDNS answers come within ~0.2 s; the rest is for slow Wi-Fi
 HTTP_TIMEOUT = 0.5  # s per HTTP request to a daemon
 FOLLOW_EVERY = 1.0  # s between checks that a followed daemon still answers
@@ -69,7 +70,7 @@ class Found:
         q = f"  oscquery {self.oscquery_port}" if self.oscquery_port else ""
         up = f"  up {_duration(self.uptime)}" if self.uptime is not None else ""
         models = f"  models {','.join(self.models)}" if self.models else ""
-        return f"{self.name}  {_hostport(self.host, self.osc_port)}{q}{models}{up}"
+        return f"{self.name}  {format_endpoint(self.host, self.osc_port)}{q}{models}{up}"
 
 
 def is_address(text: str) -> bool:
@@ -85,18 +86,13 @@ def is_address(text: str) -> bool:
     return False
 
 
-def mdns_enabled() -> bool:
-    """False when CHARMIX_MDNS is 0/off/false/no (the tests; a rig that wants no multicast)."""
-    return os.environ.get("CHARMIX_MDNS", "1").strip().lower() not in ("0", "off", "false", "no")
-
-
 # ------------------------------------------------------------------------------- HTTP
 def _get(host: str, port: int, query: str, timeout: float = HTTP_TIMEOUT) -> object | None:
     """GET http://host:port/query as JSON; None for anything but a 200 with JSON."""
     import urllib.error  # here: `charmix --help` and the bridges' start need no urllib
     import urllib.request
 
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    netloc = format_endpoint(host, port)
     try:
         with urllib.request.urlopen(f"http://{netloc}{query}", timeout=timeout) as reply:
             if reply.status != 200:
@@ -133,9 +129,9 @@ def confirm(host: str, port: int, timeout: float = HTTP_TIMEOUT) -> Found | None
 
 def local(ports: Iterable[int] | None = None) -> list[Found]:
     """Daemons on this machine, found through their OSCQuery port on 127.0.0.1 (no mDNS);
-    `ports` defaults to LOCAL_PORTS as it is when called (so a test can narrow it)."""
+    `ports` defaults to OSCQUERY_LOCAL_PORTS as it is when called (so a test can narrow it)."""
     found = []
-    for port in LOCAL_PORTS if ports is None else ports:
+    for port in OSCQUERY_LOCAL_PORTS if ports is None else ports:
         daemon = confirm(protocol.DEFAULT_HOST, port, timeout=0.3)
         if daemon is not None:
             found.append(Found(daemon.name, daemon.host, daemon.osc_port, port, daemon.models,
@@ -262,22 +258,18 @@ def resolve(spec: str, timeout: float = BROWSE_TIMEOUT) -> Found:
             return daemons[0]
         if not daemons:
             raise DiscoveryError(f"--to auto: no charmix daemon found {where}")
-        names = "; ".join(f"{d.name!r} at {_hostport(*d.endpoint)}" for d in daemons)
+        names = "; ".join(f"{d.name!r} at {format_endpoint(*d.endpoint)}" for d in daemons)
         raise DiscoveryError(f"--to auto: {len(daemons)} daemons found, pick one with --to "
                              f"NAME: {names}")
     matches = [d for d in daemons if d.name.lower() == want.lower()]
     if len(matches) == 1:
         return matches[0]
     if matches:
-        where_each = ", ".join(_hostport(*d.endpoint) for d in matches)
+        where_each = ", ".join(format_endpoint(*d.endpoint) for d in matches)
         raise DiscoveryError(f"--to {name!r}: {len(matches)} daemons have that name "
                              f"({where_each}); give each its own with charmix daemon --name")
     others = ", ".join(repr(d.name) for d in daemons) or "none"
     raise DiscoveryError(f"--to {name!r}: no daemon of that name {where} (found: {others})")
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _duration(seconds: float | None) -> str:

@@ -23,6 +23,7 @@ from typing import Protocol
 from charmix.daemon import protocol
 from charmix.daemon.client import discovery
 from charmix.daemon.client.discovery import Found
+from charmix.daemon.protocol.endpoint import format_endpoint
 
 
 class Follower:
@@ -127,8 +128,7 @@ class Follower:
 
 
 def _where(daemon: Found) -> str:
-    host, port = daemon.endpoint
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return format_endpoint(*daemon.endpoint)
 
 
 # ----------------------------------------------------------------- the shared --to resolver

@@ -32,9 +32,8 @@ import numpy as np
 
 from charmix.daemon import protocol
 from charmix.daemon.engine.mixer import Frame
-from charmix.daemon.live import udpsend
-from charmix.daemon.live.controls import Counters, Throttle
-from charmix.daemon.protocol import oscwire
+from charmix.daemon.live import oscwire, udpsend
+from charmix.daemon.live.counters import Counters, Throttle
 
 MULTICAST_TTL = 1  # multicast stays on the local network segment (one LAN, one rig)
 MAX_SUBSCRIBERS = 64

@@ -47,7 +47,8 @@ from collections.abc import Callable
 import numpy as np
 
 from charmix.daemon import protocol
-from charmix.daemon.live.controls import Controls, Throttle
+from charmix.daemon.live.controls import Controls
+from charmix.daemon.live.counters import Throttle
 
 NOMINAL_RATE = 15.0  # chars/s assumed for the slew when there is no clock rate (burst at rate 0)
 MAX_TICK_DT = 10.0

@@ -41,7 +41,8 @@ from pythonosc.parsing import osc_types
 
 from charmix.daemon import protocol
 from charmix.daemon.live.broadcast import Broadcaster, destination
-from charmix.daemon.live.controls import ControlError, Controls, Throttle
+from charmix.daemon.live.controls import ControlError, Controls
+from charmix.daemon.live.counters import Throttle
 from charmix.daemon.protocol import oscread
 from charmix.daemon.protocol.datagram import DatagramReader
 from charmix.daemon.protocol.endpoint import Endpoint, IPNetwork

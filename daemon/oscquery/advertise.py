@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from charmix.daemon.client.discovery import APP, OSC_SERVICE, OSCQUERY_SERVICE, mdns_enabled
+from charmix.daemon.protocol.names import APP, OSC_SERVICE, OSCQUERY_SERVICE, mdns_enabled
 
 NAME_BYTES = 63  # DNS-SD instance names are at most 63 bytes
 TXT_VALUE_BYTES = 200  # the models list is cut to stay well inside one 255-byte TXT string

@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from charmix.daemon import protocol
+from charmix.daemon.live import oscwire
 from charmix.daemon.live.broadcast import FRAME_FIELDS, OUTPUTS, encode, short_name
-from charmix.daemon.protocol import oscwire
 
 # The attributes of the proposal; a query for any other is a 400.
 ATTRIBUTES = frozenset({

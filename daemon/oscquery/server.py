@@ -38,8 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from charmix.daemon import protocol
-from charmix.daemon.client.discovery import OSCQUERY_PORT as DEFAULT_PORT  # noqa: F401  (TCP)
-from charmix.daemon.live.controls import Throttle
+from charmix.daemon.live.counters import Throttle
 from charmix.daemon.oscquery.namespace import ATTRIBUTES, Namespace
 
 QUEUE_MAX = protocol.WS_QUEUE_MAX  # frames waiting for one LISTEN client; more: it is dropped

@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from charmix.daemon import protocol
-from charmix.daemon.client.discovery import LOCAL_PORTS
 from charmix.daemon.live.controls import Controls
 from charmix.daemon.oscquery.advertise import Advertiser
 from charmix.daemon.oscquery.namespace import Namespace
+from charmix.daemon.protocol.endpoint import format_endpoint
+from charmix.daemon.protocol.names import OSCQUERY_LOCAL_PORTS
 
 ValueMap = dict[str, list[Any]]
 
@@ -113,7 +114,7 @@ class Services:
         `--to NAME` on this machine still finds it (discovery probes those ports)."""
         from charmix.daemon.oscquery.server import OSCQueryError, OSCQueryServer
 
-        candidates = [port] if port is not None else [*LOCAL_PORTS, 0]
+        candidates = [port] if port is not None else [*OSCQUERY_LOCAL_PORTS, 0]
         for i, candidate in enumerate(candidates):
             server = OSCQueryServer(host, candidate, self.namespace, self._control, self.log)
             try:
@@ -153,8 +154,7 @@ class Services:
         lines = []
         if self.server is not None:
             host, port = self.server.address
-            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            lines.append(f"  oscquery    http://{where}/  (HTTP + WebSocket, TCP)")
+            lines.append(f"  oscquery    http://{format_endpoint(host, port)}/  (HTTP + WebSocket, TCP)")
         if self.advertiser is not None and self.advertiser.active:
             lines.append(f"  name        {self.namespace.name!r}, advertised with mDNS on "
                          f"{', '.join(self.advertiser.addresses)}")
@@ -164,7 +164,7 @@ class Services:
         return lines
 
     def _why_not_advertised(self) -> str:
-        from charmix.daemon.client.discovery import mdns_enabled
+        from charmix.daemon.protocol.names import mdns_enabled
 
         enabled, listen_host, *_ = self._mdns
         if not enabled:

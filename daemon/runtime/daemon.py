@@ -25,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from charmix.daemon.common.signals import wake_on_stop_signals
 from charmix.daemon.engine.mixer import Engine
 from charmix.daemon.engine.priming import Primer
@@ -41,7 +43,7 @@ from charmix.daemon.runtime.config import Config
 from charmix.daemon.runtime.console import Console  # noqa: F401  (re-exported for the CLI and tests)
 from charmix.daemon.runtime.notify import Notifier
 from charmix.daemon.runtime.startup import StartupError  # noqa: F401  (re-exported)
-from charmix.daemon.runtime.status import notify_status, status_line, status_values
+from charmix.daemon.runtime.status import Vitals, notify_status, status_line, status_values
 
 SWITCH_INTERVAL = 0.001  # s; how long a busy thread may keep the GIL from the clock (default 5 ms)
 RATE_WINDOW = 1.0  # s over which chars/s is measured
@@ -218,16 +220,36 @@ class Daemon:
         controls = self.controls
         idle = controls.paused or controls.rate <= 0
         self.notify.tick(self.clock.steps, None if idle else 1.0 / controls.rate,
-                         lambda: notify_status(self))
+                         lambda: notify_status(self.vitals()))
 
     # --------------------------------------------------------------------------- status
+    def vitals(self, lateness: bool = False) -> Vitals:
+        """This moment's numbers for a status report; `lateness` takes (and resets) the clock's
+        lateness window, which only the log line reports."""
+        c = self.controls
+        settings = c.snapshot()
+        late = np.zeros(0)
+        if lateness:
+            late = self.clock.lateness()
+            self.clock.reset_lateness()
+        return Vitals(
+            step=self.engine.step_count, chars_per_s=self.chars_per_s, rate=c.rate,
+            paused=c.paused, temperature=settings.temperature, mode=settings.mode,
+            topk=settings.topk, topp=settings.topp, counters=c.counters,
+            subscribers=self.broadcaster.subscriber_count, started_at=self.started_at,
+            step_errors=self.clock.step_errors,
+            ws_dropped=self.services.dropped if self.services is not None else 0,
+            names=tuple(self.engine.names), weights=tuple(float(w) for w in self.engine.weights),
+            lateness=late,
+        )
+
     def status_values(self) -> list[float]:
         """The /charmix/status numbers, in protocol.STATUS_FIELDS order."""
-        return status_values(self)
+        return status_values(self.vitals())
 
     def status_line(self) -> str:
         """One line for the log (charmix.daemon.runtime.status)."""
-        return status_line(self)
+        return status_line(self.vitals(lateness=True))
 
     def services_banner(self) -> list[str]:
         return self.services.banner() if self.services is not None else []

@@ -2,83 +2,100 @@
 
 Both read the same counters, so what a performer sees in `charmix monitor`, what a patch reads
 from /charmix/status and what the log says every --status-every seconds agree.
+
+The three functions read a `Vitals` value, not the Daemon: the daemon takes one with
+`Daemon.vitals()` (runtime/daemon.py), so this module needs nothing of the object that calls it.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from charmix.daemon import protocol
-
-if TYPE_CHECKING:
-    from charmix.daemon.runtime.daemon import Daemon
+from charmix.daemon.live.counters import Counters
 
 
-def status_values(daemon: Daemon) -> list[float]:
+@dataclass(frozen=True)
+class Vitals:
+    """A running daemon's numbers at one moment: what the status message and lines are made of."""
+
+    step: int
+    chars_per_s: float
+    rate: float
+    paused: bool
+    temperature: float
+    mode: str
+    topk: int
+    topp: float
+    counters: Counters  # live: read when the report is made
+    subscribers: int
+    started_at: float  # time.monotonic() at start
+    step_errors: int
+    ws_dropped: int
+    names: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()
+    lateness: np.ndarray = field(default_factory=lambda: np.zeros(0))  # s, since the last line
+
+
+def status_values(v: Vitals) -> list[float]:
     """The /charmix/status numbers, in protocol.STATUS_FIELDS order."""
-    c, counters = daemon.controls, daemon.controls.counters
-    settings = c.snapshot()
+    counters = v.counters
     values = {
-        "step": daemon.engine.step_count,
-        "chars_per_s": daemon.chars_per_s,
-        "rate": c.rate,
-        "paused": float(c.paused),
-        "temperature": settings.temperature,
-        "mode": protocol.MODES.index(settings.mode),
-        "topk": settings.topk,
-        "topp": settings.topp,
+        "step": v.step,
+        "chars_per_s": v.chars_per_s,
+        "rate": v.rate,
+        "paused": float(v.paused),
+        "temperature": v.temperature,
+        "mode": protocol.MODES.index(v.mode),
+        "topk": v.topk,
+        "topp": v.topp,
         "rx_ok": counters.rx_ok,
         "rx_bad": counters.rx_bad,
         "rx_denied": counters.rx_denied,
         "tx_datagrams": counters.tx_datagrams,
         "tx_errors": counters.tx_errors,
         "overruns": counters.overruns,
-        "subscribers": daemon.broadcaster.subscriber_count,
-        "uptime": time.monotonic() - daemon.started_at,
+        "subscribers": v.subscribers,
+        "uptime": time.monotonic() - v.started_at,
         "ticks_dropped": counters.ticks_dropped,
-        "step_errors": daemon.clock.step_errors,
-        "ws_dropped": daemon.services.dropped if daemon.services is not None else 0,
+        "step_errors": v.step_errors,
+        "ws_dropped": v.ws_dropped,
     }
     return [float(values[name]) for name in protocol.STATUS_FIELDS]
 
 
-def status_line(daemon: Daemon) -> str:
+def status_line(v: Vitals) -> str:
     """One line for the log: throughput, timing, traffic, problems, weights."""
-    counters, clock, controls = daemon.controls.counters, daemon.clock, daemon.controls
-    late = clock.lateness()
+    counters, late = v.counters, v.lateness
     late_text = f"late p99 {np.percentile(late, 99) * 1e3:.2f} ms" if late.size else "late -"
-    clock.reset_lateness()
-    pairs = zip(daemon.engine.names, daemon.engine.weights, strict=True)
-    weights = " ".join(f"{name} {w:.2f}" for name, w in pairs)
-    state = "paused" if controls.paused else (
-        "ext clock" if controls.rate == 0 else f"{controls.rate:g}/s"
-    )
-    errors = f"  step errors {clock.step_errors}" if clock.step_errors else ""
+    weights = " ".join(f"{name} {w:.2f}" for name, w in zip(v.names, v.weights, strict=True))
+    state = "paused" if v.paused else ("ext clock" if v.rate == 0 else f"{v.rate:g}/s")
+    errors = f"  step errors {v.step_errors}" if v.step_errors else ""
     if counters.ticks_dropped:
         errors += f"  ticks dropped {counters.ticks_dropped}"
-    if ws_dropped := (daemon.services.dropped if daemon.services is not None else 0):
-        errors += f"  WebSocket clients dropped {ws_dropped}"
+    if v.ws_dropped:
+        errors += f"  WebSocket clients dropped {v.ws_dropped}"
     return (
-        f"{daemon.engine.step_count} chars  {daemon.chars_per_s:.1f} chars/s ({state})  "
+        f"{v.step} chars  {v.chars_per_s:.1f} chars/s ({state})  "
         f"{late_text}  overruns {counters.overruns}  "
         f"rx {counters.rx_ok} ok {counters.rx_bad} bad {counters.rx_denied} denied  "
         f"tx {counters.tx_datagrams} sent {counters.tx_errors} errors  "
-        f"subscribers {daemon.broadcaster.subscriber_count}{errors}  weights {weights}"
+        f"subscribers {v.subscribers}{errors}  weights {weights}"
     )
 
 
-def notify_status(daemon: Daemon) -> str:
+def notify_status(v: Vitals) -> str:
     """The STATUS= line for systemd (`systemctl status charmix` shows it): the essentials."""
-    c = daemon.controls.counters
-    state = "paused" if daemon.controls.paused else (
-        "external clock" if daemon.controls.rate == 0 else f"{daemon.chars_per_s:.1f} chars/s"
+    c = v.counters
+    state = "paused" if v.paused else (
+        "external clock" if v.rate == 0 else f"{v.chars_per_s:.1f} chars/s"
     )
     return (
-        f"{state}, {daemon.engine.step_count} chars; rx {c.rx_ok} ok {c.rx_bad} bad "
+        f"{state}, {v.step} chars; rx {c.rx_ok} ok {c.rx_bad} bad "
         f"{c.rx_denied} denied; tx errors {c.tx_errors}; subscribers "
-        f"{daemon.broadcaster.subscriber_count}; overruns {c.overruns}; "
-        f"step errors {daemon.clock.step_errors}"
+        f"{v.subscribers}; overruns {c.overruns}; "
+        f"step errors {v.step_errors}"
     )

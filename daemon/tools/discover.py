@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from charmix.daemon.client import discovery
+from charmix.daemon.protocol.names import mdns_enabled
 
 HELP = (
     "List the charmix daemons on this machine and the LAN: name, address, models, uptime.\n\n"
@@ -51,7 +52,7 @@ def discover(
             else:
                 typer.echo(daemon.describe())
         if not daemons:
-            where = ("this machine or the LAN" if discovery.mdns_enabled()
+            where = ("this machine or the LAN" if mdns_enabled()
                      else "this machine (mDNS is off: CHARMIX_MDNS=0)")
             typer.echo(f"charmix: no charmix daemon found on {where}", err=True)
     raise typer.Exit(0 if daemons else 1)

@@ -14,16 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from charmix.daemon.common.fail import fail
+
 if TYPE_CHECKING:  # numpy and onnxruntime load inside the commands: `charmix --help` stays fast
     from charmix.daemon.engine.model import ModelInfo
 
 Opt = typer.Option
 
-
-def _fail(message: str, code: int = 1) -> None:
-    """One line and exit: 1 for a runtime failure (a model), 2 for a usage error (a flag)."""
-    typer.echo(f"charmix: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def models(
@@ -64,7 +61,7 @@ def models(
         if folder is None and not markdown and user_models_dir().is_dir():
             files += model_files(user_models_dir())
     except ModelError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     rows, problems = [], []
     for path in files:
         try:
@@ -210,30 +207,30 @@ def sample(
     from charmix.daemon.engine.styles import STYLE_MODES, expand
 
     if mode not in ("linear", "geometric"):
-        _fail(f"--mode must be linear or geometric, not {mode!r}", 2)
+        fail(f"--mode must be linear or geometric, not {mode!r}", 2)
     if style_mode not in STYLE_MODES:
-        _fail(f"--style-mode must be {' or '.join(STYLE_MODES)}, not {style_mode!r}", 2)
+        fail(f"--style-mode must be {' or '.join(STYLE_MODES)}, not {style_mode!r}", 2)
     try:
         loaded = expand([load_model(resolve_model(spec, models_dir)) for spec in model],
                         style_mode)
     except ModelError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if weights is None:
         w = np.ones(len(loaded))
     else:
         try:
             w = np.array([float(x) for x in weights.split(",")])
         except ValueError:
-            _fail(f"--weights must be numbers separated by commas, not {weights!r}", 2)
+            fail(f"--weights must be numbers separated by commas, not {weights!r}", 2)
         if w.size != len(loaded):
             names = ", ".join(m.name for m in loaded)
-            _fail(f"--weights has {w.size} values for {len(loaded)} models ({names})", 2)
+            fail(f"--weights has {w.size} values for {len(loaded)} models ({names})", 2)
         if not np.all(np.isfinite(w)) or np.any(w < 0):
-            _fail("--weights must be finite and non-negative", 2)
+            fail("--weights must be finite and non-negative", 2)
     try:
         engine = Engine(loaded, seed=seed, weights=w)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     settings = Settings(
         weights=w, temperature=temperature, mode=mode, topk=topk, topp=topp, slew=0.0
     )

@@ -202,11 +202,8 @@ def render_command(
     out: Annotated[Path | None, Opt("--out", "-o", help="Write here (default: stdout).")] = None,
 ) -> None:
     """Render a recorded performance as HTML (text coloured by model, weights plot), SRT or JSON."""
+    from charmix.daemon.common.fail import fail
     from charmix.daemon.recording.reader import PerformanceError, read
-
-    def fail(message: str) -> None:
-        typer.echo(f"charmix: {message}", err=True)
-        raise typer.Exit(1)
 
     if as_html + as_srt + as_json != 1:
         fail("choose one of --html, --srt, --json")

@@ -134,7 +134,7 @@ class Realtime:
                  log: logging.Logger) -> None:
         from charmix.daemon.engine.mixer import Engine
         from charmix.daemon.live.broadcast import Broadcaster, Destination
-        from charmix.daemon.live.controls import Counters
+        from charmix.daemon.live.counters import Counters
         from charmix.daemon.protocol.endpoint import parse_endpoint
 
         self.speed = speed
@@ -189,12 +189,9 @@ def replay_command(
     speed: Annotated[float, Opt(min=0.01, max=100.0, help="With --realtime: speed factor.")] = 1.0,
 ) -> None:
     """Regenerate a recorded performance character for character (to stdout, like sample)."""
+    from charmix.daemon.common.fail import fail
     from charmix.daemon.engine.model import ModelError
     from charmix.daemon.recording.reader import PerformanceError, read
-
-    def fail(message: str) -> None:
-        typer.echo(f"charmix: {message}", err=True)
-        raise typer.Exit(1)
 
     try:
         perf = read(file)
