@@ -26,8 +26,9 @@ run: $(STAMP)
 	$(BIN)/charmix daemon --echo
 
 ## The whole test suite (installs the system tools the tests drive: liblo, Pure Data, Xvfb, xdotool,
-## Chromium for the web page's tests).
+## Chromium for the web page's tests), after the rooms' import contracts (docs/architecture.md).
 test: $(STAMP) sysdeps
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 sysdeps:

@@ -54,7 +54,8 @@ from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.engine.model import load_model, model_files
+from charmix.daemon.engine.model import load_model
+from charmix.daemon.engine.modelformat import EMBEDDING_KEY, model_files
 from charmix.daemon.runtime.config import build
 from charmix.daemon.runtime.daemon import Daemon
 
@@ -251,7 +252,7 @@ def bench_torch(models_dir: Path, n: int) -> Rates:
     infos = [load_model(p).info for p in model_files(models_dir)]
     nets = []
     for info in infos:
-        v, emb = len(info.vocab), int(info.meta.get("charmix.embedding", 64))
+        v, emb = len(info.vocab), int(info.meta.get(EMBEDDING_KEY, 64))
         nets.append((nn.Embedding(v, emb), nn.LSTM(emb, info.hidden, info.layers),
                      nn.Linear(info.hidden, v)))
     v = len(infos[0].vocab)

@@ -59,7 +59,8 @@ def handoff_cost(models_dir: Path, n: int, voices: int) -> tuple[float, float]:
     import logging
 
     from charmix.daemon.engine.mixer import Engine, Settings
-    from charmix.daemon.engine.model import load_model, model_files
+    from charmix.daemon.engine.model import load_model
+    from charmix.daemon.engine.modelformat import model_files
     from charmix.daemon.recording.writer import Recorder
 
     engine = Engine([load_model(p) for p in model_files(models_dir)], seed=1, voices=voices)

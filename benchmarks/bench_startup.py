@@ -34,7 +34,10 @@ CASES = {
     "charmix --help": ["-c", CLI, "--help"],
     "import charmix.controllers.sender": ["-c", "import charmix.controllers.sender"],
     "import charmix.controllers.mouse": ["-c", "import charmix.controllers.mouse"],
-    "import charmix.controllers.midi.bridge": ["-c", "import charmix.controllers.midi.bridge"],
+    # controllers/midi.py became controllers/midi/bridge.py (the rooms): this case imports
+    # whichever the tree has, so that --against an older commit measures the same bridge
+    "import the MIDI bridge": ["-c", "try:\n import charmix.controllers.midi.bridge\n"
+                               "except ModuleNotFoundError:\n import charmix.controllers.midi"],
     "charmix midi --help": ["-c", CLI, "midi", "--help"],
     "charmix monitor --help": ["-c", CLI, "monitor", "--help"],
     "charmix send tick --timeout 0": ["-c", CLI, "send", "tick", "--to", "127.0.0.1:9",
@@ -46,7 +49,7 @@ WATCHED = ("onnxruntime", "numpy")
 def loaded(argv: list[str], env: dict[str, str]) -> set[str]:
     """Which of WATCHED the case imports (the CLI cases: what importing the CLI loads)."""
     code = argv[1] if argv[1] != CLI else "import charmix.daemon.cli"
-    probe = f"{code}; import sys; print(' '.join(m for m in {WATCHED!r} if m in sys.modules))"
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {WATCHED!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
     return set(out.stdout.split())
 

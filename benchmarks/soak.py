@@ -67,7 +67,8 @@ class _MallInfo2(ctypes.Structure):
 def heap_mb() -> dict[str, float]:
     """glibc's heap: its size, the part in use, the part free but kept (all arenas). RSS that
     grows while "in use" stays flat is fragmentation, not a leak: this is how the soak told the
-    two apart (the 64 KiB-per-datagram recvfrom, see daemon/protocol/datagram.py). Empty without glibc."""
+    two apart (the 64 KiB-per-datagram recvfrom, see daemon/protocol/datagram.py). Empty without
+    glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = _MallInfo2
@@ -87,7 +88,7 @@ def osc(path: str, *args: object) -> bytes:
 
 def sizes(d: Daemon) -> dict[str, int]:
     """Every growable structure the daemon keeps, by name."""
-    c, b, s = d.controls, d.broadcaster, d.server
+    c, b, s = d.controls, d.broadcaster, d.dispatcher
     out = {
         "commands": len(c._commands),  # noqa: SLF001  (a soak looks inside on purpose)
         "ticks": c._ticks,  # noqa: SLF001

@@ -26,10 +26,11 @@ def main() -> int:
     args = ap.parse_args()
 
     from charmix.daemon.engine.model import load_model
+    from charmix.daemon.engine.modelformat import FP32_STYLE_VAL_LOSS_KEY, STYLE_VAL_LOSS_KEY
 
     meta = load_model(args.model).info.meta
-    styles = json.loads(meta["charmix.style_val_loss"])
-    fp32 = json.loads(meta.get("charmix.fp32_style_val_loss", "{}"))
+    styles = json.loads(meta[STYLE_VAL_LOSS_KEY])
+    fp32 = json.loads(meta.get(FP32_STYLE_VAL_LOSS_KEY, "{}"))
     print("| style | conditioned (8-bit) | fp32 | dedicated (8-bit) | difference | goal ≤ 0.05 |")
     print("|---|--:|--:|--:|--:|---|")
     worst = 0.0

@@ -110,8 +110,9 @@ def deliver(address: protocol.Address, args: Sequence[object], name: str | None,
     `voice` > 0: to that voice of a --voices daemon; /charmix/status shows voice 0's settings,
     so such a message is sent but not confirmed."""
     from charmix.controllers.sender import Sender
-    from charmix.controllers.sender_messages import encode, format_targets
+    from charmix.controllers.sender_messages import format_targets
     from charmix.controllers.sender_query import query, refusal
+    from charmix.daemon.protocol.encode import encode
 
     encode(address, args, name)  # the table's checks: ValueError (a usage error) before anything
     values = address.check(list(args), name)

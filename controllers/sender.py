@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from charmix.controllers.sender_messages import (
     Command,
     Target,
-    encode,
     entry,
     udp_socket,
 )
 from charmix.daemon import protocol
+from charmix.daemon.protocol.encode import encode
 from charmix.daemon.protocol.endpoint import format_address
 
 _RESOLVE_RETRY = 5.0  # seconds between attempts to resolve a host name that failed
@@ -305,7 +305,8 @@ class Sender:
                 self.stats.errors += 1
                 if not dest.failing:
                     dest.failing = True
-                    self._say(f"cannot send to {format_address(dest.target)}: {exc} (will keep trying)")
+                    self._say(f"cannot send to {format_address(dest.target)}: {exc} "
+                              "(will keep trying)")
 
     def _resolve(self, dest: _Dest) -> None:
         """Look the host up (may block on DNS: never call it on the sending thread)."""

@@ -1,26 +1,19 @@
-"""What a bridge sends, before any socket: typed messages, targets and their spelling.
+"""What a bridge sends, before any socket: commands, targets and their spelling.
 
-`encode` builds one OSC message for an input address of the table, with the table's typed check
-(`protocol.Address.check`): a typo on a command line or a fader past its travel is an error
-here, with the daemon's own words, never a silent rx_bad on the daemon. Split from
-controllers/sender.py (the sending thread) and controllers/sender_query.py (asking the daemon);
-import any of these names from charmix.controllers.sender as before.
+The bytes of each message come from the kernel's table-checked encoder
+(daemon/protocol/encode.py). Split from controllers/sender.py (the sending thread) and
+controllers/sender_query.py (asking the daemon).
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
 from dataclasses import dataclass
-
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
 from charmix.daemon.protocol.endpoint import format_address, parse_endpoint
 
 Target = tuple[str, int]
-_TAG = {"f": OscMessageBuilder.ARG_TYPE_FLOAT, "i": OscMessageBuilder.ARG_TYPE_INT,
-        "s": OscMessageBuilder.ARG_TYPE_STRING}
 
 
 def entry(suffix: str) -> protocol.Address:
@@ -45,35 +38,6 @@ def default_target() -> Target:
 def limits(address: protocol.Address) -> tuple[float, float]:
     """The widest numeric interval the table allows for an address (for clamping a knob)."""
     return protocol.limits(address)
-
-
-def encode(address: protocol.Address, args: Sequence[object], name: str | None = None,
-           voice: int = 0) -> bytes:
-    """One OSC message for an input address, typed by the table; ValueError for bad arguments.
-
-    `name` fills a per-model address ('/charmix/weight/{name}'). Every value goes through the
-    table's typed check (`Address.check`: kind, finiteness, range, enumeration, length; a prime
-    longer than its limit is clipped as the daemon would), so a typo on the command line is an
-    error here, not a silent rx_bad on the daemon. An `i` value past 32 bits goes as OSC int64
-    (`h`), which the daemon reads as an integer too (seeds up to 2^63−1). `voice`: for the
-    table's per-voice addresses, which voice of a --voices daemon (/charmix/voice/K/…).
-    """
-    if address.per_model != (name is not None):
-        need = "needs a" if address.per_model else "takes no"
-        raise ValueError(f"{address.path} {need} model name")
-    path = address.for_model(name) if name is not None else address.path
-    if address.voice:  # one voice of a daemon run with --voices K (0: the unprefixed address)
-        path = protocol.voice_path(path, voice)
-    try:
-        values = address.check(args, name)
-    except protocol.BadValue as exc:
-        text = str(exc)
-        raise ValueError(text if text.startswith(protocol.PREFIX) else f"{path}: {text}") from None
-    builder = OscMessageBuilder(path)
-    for tag, value in zip(address.tags(values), values, strict=True):
-        wide = tag == "i" and not -(2**31) <= value < 2**31  # type: ignore[operator]
-        builder.add_arg(value, OscMessageBuilder.ARG_TYPE_INT64 if wide else _TAG[tag])
-    return builder.build().dgram
 
 
 @dataclass(frozen=True)

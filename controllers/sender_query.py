@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from charmix.controllers.sender_messages import (
     Target,
-    encode,
     entry,
     format_targets,
     udp_socket,
@@ -26,6 +25,7 @@ from charmix.controllers.sender_messages import (
 from charmix.daemon import protocol
 from charmix.daemon.protocol import oscread
 from charmix.daemon.protocol.datagram import DatagramReader
+from charmix.daemon.protocol.encode import encode
 from charmix.daemon.protocol.endpoint import format_address
 
 
@@ -166,9 +166,10 @@ def resolve_models(
         info = replies[0]
         for other in replies[1:]:
             if other.models != info.models:
-                say(f"the daemons disagree: {format_address(info.source)} runs {','.join(info.models)} but "
-                    f"{format_address(other.source)} runs {','.join(other.models)}; weight vectors follow "
-                    f"{format_address(info.source)}'s order and will be wrong for {format_address(other.source)}")
+                one, two = format_address(info.source), format_address(other.source)
+                say(f"the daemons disagree: {one} runs {','.join(info.models)} but "
+                    f"{two} runs {','.join(other.models)}; weight vectors follow "
+                    f"{one}'s order and will be wrong for {two}")
         if given and given != info.models:
             say(f"the daemon at {format_address(info.source)} runs {','.join(info.models)}; "
                 f"using that instead of --models {','.join(given)}")

@@ -51,7 +51,7 @@ def export(
 ) -> None:
     """Export a training checkpoint to a charmix ONNX step model."""
     need_torch()
-    from charmix.daemon.engine.model import user_models_dir
+    from charmix.daemon.engine.modelformat import user_models_dir
     from charmix.export import dataset
     from charmix.export.onnx_export import export_checkpoint
     from charmix.export.train import load_checkpoint
@@ -90,7 +90,8 @@ def quantize(
     """
     if importlib.util.find_spec("onnx") is None:
         fail("quantize needs the onnx package: pip install 'charmix[train]' (or pip install onnx)")
-    from charmix.daemon.engine.model import ModelError, load_model
+    from charmix.daemon.engine.model import load_model
+    from charmix.daemon.engine.modelformat import ModelError
     from charmix.export import dataset
     from charmix.export.quantize import QuantizeError, quantize_file
 

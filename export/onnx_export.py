@@ -26,12 +26,42 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from charmix.daemon.engine.modelformat import (
+    C_INPUT,
+    C_OUTPUT,
+    CORPUS_KEY,
+    CREATED_KEY,
+    EMBEDDING_KEY,
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    H_INPUT,
+    H_OUTPUT,
+    HIDDEN_KEY,
+    LAYERS_KEY,
+    LOGITS_OUTPUT,
+    MACHINE_KEY,
+    NAME_KEY,
+    PARAMETERS_KEY,
+    STYLE_CORPORA_KEY,
+    STYLE_INPUT,
+    STYLE_INTO_KEY,
+    STYLE_VAL_LOSS_KEY,
+    STYLES_KEY,
+    TOKENS_INPUT,
+    TRAIN_CHARS_KEY,
+    TRAIN_CONFIG_KEY,
+    TRAIN_SECONDS_KEY,
+    TRAIN_STEPS_KEY,
+    VAL_BITS_KEY,
+    VAL_LOSS_KEY,
+    VAL_SPLIT_KEY,
+    VOCAB_KEY,
+)
 from charmix.export.dataset import VAL_SPLIT_NAME, CorpusError, load_corpus
 from charmix.export.model import CharLSTM
 from charmix.export.modelfile import WriteError, write_model
 from charmix.export.train import evaluate, load_checkpoint, model_from_checkpoint
 
-FORMAT_VERSION = "1"
 OPSET = 17
 IR_VERSION = 8  # readable by onnxruntime >= 1.10
 PARITY_TOLERANCE = 1e-4
@@ -95,7 +125,7 @@ def build_graph(model: CharLSTM) -> onnx.ModelProto:
         reach = L if cfg.style_gates else 1
         w_style = np.concatenate([weights[i]["w_s"] for i in range(reach)], axis=1)
         const("style_w", w_style.astype(np.float32))
-        node("MatMul", ["style", "style_w"], ["style_proj"])
+        node("MatMul", [STYLE_INPUT, "style_w"], ["style_proj"])
         if reach == 1:
             style_parts = ["style_proj"]
         else:
@@ -107,13 +137,13 @@ def build_graph(model: CharLSTM) -> onnx.ModelProto:
     h_outs, c_outs = [], []
     for layer in range(L):
         idx = const(f"layer{layer}_index", np.array(layer, dtype=np.int64))
-        node("Gather", ["h", idx], [f"h{layer}"], axis=0)
-        node("Gather", ["c", idx], [f"c{layer}"], axis=0)
+        node("Gather", [H_INPUT, idx], [f"h{layer}"], axis=0)
+        node("Gather", [C_INPUT, idx], [f"c{layer}"], axis=0)
         gates = f"gates{layer}"
         if S and layer < len(style_parts):
             gates = f"gates_plain{layer}"
         if layer == 0:
-            node("Gather", ["layer0_input_table", "tokens"], ["x_proj0"], axis=0)
+            node("Gather", ["layer0_input_table", TOKENS_INPUT], ["x_proj0"], axis=0)
             w_hh = const("layer0_w_hh", weights[0]["w_h"].astype(np.float32))
             node("MatMul", [f"h{layer}", w_hh], ["h_proj0"])
             node("Add", ["x_proj0", "h_proj0"], [gates])
@@ -146,32 +176,32 @@ def build_graph(model: CharLSTM) -> onnx.ModelProto:
     head_w = const("head_w", sd["head.weight"].T.astype(np.float32))
     head_b = const("head_b", sd["head.bias"].astype(np.float32))
     node("MatMul", [x, head_w], ["head_mm"])
-    node("Add", ["head_mm", head_b], ["logits"])
+    node("Add", ["head_mm", head_b], [LOGITS_OUTPUT])
     if L == 1:
-        node("Identity", [h_outs[0]], ["h_out"])
-        node("Identity", [c_outs[0]], ["c_out"])
+        node("Identity", [h_outs[0]], [H_OUTPUT])
+        node("Identity", [c_outs[0]], [C_OUTPUT])
     else:
-        node("Concat", h_outs, ["h_out"], axis=0)
-        node("Concat", c_outs, ["c_out"], axis=0)
+        node("Concat", h_outs, [H_OUTPUT], axis=0)
+        node("Concat", c_outs, [C_OUTPUT], axis=0)
 
     state_shape = [L, "batch", H]
     graph = helper.make_graph(
         nodes,
         "charmix_step",
         inputs=[
-            helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch"]),
-            helper.make_tensor_value_info("h", TensorProto.FLOAT, state_shape),
-            helper.make_tensor_value_info("c", TensorProto.FLOAT, state_shape),
+            helper.make_tensor_value_info(TOKENS_INPUT, TensorProto.INT64, ["batch"]),
+            helper.make_tensor_value_info(H_INPUT, TensorProto.FLOAT, state_shape),
+            helper.make_tensor_value_info(C_INPUT, TensorProto.FLOAT, state_shape),
             *(
-                [helper.make_tensor_value_info("style", TensorProto.FLOAT, ["batch", S])]
+                [helper.make_tensor_value_info(STYLE_INPUT, TensorProto.FLOAT, ["batch", S])]
                 if S
                 else []
             ),
         ],
         outputs=[
-            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", V]),
-            helper.make_tensor_value_info("h_out", TensorProto.FLOAT, state_shape),
-            helper.make_tensor_value_info("c_out", TensorProto.FLOAT, state_shape),
+            helper.make_tensor_value_info(LOGITS_OUTPUT, TensorProto.FLOAT, ["batch", V]),
+            helper.make_tensor_value_info(H_OUTPUT, TensorProto.FLOAT, state_shape),
+            helper.make_tensor_value_info(C_OUTPUT, TensorProto.FLOAT, state_shape),
         ],
         initializer=inits,
     )
@@ -179,7 +209,7 @@ def build_graph(model: CharLSTM) -> onnx.ModelProto:
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="charmix",
-        producer_version=FORMAT_VERSION,
+        producer_version=str(FORMAT_VERSION),
     )
     proto.ir_version = IR_VERSION
     onnx.checker.check_model(proto)
@@ -207,11 +237,11 @@ def parity(model: CharLSTM, proto: onnx.ModelProto, steps: int, seed: int = 0) -
     style = None
     with torch.no_grad():
         for step in range(steps):
-            feed = {"tokens": np.array([token], np.int64), "h": h, "c": c}
+            feed = {TOKENS_INPUT: np.array([token], np.int64), H_INPUT: h, C_INPUT: c}
             if S:
                 if step % 16 == 0:
                     style = rng.dirichlet(np.ones(S)).astype(np.float32)[None, :]
-                feed["style"] = style
+                feed[STYLE_INPUT] = style
                 t_logits, state = model(torch.tensor([[token]]), state, torch.from_numpy(style))
             else:
                 t_logits, state = model(torch.tensor([[token]]), state)
@@ -228,33 +258,33 @@ def metadata(ckpt: dict, val_loss: float, parameters: int) -> dict[str, str]:
     if mc.get("styles"):
         # Style names in the order of the `style` input's columns, and what each was trained
         # on and reached (a conditioned model's val_loss is the mean over its styles).
-        extra["charmix.styles"] = json.dumps(ckpt["style_names"], ensure_ascii=False)
-        extra["charmix.style_into"] = mc.get("style_into", "both")
+        extra[STYLES_KEY] = json.dumps(ckpt["style_names"], ensure_ascii=False)
+        extra[STYLE_INTO_KEY] = mc.get("style_into", "both")
         if "style_val_loss" in ckpt:
-            extra["charmix.style_val_loss"] = json.dumps(
+            extra[STYLE_VAL_LOSS_KEY] = json.dumps(
                 {k: round(v, 6) for k, v in ckpt["style_val_loss"].items()}
             )
         if "style_corpora" in ckpt:
-            extra["charmix.style_corpora"] = json.dumps(ckpt["style_corpora"], ensure_ascii=False)
+            extra[STYLE_CORPORA_KEY] = json.dumps(ckpt["style_corpora"], ensure_ascii=False)
     return {
-        "charmix.format": FORMAT_VERSION,
-        "charmix.name": tc["name"],
-        "charmix.vocab": json.dumps(ckpt["vocab"], ensure_ascii=False),
-        "charmix.layers": str(mc["layers"]),
-        "charmix.hidden": str(mc["hidden"]),
-        "charmix.embedding": str(mc["embedding"]),
-        "charmix.parameters": str(parameters),
-        "charmix.corpus": json.dumps(
+        FORMAT_KEY: str(FORMAT_VERSION),
+        NAME_KEY: tc["name"],
+        VOCAB_KEY: json.dumps(ckpt["vocab"], ensure_ascii=False),
+        LAYERS_KEY: str(mc["layers"]),
+        HIDDEN_KEY: str(mc["hidden"]),
+        EMBEDDING_KEY: str(mc["embedding"]),
+        PARAMETERS_KEY: str(parameters),
+        CORPUS_KEY: json.dumps(
             {"name": ckpt["corpus_name"], "description": tc.get("description", "")},
             ensure_ascii=False,
         ),
-        "charmix.val_loss": f"{val_loss:.6f}",
-        "charmix.val_bits": f"{val_loss / np.log(2):.6f}",
-        "charmix.val_split": VAL_SPLIT_NAME,
-        "charmix.train_chars": str(st["train_chars"]),
-        "charmix.train_steps": str(st["step"]),
-        "charmix.train_seconds": f"{st['train_seconds']:.1f}",
-        "charmix.train_config": json.dumps(
+        VAL_LOSS_KEY: f"{val_loss:.6f}",
+        VAL_BITS_KEY: f"{val_loss / np.log(2):.6f}",
+        VAL_SPLIT_KEY: VAL_SPLIT_NAME,
+        TRAIN_CHARS_KEY: str(st["train_chars"]),
+        TRAIN_STEPS_KEY: str(st["step"]),
+        TRAIN_SECONDS_KEY: f"{st['train_seconds']:.1f}",
+        TRAIN_CONFIG_KEY: json.dumps(
             {
                 **{k: tc[k] for k in ("dropout", "seq_len", "batch", "lr", "weight_decay", "seed")},
                 "weight_dropout": tc.get("weight_dropout", 0.0),  # DropConnect on W_hh
@@ -262,8 +292,8 @@ def metadata(ckpt: dict, val_loss: float, parameters: int) -> dict[str, str]:
                 "batching": tc.get("batching", "stateful"),
             }
         ),
-        "charmix.machine": f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
-        "charmix.created": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+        MACHINE_KEY: f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
+        CREATED_KEY: _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         **extra,
     }
 
@@ -350,7 +380,7 @@ def export_checkpoint(
         raise CorpusError(f"{checkpoint}: ONNX parity check failed (max |Δlogit| {worst:.2e})")
     meta = metadata(ckpt, val_loss, model.num_parameters())
     onnx.helper.set_model_props(proto, meta)
-    proto.doc_string = f"charmix step model '{meta['charmix.name']}'"
+    proto.doc_string = f"charmix step model '{meta[NAME_KEY]}'"
     try:
         write_model(out, proto.SerializeToString())
     except WriteError as exc:

@@ -36,15 +36,31 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
-from charmix.daemon.engine.model import WEIGHTS_KEY, ModelError, load_model, session_options
+from charmix.daemon.engine.model import load_model, session_options
+from charmix.daemon.engine.modelformat import (
+    C_INPUT,
+    FP32_STYLE_VAL_LOSS_KEY,
+    FP32_VAL_LOSS_KEY,
+    H_INPUT,
+    STYLE_INPUT,
+    STYLE_VAL_LOSS_KEY,
+    STYLES_KEY,
+    TOKENS_INPUT,
+    VAL_BITS_KEY,
+    VAL_LOSS_KEY,
+    WEIGHTS_FP32,
+    WEIGHTS_INT8,
+    WEIGHTS_KEY,
+    WEIGHTS_KL_KEY,
+    ModelError,
+)
 from charmix.export.dataset import val_streams
 from charmix.export.modelfile import WriteError, check_output, write_model
 
-BITS = 8
+BITS = 8  # with BLOCK_SIZE, what the tag WEIGHTS_INT8 says (tests/test_modelformat.py)
 BLOCK_SIZE = 32
 ACCURACY_LEVEL = 4  # int8 inputs, int32 accumulation (the fast path on x86 and ARM)
 MS_DOMAIN = "com.microsoft"
-WEIGHTS_VALUE = f"int{BITS}-block{BLOCK_SIZE}"
 MAX_MEAN_KL = 2e-3  # nats per character; the shipped models measure ~4e-5
 FIDELITY_STEPS = 400
 
@@ -158,7 +174,7 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _zero_state(session: ort.InferenceSession, batch: int) -> np.ndarray:
-    layers, _, hidden = next(i.shape for i in session.get_inputs() if i.name == "h")
+    layers, _, hidden = next(i.shape for i in session.get_inputs() if i.name == H_INPUT)
     return np.zeros((layers, batch, hidden), np.float32)
 
 
@@ -183,9 +199,9 @@ def fidelity(original: bytes, quantised: bytes, steps: int = FIDELITY_STEPS,
             # styles (every style at the shipped six's 400 steps would be too few per style).
             k = i // (steps // 4 or 1)
             s = rng.dirichlet(np.ones(styles)) if k == 0 else np.eye(styles)[(k - 1) % styles]
-            extra = {"style": s.astype(np.float32)[None, :]}
-        la, ha, ca = a.run(None, {"tokens": token, "h": ha, "c": ca, **extra})
-        lb, hb, cb = b.run(None, {"tokens": token, "h": hb, "c": cb, **extra})
+            extra = {STYLE_INPUT: s.astype(np.float32)[None, :]}
+        la, ha, ca = a.run(None, {TOKENS_INPUT: token, H_INPUT: ha, C_INPUT: ca, **extra})
+        lb, hb, cb = b.run(None, {TOKENS_INPUT: token, H_INPUT: hb, C_INPUT: cb, **extra})
         pa_log, pb_log = _log_softmax(la[0]), _log_softmax(lb[0])
         pa = np.exp(pa_log)
         kls[i] = float((pa * (pa_log - pb_log)).sum())
@@ -195,7 +211,7 @@ def fidelity(original: bytes, quantised: bytes, steps: int = FIDELITY_STEPS,
 
 def _styles(session: ort.InferenceSession) -> int:
     """S for a style-conditioned graph (its `style` input is [B, S]), else 0."""
-    spec = next((i for i in session.get_inputs() if i.name == "style"), None)
+    spec = next((i for i in session.get_inputs() if i.name == STYLE_INPUT), None)
     return int(spec.shape[1]) if spec is not None else 0
 
 
@@ -212,10 +228,11 @@ def onnx_val_loss(model: bytes, ids: np.ndarray, style: int | None = None) -> fl
     rows = np.arange(n)
     extra = {}
     if _styles(session):
-        extra = {"style": np.zeros((n, _styles(session)), np.float32)}
-        extra["style"][:, style or 0] = 1.0
+        extra = {STYLE_INPUT: np.zeros((n, _styles(session)), np.float32)}
+        extra[STYLE_INPUT][:, style or 0] = 1.0
     for t in range(length - 1):
-        logits, h, c = session.run(None, {"tokens": data[:, t], "h": h, "c": c, **extra})
+        feed = {TOKENS_INPUT: data[:, t], H_INPUT: h, C_INPUT: c, **extra}
+        logits, h, c = session.run(None, feed)
         total -= float(_log_softmax(logits)[rows, data[:, t + 1]].sum())
     return total / max(1, n * (length - 1))
 
@@ -237,7 +254,7 @@ def quantize_file(
     except ModelError as exc:
         raise QuantizeError(str(exc)) from None
     meta = {p.key: p.value for p in original.metadata_props}
-    if meta.get(WEIGHTS_KEY, "fp32") != "fp32":
+    if meta.get(WEIGHTS_KEY, WEIGHTS_FP32) != WEIGHTS_FP32:
         raise QuantizeError(f"{src}: already quantised ({meta[WEIGHTS_KEY]})")
     try:
         proto = quantize_proto(original)
@@ -256,11 +273,11 @@ def quantize_file(
             f"{src}: the quantised model drifts too far from the original (mean KL {mean_kl:.2e} "
             f"nats/char, limit {MAX_MEAN_KL:.0e}); keep the fp32 model"
         )
-    fp32_val = _float(meta.get("charmix.val_loss"))
+    fp32_val = _float(meta.get(VAL_LOSS_KEY))
     val = None
     style_val: dict[str, float] = {}
     if isinstance(val_ids, list):
-        names = json.loads(meta.get("charmix.styles", "[]"))
+        names = json.loads(meta.get(STYLES_KEY, "[]"))
         if len(names) != len(val_ids):
             raise QuantizeError(f"{src}: {len(names)} styles but {len(val_ids)} corpora")
         fp32_style = {n: onnx_val_loss(before, ids, k)
@@ -274,24 +291,24 @@ def quantize_file(
         fp32_val = onnx_val_loss(before, val_ids)
     new_meta = dict(meta)
     if style_val:
-        new_meta["charmix.fp32_style_val_loss"] = json.dumps(
+        new_meta[FP32_STYLE_VAL_LOSS_KEY] = json.dumps(
             {k: round(v, 6) for k, v in fp32_style.items()})
-        new_meta["charmix.style_val_loss"] = json.dumps(
+        new_meta[STYLE_VAL_LOSS_KEY] = json.dumps(
             {k: round(v, 6) for k, v in style_val.items()})
-    elif "charmix.style_val_loss" in new_meta:  # not re-measured: not this model's numbers
-        new_meta["charmix.fp32_style_val_loss"] = new_meta.pop("charmix.style_val_loss")
-    new_meta[WEIGHTS_KEY] = WEIGHTS_VALUE
-    new_meta["charmix.weights_kl"] = json.dumps(
+    elif STYLE_VAL_LOSS_KEY in new_meta:  # not re-measured: not this model's numbers
+        new_meta[FP32_STYLE_VAL_LOSS_KEY] = new_meta.pop(STYLE_VAL_LOSS_KEY)
+    new_meta[WEIGHTS_KEY] = WEIGHTS_INT8
+    new_meta[WEIGHTS_KL_KEY] = json.dumps(
         {"mean": round(mean_kl, 8), "max": round(max_kl, 8)}
     )
     if fp32_val is not None:
-        new_meta["charmix.fp32_val_loss"] = f"{fp32_val:.6f}"
+        new_meta[FP32_VAL_LOSS_KEY] = f"{fp32_val:.6f}"
     if val is not None:
-        new_meta["charmix.val_loss"] = f"{val:.6f}"
-        new_meta["charmix.val_bits"] = f"{val / math.log(2):.6f}"
+        new_meta[VAL_LOSS_KEY] = f"{val:.6f}"
+        new_meta[VAL_BITS_KEY] = f"{val / math.log(2):.6f}"
     else:  # not re-measured: say so rather than pass the original's number off as this one's
-        new_meta.pop("charmix.val_loss", None)
-        new_meta.pop("charmix.val_bits", None)
+        new_meta.pop(VAL_LOSS_KEY, None)
+        new_meta.pop(VAL_BITS_KEY, None)
     del proto.metadata_props[:]
     helper.set_model_props(proto, new_meta)
     data = proto.SerializeToString()

@@ -21,12 +21,6 @@ import numpy as np
 import torch
 
 from charmix.export.dataset import Corpus, CorpusError, streams
-from charmix.export.style_specs import (  # noqa: F401  (the style specs' home; kept importable)
-    STYLE_FILE_HELP,
-    load_styles,
-    parse_style,
-    read_style_file,
-)
 from charmix.export.train import TrainConfig, Trainer, evaluate
 
 

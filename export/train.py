@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from charmix.daemon.common.signals import install_stop_handlers
-from charmix.export.dataset import VAL_SPLIT_NAME, Corpus, CorpusError, streams, val_streams
+from charmix.export.dataset import Corpus, CorpusError, streams, val_streams
 from charmix.export.model import CharLSTM, ModelConfig
 
 EVAL_CHUNK = 256
@@ -407,14 +407,3 @@ def model_from_checkpoint(ckpt: dict) -> CharLSTM:
     model.eval()
     return model
 
-
-__all__ = [
-    "VAL_SPLIT_NAME",
-    "Interrupted",
-    "TrainConfig",
-    "TrainState",
-    "Trainer",
-    "evaluate",
-    "load_checkpoint",
-    "model_from_checkpoint",
-]

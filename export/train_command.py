@@ -4,9 +4,9 @@ torch is imported inside the command, after the corpora are read, so a bad corpu
 and the rest of the CLI never loads it.
 
 Where models go: a model is the user's, not the package's, so it is written to the user models
-folder (`charmix.daemon.engine.model.user_models_dir()`, the platform's user data directory) unless
-`--out` says otherwise; the daemon finds it there by name, after the shipped models, and a
-plain `charmix daemon` still loads exactly the shipped ones.
+folder (`charmix.daemon.engine.modelformat.user_models_dir()`, the platform's user data
+directory) unless `--out` says otherwise; the daemon finds it there by name, after the shipped
+models, and a plain `charmix daemon` still loads exactly the shipped ones.
 """
 
 from __future__ import annotations
@@ -123,7 +123,12 @@ def train(
     """
     started = time.perf_counter()
     need_torch()  # before anything imports torch: one line, not a traceback
-    from charmix.daemon.engine.model import shipped_models_dir, user_models_dir
+    from charmix.daemon.engine.modelformat import (
+        STYLE_VAL_LOSS_KEY,
+        VOCAB_FILE,
+        shipped_models_dir,
+        user_models_dir,
+    )
     from charmix.export import dataset
     from charmix.export import style_specs as styles  # no torch yet
 
@@ -149,7 +154,7 @@ def train(
     ckpt_dir = checkpoint_dir or Path("checkpoints") / name
     out = out or user_models_dir() / f"{name}.onnx"
     if specs and vocab is None:
-        vocab = shipped_models_dir() / "vocab.json"
+        vocab = shipped_models_dir() / VOCAB_FILE
     corpora = None
     if not resume:  # read the corpora before the slow torch import: a bad corpus fails at once
         try:
@@ -254,7 +259,7 @@ def train(
     if cfg.styles:
         import json
 
-        losses = json.loads(info["charmix.style_val_loss"])
+        losses = json.loads(info[STYLE_VAL_LOSS_KEY])
         per_style = " (" + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()) + ")"
     typer.echo(
         f"{name}: best step {state.best_step} of {state.step}; val loss {info['val_loss']:.4f} "

@@ -65,7 +65,7 @@ def test_rig_file_keys(tmp_path: Path) -> None:
 
 
 def test_a_name_nobody_has_is_one_line_and_no_mdns_here(monkeypatch) -> None:
-    monkeypatch.setattr(discovery, "LOCAL_PORTS", range(0))  # no daemon of another test
+    monkeypatch.setattr(discovery, "OSCQUERY_LOCAL_PORTS", range(0))  # no daemon of another test
     with pytest.raises(discovery.DiscoveryError) as caught:
         discovery.resolve("nobody here", timeout=0.1)
     assert str(caught.value) == ("--to 'nobody here': no daemon of that name on this machine "
@@ -75,7 +75,8 @@ def test_a_name_nobody_has_is_one_line_and_no_mdns_here(monkeypatch) -> None:
 def test_help_and_bridges_import_no_web_or_mdns_stack() -> None:
     code = ("import sys; from typer.testing import CliRunner; import charmix.daemon.cli as c; "
             "CliRunner().invoke(c.app, ['--help']); import charmix.controllers.commands, "
-            "charmix.controllers.sender, charmix.daemon.client.follow, charmix.daemon.client.discovery; "
+            "charmix.controllers.sender, charmix.daemon.client.follow, "
+            "charmix.daemon.client.discovery; "
             "print(sorted(m for m in ('aiohttp', 'zeroconf', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -143,7 +143,8 @@ def test_a_closed_receiver_port_and_a_receiver_that_stops_reading(tiny_model_dir
 # -- a controller killed mid-gesture ------------------------------------------------------------
 GESTURE = textwrap.dedent("""
     import sys, time
-    from charmix.controllers.sender import Sender, entry, parse_target
+    from charmix.controllers.sender import Sender
+    from charmix.controllers.sender_messages import entry, parse_target
     port = int(sys.argv[1])
     with Sender([parse_target(f"127.0.0.1:{port}")]) as s:
         k = 0

@@ -3,7 +3,7 @@ against a live `charmix daemon`.
 
 In-process, a playing daemon (clock at 20 chars/s, tiny models, 64 loopback subscribers once the
 fuzzed /charmix/subscribe messages have filled its table) gets every datagram through
-ControlServer.handle(), the function its socket thread calls, from allowed and from denied
+Dispatcher.dispatch(), the function its socket thread calls, from allowed and from denied
 senders, back to back on the test's thread (6,900 datagrams/s at load 4): a thread that keeps
 the CPU busy in Python. After each one the counters must have moved by exactly what it holds: one
 rx_denied for a denied sender, one rx_bad for a packet that does not parse (or an empty bundle),
@@ -49,7 +49,7 @@ from helpers import osc
 from oscfuzz import Fuzzer
 
 from charmix.daemon import protocol
-from charmix.daemon.live.server import parse
+from charmix.daemon.live.dispatch import parse
 from charmix.daemon.runtime.config import build
 from charmix.daemon.runtime.daemon import Daemon
 
@@ -185,7 +185,7 @@ def test_fuzz_the_control_port_in_process(tiny_model_dir: Path) -> None:
             sender = ("10.0.0.7", 4000 + i % 100) if denied else ("127.0.0.1", 40000 + i % 1000)
             before = total(d)
             probe.datagram = i
-            d.server.handle(data, sender)
+            d.dispatcher.dispatch(data, sender)
             owed = 1 if denied else units(data)
             assert total(d) - before == owed, (i, data[:80], total(d) - before, owed)
             if d.controls.rate != RATE:  # a fuzzed rate was applied: back to the test's period

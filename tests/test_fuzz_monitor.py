@@ -16,7 +16,7 @@ from oscfuzz import Fuzzer
 from rich.console import Console
 
 from charmix.daemon import protocol
-from charmix.daemon.client import frames
+from charmix.daemon.client import frames as client_frames
 from charmix.daemon.client import link as client_link
 from charmix.daemon.client.frames import ARRIVALS_MAX, DISTS_MAX, LEARNED_MAX
 from charmix.daemon.monitor import app as monitor
@@ -29,7 +29,7 @@ RUN_FOR = 10.0  # at most this long the monitor runs while the UDP portion arriv
 OUTPUTS = [(a.path, a.types) for a in protocol.OUTPUT]
 
 
-def bounded(state: frames.MonitorState) -> None:
+def bounded(state: client_frames.MonitorState) -> None:
     assert len(state.text) <= state.history
     assert len(state.learned) <= LEARNED_MAX
     assert len(state.arrivals) <= ARRIVALS_MAX
@@ -37,7 +37,7 @@ def bounded(state: frames.MonitorState) -> None:
 
 
 def test_fuzz_the_monitor_reader() -> None:
-    state = frames.MonitorState()
+    state = client_frames.MonitorState()
     fuzz = Fuzzer(SEED, OUTPUTS, ["a", "b"])
     started = time.monotonic()
     for i, data in enumerate(fuzz.stream(N_INPROCESS)):
@@ -61,7 +61,7 @@ class QuitWhenAllCounted(client_link.Link):
 
     expected: int | None = None
 
-    def receive(self, state: frames.MonitorState, *args, **kwargs) -> None:
+    def receive(self, state: client_frames.MonitorState, *args, **kwargs) -> None:
         super().receive(state, *args, **kwargs)
         if self.expected is not None and state.counters.datagrams >= self.expected:
             raise KeyboardInterrupt
@@ -73,7 +73,7 @@ def test_fuzz_a_running_monitor_over_udp() -> None:
     link = QuitWhenAllCounted(("127.0.0.1", 9), ("127.0.0.1", 0))  # listen only; 9: nobody
     out = io.StringIO()
     console = Console(file=out, width=100, height=30, no_color=True)
-    result: list[frames.MonitorState] = []
+    result: list[client_frames.MonitorState] = []
     errors: list[BaseException] = []
 
     def run() -> None:

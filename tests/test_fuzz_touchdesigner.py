@@ -1,12 +1,12 @@
 """Fuzz the TouchDesigner callbacks' Python (patches/touchdesigner/*.py) with a fake `op`.
 
 TouchDesigner parses OSC itself and calls the OSC In DAT's onReceiveOSC with (address, args) per
-message, and the OSC In CHOP makes one channel per numeric argument; so 100,000 hostile
-datagrams are decoded (charmix.daemon.protocol.oscread, python-osc underneath) and every message that
-decodes is delivered the way TouchDesigner would: to charmix_osc_in.onReceiveOSC, and its numbers
-as channels to charmix_dists' Script CHOP onCook. The control callbacks (charmix_controls) get
-channel values including NaN and ±inf. Pass: no callback raises, nothing grows without bound,
-and no non-finite number is ever sent to the daemon."""
+message, and the OSC In CHOP makes one channel per numeric argument; so 100,000 hostile datagrams
+are decoded (charmix.daemon.protocol.oscread, python-osc underneath) and every message that decodes
+is delivered the way TouchDesigner would: to charmix_osc_in.onReceiveOSC, and its numbers as
+channels to charmix_dists' Script CHOP onCook. The control callbacks (charmix_controls) get channel
+values including NaN and ±inf. Pass: no callback raises, nothing grows without bound, and no
+non-finite number is ever sent to the daemon."""
 
 from __future__ import annotations
 

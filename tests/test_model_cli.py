@@ -173,7 +173,7 @@ def test_user_models_folder_is_found_by_name_and_listed(cli) -> None:
 
 
 def test_names_resolve_in_the_shipped_models_first(tmp_path: Path, monkeypatch) -> None:
-    from charmix.daemon.engine.model import ModelError, resolve_model, shipped_models_dir
+    from charmix.daemon.engine.modelformat import ModelError, resolve_model, shipped_models_dir
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     user = tmp_path / "charmix" / "models"

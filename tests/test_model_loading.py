@@ -22,7 +22,8 @@ from onnx import TensorProto, helper
 
 import charmix.daemon.tools.offline as offline
 from charmix.daemon.engine import model as model_module
-from charmix.daemon.engine.model import ModelError, load_model, model_files, resolve_model
+from charmix.daemon.engine.model import load_model
+from charmix.daemon.engine.modelformat import ModelError, model_files, resolve_model
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ def test_the_cli_and_the_daemon_use_this_loader() -> None:
     source = Path(offline.__file__).read_text(encoding="utf-8")
     assert "from charmix.daemon.engine.model import" in source and "load_model" in source
     assert model_module.load_model.__module__ == "charmix.daemon.engine.model"
-    engine_source = Path(sys.modules["charmix.daemon.engine.model"].__file__).parent / "engine.py"
+    engine_source = Path(sys.modules["charmix.daemon.engine.model"].__file__).parent / "mixer.py"
     assert "StepModel" in engine_source.read_text(encoding="utf-8")
 
 

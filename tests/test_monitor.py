@@ -36,7 +36,7 @@ from pythonosc.osc_packet import OscPacket
 from rich.console import Console
 
 from charmix.daemon import protocol
-from charmix.daemon.client import frames
+from charmix.daemon.client import frames as client_frames
 from charmix.daemon.client import link as client_link
 from charmix.daemon.monitor import app as monitor
 from charmix.daemon.monitor import view as monitor_view
@@ -320,7 +320,7 @@ def frame_datagram(step: int, ch: str, attribution: list[float], vocab: str = "a
 
 
 def test_state_counts_bad_input_and_never_raises() -> None:
-    state = frames.MonitorState()
+    state = client_frames.MonitorState()
     state.feed(bundle(message("models", "x", "y"), message("vocab", "ab")), 0.0)
     bad = [b"", b"\x00\x01", b"#bundle\x00garbage", b"/charmix/char\x00\x00\x00,s\x00",
            message("char", 1.5)[:-2]]
@@ -336,7 +336,7 @@ def test_state_counts_bad_input_and_never_raises() -> None:
 
 
 def test_state_follows_frames_and_counts_drops_and_restarts() -> None:
-    state = frames.MonitorState()
+    state = client_frames.MonitorState()
     state.feed(bundle(message("models", "x", "y"), message("vocab", "ab")), 0.0)
     for step, t in ((0, 0.0), (1, 0.1), (2, 0.2), (5, 0.3)):
         state.feed(frame_datagram(step, "ab"[step % 2], [0.2, 0.8] if step % 2 else [0.9, 0.1]),
@@ -355,7 +355,7 @@ def test_state_follows_frames_and_counts_drops_and_restarts() -> None:
 
 
 def test_chars_per_second_is_measured_over_the_recent_window() -> None:
-    state = frames.MonitorState()
+    state = client_frames.MonitorState()
     for step in range(41):
         state.feed(message("step", step), 10.0 + step * 0.05)  # 20 per second
     assert state.chars_per_s(12.0) == pytest.approx(20, rel=0.05)
@@ -363,7 +363,7 @@ def test_chars_per_second_is_measured_over_the_recent_window() -> None:
 
 
 def test_render_fits_the_width_and_shows_every_model() -> None:
-    state = frames.MonitorState()
+    state = client_frames.MonitorState()
     state.feed(bundle(message("models", "shakespeare", "x" * 30), message("vocab", "ab")), 0.0)
     state.feed(frame_datagram(0, "a", [0.3, 0.7]), 0.0)
     for width in (60, 80, 132):
@@ -376,7 +376,7 @@ def test_render_fits_the_width_and_shows_every_model() -> None:
 
 
 def test_header_says_when_nothing_arrives() -> None:
-    state = frames.MonitorState()
+    state = client_frames.MonitorState()
 
     def header(now: float) -> str:
         console = Console(file=io.StringIO(), width=100, record=True)
@@ -399,7 +399,7 @@ def test_link_subscribes_renews_and_unsubscribes() -> None:
         link.maintain(100.0 + client_link.RENEW_EVERY + 0.1, want_announce=False)
         subs = fake_daemon.wait_count("subscribe", 2)
         assert client_link.RENEW_EVERY < protocol.SUBSCRIBER_TTL / 2
-        state = frames.MonitorState()
+        state = client_frames.MonitorState()
         wait_for(lambda: link.receive(state) or state.models, 5, "the query's reply")
         assert state.models == ["x"] and len(subs) == 2
         link.close()
@@ -411,7 +411,7 @@ def test_whole_datagrams_are_read_past_8_kib() -> None:
     try:
         big = message("dist", *([1.0 / 3000] * 3000))  # ~15 kB
         send_udp(big, link.port)
-        state = frames.MonitorState()
+        state = client_frames.MonitorState()
         wait_for(lambda: link.receive(state) or state.mix is not None, 5, "the datagram")
         assert state.mix is not None and state.mix.size == 3000
         assert state.counters.bytes == len(big) > 8192
@@ -461,7 +461,7 @@ def test_an_ipv6_daemon_gets_an_ipv6_socket() -> None:
                 got[msg.address] = msg.params
             assert got[path("subscribe")] == [link.port] and path("query") in got
             fake_daemon.sendto(message("models", "x", "y"), src)
-            state = frames.MonitorState()
+            state = client_frames.MonitorState()
             wait_for(lambda: link.receive(state) or state.models, 5, "the reply over IPv6")
             assert state.models == ["x", "y"]
             assert "[::1]:" in link.describe()

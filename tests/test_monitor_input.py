@@ -14,13 +14,13 @@ import pytest
 from test_monitor import bundle, frame_datagram, message
 
 from charmix.daemon import protocol
-from charmix.daemon.client import frames
+from charmix.daemon.client import frames as client_frames
 from charmix.daemon.client.frames import LEARNED_MAX
 from charmix.daemon.monitor import view as monitor_view
 
 
-def two_models() -> frames.MonitorState:
-    state = frames.MonitorState()
+def two_models() -> client_frames.MonitorState:
+    state = client_frames.MonitorState()
     state.feed(bundle(message("models", "x", "y"), message("vocab", "ab")), 0.0)
     return state
 
@@ -61,7 +61,7 @@ def test_status_with_appended_fields_is_read_by_position() -> None:
 
 
 def test_learned_indices_are_bounded() -> None:
-    state = frames.MonitorState()  # no vocabulary yet: indices are learned from the frames
+    state = client_frames.MonitorState()  # no vocabulary yet: indices are learned from the frames
     for i in range(20_000):
         state.feed(bundle(message("char", chr(0x4E00 + i % 20_000)), message("index", i)), i)
     assert len(state.learned) <= LEARNED_MAX
@@ -85,7 +85,7 @@ def test_distributions_of_unannounced_models_are_not_kept() -> None:
     for i in range(500):
         state.feed(message(f"model/m{i}/dist", 0.5, 0.5), 0.1)
     assert set(state.dists) <= {"x", "y"} and state.counters.unknown == 500
-    fresh = frames.MonitorState()  # before the names are known: only the latest few
+    fresh = client_frames.MonitorState()  # before the names are known: only the latest few
     for i in range(500):
         fresh.feed(message(f"model/m{i}/dist", 0.5, 0.5), 0.1)
     assert len(fresh.dists) <= 64

@@ -30,16 +30,18 @@ PROBE = textwrap.dedent(
     from pythonosc.osc_message_builder import OscMessageBuilder
     from typer.testing import CliRunner
 
-    from charmix.controllers.sender import encode, entry as sender_entry, limits
+    from charmix.controllers.sender_messages import entry as sender_entry, limits
+    from charmix.daemon.protocol.encode import encode
     from charmix.daemon.live.broadcast import Broadcaster
     from charmix.daemon.cli import app
     from charmix.daemon.runtime.config import ConfigError, Config, Endpoint, build
     from charmix.daemon.live.controls import Controls
-    from charmix.daemon.live.server import ControlServer
+    from charmix.daemon.live.dispatch import Dispatcher
+    from charmix.daemon.live.reader import ControlReader
 
     out = {}
 
-    # -- the daemon's control server, over real UDP on loopback
+    # -- the daemon's control port (reader + dispatcher), over real UDP on loopback
     names = ["a", "b"]
     controls = Controls(names)
     out["controls_default"] = controls.snapshot().temperature
@@ -47,8 +49,8 @@ PROBE = textwrap.dedent(
     broadcaster = Broadcaster(names, list("ab"), [], controls.counters,
                               lambda: [0.0] * len(protocol.STATUS_FIELDS), log)
     import ipaddress
-    server = ControlServer(Endpoint("127.0.0.1", 0), controls, broadcaster,
-                           [ipaddress.ip_network("127.0.0.0/8")], log)
+    server = ControlReader(Endpoint("127.0.0.1", 0), Dispatcher(
+        controls, broadcaster, [ipaddress.ip_network("127.0.0.0/8")], log))
     server.start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 

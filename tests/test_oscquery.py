@@ -287,6 +287,14 @@ def test_binary_osc_from_a_websocket_is_control_like_udp(daemon) -> None:
     assert get(d, f"{P}/temperature?VALUE")[2] == {"VALUE": [pytest.approx(0.55)]}
 
 
+def test_the_websocket_and_the_udp_port_share_one_dispatcher(daemon) -> None:
+    """The composition root builds one Dispatcher and hands it to both transports."""
+    d = daemon()
+    assert d.server is not None and d.services is not None and d.services.server is not None
+    assert d.services.server.dispatcher is d.dispatcher
+    assert d.server.dispatcher is d.dispatcher
+
+
 def test_websocket_controls_obey_the_allowlist(daemon) -> None:
     import websockets
 

@@ -95,7 +95,11 @@ def test_every_voice_is_listed_with_its_own_values(daemon) -> None:
         for _ in range(5):
             udp.sendto(osc(f"{P}/tick"), d.server.address)
         wait_for(lambda: d.engine.step_count >= 5)
-    time.sleep(0.1)  # the last tick's frames reach OSCQuery after the step counter moves
+    # The last tick's frames reach OSCQuery after the step counter moves: wait for them.
+    assert d.services is not None
+    namespace = d.services.namespace
+    wait_for(lambda: len(namespace.latest) == VOICES
+             and all(f.step == d.engine.step_count - 1 for f in namespace.latest))
 
     root = get(d, "/")
     found = {leaf["FULL_PATH"]: leaf for leaf in leaves(root)}

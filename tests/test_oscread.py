@@ -1,4 +1,4 @@
-"""charmix.daemon.protocol.oscread: the datagram parser under the daemon's control port and the monitor.
+"""protocol/oscread: the datagram parser under the daemon's control port and the monitor.
 
 The fuzzer found python-osc's recursive bundle parser spending ~70 ms of the control thread on a
 60 KB bundle nested 3,000 deep; oscread walks bundles iteratively and refuses nesting past

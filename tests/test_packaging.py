@@ -76,7 +76,8 @@ def test_the_daemon_side_never_imports_torch(tmp_path: Path) -> None:
         if path.stem not in ("__init__", "__main__")
     }
     assert on_disk <= set(report["imported"]), "a module was not imported"
-    assert {"charmix.daemon.engine.model", "charmix.daemon.engine.mixer", "charmix.daemon.tools.offline"} <= on_disk
+    assert {"charmix.daemon.engine.model", "charmix.daemon.engine.mixer",
+            "charmix.daemon.tools.offline"} <= on_disk
     assert report["heavy"] == [], f"the daemon side imported {report['heavy']}"
 
 
@@ -226,7 +227,8 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path: Path, wheel: tuple[Path, lis
             "-c",
             textwrap.dedent("""
         import importlib.util, json, charmix.daemon.engine.model as m
-        print(json.dumps({"model": m.__file__, "models": str(m.shipped_models_dir()),
+        import charmix.daemon.engine.modelformat as f
+        print(json.dumps({"model": m.__file__, "models": str(f.shipped_models_dir()),
                           "daemon": importlib.util.find_spec("daemon") is not None,
                           "export": importlib.util.find_spec("export") is not None,
                           "torch": importlib.util.find_spec("torch") is not None}))
@@ -277,8 +279,9 @@ LIGHT = textwrap.dedent(
     ("modules", "allowed"),
     [
         # the kernel: address table, endpoints, signals, settings; and what bridges import
-        (["charmix.daemon.protocol", "charmix.daemon.protocol.endpoint", "charmix.daemon.common.signals",
-          "charmix.daemon.runtime.config", "charmix.controllers.sender", "charmix.controllers.midi.bridge",
+        (["charmix.daemon.protocol", "charmix.daemon.protocol.endpoint",
+          "charmix.daemon.common.signals", "charmix.daemon.runtime.config",
+          "charmix.controllers.sender", "charmix.controllers.midi.bridge",
           "charmix.controllers.leap", "charmix.controllers.commands"], []),
         (["charmix.daemon.cli"], []),  # `charmix --help`: not even numpy
     ],

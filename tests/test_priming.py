@@ -17,7 +17,8 @@ import pytest
 
 from charmix.daemon import protocol
 from charmix.daemon.engine.mixer import Engine
-from charmix.daemon.engine.model import load_model, model_files
+from charmix.daemon.engine.model import load_model
+from charmix.daemon.engine.modelformat import model_files
 from charmix.daemon.engine.priming import Primer, slice_budget
 from charmix.daemon.runtime.config import build
 from charmix.daemon.runtime.daemon import Daemon

@@ -20,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from charmix.daemon.engine.mixer import Engine, Settings
 from charmix.daemon.engine.model import load_model, session_options
+from charmix.daemon.engine.modelformat import WEIGHTS_KEY
 from charmix.export import quantize as q
 from charmix.export.dataset import load_corpus
 
@@ -99,7 +100,7 @@ def test_quantize_file_writes_a_faithful_model_the_daemon_loads(tiny_models, tmp
     model = load_model(out)  # the daemon's own loader and checks
     meta = model.info.meta
     original = load_model(src).info
-    assert meta[q.WEIGHTS_KEY] == "int8-block32"
+    assert meta[WEIGHTS_KEY] == "int8-block32"
     # The evaluator behind --corpus reproduces training's number for the float32 graph...
     assert float(meta["charmix.fp32_val_loss"]) == pytest.approx(original.val_loss, abs=2e-4)
     # ...and the 8-bit model's own loss is close to it.
@@ -151,7 +152,7 @@ def test_quantize_command(tiny_models, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "3 MatMuls in 8 bits" in done.stdout and "val loss" in done.stdout
-    assert load_model(out).info.meta[q.WEIGHTS_KEY] == "int8-block32"
+    assert load_model(out).info.meta[WEIGHTS_KEY] == "int8-block32"
 
     for bad, message in [
         (tmp_path / "missing.onnx", "no such model file"),
@@ -170,8 +171,8 @@ def test_the_shipped_models_are_the_8bit_forms_of_the_float32_originals(shipped_
     for path in shipped_models:
         small = load_model(path).info
         original = load_model(ROOT / "models" / "fp32" / path.name).info
-        assert small.meta[q.WEIGHTS_KEY] == "int8-block32"
-        assert q.WEIGHTS_KEY not in original.meta
+        assert small.meta[WEIGHTS_KEY] == "int8-block32"
+        assert WEIGHTS_KEY not in original.meta
         for key in ("charmix.vocab", "charmix.train_steps", "charmix.train_chars",
                     "charmix.corpus"):
             assert small.meta[key] == original.meta[key], (path.name, key)

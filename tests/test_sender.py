@@ -10,9 +10,10 @@ from fakes.osc_receiver import OscReceiver
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.controllers.sender import Sender
-from charmix.controllers.sender_messages import Command, encode, entry, limits, parse_target
+from charmix.controllers.sender_messages import Command, entry, limits, parse_target
 from charmix.controllers.sender_query import ModelsUnknown, query, resolve_models
 from charmix.daemon import protocol
+from charmix.daemon.protocol.encode import encode
 
 WEIGHTS, TEMPERATURE = entry("weights"), entry("temperature")
 TICK, PRIME = entry("tick"), entry("prime")

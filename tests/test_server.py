@@ -1,4 +1,5 @@
-"""The control server over real UDP on loopback: dispatch from the table, bad input, allowlist."""
+"""The control port over real UDP on loopback (live/reader.py feeding live/dispatch.py): dispatch
+from the table, bad input, allowlist."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from charmix.daemon import protocol
 from charmix.daemon.live.broadcast import Broadcaster
 from charmix.daemon.live.controls import Controls
 from charmix.daemon.live.counters import Counters
-from charmix.daemon.live.server import ControlServer, ListenError
+from charmix.daemon.live.dispatch import Dispatcher
+from charmix.daemon.live.reader import ControlReader, ListenError
 from charmix.daemon.protocol.endpoint import Endpoint
 
 NAMES = ["shakespeare", "linux", "bible"]
@@ -45,7 +47,7 @@ def bundle(*messages: bytes, timetag: float = IMMEDIATELY) -> bytes:
 
 
 class Rig:
-    """A server on a free loopback port, its controls, and a sender socket."""
+    """A dispatcher, its reader on a free loopback port, its controls, and a sender socket."""
 
     def __init__(self, allow: list[str] | None = None) -> None:
         import ipaddress
@@ -55,9 +57,8 @@ class Rig:
             NAMES, list("abc\n"), [], self.controls.counters, zero_status, LOG
         )
         nets = [ipaddress.ip_network(a) for a in (allow or ["127.0.0.0/8", "::1"])]
-        self.server = ControlServer(
-            Endpoint("127.0.0.1", 0), self.controls, self.broadcaster, nets, LOG
-        )
+        self.dispatcher = Dispatcher(self.controls, self.broadcaster, nets, LOG)
+        self.server = ControlReader(Endpoint("127.0.0.1", 0), self.dispatcher)
         self.server.start()
         self.addr = self.server.address
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -134,7 +135,7 @@ def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
 
 def test_the_dispatcher_is_the_table(rig: Rig) -> None:
     """Every input address has a handler and every handler an address (no reflection on names)."""
-    assert set(rig.server.handlers()) == {a.short for a in protocol.INPUT}
+    assert set(rig.dispatcher.handlers()) == {a.short for a in protocol.INPUT}
 
 
 def test_bundles_apply_at_once_in_order_even_with_a_future_timetag(rig: Rig) -> None:
@@ -309,8 +310,8 @@ def test_port_in_use_is_one_clear_line() -> None:
     rig = Rig()
     try:
         with pytest.raises(ListenError) as info:
-            ControlServer(Endpoint("127.0.0.1", rig.addr[1]), rig.controls, rig.broadcaster,
-                          [], LOG)
+            ControlReader(Endpoint("127.0.0.1", rig.addr[1]),
+                          Dispatcher(rig.controls, rig.broadcaster, [], LOG))
         text = str(info.value)
         assert "\n" not in text
         assert f"cannot listen on 127.0.0.1:{rig.addr[1]}: Address already in use" in text
@@ -324,8 +325,8 @@ def test_ipv6_listen_takes_ipv4_too() -> None:
     controls = Controls(NAMES)
     broadcaster = Broadcaster(NAMES, ["a"], [], controls.counters, zero_status, LOG)
     try:
-        server = ControlServer(Endpoint("::", 0), controls, broadcaster,
-                               [ipaddress.ip_network("127.0.0.0/8")], LOG)
+        server = ControlReader(Endpoint("::", 0), Dispatcher(
+            controls, broadcaster, [ipaddress.ip_network("127.0.0.0/8")], LOG))
     except ListenError:
         pytest.skip("no IPv6 on this machine")
     server.start()

@@ -1,9 +1,9 @@
-"""The control server's ways out and its sockets: issue 10's findings, each failing before.
+"""The control port's ways out and its sockets: issue 10's findings, each failing before.
 
 - A /charmix/subscribe (or /charmix/query) naming a host outside --allow was accepted, so an
   allowed controller could aim the daemon's frames at any third party: now refused, counted as
   rx_denied.
-- A ControlServer whose bind failed leaked its wake-up socket pair.
+- A control port whose bind failed leaked its wake-up socket pair (now live/reader.ControlReader).
 - A step that outlived Clock.stop's join could re-create a sending socket after close().
 """
 
@@ -19,7 +19,8 @@ from test_server import NAMES, P, Rig, msg, zero_status
 
 from charmix.daemon.live.broadcast import Broadcaster, destination
 from charmix.daemon.live.controls import Controls
-from charmix.daemon.live.server import ControlServer, ListenError
+from charmix.daemon.live.dispatch import Dispatcher
+from charmix.daemon.live.reader import ControlReader, ListenError
 from charmix.daemon.protocol.endpoint import Endpoint
 
 LOG = logging.getLogger("test.server_robust")
@@ -52,8 +53,8 @@ def test_a_failed_bind_leaves_no_socket_open() -> None:
         before = open_fds()
         for _ in range(20):
             with pytest.raises(ListenError, match="in use"):
-                ControlServer(Endpoint("127.0.0.1", port), controls, broadcaster,
-                              [ipaddress.ip_network("127.0.0.0/8")], LOG)
+                ControlReader(Endpoint("127.0.0.1", port), Dispatcher(
+                    controls, broadcaster, [ipaddress.ip_network("127.0.0.0/8")], LOG))
         assert open_fds() == before
     finally:
         taken.close()

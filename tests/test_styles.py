@@ -29,7 +29,8 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
 from charmix.daemon.engine.mixer import Engine, Settings, softmax_entropy
-from charmix.daemon.engine.model import ModelError, default_models, load_model, session_options
+from charmix.daemon.engine.model import default_models, load_model, session_options
+from charmix.daemon.engine.modelformat import ModelError
 from charmix.daemon.engine.styles import StyleGroup, StyleSource, expand
 from charmix.daemon.runtime.daemon import Daemon
 from charmix.daemon.runtime.startup import StartupError

@@ -1,4 +1,4 @@
-"""charmix.daemon.live.udpsend: libc's sendto holding the GIL, and the broadcaster's fan-out with it.
+"""live/udpsend: libc's sendto holding the GIL, and the broadcaster's fan-out with it.
 
 The GIL check counts, rather than times: beside a thread spinning in Python (a counter that moves
 only while that thread holds the GIL) with a one-second switch interval, 64 sends that keep the

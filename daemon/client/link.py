@@ -12,14 +12,13 @@ import ipaddress
 import math
 import socket
 import time
-from typing import Any
 
 import typer
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
 from charmix.daemon.client.frames import MonitorState
 from charmix.daemon.protocol.datagram import DatagramReader
+from charmix.daemon.protocol.encode import message
 from charmix.daemon.protocol.endpoint import format_address, parse_endpoint
 
 RENEW_EVERY = protocol.SUBSCRIBER_TTL / 3  # three chances to renew before a subscription lapses
@@ -35,13 +34,6 @@ def parse_hostport(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     return endpoint.host, endpoint.port
-
-
-def _message(address: str, *args: Any) -> bytes:
-    builder = OscMessageBuilder(address)
-    for arg in args:
-        builder.add_arg(arg)
-    return builder.build().dgram
 
 
 def _resolve(host: str, port: int, passive: bool = False) -> tuple[int, tuple] | None:
@@ -92,8 +84,8 @@ class Link:
             if found[0] != family:
                 raise OSError(
                     errno.EAFNOSUPPORT,
-                    f"--listen {format_address(listen)} and the daemon {format_address(daemon)} are not "
-                    "both IPv4 or both IPv6",
+                    f"--listen {format_address(listen)} and the daemon {format_address(daemon)} "
+                    "are not both IPv4 or both IPv6",
                 )
             bind = found[1]
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -134,9 +126,9 @@ class Link:
             return
         self._renewed = now
         if self.subscribing:
-            self._send(_message(f"{protocol.PREFIX}/subscribe", self.port))
+            self._send(message("subscribe", self.port))
         if want_announce:
-            self._send(_message(f"{protocol.PREFIX}/query"))
+            self._send(message("query"))
 
     def receive(self, state: MonitorState, budget: float = DRAIN_BUDGET) -> None:
         """Feed every waiting datagram to the state, for at most `budget` seconds."""
@@ -157,7 +149,7 @@ class Link:
 
     def close(self) -> None:
         if self.subscribing:
-            self._send(_message(f"{protocol.PREFIX}/unsubscribe", self.port))
+            self._send(message("unsubscribe", self.port))
         self.sock.close()
 
 

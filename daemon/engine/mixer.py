@@ -28,8 +28,8 @@ after sending each frame; a tick or a weights change then reaches the next chara
 waiting for the models. `step` advances by itself if nobody did, so the text is the same either
 way (same seed, same settings → same characters).
 
-With `voices=K` the engine runs K independent streams (charmix.daemon.engine.voice) in one pass: each
-model is stepped once per character with a batch of K rows, one per voice, and each voice mixes
+With `voices=K` the engine runs K independent streams (charmix.daemon.engine.voice) in one pass:
+each model is stepped once per character with a batch of K rows, one per voice, and each voice mixes
 and samples with its own settings, seed and weights. Priming or resetting one voice steps its row
 alone. `state()` and `restore()` capture everything a recording needs to continue exactly.
 
@@ -49,13 +49,7 @@ import numpy as np
 from charmix.daemon.engine.model import StepModel
 from charmix.daemon.engine.styles import blended, groups
 from charmix.daemon.engine.vocab import VocabMap, union_vocab
-from charmix.daemon.engine.voice import (  # noqa: F401  (re-exported: the engine's public names)
-    LINE_LIMIT,
-    MIN_TEMPERATURE,
-    SETTLED,
-    Voice,
-    normalise_weights,
-)
+from charmix.daemon.engine.voice import Voice
 
 GEOMETRIC_FLOOR = 1e-6
 LN2 = math.log(2.0)

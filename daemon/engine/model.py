@@ -1,4 +1,5 @@
-"""Loading charmix step models (the contract in docs/model-format.md) into onnxruntime.
+"""Loading charmix step models into onnxruntime: the checks of the contract that modelformat.py
+states (docs/model-format.md describes it).
 
 Every way a file can fail to be a charmix model ends in a ModelError whose message is one line
 naming the file and the problem; the CLI prints it without a traceback. The daemon, `charmix
@@ -11,23 +12,34 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-FORMAT_VERSION = 1
-REQUIRED_INPUTS = {"tokens": "tensor(int64)", "h": "tensor(float)", "c": "tensor(float)"}
-REQUIRED_OUTPUTS = ("logits", "h_out", "c_out")
-REQUIRED_META = ("charmix.format", "charmix.vocab", "charmix.layers", "charmix.hidden")
-WEIGHTS_KEY = "charmix.weights"  # "int8-block32" in a model written by `charmix quantize`
-STYLES_KEY = "charmix.styles"  # a style-conditioned model: its style names, in column order
-STYLE_INPUT = "style"
-
-
-class ModelError(Exception):
-    """A file that is not a usable charmix model; str() is one line naming the file."""
+from charmix.daemon.engine.modelformat import (
+    C_INPUT,
+    CORPUS_KEY,
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    H_INPUT,
+    HIDDEN_KEY,
+    LAYERS_KEY,
+    NAME_KEY,
+    REQUIRED_INPUTS,
+    REQUIRED_META,
+    REQUIRED_OUTPUTS,
+    STYLE_INPUT,
+    STYLE_INPUT_TYPE,
+    STYLES_KEY,
+    TOKENS_INPUT,
+    VAL_LOSS_KEY,
+    VOCAB_KEY,
+    WEIGHTS_FP32,
+    WEIGHTS_KEY,
+    ModelError,
+    model_files,
+)
 
 
 @dataclass
@@ -44,14 +56,14 @@ class ModelInfo:
     @property
     def val_loss(self) -> float | None:
         try:
-            return float(self.meta["charmix.val_loss"])
+            return float(self.meta[VAL_LOSS_KEY])
         except (KeyError, ValueError):
             return None
 
     @property
     def weights(self) -> str:
-        """How the weights are stored: "int8-block32" (`charmix quantize`) or "fp32"."""
-        return self.meta.get(WEIGHTS_KEY, "fp32")
+        """How the weights are stored: WEIGHTS_INT8 (`charmix quantize`) or WEIGHTS_FP32."""
+        return self.meta.get(WEIGHTS_KEY, WEIGHTS_FP32)
 
     @property
     def styles(self) -> list[str]:
@@ -62,10 +74,10 @@ class ModelInfo:
     @property
     def corpus(self) -> dict:
         try:
-            value = json.loads(self.meta.get("charmix.corpus", "{}"))
+            value = json.loads(self.meta.get(CORPUS_KEY, "{}"))
             return value if isinstance(value, dict) else {"name": str(value)}
         except ValueError:
-            return {"name": self.meta.get("charmix.corpus", "")}
+            return {"name": self.meta.get(CORPUS_KEY, "")}
 
 
 def session_options() -> ort.SessionOptions:
@@ -112,7 +124,7 @@ class StepModel:
 
         A style-conditioned model steps each row at its row of self.style [B, S].
         """
-        feed = {"tokens": tokens, "h": self.h, "c": self.c}
+        feed = {TOKENS_INPUT: tokens, H_INPUT: self.h, C_INPUT: self.c}
         if self.info.styles:
             feed[STYLE_INPUT] = self.style
         logits, self.h, self.c = self._run(self._out, feed, None)
@@ -137,7 +149,7 @@ class StepModel:
         rows = slice(voice * r, (voice + 1) * r)
         h = np.ascontiguousarray(self.h[:, rows])
         c = np.ascontiguousarray(self.c[:, rows])
-        logits, h, c = self._run(self._out, {"tokens": tokens, "h": h, "c": c}, None)
+        logits, h, c = self._run(self._out, {TOKENS_INPUT: tokens, H_INPUT: h, C_INPUT: c}, None)
         self.h = self.h.copy()  # onnxruntime's outputs may be read-only views of its buffers
         self.c = self.c.copy()
         self.h[:, rows] = h
@@ -156,15 +168,13 @@ def read_info(path: Path, session: ort.InferenceSession) -> ModelInfo:
     meta = dict(session.get_modelmeta().custom_metadata_map)
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
-        if "charmix.vocab" in missing:
-            raise ModelError(f"{path}: not a charmix model (no charmix.vocab in its metadata)")
+        if VOCAB_KEY in missing:
+            raise ModelError(f"{path}: not a charmix model (no {VOCAB_KEY} in its metadata)")
         raise ModelError(f"{path}: missing metadata {', '.join(missing)}")
     try:
-        version = int(meta["charmix.format"])
+        version = int(meta[FORMAT_KEY])
     except ValueError:
-        raise ModelError(
-            f"{path}: charmix.format {meta['charmix.format']!r} is not a number"
-        ) from None
+        raise ModelError(f"{path}: {FORMAT_KEY} {meta[FORMAT_KEY]!r} is not a number") from None
     if version > FORMAT_VERSION:
         raise ModelError(
             f"{path}: model format {version} is newer than this charmix reads ({FORMAT_VERSION}); "
@@ -173,21 +183,21 @@ def read_info(path: Path, session: ort.InferenceSession) -> ModelInfo:
     if version < 1:
         raise ModelError(f"{path}: unknown model format {version}")
     try:
-        vocab = json.loads(meta["charmix.vocab"])
+        vocab = json.loads(meta[VOCAB_KEY])
     except ValueError:
-        raise ModelError(f"{path}: charmix.vocab is not valid JSON") from None
+        raise ModelError(f"{path}: {VOCAB_KEY} is not valid JSON") from None
     if (
         not isinstance(vocab, list)
         or len(vocab) < 2
         or not all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)
         or len(set(vocab)) != len(vocab)
     ):
-        raise ModelError(f"{path}: charmix.vocab must be a list of distinct single characters")
+        raise ModelError(f"{path}: {VOCAB_KEY} must be a list of distinct single characters")
     try:
-        layers, hidden = int(meta["charmix.layers"]), int(meta["charmix.hidden"])
+        layers, hidden = int(meta[LAYERS_KEY]), int(meta[HIDDEN_KEY])
     except ValueError:
-        raise ModelError(f"{path}: charmix.layers / charmix.hidden are not integers") from None
-    name = meta.get("charmix.name") or path.stem
+        raise ModelError(f"{path}: {LAYERS_KEY} / {HIDDEN_KEY} are not integers") from None
+    name = meta.get(NAME_KEY) or path.stem
     if STYLES_KEY in meta:
         try:
             styles = json.loads(meta[STYLES_KEY])
@@ -223,12 +233,12 @@ def check_signature(path: Path, session: ort.InferenceSession, info: ModelInfo) 
         if STYLE_INPUT not in inputs:
             raise ModelError(f"{path}: {STYLES_KEY} is set but the graph has no '{STYLE_INPUT}'")
         spec = inputs[STYLE_INPUT]
-        if spec.type != "tensor(float)" or len(spec.shape) != 2 or spec.shape[1] != len(styles):
+        if spec.type != STYLE_INPUT_TYPE or len(spec.shape) != 2 or spec.shape[1] != len(styles):
             raise ModelError(
                 f"{path}: input '{STYLE_INPUT}' is {spec.type} {spec.shape}, expected float "
                 f"[batch, {len(styles)}] for its {len(styles)} styles"
             )
-    for name in ("h", "c"):
+    for name in (H_INPUT, C_INPUT):
         shape = inputs[name].shape
         if len(shape) != 3 or shape[0] != info.layers or shape[2] != info.hidden:
             raise ModelError(
@@ -278,46 +288,6 @@ def load_model(path: str | os.PathLike[str]) -> StepModel:
         )
     model.reset(1)
     return model
-
-
-def shipped_models_dir() -> Path:
-    """The models/ folder that comes with charmix (the repo's, or the installed package's)."""
-    return Path(str(resources.files("charmix.models")))
-
-
-def user_models_dir() -> Path:
-    """Where `charmix train` writes a user's models: the platform's user data directory
-    (~/.local/share/charmix/models on Linux, $XDG_DATA_HOME respected). Never the package's
-    own folder: a model there would join every plain `charmix daemon` and ship in a wheel."""
-    from platformdirs import user_data_path
-
-    return user_data_path("charmix", appauthor=False) / "models"
-
-
-def resolve_model(spec: str, search: Path | None = None) -> Path:
-    """A model given as a path, or as a bare name looked up in `search`, or else in the shipped
-    models and then the user models folder."""
-    candidate = Path(spec)
-    if candidate.suffix == ".onnx" or candidate.exists() or os.sep in spec:
-        return candidate
-    folders = [search] if search else [shipped_models_dir(), user_models_dir()]
-    for folder in folders:
-        found = folder / f"{spec}.onnx"
-        if found.exists():
-            return found
-    have = sorted({p.stem for folder in folders if folder.is_dir()
-                   for p in folder.glob("*.onnx")})
-    where = " or ".join(str(f) for f in folders)
-    names = ", ".join(have) or "none"
-    raise ModelError(f"{spec}: no model of that name in {where} (have: {names})")
-
-
-def model_files(folder: Path | None = None) -> list[Path]:
-    """The .onnx files in a folder (default: the shipped models), in a stable order."""
-    folder = folder or shipped_models_dir()
-    if not folder.is_dir():
-        raise ModelError(f"{folder}: no such models folder")
-    return sorted(folder.glob("*.onnx"))
 
 
 def default_models(folder: Path | None = None) -> tuple[list[StepModel], list[str]]:

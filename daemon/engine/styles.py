@@ -29,6 +29,13 @@ from __future__ import annotations
 import numpy as np
 
 from charmix.daemon.engine.model import ModelInfo, StepModel
+from charmix.daemon.engine.modelformat import (
+    C_INPUT,
+    H_INPUT,
+    STYLE_INPUT,
+    STYLE_OF_KEY,
+    TOKENS_INPUT,
+)
 
 STYLE_MODES = ("embedding", "mixture")
 
@@ -104,10 +111,10 @@ class StyleGroup:
         several), the other voices' state and logits left as they were."""
         m, rows = self.model, self._block(start, stop)
         feed = {
-            "tokens": np.repeat(np.asarray(tokens, np.int64), self.rows),
-            "h": np.ascontiguousarray(m.h[:, rows]),
-            "c": np.ascontiguousarray(m.c[:, rows]),
-            "style": np.ascontiguousarray(m.style[rows]),
+            TOKENS_INPUT: np.repeat(np.asarray(tokens, np.int64), self.rows),
+            H_INPUT: np.ascontiguousarray(m.h[:, rows]),
+            C_INPUT: np.ascontiguousarray(m.c[:, rows]),
+            STYLE_INPUT: np.ascontiguousarray(m.style[rows]),
         }
         logits, h, c = m._run(m._out, feed, None)
         m.h, m.c = m.h.copy(), m.c.copy()  # onnxruntime's outputs may be read-only views
@@ -130,7 +137,7 @@ class StyleSource:
         self.vocab = group.model.vocab
         base = group.model.info
         meta = dict(base.meta)
-        meta["charmix.style_of"] = base.name
+        meta[STYLE_OF_KEY] = base.name
         self.info = ModelInfo(self.name, base.path, base.vocab, base.layers, base.hidden, meta)
 
     # The LSTM state is the group's, one array for all its rows; every source shows it, so code

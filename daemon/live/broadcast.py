@@ -6,7 +6,7 @@ that asked with /charmix/subscribe and expire after protocol.SUBSCRIBER_TTL unle
 protocol.ANNOUNCE_EVERY seconds so a visualiser started late learns the layout.
 
 Sending must never hurt the clock. The sockets are non-blocking. The sends keep the GIL, so a
-control thread busy under a flood cannot stretch a frame's fan-out (charmix.daemon.live.udpsend). Any
+control thread busy under a flood cannot stretch a frame's fan-out (live/udpsend.py). Any
 error for one destination (a host that is unreachable, a full socket buffer, a datagram too
 large) is counted and logged at most once a second; the other destinations and the next step are
 unaffected. A receiver that is simply not running costs nothing at all (UDP to a closed port on

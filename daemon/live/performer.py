@@ -2,12 +2,12 @@
 
 The daemon's Clock calls `step(dt)` for each character and `service()` between characters. Here
 those become: one snapshot of each voice's Controls, one `Engine.step_voices` (one model call per
-model for all K voices), a frame per voice to the broadcaster, and — when recording — the
-settings and frames handed to the Recorder (references only: the writer thread encodes them).
-Between steps, each voice's queued commands (prime, reset, seed) are applied in order, each
-voice's prime in progress gets a slice (charmix.daemon.engine.priming), and the recording is started or
-stopped. Every change that shapes the text is recorded at the step it took effect, so a replay
-gives the same characters (charmix.daemon.tools.replay).
+model for all K voices), a frame per voice to the broadcaster, and — when recording — the settings
+and frames handed to the Recorder (references only: the writer thread encodes them). Between steps,
+each voice's queued commands (prime, reset, seed) are applied in order, each voice's prime in
+progress gets a slice (charmix.daemon.engine.priming), and the recording is started or stopped.
+Every change that shapes the text is recorded at the step it took effect, so a replay gives the same
+characters (charmix.daemon.tools.replay).
 
 A recording asked for while a prime is being fed starts once it is in: the performance file's
 starting state must not hide a half-fed prime.

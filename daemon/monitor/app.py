@@ -29,22 +29,10 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.live import Live
 
-from charmix.daemon.client.frames import Counters, MonitorState  # noqa: F401
-from charmix.daemon.client.link import (  # noqa: F401  (re-exported)
-    DRAIN_BUDGET,
-    RENEW_EVERY,
-    Link,
-    parse_hostport,
-)
+from charmix.daemon.client.frames import MonitorState
+from charmix.daemon.client.link import Link
 from charmix.daemon.common.signals import interrupt_on_signals
-from charmix.daemon.monitor.view import (  # noqa: F401
-    GLYPHS,
-    _text_view,
-    entropy_bits,
-    glyph,
-    model_colour,
-    render,
-)
+from charmix.daemon.monitor.view import render
 from charmix.daemon.protocol import oscread
 
 QUIT_KEYS = {"q", "Q", "\x1b"}

@@ -80,7 +80,8 @@ def register(app: typer.Typer) -> None:
         try:
             link = Link(control, where)
         except OSError as exc:
-            what = f"listen on {format_address(where)}" if where else f"open a socket for {format_address(control)}"
+            what = (f"listen on {format_address(where)}" if where
+                    else f"open a socket for {format_address(control)}")
             console.print(f"charmix monitor: cannot {what}: {exc.strerror or exc}")
             raise typer.Exit(2) from None
         if resolved is not None and listen is None:

@@ -26,7 +26,7 @@ STALE_AFTER = 2.0  # seconds without a datagram before the header says so
 
 
 def model_colour(index: int | None, names: Sequence[str] = ()) -> str:
-    """The model's colour from the one palette (daemon/protocol/palette.py), as every view has it."""
+    """The model's colour from the one palette (protocol/palette.py), as every view has it."""
     if index is None:
         return palette.UNKNOWN
     return palette.colour(names[index] if 0 <= index < len(names) else "", index)

@@ -6,9 +6,9 @@ What a browsing tool sees: `GET /` is the whole address space as JSON (built by
 same port takes `{"COMMAND": "LISTEN", "DATA": "/charmix/char"}` and streams that address's
 messages to the client as binary OSC frames (`IGNORE` stops them; a setting such as
 /charmix/temperature sends its value at once and again whenever it changes); binary OSC frames
-*from* a
-client are controls and go through `ControlServer.handle`, the same allowlist, validation and
-counters as UDP.
+*from* a client are controls: each is handed, with the client's address, to the daemon's one
+live/dispatch.Dispatcher — the object the UDP reader feeds — so they meet the same allowlist,
+validation and counters as UDP, and this server knows nothing of the address table's handlers.
 
 Why aiohttp: one mature library serves HTTP and the WebSocket upgrade on the same port (OSCQuery
 clients such as ossia and Chataigne expect the WebSocket where the JSON is), it is asyncio only
@@ -39,6 +39,7 @@ from typing import Any
 
 from charmix.daemon import protocol
 from charmix.daemon.live.counters import Throttle
+from charmix.daemon.live.dispatch import Dispatcher
 from charmix.daemon.oscquery.namespace import ATTRIBUTES, Namespace
 
 QUEUE_MAX = protocol.WS_QUEUE_MAX  # frames waiting for one LISTEN client; more: it is dropped
@@ -71,19 +72,19 @@ class _Client:
 
 
 class OSCQueryServer:
-    """Serves `namespace` on host:port; `control(data, sender)` applies binary OSC from a client."""
+    """Serves `namespace` on host:port; binary OSC from a client goes to `dispatcher`."""
 
     def __init__(
         self,
         host: str,
         port: int,
         namespace: Namespace,
-        control: Callable[[bytes, tuple], None],
+        dispatcher: Dispatcher,
         log: logging.Logger,
     ) -> None:
         self.host, self.port = host, port
         self.namespace = namespace
-        self.control = control
+        self.dispatcher = dispatcher
         self.log = log
         self.throttle = Throttle(log)
         self.dropped = 0  # LISTEN clients dropped because they stopped reading
@@ -230,7 +231,7 @@ class OSCQueryServer:
                 if msg.type == WSMsgType.TEXT:
                     self._command(client, msg.data)
                 elif msg.type == WSMsgType.BINARY:
-                    self.control(bytes(msg.data), peer)
+                    self.dispatcher.dispatch(bytes(msg.data), peer)
         finally:
             writer.cancel()
             self._forget(client)

@@ -4,23 +4,31 @@
 on its own thread (unless `--no-oscquery`) and registers the zeroconf services in the background
 (only when the daemon listens beyond loopback, see advertise.py). The clock thread calls
 `frame()` after each step; `close()` says goodbye on the LAN and stops the server within the
-daemon's shutdown budget. Kept apart from runtime.py so that the daemon's core knows nothing of
-HTTP, and aiohttp and zeroconf are imported only when a daemon really starts them.
+daemon's shutdown budget. Kept apart from runtime/daemon.py so that the daemon's core knows
+nothing of HTTP, and aiohttp and zeroconf are imported only when a daemon really starts them.
+
+The composition root (runtime/daemon.py) hands in the values and objects the services read:
+the voices' Controls, the status callable, and the Dispatcher that the UDP reader feeds, which
+the WebSocket's binary OSC frames go to as well; nothing here reaches into the Daemon object.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from charmix.daemon import protocol
 from charmix.daemon.live.controls import Controls
+from charmix.daemon.live.dispatch import Dispatcher
 from charmix.daemon.oscquery.advertise import Advertiser
 from charmix.daemon.oscquery.namespace import Namespace
-from charmix.daemon.protocol.endpoint import format_endpoint
+from charmix.daemon.protocol.endpoint import Endpoint, format_endpoint
 from charmix.daemon.protocol.names import OSCQUERY_LOCAL_PORTS
+
+if TYPE_CHECKING:
+    from charmix.daemon.engine.model import ModelInfo
+    from charmix.daemon.oscquery.server import OSCQueryServer
 
 ValueMap = dict[str, list[Any]]
 
@@ -73,7 +81,7 @@ class Services:
         vocab: Sequence[str],
         controls: Controls | Sequence[Controls],
         status: Callable[[], Sequence[float]],
-        control: Callable[[bytes, tuple], None],
+        dispatcher: Dispatcher,
         listen: tuple[str, int],
         oscquery: tuple[str, int | None] | None,
         mdns: bool,
@@ -89,9 +97,9 @@ class Services:
             descriptions=descriptions, osc_host=None if unspecified else listen_host,
             osc_port=osc_port, voices=len(voices),
         )
-        self.server: Any = None
+        self.server: OSCQueryServer | None = None
         self._oscquery = oscquery
-        self._control = control
+        self._dispatcher = dispatcher
         self.advertiser: Advertiser | None = None
         self._mdns = (mdns, listen_host, osc_port, list(names), name)
 
@@ -108,7 +116,7 @@ class Services:
             )
             self.advertiser.start()
 
-    def _serve(self, host: str, port: int | None) -> Any:
+    def _serve(self, host: str, port: int | None) -> OSCQueryServer:
         """The OSCQuery server on `port`, or (port None: the default) on the first free one of
         7772–7775, else one the system picks: a second daemon on one machine just works, and
         `--to NAME` on this machine still finds it (discovery probes those ports)."""
@@ -116,7 +124,7 @@ class Services:
 
         candidates = [port] if port is not None else [*OSCQUERY_LOCAL_PORTS, 0]
         for i, candidate in enumerate(candidates):
-            server = OSCQueryServer(host, candidate, self.namespace, self._control, self.log)
+            server = OSCQueryServer(host, candidate, self.namespace, self._dispatcher, self.log)
             try:
                 server.start()
             except OSCQueryError as exc:
@@ -154,7 +162,8 @@ class Services:
         lines = []
         if self.server is not None:
             host, port = self.server.address
-            lines.append(f"  oscquery    http://{format_endpoint(host, port)}/  (HTTP + WebSocket, TCP)")
+            lines.append(f"  oscquery    http://{format_endpoint(host, port)}/  "
+                         "(HTTP + WebSocket, TCP)")
         if self.advertiser is not None and self.advertiser.active:
             lines.append(f"  name        {self.namespace.name!r}, advertised with mDNS on "
                          f"{', '.join(self.advertiser.addresses)}")
@@ -182,32 +191,18 @@ class Services:
             self.server = None
 
 
-def for_daemon(daemon: Any, models: Sequence[Any]) -> Services:
-    """Build and start the services for a daemon that has bound its control port."""
-    from charmix.daemon.oscquery.advertise import default_name
-
-    cfg = daemon.config
-    listen_host, osc_port = daemon.server.address
-    oscquery: tuple[str, int | None] | None = None  # port None: the default, 7772 or the next
-    if cfg.oscquery is not False:
-        endpoint = cfg.oscquery if cfg.oscquery is not True else None
-        host = endpoint.host if endpoint is not None and endpoint.host else cfg.listen.host
-        oscquery = (host, endpoint.port if endpoint is not None else None)
-    descriptions = {m.name: _description(m) for m in models}
-    services = Services(
-        name=cfg.name or default_name(), names=daemon.engine.names, vocab=daemon.engine.vocab,
-        controls=daemon.voice_controls, status=daemon.status_values, control=daemon.server.handle,
-        listen=(listen_host, osc_port), oscquery=oscquery, mdns=cfg.mdns,
-        descriptions=descriptions, log=daemon.log,
-    )
-    services.start()
-    return services
+def oscquery_address(setting: Endpoint | bool, listen_host: str) -> tuple[str, int | None] | None:
+    """Where OSCQuery serves, from the `oscquery` setting: None when off (false); else (host,
+    port), the host defaulting to the control port's listen host and the port None (the
+    default: 7772 or the next free one, see Services._serve) unless one is given."""
+    if setting is False:
+        return None
+    endpoint = setting if setting is not True else None
+    host = endpoint.host if endpoint is not None and endpoint.host else listen_host
+    return host, endpoint.port if endpoint is not None else None
 
 
-def _description(model: Any) -> str:
-    meta = getattr(getattr(model, "info", None), "meta", {}) or {}
-    try:
-        corpus = json.loads(meta.get("charmix.corpus", "{}"))
-    except ValueError:
-        return ""
-    return str(corpus.get("description", "")) if isinstance(corpus, dict) else ""
+def descriptions(infos: Iterable[ModelInfo]) -> dict[str, str]:
+    """Each model's DESCRIPTION in the namespace: its corpus's description from the model file's
+    metadata ('' when it has none)."""
+    return {info.name: str(info.corpus.get("description", "")) for info in infos}

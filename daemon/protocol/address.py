@@ -1,9 +1,9 @@
 """Typed OSC addresses: `Arg` and `Address`, the vocabulary of the address table.
 
-daemon/protocol/table.py holds the table itself (and documents this API at its top); this module holds
-the types and their rules — checking and clipping a value, matching OSC type tags, the range as
-text and as OSCQuery attributes — so the table stays short enough to read as the protocol. Part of
-the protocol kernel: standard library only, loaded by every bridge.
+daemon/protocol/table.py holds the table itself (and documents this API at its top); this module
+holds the types and their rules — checking and clipping a value, matching OSC type tags, the range
+as text and as OSCQuery attributes — so the table stays short enough to read as the protocol. Part
+of the protocol kernel: standard library only, loaded by every bridge.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functools import cache, cached_property
 from numbers import Real
 from typing import Any, Literal
 
-PREFIX = "/charmix"  # every address starts with it (protocol.PREFIX re-exports it)
+PREFIX = "/charmix"  # every address starts with it (protocol.PREFIX)
 
 Direction = Literal["in", "out"]
 Access = Literal["r", "w", "rw"]

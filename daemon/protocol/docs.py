@@ -43,8 +43,8 @@ def render() -> str:
     lines = [
         "# charmix OSC protocol",
         "",
-        "Generated from `daemon/protocol/table.py` by `python -m charmix.daemon.protocol.docs > docs/osc.md`;"
-        " do not edit by hand.",
+        "Generated from `daemon/protocol/table.py` by "
+        "`python -m charmix.daemon.protocol.docs > docs/osc.md`; do not edit by hand.",
         "",
         f"- The daemon listens for control messages on UDP **{CONTROL_PORT}** "
         f"(`--listen`, default `{DEFAULT_HOST}:{CONTROL_PORT}`).",

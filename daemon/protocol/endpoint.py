@@ -2,8 +2,8 @@
 
 The daemon's --listen/--send, the rig file, every bridge's --to and the monitor share this one
 parser, so `[::1]:7770`, `7770` and `host:7770` mean the same everywhere. Kept apart from
-daemon/runtime/config.py so that a bridge gets it without importing the daemon's settings (and nothing
-heavy: only the standard library and the address table's constants).
+daemon/runtime/config.py so that a bridge gets it without importing the daemon's settings (and
+nothing heavy: only the standard library and the address table's constants).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import os
 
 from charmix.daemon.protocol.table import OSCQUERY_PORT
 
-OSCQUERY_LOCAL_PORTS = range(OSCQUERY_PORT, OSCQUERY_PORT + 4)  # tried in order; probed on 127.0.0.1
+OSCQUERY_LOCAL_PORTS = range(OSCQUERY_PORT, OSCQUERY_PORT + 4)  # tried in turn; probed on 127.0.0.1
 OSCQUERY_SERVICE = "_oscjson._tcp.local."  # OSCQuery servers (ossia, Chataigne, vvvv browse it)
 OSC_SERVICE = "_osc._udp.local."  # plain OSC receivers (TouchOSC browses it)
 APP = "charmix"  # TXT app=charmix: how a charmix daemon is told from other OSC devices

@@ -1,14 +1,16 @@
 """The OSC address table: the one source of truth for charmix's OSC protocol.
 
 Every address carries typed fields, and everything else derives from them: the daemon's validation
-(daemon/live/controls.py, daemon/live/server.py — whose dispatcher is built by walking this table), the TOML
-and flag checks (daemon/runtime/config.py), `charmix send` and every bridge (controllers/sender.py), the
-monitor's parsing, docs/osc.md (`python -m charmix.daemon.protocol.docs > docs/osc.md`, `make docs`) and
-the OSCQuery namespace. Adding an address, or changing a range, is one edit here.
+(daemon/live/controls.py, daemon/live/dispatch.py — whose routes are built by walking this
+table), the TOML and flag checks (daemon/runtime/config.py), `charmix send` and every bridge
+(controllers/sender.py), the monitor's parsing, docs/osc.md (`python -m
+charmix.daemon.protocol.docs > docs/osc.md`, `make docs`) and the OSCQuery namespace. Adding an
+address, or changing a range, is one edit here.
 
 This module is part of the protocol kernel and imports nothing heavy (no numpy, no onnxruntime):
-every bridge loads it. The types live in daemon/protocol/address.py (re-exported here: import them from
-either), the docs renderer in daemon/protocol/docs.py.
+every bridge loads it. The types live in daemon/protocol/address.py, the docs renderer in
+daemon/protocol/docs.py; `from charmix.daemon import protocol` (the package) offers the table and
+the types together.
 
 The API in one screen
 ---------------------
@@ -52,11 +54,11 @@ Look-ups: ``control("temperature")`` (the input address '/charmix/temperature'),
 K)`` (the same with each voice's /charmix/voice/k/… copies, and the voice); ``limits(address)``;
 ``STATUS`` (the Args of /charmix/status, in order) and ``STATUS_FIELDS`` (their names).
 
-Adding an input address: its entry here, and what it does in ``ControlServer.handlers()``
-(daemon/live/server.py, keyed by ``Address.short``) — a server refuses to start with an address that
-has no handler, and tests/test_server.py fails on a handler without an address. `charmix send`
-gets a sub-command, the docs a row, config nothing (unless it is also a setting: then one line in
-config.CHECKS, ``_control("short")``).
+Adding an input address: its entry here, and what it does in ``Dispatcher.handlers()``
+(daemon/live/dispatch.py, keyed by ``Address.short``) — a Dispatcher refuses to be built with an
+address that has no handler, and tests/test_server.py fails on a handler without an address.
+`charmix send` gets a sub-command, the docs a row, config nothing (unless it is also a setting:
+then one line in config.CHECKS, ``_control("short")``).
 
 Wire rules: on input, ``f`` and ``i`` accept any OSC number (``i f d h``: Max and Pd send ints when
 a number box holds an integer; ``i`` needs a whole number); ``s`` accepts ``s`` only (python-osc

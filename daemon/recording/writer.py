@@ -9,8 +9,8 @@ after a crash (a reader ignores a cut-off last line, with a note). Its lines, by
   a recording started mid-performance replays exactly from where it began.
 * ``set`` — one voice's settings from this step on (``s``: the step where they took effect).
 * ``cmd`` — a prime, reset or seed, applied before step ``s`` (in file order). A prime is fed
-  between steps while the voice plays on (charmix.daemon.engine.priming): ``prime`` is where it began,
-  ``primed`` the step before which the primed state was adopted.
+  between steps while the voice plays on (charmix.daemon.engine.priming): ``prime`` is where it
+  began, ``primed`` the step before which the primed state was adopted.
 * ``step`` — one step: ``s``, ``t`` (seconds since the recording began, for --realtime and
   subtitles), ``dt`` (the slew interval the engine was given), each voice's character ``c``
   and attribution ``a``, and the effective weights ``w`` when they changed.

@@ -1,5 +1,5 @@
 """runtime: the composition root — the `daemon` command, config, start-up, state, status.
 
-The one room that builds everything else (engine, live, recording, oscquery) and wires it up.
-A new daemon flag goes in config.py (and its TOML key with it).
+The one room that imports and wires up everything of the daemon (engine, live, recording,
+oscquery); nothing imports it but tools/. A new daemon flag goes in config.py (and its TOML key).
 """

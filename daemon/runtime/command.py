@@ -1,7 +1,7 @@
 """`charmix daemon`: the instrument itself, as a command a performer starts on stage.
 
-Flags and rig-file keys are the same settings (charmix.daemon.runtime.config); flags win. Exit codes:
-0 after Ctrl-C / SIGTERM or a finished --burst, 2 for a bad setting, 1 when it cannot start
+Flags and rig-file keys are the same settings (charmix.daemon.runtime.config); flags win. Exit
+codes: 0 after Ctrl-C / SIGTERM or a finished --burst, 2 for a bad setting, 1 when it cannot start
 (missing or bad model, port in use, unresolvable address). Every failure is one line on stderr.
 """
 

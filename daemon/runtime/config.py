@@ -25,9 +25,9 @@ a value out of range, an unreadable file — is a ConfigError whose message is o
 key (``rig.toml: 'rate' must be a number, got "fast"``); the CLI prints it and exits 2.
 
 Every key that is also an OSC control (temperature, mode, rate, slew, topk, topp, seed, prime,
-weights, model_temperature) is checked by the address table's typed argument (daemon/protocol/table.py),
-so a range changed there changes the flag, the rig file and the OSC input together. This module
-imports nothing heavy: bridges and `--help` may load it.
+weights, model_temperature) is checked by the address table's typed argument
+(daemon/protocol/table.py), so a range changed there changes the flag, the rig file and the OSC
+input together. This module imports nothing heavy: bridges and `--help` may load it.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Config:
     echo: bool | None = None  # write the text to stdout; None = when stdout is a terminal
     burst: int = 0  # > 0: write this many characters as fast as possible, then exit
     max_datagram: int = protocol.MAX_DATAGRAM
-    state: Path | None = None  # --state FILE: settings kept across restarts (charmix.daemon.runtime.state)
+    state: Path | None = None  # --state FILE: settings kept across restarts (runtime/state.py)
     voices: int = 1  # independent streams, stepped together (one model call per model)
     record: Path | None = None  # a performance file to write (charmix.daemon.recording.writer)
     name: str = ""  # the name browsers and `--to NAME` see; "" = "charmix on HOSTNAME"

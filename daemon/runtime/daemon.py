@@ -1,10 +1,15 @@
-"""The running daemon: models → engine → clock → broadcaster, steered by the control server.
+"""The running daemon: models → engine → clock → broadcaster, steered through one dispatcher.
 
 `Daemon.start` builds everything from a Config and fails early with a StartupError (one line, no
 traceback) for anything the user can fix: a missing or bad model, a port in use, an address that
 does not resolve, weights that name no model. `Daemon.run` then blocks the main thread until
 SIGINT or SIGTERM and stops cleanly (exit 0 well within a second), writing a one-line status
 every `status_every` seconds.
+
+This is the composition root: it builds each part once and hands it to the parts that use it.
+One live/dispatch.Dispatcher applies every control datagram; the UDP reader thread
+(live/reader.py) and the OSCQuery WebSocket (oscquery/server.py, started by services.py) are
+both handed it, so control meets one allowlist, one validation and one set of counters.
 
 Threads: the clock thread runs the engine and sends frames; the control thread applies OSC input;
 the main thread waits for signals and logs status; the Console thread writes the echoed text and
@@ -23,20 +28,23 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from charmix.daemon.common.signals import wake_on_stop_signals
 from charmix.daemon.engine.mixer import Engine
+from charmix.daemon.engine.model import StepModel
 from charmix.daemon.engine.priming import Primer
 from charmix.daemon.engine.voice import normalise_weights
 from charmix.daemon.live.broadcast import Broadcaster
 from charmix.daemon.live.clock import Clock
 from charmix.daemon.live.controls import ControlError, Controls
+from charmix.daemon.live.dispatch import Dispatcher
 from charmix.daemon.live.performer import Performer
-from charmix.daemon.live.server import ControlServer, ListenError
-from charmix.daemon.oscquery.services import Services, for_daemon
+from charmix.daemon.live.reader import ControlReader, ListenError
+from charmix.daemon.oscquery.advertise import default_name
+from charmix.daemon.oscquery.services import Services, descriptions, oscquery_address
 from charmix.daemon.recording.writer import RecordError
 from charmix.daemon.runtime import startup, state
 from charmix.daemon.runtime.config import Config
@@ -56,8 +64,8 @@ def release_free_memory() -> None:
 
     The soak found RSS creeping under a full mix of controls: not live objects (tracemalloc's
     heap is flat) but freed memory that glibc keeps, most of it from a 64 KiB allocation per
-    received datagram (fixed in daemon/protocol/datagram.py). Trimming hands back what fragmentation is
-    left. Best effort: nothing happens where there is no glibc."""
+    received datagram (fixed in daemon/protocol/datagram.py). Trimming hands back what
+    fragmentation is left. Best effort: nothing happens where there is no glibc."""
     libc = _libc()
     if libc is not None:
         with contextlib.suppress(Exception):
@@ -96,7 +104,8 @@ class Daemon:
         self.engine: Engine
         self.controls: Controls
         self.broadcaster: Broadcaster
-        self.server: ControlServer | None = None
+        self.dispatcher: Dispatcher  # the control router, one for UDP and WebSocket alike
+        self.server: ControlReader | None = None  # the control port (its UDP reader thread)
         self.services: Services | None = None  # OSCQuery + mDNS (daemon/oscquery/services.py)
         self.clock: Clock
         self.performer: Performer
@@ -135,16 +144,15 @@ class Daemon:
             )
         except OSError as exc:  # e.g. an IPv6 destination on a host with IPv6 disabled
             raise StartupError(f"--send: cannot open a socket: {exc.strerror or exc}") from None
+        self.dispatcher = Dispatcher(self.controls, self.broadcaster, cfg.allow, self.log,
+                                     voices=self.voice_controls)
         try:
-            self.server = ControlServer(
-                cfg.listen, self.controls, self.broadcaster, cfg.allow, self.log,
-                voices=self.voice_controls,
-            )
+            self.server = ControlReader(cfg.listen, self.dispatcher)
         except ListenError as exc:
             self.broadcaster.close()
             raise StartupError(str(exc)) from None
         try:
-            self.services = for_daemon(self, models)
+            self.services = self._start_services(models, self.server.address)
         except OSError as exc:  # the OSCQuery port is taken
             self.server.stop()
             self.broadcaster.close()
@@ -180,14 +188,26 @@ class Daemon:
             self.clock.start()
         self.notify.ready(f"{len(names)} models loaded, control on {self.server.address[1]}")
 
+    def _start_services(self, models: Sequence[StepModel], listen: tuple[str, int]) -> Services:
+        """OSCQuery and mDNS for the control port bound at `listen`; OSError (one line) when
+        the OSCQuery port cannot open. Binary OSC from a WebSocket goes to the dispatcher."""
+        cfg = self.config
+        services = Services(
+            name=cfg.name or default_name(), names=self.engine.names, vocab=self.engine.vocab,
+            controls=self.voice_controls, status=self.status_values, dispatcher=self.dispatcher,
+            listen=listen, oscquery=oscquery_address(cfg.oscquery, cfg.listen.host),
+            mdns=cfg.mdns, descriptions=descriptions(m.info for m in models), log=self.log,
+        )
+        services.start()
+        return services
+
     def _load_state(self) -> None:
         """--state (or, as a service, $STATE_DIRECTORY/state.json): restore, then keep saving."""
         path = self.config.state or state.default_path()
         if path is None:
             return
-        assert self.server is not None
         self.keeper = state.StateKeeper(path, self.voice_controls, self.broadcaster, self.log,
-                                        allowed=self.server.allowed)
+                                        allowed=self.dispatcher.allowed)
         done = self.keeper.load()
         if done:
             self.log.info("state: restored %s from %s", ", ".join(done), path)

@@ -10,14 +10,8 @@ from __future__ import annotations
 import logging
 
 from charmix.daemon import protocol
-from charmix.daemon.engine.model import (
-    ModelError,
-    StepModel,
-    default_models,
-    load_model,
-    resolve_model,
-    shipped_models_dir,
-)
+from charmix.daemon.engine.model import StepModel, default_models, load_model
+from charmix.daemon.engine.modelformat import ModelError, resolve_model, shipped_models_dir
 from charmix.daemon.engine.styles import expand
 from charmix.daemon.live.broadcast import Destination
 from charmix.daemon.protocol.endpoint import ConfigError, Endpoint
@@ -33,8 +27,8 @@ class StartupError(Exception):
 
 def load_models(cfg: Config, log: logging.Logger) -> list[StepModel]:
     """The configured models (or every ordinary model in the folder: the shipped six), loaded,
-    with each style-conditioned one expanded into its styles (charmix.daemon.engine.styles); names must
-    differ."""
+    with each style-conditioned one expanded into its styles (charmix.daemon.engine.styles); names
+    must differ."""
     try:
         if cfg.models:
             paths = [resolve_model(spec, cfg.models_dir) for spec in cfg.models]

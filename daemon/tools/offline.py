@@ -15,6 +15,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from charmix.daemon.common.fail import fail
+from charmix.daemon.engine.modelformat import (  # the contract only: no numpy, no onnxruntime
+    FP32_VAL_LOSS_KEY,
+    PARAMETERS_KEY,
+    TRAIN_CHARS_KEY,
+    TRAIN_CONFIG_KEY,
+    TRAIN_SECONDS_KEY,
+    TRAIN_STEPS_KEY,
+    VOCAB_FILE,
+    ModelError,
+    model_files,
+    resolve_model,
+    shipped_models_dir,
+    user_models_dir,
+)
 
 if TYPE_CHECKING:  # numpy and onnxruntime load inside the commands: `charmix --help` stays fast
     from charmix.daemon.engine.model import ModelInfo
@@ -44,13 +58,7 @@ def models(
     from rich.console import Console
     from rich.table import Table
 
-    from charmix.daemon.engine.model import (
-        ModelError,
-        load_model,
-        model_files,
-        shipped_models_dir,
-        user_models_dir,
-    )
+    from charmix.daemon.engine.model import load_model
 
     if where:
         typer.echo(f"shipped models: {shipped_models_dir()}")
@@ -118,10 +126,8 @@ def corpus_cell(info: ModelInfo) -> str:
 
 
 def shipped_vocab() -> list[str] | None:
-    from charmix.daemon.engine.model import shipped_models_dir
-
     try:
-        return json.loads((shipped_models_dir() / "vocab.json").read_text(encoding="utf-8"))
+        return json.loads((shipped_models_dir() / VOCAB_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
@@ -134,7 +140,7 @@ def summary(path: Path, info: ModelInfo) -> tuple[str, ...]:
         info.name,
         f"{info.layers}×{info.hidden}",
         info.weights.split("-")[0],  # int8 or fp32
-        f"{int(info.meta.get('charmix.parameters', 0)):,}",
+        f"{int(info.meta.get(PARAMETERS_KEY, 0)):,}",
         f"{len(info.vocab)}{own}",
         "-" if val is None else f"{val:.4f}",
         "-" if val is None else f"{val / math.log(2):.4f}",
@@ -145,13 +151,13 @@ def summary(path: Path, info: ModelInfo) -> tuple[str, ...]:
 def training(info: ModelInfo) -> tuple[str, ...]:
     """The TRAINING cells of one model (from its metadata)."""
     meta = info.meta
-    config = json.loads(meta.get("charmix.train_config", "{}") or "{}")
-    fp32_val = meta.get("charmix.fp32_val_loss")
+    config = json.loads(meta.get(TRAIN_CONFIG_KEY, "{}") or "{}")
+    fp32_val = meta.get(FP32_VAL_LOSS_KEY)
     return (
         "-" if fp32_val is None else f"{float(fp32_val):.4f}",
-        f"{int(meta.get('charmix.train_chars', 0)):,}",
-        meta.get("charmix.train_steps", "-"),
-        f"{float(meta.get('charmix.train_seconds', 0)) / 60:.1f}",
+        f"{int(meta.get(TRAIN_CHARS_KEY, 0)):,}",
+        meta.get(TRAIN_STEPS_KEY, "-"),
+        f"{float(meta.get(TRAIN_SECONDS_KEY, 0)) / 60:.1f}",
         f"{config.get('batch', '-')}×{config.get('seq_len', '-')}",
         dropout_cell(config),
     )
@@ -203,7 +209,7 @@ def sample(
     import numpy as np
 
     from charmix.daemon.engine.mixer import Engine, Settings
-    from charmix.daemon.engine.model import ModelError, load_model, resolve_model
+    from charmix.daemon.engine.model import load_model
     from charmix.daemon.engine.styles import STYLE_MODES, expand
 
     if mode not in ("linear", "geometric"):

@@ -46,7 +46,8 @@ def load_models(perf: Performance, specs: list[str] | None, models_dir: Path | N
 
     Returns (models, same): same = these are the recorded files (sha256 equal), so the text can
     be checked character for character."""
-    from charmix.daemon.engine.model import load_model, resolve_model
+    from charmix.daemon.engine.model import load_model
+    from charmix.daemon.engine.modelformat import resolve_model
     from charmix.daemon.recording.reader import PerformanceError
     from charmix.daemon.recording.writer import sha256
 
@@ -190,7 +191,7 @@ def replay_command(
 ) -> None:
     """Regenerate a recorded performance character for character (to stdout, like sample)."""
     from charmix.daemon.common.fail import fail
-    from charmix.daemon.engine.model import ModelError
+    from charmix.daemon.engine.modelformat import ModelError
     from charmix.daemon.recording.reader import PerformanceError, read
 
     try:

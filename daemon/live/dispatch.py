@@ -1,38 +1,42 @@
-"""The OSC control input: a UDP socket on its own thread, dispatching by the address table.
+"""The control router: one datagram in, the address table's handlers applied; it opens no socket.
 
-Why not python-osc's servers: its socketserver-based servers read at most 8,192 bytes of a
-datagram (a long /charmix/prime or a big bundle would arrive truncated), and its Dispatcher sleeps
-until a bundle's timetag. Here a plain socket reads whole datagrams (recvfrom 65535), python-osc
-parses them (OscBundle / OscMessage, nested bundles too), and timetags are ignored: every message
-is applied the moment it arrives, in the order it was packed.
+Why apart from the transport (python-osc's pattern: the dispatcher opens no socket, servers only
+call it): control arrives two ways — the UDP port (live/reader.py) and binary frames on the
+OSCQuery WebSocket (oscquery/server.py) — and both must meet the same allowlist, the same
+validation and the same counters. The composition root (runtime/daemon.py) builds one Dispatcher
+and hands it to both; each calls `Dispatcher.dispatch(data, sender)` with a whole datagram and
+who sent it. Being socket-free, it is also driven directly by tests and the in-process fuzz.
+
+Decoding: python-osc parses (protocol/oscread: OscBundle / OscMessage, nested bundles too), and
+timetags are ignored: every message is applied the moment it arrives, in the order it was packed.
+python-osc's own Dispatcher would sleep until a bundle's timetag.
 
 The dispatch table is built by walking protocol.INPUT: each input address is looked up in
-`ControlServer.handlers()`, an explicit map from the address's short path
+`Dispatcher.handlers()`, an explicit map from the address's short path
 ('model/{name}/temperature') to what it does — a missing handler is an error at start, a handler
-without an address fails the tests. Per-model addresses are expanded for the loaded model names.
-A message must fit the address's type pattern (`Address.accepts`) and every value must pass the
-table's typed check (`Address.check`: type, range, enumeration, length) before its handler sees it;
-handlers only call the validated setters of Controls, so no message can leave the daemon in an
-invalid state.
+without an address fails the tests. Per-model addresses are expanded for the loaded model names,
+and voice k's (--voices) under /charmix/voice/k/…. A message must fit the address's type pattern
+(`Address.accepts`) and every value must pass the table's typed check (`Address.check`: type,
+range, enumeration, length) before its handler sees it; handlers only call the validated setters
+of Controls, so no message can leave the daemon in an invalid state.
+
+Answers (/charmix/query, and the announcement a new /charmix/subscribe gets) go out through the
+Broadcaster's sending sockets to the (host, port) the message names, the sender's by default —
+and only to hosts inside --allow, so an allowed controller cannot aim frames at a third party.
 
 Every packet that is refused — from a sender outside `--allow` (rx_denied), or malformed, of the
 wrong types or arity, out of range, addressed to an unknown address or model (rx_bad) — is counted
 and reported by a rate-limited warning: one line per second per kind of problem (per address for
 wrong types and bad values, so one misconfigured fader does not hide another), with the number
-suppressed.
-Nothing here can stop or slow the clock: the thread never blocks on anything but its socket.
+suppressed. `dispatch` never raises and takes only the controls' and broadcaster's short locks:
+nothing a sender does can stop the reader thread or slow the clock.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import ipaddress
 import logging
 import re
-import selectors
-import socket
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,26 +48,21 @@ from charmix.daemon.live.broadcast import Broadcaster, destination
 from charmix.daemon.live.controls import ControlError, Controls
 from charmix.daemon.live.counters import Throttle
 from charmix.daemon.protocol import oscread
-from charmix.daemon.protocol.datagram import DatagramReader
-from charmix.daemon.protocol.endpoint import Endpoint, IPNetwork
+from charmix.daemon.protocol.endpoint import IPNetwork
 
-RECV_SIZE = 65535  # whole datagrams: no 8 KiB truncation
-RECV_BUFFER = 1 << 20  # ask the kernel for 1 MiB so a burst from a controller is not dropped
-BATCH = 256  # datagrams handled per wake-up before checking for stop
 LOG_MAX = 240  # characters of one "ignored: …" line
-JOIN_TIMEOUT = 0.5  # seconds; stop() is part of the 1 s shutdown budget
+ALLOW_CACHE_MAX = 4096  # hosts whose --allow verdict is remembered
 
 Sender = tuple[str, int]
+# Where a datagram came from, as a socket reports it: (host, port) or, IPv6, (host, port, flow,
+# scope); only host and port are used.
+Peer = tuple[str, int] | tuple[str, int, int, int]
 # A handler gets the checked values, the sender (host, port) and the model name (per-model only).
 Handler = Callable[[list[Any], Sender, "str | None"], None]
 
 
 class _Refused(Exception):  # noqa: N818  (control flow, not an error)
     """A handler refused a message and counted it itself (rx_denied)."""
-
-
-class ListenError(OSError):
-    """The control socket could not be opened; str() is one line for the user."""
 
 
 def parse(data: bytes) -> list[OscMessage]:
@@ -82,36 +81,30 @@ def type_tags(message: OscMessage) -> str:
     return tags[1:]
 
 
-class ControlServer:
-    """Receives control messages on one UDP socket and applies them to Controls."""
+class Dispatcher:
+    """Applies control datagrams to every voice's Controls; the transports call `dispatch`."""
 
     def __init__(
         self,
-        listen: Endpoint,
         controls: Controls,
         broadcaster: Broadcaster,
         allow: Sequence[IPNetwork],
         log: logging.Logger,
         voices: Sequence[Controls] = (),
     ) -> None:
-        """`voices`: every voice's Controls (voice 0's is `controls`) for --voices K."""
-        self.listen = listen
+        """`voices`: every voice's Controls (voice 0's is `controls`) for --voices K;
+        `broadcaster` sends the answers to /charmix/query and keeps the subscribers."""
         self.controls = controls
         self.voices = list(voices) or [controls]
         self.counters = controls.counters
         self.broadcaster = broadcaster
         self.allow = list(allow)
         self.log = log
-        self.throttle = Throttle(log)
+        self.throttle = Throttle(log)  # the control input's warnings, the reader's included
         self._allowed_cache: dict[str, bool] = {}
         self._routes: dict[str, tuple[protocol.Address, Handler, str | None]] = {}
         self._templates: list[re.Pattern[str]] = []
         self._build_routes()
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self.sock = self._bind()  # first: a bind that fails leaves nothing open behind it
-        self._reader = DatagramReader(RECV_SIZE)  # one buffer for the thread's life
-        self._wake_r, self._wake_w = socket.socketpair()
 
     # -------------------------------------------------------------------------- routing
     def handlers(self, c: Controls | None = None) -> dict[str, Handler]:
@@ -179,72 +172,11 @@ class ControlServer:
                 else:
                     self._routes[path] = (addr, handlers[addr.short], None)
 
-    # ------------------------------------------------------------------------ lifecycle
-    def _bind(self) -> socket.socket:
-        try:
-            family, sockaddr = self.listen.resolve()
-        except ValueError as exc:  # config.ConfigError: the host does not resolve
-            raise ListenError(f"cannot listen on {exc}") from None
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # also take IPv4
-            sock.bind(sockaddr)
-        except OSError as exc:
-            sock.close()
-            reason = exc.strerror or str(exc)
-            in_use = exc.errno == errno.EADDRINUSE
-            hint = " (is another charmix daemon running?)" if in_use else ""
-            raise ListenError(f"cannot listen on {self.listen}: {reason}{hint}") from None
-        # A bigger buffer holds more of a burst; if refused, the default one still works.
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
-        sock.setblocking(False)
-        return sock
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The bound (host, port) — useful when listening on port 0."""
-        return self.sock.getsockname()[:2]
-
-    def start(self) -> None:
-        oscread.silence_python_osc()  # junk is counted and warned about here, rate-limited
-        self._thread = threading.Thread(target=self._run, name="charmix-osc-in", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = JOIN_TIMEOUT) -> None:
-        """Stop the thread (woken at once through a socket pair) and close the sockets."""
-        self._stopping.set()
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
-        if self._thread is not None:
-            self._thread.join(timeout)
-        for sock in (self.sock, self._wake_r, self._wake_w):
-            sock.close()
-
-    def _run(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.sock, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                selector.select()
-                for _ in range(BATCH):
-                    if self._stopping.is_set():
-                        return
-                    try:
-                        data, sender = self._reader.recvfrom(self.sock)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError as exc:  # e.g. ICMP errors reported on a UDP socket
-                        self.throttle.warn("recv", f"control socket: {exc.strerror or exc}")
-                        break
-                    self.handle(data, sender)
-
     # ------------------------------------------------------------------------ receiving
-    def handle(self, data: bytes, sender: tuple) -> None:
+    def dispatch(self, data: bytes, sender: Peer) -> None:
         """Apply one datagram from `sender` (host, port, ...); never raises."""
         host, port = str(sender[0]), int(sender[1])
-        if not self._allowed(host):
+        if not self.allowed(host):
             self.counters.add("rx_denied")
             nets = ", ".join(str(n) for n in self.allow)
             self.throttle.warn("denied", f"ignored control from {host} (allowed: {nets})")
@@ -257,9 +189,9 @@ class ControlServer:
         if not messages:
             self._bad("malformed", f"{host}:{port}: empty bundle")
         for message in messages:
-            self._dispatch(message, (host, port))
+            self._apply(message, (host, port))
 
-    def _dispatch(self, message: OscMessage, sender: Sender) -> None:
+    def _apply(self, message: OscMessage, sender: Sender) -> None:
         path = message.address
         route = self._routes.get(path)
         if route is None:
@@ -296,7 +228,7 @@ class ControlServer:
         except (ControlError, protocol.BadValue) as exc:
             self._bad(f"value {path}", f"{path}: {exc}")
             return
-        except Exception as exc:  # a bug must cost one message, never the control thread
+        except Exception as exc:  # a bug must cost one message, never the caller's thread
             self._bad("internal", f"{path}: {type(exc).__name__}: {exc}")
             return
         self.counters.add("rx_ok")
@@ -307,11 +239,9 @@ class ControlServer:
             message = message[: LOG_MAX - 1] + "…"
         self.throttle.warn(kind, f"ignored: {message}")
 
+    # ------------------------------------------------------------------------ --allow
     def allowed(self, host: str) -> bool:
         """Whether `host` is inside --allow (for control, subscriptions and restored state)."""
-        return self._allowed(host)
-
-    def _allowed(self, host: str) -> bool:
         known = self._allowed_cache.get(host)
         if known is None:
             try:
@@ -321,7 +251,7 @@ class ControlServer:
             if ip.version == 6 and ip.ipv4_mapped is not None:
                 ip = ip.ipv4_mapped
             known = any(ip in net for net in self.allow)
-            if len(self._allowed_cache) > 4096:
+            if len(self._allowed_cache) > ALLOW_CACHE_MAX:
                 self._allowed_cache.clear()
             self._allowed_cache[host] = known
         return known
@@ -330,7 +260,7 @@ class ControlServer:
         """Subscriptions and query replies are a way out to the network: only to hosts inside
         --allow, so an allowed controller cannot aim frames at a third party. A refusal counts
         as rx_denied (not rx_ok) and is warned about, rate-limited."""
-        if self._allowed(host):
+        if self.allowed(host):
             return
         self.counters.add("rx_denied")
         nets = ", ".join(str(n) for n in self.allow)
