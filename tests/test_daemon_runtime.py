@@ -152,7 +152,7 @@ def test_console_never_blocks_the_caller() -> None:
     start = time.perf_counter()
     for _ in range(1000):
         console.text("x")
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 5.0  # a blocked write would hang here for good
     # The writer thread may take a batch off the queue before its write blocks, so how many
     # get in varies with scheduling; that the rest are dropped and counted does not.
     assert console.dropped > 0

@@ -300,7 +300,7 @@ def test_stop_is_prompt_and_releases_the_port() -> None:
     port = rig.addr[1]
     start = time.perf_counter()
     rig.close()
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 3.0  # not a read timeout's wait
     again = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     again.bind(("127.0.0.1", port))  # the port is free again
     again.close()
