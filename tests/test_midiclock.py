@@ -195,7 +195,7 @@ def test_the_clock_bridge_drives_a_real_daemon(tiny_model_dir) -> None:
                 port.send(mido.Message("clock"))
             port.send(mido.Message("stop"))
             wait_for(lambda: bridge.ticks >= 8)
-            time.sleep(0.3)
+            wait_for(lambda: len(out) - before >= bridge.ticks, 30, "a character per tick")
             made = len(out) - before
             for _ in range(PPQN):  # the clock runs on while stopped: no characters
                 port.send(mido.Message("clock"))
