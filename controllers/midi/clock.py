@@ -18,8 +18,9 @@ pulled mid-song the ticks stop within a pulse instead of running on at the old t
 
 `ClockFollower` is the pure part (messages with their arrival times in, tick times out), tested
 with synthetic clocks; `ClockBridge` runs it: a reader thread time-stamps messages as they leave
-the port (mido: rtmidi hardware, or an in-memory port in tests), and a ticker thread sleeps until
-each tick is due and sends it. Other messages (faders, buttons) go to the ordinary MIDI mapping.
+the port (mido: rtmidi hardware, or an in-memory port in tests), and the ticker thread that
+`charmix link` shares (controllers/ticks.py) sleeps until each tick is due and sends it. Other
+messages (faders, buttons) go to the ordinary MIDI mapping.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections.abc import Callable
 import mido
 
 from charmix.controllers.sender import Sender
-from charmix.controllers.sender_messages import entry
+from charmix.controllers.ticks import Ticker
 
 PPQN = 24
 ALPHA = 0.2  # phase correction per pulse
@@ -40,7 +41,6 @@ BETA = 0.02  # period correction per pulse (≈ ALPHA² / (2 − ALPHA): critica
 CLAMP = 0.25  # periods the estimate may stray from a pulse's arrival (bounds the lag)
 HORIZON = 1.5  # pulses beyond the last one that ticks may be predicted
 JUMP = 4.0  # a pulse this many periods from its prediction restarts the estimate
-TICK, RATE = entry("tick"), entry("rate")
 CLOCK_TYPES = frozenset({"clock", "start", "stop", "continue", "songpos"})
 
 
@@ -127,7 +127,7 @@ class ClockFollower:
 
 
 class ClockBridge:
-    """Runs a ClockFollower on a port: reader thread in, ticker thread out (to a Sender)."""
+    """Runs a ClockFollower on a port: reader thread in, the shared ticker out (to a Sender)."""
 
     def __init__(
         self,
@@ -140,50 +140,25 @@ class ClockBridge:
         self.follower = ClockFollower(per_beat)
         self.other = other
         self.now = now
-        self.ticks = 0
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
+        self.ticker = Ticker(sender, self.follower, now, name="charmix-midiclock")
+
+    @property
+    def ticks(self) -> int:
+        return self.ticker.ticks
 
     def message(self, msg: mido.Message, t: float) -> None:
         """One message from the port with its arrival time."""
         if msg.type in CLOCK_TYPES:
-            with self._cond:
+            with self.ticker.changing():  # a new pulse may move the next tick
                 self.follower.feed(msg.type, t, getattr(msg, "pos", 0))
-                self._cond.notify()
         elif self.other is not None:
             self.other(msg)
 
     def start(self) -> None:
-        self.sender.set(RATE, 0.0)  # the daemon waits for ticks: this bridge is its clock
-        self._stop.clear()
-        self._ticker = threading.Thread(target=self._tick_loop, name="charmix-midiclock",
-                                        daemon=True)
-        self._ticker.start()
+        self.ticker.start()  # the daemon is set to rate 0: this bridge is its clock
 
     def stop(self) -> None:
-        self._stop.set()
-        with self._cond:
-            self._cond.notify()
-        if self._ticker is not None:
-            self._ticker.join(2.0)
-
-    def _tick_loop(self) -> None:
-        while not self._stop.is_set():
-            with self._cond:
-                due = self.follower.due()
-                if due is None:
-                    self._cond.wait(0.1)
-                    continue
-                wait = due - self.now()
-                if wait > 0:
-                    # A new pulse may move the estimate: wake for it, then recompute.
-                    self._cond.wait(wait)
-                    if self.follower.due() != due or self.now() < due:
-                        continue
-                self.follower.consume()
-            self.sender.event(TICK)
-            self.ticks += 1
+        self.ticker.stop()
 
     def pump(
         self,
