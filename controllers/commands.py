@@ -1,4 +1,4 @@
-"""`charmix mouse | midi | leap | web` and `charmix send …`: the controller commands.
+"""`charmix mouse | midi | leap | web | link` and `charmix send …`: the controller commands.
 
 `charmix send` is generated from the address table (protocol.INPUT): one sub-command per input
 address, its arguments typed by the address's type pattern and checked against its range, so a
@@ -344,11 +344,83 @@ def web(
     raise typer.Exit(code)
 
 
+LINK_INSTALL = ("charmix link needs the optional Ableton Link binding (aalink, GPL-3.0+): "
+                "pip install 'charmix[link]'")
+
+
+def link(
+    to: ToOpt = None,
+    per_beat: Annotated[
+        float | None, Opt(min=0.01, max=96.0, help="Characters per beat, on the beat grid "
+                          "(default 4).")
+    ] = None,
+    per_bar: Annotated[
+        float | None, Opt(min=0.01, max=384.0, help="Characters per bar (--quantum beats) "
+                          "instead of per beat.")
+    ] = None,
+    quantum: Annotated[
+        float, Opt(min=1.0, max=64.0, help="Beats per bar: the phase the session aligns (Live's "
+                   "launch quantization; 4 = a bar of 4/4).")
+    ] = 4.0,
+    offset: Annotated[
+        float, Opt(min=-500.0, max=500.0, metavar="MS", help="Shift the ticks against the beat, "
+                   "in ms: negative sends them early (making up for the daemon's and the "
+                   "display's latency), positive late.")
+    ] = 0.0,
+    tempo: Annotated[
+        float, Opt(min=20.0, max=999.0, help="The session's tempo (BPM) while no other peer "
+                   "is there; a peer's tempo wins.")
+    ] = 120.0,
+    follow_tempo: Annotated[
+        bool, Opt(help="Send no ticks: the daemon's own clock follows the session's tempo "
+                  "(rate = BPM / 60 × per-beat; not phase-aligned).")
+    ] = False,
+    start_stop: Annotated[
+        bool, Opt(help="Follow the session's Start/Stop (Link's Start Stop Sync): stopped = "
+                  "paused. --no-start-stop plays whatever the transport does.")
+    ] = True,
+) -> None:
+    """Follow an Ableton Link session: /charmix/tick on the beat grid, N characters a beat.
+
+    Joins the Link session on the LAN (Live, TouchDesigner, phone apps); its Start/Stop pauses
+    and resumes the daemon. Needs the optional extra charmix\\[link].
+    """
+    if per_beat is not None and per_bar is not None:
+        fail("give --per-beat or --per-bar, not both", USAGE)
+    beat_rate = per_bar / quantum if per_bar is not None else per_beat or 4.0
+    if not 0.01 <= beat_rate <= 96.0:
+        fail(f"--per-bar {per_bar:g} over --quantum {quantum:g} is {beat_rate:g} characters a "
+             "beat; it must be within 0.01..96", USAGE)
+    try:
+        from charmix.controllers import abletonlink
+    except ImportError as exc:
+        fail(f"{LINK_INSTALL} ({exc})", FAILURE)
+    from charmix.controllers.sender import Sender
+    from charmix.controllers.sender_messages import format_targets
+    from charmix.daemon.client.follow import follow
+
+    found = resolved(to)
+    sender = Sender([r.target for r in found])
+    follow(sender, found, say)  # a named daemon that restarts elsewhere is followed
+    options = abletonlink.LinkOptions(beat_rate, quantum, offset, tempo, follow_tempo,
+                                      start_stop)
+    how = (f"rate = tempo × {beat_rate:g}/60" if follow_tempo
+           else f"{beat_rate:g} ticks a beat, offset {offset:+g} ms")
+    typer.echo(f"charmix link: joining the Link session (quantum {quantum:g}; {how}) → "
+               f"{format_targets(*sender.targets)}; Ctrl-C stops", err=True)
+    try:
+        code = abletonlink.run(abletonlink.LinkBridge(sender, options))
+    finally:
+        sender.close()
+    raise typer.Exit(code)
+
+
 def register(app: typer.Typer) -> None:
     app.command(rich_help_panel=PANEL)(mouse)
     app.command(rich_help_panel=PANEL)(midi)
     app.command(rich_help_panel=PANEL)(leap)
     app.command(rich_help_panel=PANEL)(web)
+    app.command(rich_help_panel=PANEL)(link)
     app.add_typer(send_app, name="send", rich_help_panel=PANEL)
 
 

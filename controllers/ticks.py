@@ -9,7 +9,7 @@ bridge (`controllers/abletonlink.py`), which is already exact and needs no filte
 `Ticker` is the part they share: a thread that sleeps until the next tick is due and sends it,
 woken early whenever the source changes (a pulse, a new tempo, Stop), so a tick is placed from
 the newest estimate and never sent twice; the daemon is set to rate 0 (external clock) when the
-ticker starts. Sources are changed only inside `Ticker.changing()`, under the ticker's lock.
+ticker starts. Sources are changed only through `Ticker.change()`, under the ticker's lock.
 
 Both sources follow the same rules: tick j is due on the grid at beat j / per_beat (phase-aligned
 to the beat, not to when the bridge started); ticks left behind by a stall are skipped, never sent
@@ -18,11 +18,10 @@ in a burst; Stop pauses (no ticks), Start or Continue resumes on the grid.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Protocol
 
 from charmix.controllers.sender import Sender
@@ -57,12 +56,12 @@ class Ticker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @contextlib.contextmanager
-    def changing(self) -> Iterator[None]:
-        """Change the source inside this block; the ticker recomputes its next tick after it."""
+    def change(self, change: Callable[[], bool | None]) -> None:
+        """Run `change` (which changes the source) under the ticker's lock; then the ticker
+        recomputes its next tick, unless `change` returned False (nothing moved)."""
         with self._cond:
-            yield
-            self._cond.notify()
+            if change() is not False:
+                self._cond.notify()
 
     def start(self, external_clock: bool = True) -> None:
         """Start the thread; `external_clock` first sets the daemon to rate 0 (it waits for

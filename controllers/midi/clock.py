@@ -149,8 +149,8 @@ class ClockBridge:
     def message(self, msg: mido.Message, t: float) -> None:
         """One message from the port with its arrival time."""
         if msg.type in CLOCK_TYPES:
-            with self.ticker.changing():  # a new pulse may move the next tick
-                self.follower.feed(msg.type, t, getattr(msg, "pos", 0))
+            # a new pulse may move the next tick
+            self.ticker.change(lambda: self.follower.feed(msg.type, t, getattr(msg, "pos", 0)))
         elif self.other is not None:
             self.other(msg)
 
