@@ -29,7 +29,7 @@ from charmix.controllers.sender_messages import entry
 
 TICK, RATE = entry("tick"), entry("rate")
 IDLE_WAIT = 0.1  # s the ticker sleeps while the source has no tick due (a change wakes it)
-LATE = 0.05  # s: a tick on a grid point this recent when Start is seen still goes out (late)
+LATE = 0.05  # s: a grid point passed at most this long before Start was seen still goes out
 REANCHOR = 0.0005  # s: a beat this far from the predicted timeline re-anchors the grid
 
 
@@ -121,6 +121,7 @@ class BeatGrid:
         self.start_stop = start_stop  # False: tick whether or not the session plays
         self.t0: float | None = None  # anchor: beat0 was the session's beat at time t0
         self.seen = 0.0  # time of the latest update (the grid's "now")
+        self.start_seen: float | None = None  # the update before the one that saw Start
         self.beat0 = 0.0
         self.tempo = 120.0
         self.playing = False
@@ -146,7 +147,7 @@ class BeatGrid:
         if not (math.isfinite(t) and math.isfinite(beat) and math.isfinite(tempo)) or tempo <= 0:
             return False  # a nonsensical reading: keep the last good timeline
         was_running = self.running
-        self.seen = t
+        before, self.seen = (self.seen if self.t0 is not None else None), t
         if self.t0 is None:
             predicted = None
         else:
@@ -158,16 +159,20 @@ class BeatGrid:
         self.reanchors += 1
         if self.running and not was_running:
             self.next_tick = None  # (re)started: the next grid point, or one just passed
+            self.start_seen = before  # Start came after this (None: the session was playing)
         elif predicted is not None and beat < predicted - 1.0 / self.per_beat:
             self.next_tick = None  # the beat jumped back (a new session, a forced beat)
         return True
 
     def _first_tick(self) -> int:
-        """After Start: the first grid point at most LATE seconds (and less than a tick) ago."""
+        """After Start: the first grid point since the last update that saw the session
+        stopped (Start came after it), at most LATE seconds and half a tick ago; joining a
+        session that plays already, the next grid point."""
         assert self.t0 is not None
-        late = min(LATE * self.tempo / 60.0, 0.5 / self.per_beat)
-        here = self.beat_at(self.seen) - self.offset_beats()
-        return math.ceil((here - late) * self.per_beat - 1e-9)
+        since = self.seen if self.start_seen is None else max(self.start_seen, self.seen - LATE)
+        here = self.beat_at(since) - self.offset_beats()
+        here = max(here, self.beat_at(self.seen) - self.offset_beats() - 0.5 / self.per_beat)
+        return math.ceil(here * self.per_beat - 1e-9)
 
     def offset_beats(self) -> float:
         return self.offset * self.tempo / 60.0

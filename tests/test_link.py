@@ -119,10 +119,10 @@ def test_a_start_seen_late_sends_at_most_the_last_grid_point_never_older_ones() 
 
 
 def test_offset_shifts_every_tick() -> None:
-    plain = np.array(run_grid(BeatGrid(2), steady(120), until=2.0))
     early = np.array(run_grid(BeatGrid(2, offset=-0.03), steady(120), until=2.0))
-    n = min(plain.size, early.size)
-    assert n >= 7 and np.allclose(early[:n] - plain[:n], -0.03)
+    on_grid = (early + 0.03) * 4  # 4 ticks a second
+    assert early.size >= 7 and np.allclose(on_grid, np.round(on_grid))
+    assert np.allclose(np.diff(early), 0.25)
 
 
 def test_jumps_and_stalls_never_burst() -> None:
@@ -328,11 +328,14 @@ def test_ticks_follow_the_peers_tempo_phase_and_transport(lan: Lan) -> None:
     started = peer.report()
     resumed = peer.wait_ticks(6, after=started["beat"])
     assert np.median(np.abs(phase_errors_ms(resumed, per_beat))) < 20.0
-    all_err = phase_errors_ms(ticks + after + resumed, per_beat)
-    p50, p99 = np.percentile(np.abs(all_err), [50, 99])
-    print(f"\nLink → ticks over UDP (namespaces): {all_err.size} ticks, phase error vs the "
-          f"peer's beat: median {np.median(all_err):+.2f} ms, |p50| {p50:.2f} ms, |p99| "
-          f"{p99:.2f} ms; CPU {cpu()}")
+    # the figures: the steady ticks, and apart from them the first after Start (a grid point
+    # passed between the bridge's last two readings of the session goes out late, at once)
+    steady = phase_errors_ms(ticks + after + resumed[1:], per_beat)
+    p50, p99 = np.percentile(np.abs(steady), [50, 99])
+    print(f"\nLink → ticks over UDP (namespaces): {steady.size} ticks, phase error vs the "
+          f"peer's beat: median {np.median(steady):+.2f} ms, |p50| {p50:.2f} ms, |p99| "
+          f"{p99:.2f} ms, max {np.abs(steady).max():.2f} ms; first tick after Start "
+          f"{phase_errors_ms(resumed[:1], per_beat)[0]:+.2f} ms; CPU {cpu()}")
 
     # the peer vanishes (killed: no goodbye); the bridge says so and keeps the session going
     peer.proc.kill()
@@ -369,9 +372,11 @@ def test_follow_tempo_sets_the_daemons_rate_and_offset_moves_the_ticks(lan: Lan)
     assert peer.ticks() == []  # --follow-tempo sends no ticks
     stop_cleanly(follower, follower_said, signal.SIGTERM)
 
-    # --offset -100: the ticks go out 100 ms ahead of the beat (a second bridge, from c)
-    peer.send(playing=True)
-    early, early_said = start_bridge(c, b, "--per-beat", "1", "--offset", "-100")
+    # --offset -100: the ticks go out 100 ms ahead of the beat (a second bridge, from c).
+    # Link shares Start/Stop as it happens, so a peer joining a playing session counts it as
+    # stopped until its next Start: --no-start-stop ticks at once.
+    early, early_said = start_bridge(c, b, "--per-beat", "1", "--offset", "-100",
+                                     "--no-start-stop")
     peer.peers(1)
     begun = peer.report()["beat"]
     ticks = peer.wait_ticks(6, after=begun + 1.0)[1:]
