@@ -73,6 +73,7 @@ def test_the_import_contracts_hold() -> None:
     ("daemon/protocol/_probe.py", "import charmix.daemon.engine.vocab"),  # the kernel upwards
     ("controllers/_probe.py", "from charmix.daemon.engine import model"),  # a bridge: onnxruntime
     ("daemon/live/_probe.py", "from charmix.daemon.client import discovery"),  # daemon → client
+    ("controllers/_probe.py", "import aalink"),  # Link (GPL): only controllers/abletonlink.py
 ])
 def test_a_deliberate_violation_fails_the_linter(tmp_path: Path, where: str, imports: str) -> None:
     """A copy of the tree with one forbidden import inside a function: lint-imports must fail."""

@@ -270,7 +270,8 @@ LIGHT = textwrap.dedent(
     import json, sys
     for name in sys.argv[1:]:
         __import__(name)
-    print(json.dumps(sorted(m for m in ("onnxruntime", "torch", "numpy") if m in sys.modules)))
+    print(json.dumps(sorted(m for m in ("onnxruntime", "torch", "numpy", "aalink")
+                            if m in sys.modules)))
     """
 )
 
@@ -282,13 +283,18 @@ LIGHT = textwrap.dedent(
         (["charmix.daemon.protocol", "charmix.daemon.protocol.endpoint",
           "charmix.daemon.common.signals", "charmix.daemon.runtime.config",
           "charmix.controllers.sender", "charmix.controllers.midi.bridge",
-          "charmix.controllers.leap", "charmix.controllers.commands"], []),
+          "charmix.controllers.leap", "charmix.controllers.commands",
+          "charmix.controllers.ticks", "charmix.controllers.midi.clock"], []),
         (["charmix.daemon.cli"], []),  # `charmix --help`: not even numpy
+        # the daemon: its engine, never the Link binding (GPL; only `charmix link` loads it)
+        (["charmix.daemon.runtime.daemon", "charmix.daemon.runtime.command"],
+         ["numpy", "onnxruntime"]),
     ],
 )
 def test_bridges_and_help_load_no_onnxruntime(tmp_path: Path, modules: list[str],
                                               allowed: list[str]) -> None:
-    """protocol → config → controls → engine → model once pulled onnxruntime into every bridge."""
+    """protocol → config → controls → engine → model once pulled onnxruntime into every bridge.
+    The daemon, the bridges and --help never load aalink either (GPL: only `charmix link` may)."""
     proc = run([sys.executable, "-c", LIGHT, *modules], tmp_path)
     assert proc.returncode == 0, proc.stderr
     heavy = set(json.loads(proc.stdout.splitlines()[-1]))
@@ -303,7 +309,8 @@ EVERY_HELP = textwrap.dedent(
 
     from charmix.daemon.cli import app, main
 
-    HEAVY = ("numpy", "onnxruntime", "aiohttp", "zeroconf", "tkinter", "mido", "torch", "onnx")
+    HEAVY = ("numpy", "onnxruntime", "aiohttp", "zeroconf", "tkinter", "mido", "torch", "onnx",
+             "aalink")
     paths = [[]]
     for name, command in typer.main.get_command(app).commands.items():
         paths.append([name])
@@ -329,7 +336,7 @@ def test_help_of_every_command_imports_nothing_heavy(tmp_path: Path) -> None:
     proc = run([sys.executable, "-c", EVERY_HELP], tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.splitlines()[-1])
-    assert {"", "daemon", "monitor", "mouse", "midi", "web", "replay", "render"} <= set(
+    assert {"", "daemon", "monitor", "mouse", "midi", "web", "link", "replay", "render"} <= set(
         report["codes"]), report["codes"]
     assert all(code == 0 and size > 200 for code, size in report["codes"].values()), report
     assert report["heavy"] == [], f"--help imported {report['heavy']}"
