@@ -52,6 +52,7 @@ class LinkOptions:
     tempo: float = 120.0  # the session's tempo while this bridge is alone in it
     follow_tempo: bool = False
     start_stop: bool = True  # follow the session's start/stop (Link "Start Stop Sync")
+    resend: float = 2.0  # s between re-sends of the rate (0: only when it changes)
 
 
 @dataclass(frozen=True)
@@ -133,17 +134,26 @@ class LinkBridge:
         self.readings = 0
         self.dropped = 0  # readings dropped (preempted between the clock samples)
         self.rate: float | None = None
+        self.next_resend = 0.0
 
     def stop(self) -> None:
         self.stopping = True
 
-    def _follow(self, r: Reading) -> None:
-        """--follow-tempo: the daemon's rate from the session's tempo (0 while stopped)."""
-        on = r.playing or not self.options.start_stop
-        rate = round(r.tempo / 60.0 * self.options.per_beat, 3) if on else 0.0
+    def _rate(self, r: Reading) -> None:
+        """The daemon's rate: 0 (this bridge's ticks are its clock), or with --follow-tempo the
+        session's tempo in characters a second (0 while stopped). Sent when it changes, and
+        again every `resend` seconds as an event (sent even while ticks flow), so that a daemon
+        started or restarted after the bridge goes over to its clock too."""
+        rate = 0.0
+        if self.ticker is None and (r.playing or not self.options.start_stop):
+            rate = round(r.tempo / 60.0 * self.options.per_beat, 3)
         if rate != self.rate:
             self.rate = rate
             self.sender.set(RATE, rate)
+            self.next_resend = r.t + self.options.resend
+        elif self.options.resend > 0 and r.t >= self.next_resend:
+            self.sender.event(RATE, rate)
+            self.next_resend = r.t + self.options.resend
 
     def step(self, link: aalink.Link) -> Reading | None:
         """Read the session once and pass it on (the grid, or the rate)."""
@@ -154,8 +164,7 @@ class LinkBridge:
         self.readings += 1
         if self.ticker is not None:
             self.ticker.change(lambda: self.grid.update(r.t, r.beat, r.tempo, r.playing))
-        else:
-            self._follow(r)
+        self._rate(r)
         self.status.show(r, self.ticker.ticks if self.ticker else None, self.rate)
         return r
 
@@ -167,7 +176,7 @@ class LinkBridge:
         link.start_stop_sync_enabled = o.start_stop
         link.enabled = True
         if self.ticker is not None:
-            self.ticker.start()  # the daemon is set to rate 0: this bridge is its clock
+            self.ticker.start(external_clock=False)  # step() sets the daemon to rate 0
         try:
             while not self.stopping:
                 self.step(link)

@@ -379,6 +379,7 @@ def link(
         bool, Opt(help="Follow the session's Start/Stop (Link's Start Stop Sync): stopped = "
                   "paused. --no-start-stop plays whatever the transport does.")
     ] = True,
+    resend: ResendOpt = 2.0,
 ) -> None:
     """Follow an Ableton Link session: /charmix/tick on the beat grid, N characters a beat.
 
@@ -403,7 +404,7 @@ def link(
     sender = Sender([r.target for r in found])
     follow(sender, found, say)  # a named daemon that restarts elsewhere is followed
     options = abletonlink.LinkOptions(beat_rate, quantum, offset, tempo, follow_tempo,
-                                      start_stop)
+                                      start_stop, resend)
     how = (f"rate = tempo × {beat_rate:g}/60" if follow_tempo
            else f"{beat_rate:g} ticks a beat, offset {offset:+g} ms")
     typer.echo(f"charmix link: joining the Link session (quantum {quantum:g}; {how}) → "

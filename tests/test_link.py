@@ -383,3 +383,55 @@ def test_follow_tempo_sets_the_daemons_rate_and_offset_moves_the_ticks(lan: Lan)
     err = phase_errors_ms(ticks, 1)
     assert np.median(err) == pytest.approx(-100.0, abs=25.0), err
     stop_cleanly(early, early_said)
+
+
+@needs_aalink
+def test_the_daemons_characters_land_on_the_beat(lan: Lan, tiny_model_dir: Path) -> None:
+    """End to end: the peer's session → `charmix link` (namespace a) → ticks over the LAN → a
+    real `charmix daemon` (namespace b) → its character frames → the peer, which stamps each
+    character with its own beat at arrival. The characters' phase error is the bridge's plus
+    the daemon's tick-to-character latency."""
+    a, b = lan.host("a"), lan.host("b")
+    peer = Peer(b)
+    daemon = b.popen([CHARMIX, "daemon", "--models-dir", str(tiny_model_dir), "--listen",
+                      "0.0.0.0:7770", "--allow", "10.77.0.0/24", "--send", f"127.0.0.1:{PORT}",
+                      "--rate", "20", "--no-echo", "--status-every", "0"],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    daemon_said = Lines(daemon.stderr)
+    bridge = a.popen([CHARMIX, "link", "--to", f"{b.ip}:7770", "--per-beat", "2"],
+                     env={"PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.PIPE, text=True)
+    said = Lines(bridge.stderr)
+    peer.peers(1)
+    chars = path("char")
+    daemon_said.wait(lambda lines: any("control in" in line for line in lines), 60,
+                     "the daemon to listen")
+    up = peer.report()["beat"]
+
+    def silent() -> bool:
+        """The daemon went over to the bridge's clock (the bridge's rate 0, re-sent every 2 s
+        in case the daemon came up after it): no character for a beat."""
+        last = max((e["beat"] for e in list(peer.out.items) if e.get("address") == chars),
+                   default=up)
+        return peer.report()["beat"] > max(last, up) + 1.0
+
+    deadline = time.monotonic() + 60
+    while not silent():
+        assert time.monotonic() < deadline, "the daemon never went over to the bridge's clock"
+    peer.send(tempo=100.0)
+    peer.send(playing=True)
+    started = peer.report()["beat"]
+    peer.out.wait(lambda items: sum(1 for e in items if e.get("address") == chars
+                                    and e["beat"] > started) >= 16, 60, "16 characters")
+    got = [e for e in peer.out.items if e.get("address") == chars and e["beat"] > started]
+    err = phase_errors_ms(got[1:], 2)
+    p50, p99 = np.percentile(np.abs(err), [50, 99])
+    print(f"\nLink → charmix link → daemon → characters (namespaces): {err.size} characters, "
+          f"phase error vs the peer's beat: median {np.median(err):+.2f} ms, |p50| {p50:.2f} "
+          f"ms, |p99| {p99:.2f} ms; CPU {cpu()}")
+    grid = np.round(np.array([e["beat"] for e in got[1:]]) * 2)
+    assert np.median(np.diff(grid)) == 1  # a character per grid point
+    assert np.median(np.abs(err)) < 30.0, err
+    stop_cleanly(bridge, said)
+    daemon.send_signal(signal.SIGINT)
+    assert daemon.wait(30) == 0, daemon_said.items[-5:]

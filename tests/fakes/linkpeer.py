@@ -19,11 +19,11 @@ import json
 import sys
 
 import aalink
-from pythonosc.osc_message import OscMessage
+from pythonosc.osc_packet import OscPacket
 
 
 def emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.write(json.dumps(obj, default=repr) + "\n")  # blobs in a frame: their repr
     sys.stdout.flush()
 
 
@@ -34,12 +34,13 @@ class Inbox(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: object) -> None:
         beat = self.link.beat  # first: the arrival, as close as this process can read it
         try:
-            msg = OscMessage(data)
-            address, args = msg.address, list(msg.params)
-        except Exception:  # noqa: BLE001 - the test counts it
-            address, args = "?", []
-        emit({"address": address, "args": args, "beat": beat, "tempo": self.link.tempo,
-              "playing": self.link.playing})
+            messages = [(m.message.address, list(m.message.params))
+                        for m in OscPacket(data).messages]  # a message, or a daemon's frame
+        except Exception:  # noqa: BLE001 - the test sees "?"
+            messages = [("?", [])]
+        for address, args in messages:
+            emit({"address": address, "args": args, "beat": beat, "tempo": self.link.tempo,
+                  "playing": self.link.playing})
 
 
 async def main(port: int) -> None:
