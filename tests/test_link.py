@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import math
 import os
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes.osc_receiver import path
+from fakes.osc_receiver import OscReceiver, path
 from netns import Host, Lan, venv_bin
 
 from charmix.controllers.ticks import LATE, BeatGrid
@@ -360,12 +361,18 @@ def test_follow_tempo_sets_the_daemons_rate_and_offset_moves_the_ticks(lan: Lan)
     peer.send(playing=True)
 
     def rate(value: float) -> Callable[[list], bool]:
-        return lambda items: any(e.get("address") == RATE and e["args"] == [value]
-                                 for e in items)
+        return lambda items: any(e.get("address") == RATE and len(e["args"]) == 1
+                                 and abs(e["args"][0] - value) < 1e-3 for e in items)  # f32
 
     peer.out.wait(rate(3.0), 60, "rate 3 (90 BPM × 2 / 60)")
     peer.send(tempo=150.0)
     peer.out.wait(rate(5.0), 60, "rate 5 (150 BPM × 2 / 60)")
+    # absurd tempos from a peer: Link keeps every tempo within 20–999 BPM, and so does the rate
+    peer.send(tempo=0.0)
+    peer.out.wait(rate(0.667), 60, "rate 0.667 (0 BPM, clamped by Link to 20)")
+    peer.send(tempo=5000.0)
+    peer.out.wait(rate(33.3), 60, "rate 33.3 (5000 BPM, clamped by Link to 999)")
+    assert follower.poll() is None
     peer.send(playing=False)
     n = len(peer.out.items)
     peer.out.wait(lambda items: rate(0.0)(items[n:]), 60, "rate 0 after Stop")
@@ -375,6 +382,7 @@ def test_follow_tempo_sets_the_daemons_rate_and_offset_moves_the_ticks(lan: Lan)
     # --offset -100: the ticks go out 100 ms ahead of the beat (a second bridge, from c).
     # Link shares Start/Stop as it happens, so a peer joining a playing session counts it as
     # stopped until its next Start: --no-start-stop ticks at once.
+    peer.send(tempo=120.0)  # a beat of 500 ms: -100 ms is a fifth of it, not a wrap-around
     early, early_said = start_bridge(c, b, "--per-beat", "1", "--offset", "-100",
                                      "--no-start-stop")
     peer.peers(1)
@@ -435,3 +443,50 @@ def test_the_daemons_characters_land_on_the_beat(lan: Lan, tiny_model_dir: Path)
     stop_cleanly(bridge, said)
     daemon.send_signal(signal.SIGINT)
     assert daemon.wait(30) == 0, daemon_said.items[-5:]
+
+
+# -- the bridge's own logic, on a stand-in session (no Link, no network but loopback) -------
+class FakeSession:
+    """What LinkBridge.step reads of an aalink.Link."""
+
+    def __init__(self) -> None:
+        self.beat, self.tempo, self.playing, self.num_peers = 0.0, 120.0, False, 0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        self.t += 0.0001
+        return self.t
+
+
+@needs_aalink
+def test_status_line_and_the_rate_re_sent_for_a_late_daemon() -> None:
+    """--follow-tempo's rate from the tempo (0 while stopped), sent on change and re-sent every
+    --resend s; the status line (a line per change off a terminal)."""
+    from charmix.controllers.abletonlink import LinkBridge, LinkOptions
+    from charmix.controllers.sender import Sender
+
+    session, clock, out = FakeSession(), Clock(), io.StringIO()
+    with OscReceiver() as rx, Sender([("127.0.0.1", rx.port)]) as sender:
+        bridge = LinkBridge(sender, LinkOptions(per_beat=2, follow_tempo=True, resend=1.0),
+                            out=out, now=clock)
+        bridge.step(session)
+        rx.wait_for("rate")
+        session.tempo, session.playing, session.num_peers, session.beat = 90.0, True, 2, 5.5
+        bridge.step(session)
+        assert bridge.rate == 3.0
+        for _ in range(3):  # the same rate, once a second of the bridge's clock
+            clock.t += 1.0
+            bridge.step(session)
+        deadline = time.monotonic() + 30
+        while len([m for m in rx.of("rate") if m.params == (3.0,)]) < 4:
+            assert time.monotonic() < deadline, rx.of("rate")
+            time.sleep(0.01)
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "charmix link: 0 peers · 120.0 BPM · beat 0.00 of 4 ●○○○ · stopped · rate 0 char/s",
+        "charmix link: 2 peers · 90.0 BPM · beat 1.50 of 4 ○●○○ · playing · rate 3 char/s",
+    ]
