@@ -270,6 +270,10 @@ def web(
     anchor: AnchorOpt = None,
     width: WidthOpt = 0.5,
     qr: Annotated[bool, Opt(help="Print a QR code of the LAN address.")] = True,
+    wall: Annotated[
+        bool, Opt(help="Print the address (and QR code) of /wall, the full-screen display "
+                  "page for projectors and kiosks, instead of the phone page's.")
+    ] = False,
     max_rate: MaxRateOpt = 100.0,
     resend: ResendOpt = 0.0,
     query_timeout: QueryTimeoutOpt = 0.5,
@@ -278,6 +282,7 @@ def web(
     """Steer and watch from a phone or browser: an XY pad, sliders and the live Figure-1 view.
 
     Open the printed address (or scan the QR code); several pages can share the pad.
+    /wall on the same address is the display page for projectors (--wall prints it).
     """
     from charmix.controllers.web.control import CONTROL_MODES, parse_rest
     from charmix.daemon.protocol.endpoint import parse_endpoint
@@ -323,7 +328,7 @@ def web(
     bridge = web_bridge.WebBridge(link, sender, names, options)
 
     def ready(port: int) -> None:
-        urls = web_bridge.lan_urls(here.host, port)
+        urls = [u + ("wall" if wall else "") for u in web_bridge.lan_urls(here.host, port)]
         for url in urls:
             typer.echo(f"charmix web: open {url}")
         lan = [u for u in urls if "//127." not in u and "//[::1]" not in u]
