@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from fakes.osc_receiver import OscReceiver, Received, path
 from helpers import free_udp_port
+from pythonosc.osc_message_builder import OscMessageBuilder
 from test_controllers_daemon import Daemon
 from web_helpers import CHROMIUM, CHROMIUM_ARGS, Bridge, chromium_or_skip, wait_js
 
@@ -292,3 +293,35 @@ def test_wall_bad_input_renders_with_defaults(daemon: Daemon, browser) -> None:
             wall.close()
         out = bridge.close()
     assert "not understood" in out
+
+
+def test_wall_light_plain_title_and_drift(daemon: Daemon, browser) -> None:
+    bridge = Bridge(daemon.control)
+    wall = Wall(browser, bridge.url + "wall?theme=light&colour=plain&caret=0&fade=0&drift=6"
+                "&title=1&lines=6&font=monospace&fig=left")
+    try:
+        wall.wait("window.charmix.text().length >= 20", what="text")
+        look = wall.page.evaluate("""(() => {
+            const body = getComputedStyle(document.body);
+            const runs = document.querySelectorAll('#runs span');
+            return { bg: body.backgroundColor, fg: body.color,
+              colours: [...new Set([...runs].map(s => getComputedStyle(s).color))],
+              caret: getComputedStyle(document.getElementById('caret')).display,
+              fig: document.getElementById('fig').getBoundingClientRect().width > 0,
+              drift: document.getElementById('block').style.transform };
+        })()""")
+        assert look["bg"] == "rgb(245, 243, 238)" and look["colours"] == [look["fg"]]
+        assert look["caret"] == "none" and look["fig"] and look["drift"].startswith("translate(")
+        assert wall.state()["ignored"] == [] and wall.state()["rows"] <= 8
+        # a score's scene/cue title, if one arrives (optional: nothing depends on it)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            progress = OscMessageBuilder(path("score/progress"))
+            progress.add_arg("Act II: the storm")
+            progress.add_arg(0.5)
+            udp.sendto(progress.build().dgram, ("127.0.0.1", bridge.frames_port))
+        wall.wait("window.charmix.state().title === 'Act II: the storm'", what="the title")
+        assert wall.page.inner_text("#title") == "Act II: the storm"
+        assert wall.errors == []
+    finally:
+        wall.close()
+        bridge.close()
