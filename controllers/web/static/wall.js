@@ -174,6 +174,7 @@
     showTitle();
     daemon(m.up, m.seen);
     dirtyFig = dirtyBar = true;
+    schedule();
   }
 
   function daemon(up, voices) {
@@ -205,6 +206,7 @@
     if (Array.isArray(m.p)) S.p = m.p;
     if (Array.isArray(m.w)) { S.w = m.w; dirtyBar = true; }
     dirtyFig = true;
+    schedule();
   }
 
   function showTitle() {
@@ -228,7 +230,8 @@
     const cols = Math.ceil(el.text.clientWidth / cw), rows = Math.ceil(h / lh) + 1;
     budget = Math.max(200, Math.min(HARD_MAX, Math.ceil(cols * rows * 1.5)));
     S.cols = cols; S.rows = rows;
-    dirtyFig = true;
+    dirtyFig = dirtyBar = true;
+    schedule();
   }
 
   // -- drawing -----------------------------------------------------------------------------
@@ -313,21 +316,23 @@
     el.block.style.transform = `translate(${x.toFixed(1)}px, ${y.toFixed(1)}px)`;
   }
 
-  let paints = 0, lastDrift = -1e9;
-  function paint(now) {
-    requestAnimationFrame(paint);
+  // An animation frame is asked for only when something changed: an idle wall costs nothing
+  // between characters (a loop at the display's rate cost ~2% of a core per wall, unrendered).
+  let paints = 0, asked = false;
+  function schedule() { if (!asked) { asked = true; requestAnimationFrame(paint); } }
+  function paint() {
+    asked = false;
     paints++;
     const drew = drawText();
     if (dirtyBar && cfg.weights) { drawBar(); dirtyBar = false; }
     if (dirtyFig && cfg.fig !== "none") { drawFig(); dirtyFig = false; }
-    if (now - lastDrift > 1000) { lastDrift = now; drift(now); }
     if (drew || pendingRx.length) {
       const t = performance.timeOrigin + performance.now();
       for (const rx of pendingRx) { lat[latCount % LAT_SAMPLES] = t - rx; latCount++; }
       pendingRx.length = 0;
     }
   }
-  window.addEventListener("resize", () => { fitFont(); });
+  window.addEventListener("resize", () => { fitFont(); dirtyBar = true; schedule(); });
   // nothing to click: a kiosk's stray touch or key does nothing (no context menu, no drag)
   for (const ev of ["contextmenu", "dragstart", "selectstart"]) window.addEventListener(ev, (e) => e.preventDefault());
 
@@ -349,5 +354,6 @@
   if (ignored.length) note("");
   document.fonts && document.fonts.ready.then(fitFont);
   connect();
-  requestAnimationFrame(paint);
+  schedule();
+  if (cfg.drift) { drift(performance.now()); setInterval(() => drift(performance.now()), 1000); }
 })();
