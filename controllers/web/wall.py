@@ -119,6 +119,15 @@ class Walls:
             self.tee.states.append(feed)
         return feed
 
+    def _forget(self, voice: int) -> None:
+        """The last wall of a voice left: stop decoding its frames (a client asking for every
+        voice in turn must not leave 64 feeds decoding every datagram)."""
+        if any(v == voice for _, _, v in self.boxes.values()):
+            return
+        feed = self.feeds.pop(voice, None)
+        if feed is not None:
+            self.tee.states.remove(feed)
+
     def _hello(self, voice: int, asked: str | None) -> str:
         feed = self._feed(voice)
         return json.dumps({
@@ -143,7 +152,7 @@ class Walls:
         box = self.outbox(ws)
         self.boxes[client.id] = (box, client, voice)
         writer = asyncio.ensure_future(box.run())
-        box.put(self._hello(voice, asked), client)
+        box.put(self._hello(voice, None if asked is None else asked[:40]), client)
         try:
             async for msg in ws:  # a wall sends nothing: whatever comes is counted, ignored
                 if msg.type == WSMsgType.ERROR:
@@ -151,6 +160,7 @@ class Walls:
                 self.ignored += 1
         finally:
             self.boxes.pop(client.id, None)
+            self._forget(voice)
             self.bridge.dropped += client.dropped
             box.ready.set()
             writer.cancel()
