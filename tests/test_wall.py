@@ -190,13 +190,19 @@ def test_wall_per_voice_survives_daemon_kill_and_bridge_restart(tiny_models: dic
         for wall in walls:
             wall.wait("window.charmix.state().conn === 'waiting'", what="the daemon's absence")
             assert wall.page.is_visible("#conn")
+        late = Wall(browser, bridge.url + "wall?voice=1")  # a screen switched on meanwhile
+        walls.append(late)
+        late.wait("window.charmix.state().waiting === 'waiting for the charmix daemon…'",
+                  what="the quiet message of a wall with no daemon")
+        assert late.page.is_visible("#waiting") and late.state()["received"] == 0
         back = daemon.start()
         for wall in walls:
             wall.more_text(20)
         writing = time.monotonic()
         print(f"\nwalls writing again {writing - back:.2f} s after the daemon's return "
               f"(upper bound: {len(walls)} pages polled in turn)")
-        for k, wall in enumerate(walls):
+        assert not late.page.is_visible("#waiting")
+        for k, wall in zip((0, 1, 1), walls, strict=True):
             text = wall.page.evaluate("window.charmix.text()")
             assert_daemon_text(daemon.out, text[-40:], k)  # the new daemon's text
 
@@ -208,7 +214,7 @@ def test_wall_per_voice_survives_daemon_kill_and_bridge_restart(tiny_models: dic
         for wall in walls:
             wall.wait("window.charmix.state().conn === 'live'", timeout=30, what="live again")
             wall.more_text(20)
-        assert [w.state()["voice"] for w in walls] == [0, 1]
+        assert [w.state()["voice"] for w in walls] == [0, 1, 1]
         # Chromium itself logs each refused WebSocket while the bridge is away; nothing else
         errors = [e for w in walls for e in w.errors if "ERR_CONNECTION_REFUSED" not in e]
         assert errors == []
