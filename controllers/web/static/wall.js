@@ -296,7 +296,7 @@
     const [g, W, H] = fit(el.fig);
     g.clearRect(0, 0, W, H);
     const fg = getComputedStyle(document.body).color, rows = S.models.length + 1, gap = 2;
-    const rowH = (H - gap * rows) / rows, label = Math.min(120, W * 0.12);
+    const rowH = (H - gap * rows) / rows, label = Math.max(50, Math.min(120, W * 0.25));
     g.font = `${Math.max(9, Math.min(16, rowH * 0.45))}px system-ui, sans-serif`; g.textBaseline = "middle";
     for (let r = 0; r < rows; r++) {
       const y = r * (rowH + gap), c = r === 0 ? fg : S.colours[r - 1] || UNKNOWN;
