@@ -34,9 +34,20 @@ pytestmark = pytest.mark.timeout(300)  # the first test also trains the tiny mod
 SCREENS = {"1080p": {"width": 1920, "height": 1080}, "2160p": {"width": 3840, "height": 2160}}
 
 
+def roomy(out: OscReceiver) -> OscReceiver:
+    """A large receive buffer for this process's receiver, so a loaded machine (this test's
+    Chromium, other work) loses fewer of the daemon's datagrams before the thread reads them."""
+    for option in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
+        with contextlib.suppress(OSError):
+            out.sock.setsockopt(socket.SOL_SOCKET, option, 8 << 20)
+            break
+    return out
+
+
 @pytest.fixture(scope="module")
 def daemon(tiny_models: dict[str, Path]) -> Iterator[Daemon]:
     with contextlib.closing(Daemon(tiny_models)) as d:
+        roomy(d.out)
         yield d
 
 
@@ -92,18 +103,47 @@ def assert_daemon_text(out: OscReceiver, text: str, voice: int = 0) -> str:
     return "".join(m.params[0] for m in stream(out, voice))
 
 
+def lost_steps(out: OscReceiver, voice: int = 0) -> int:
+    """Gaps in the steps this process's receiver got (a restart's step 0 is not a gap)."""
+    steps = [m.params[0] for m in out.of("step" if voice == 0 else f"voice/{voice}/step")]
+    return sum(b > a + 1 for a, b in zip(steps, steps[1:], strict=False))
+
+
+def check_wall(wall: Wall, out: OscReceiver, voice: int = 0, n: int = 150,
+               attempts: int = 3) -> tuple[str, list[int]]:
+    """The newest `n` characters on the wall are the daemon's, in order, each attributed to
+    the model with the largest share of its /charmix/attribution. A datagram lost on its way to
+    this test's receiver (a loaded machine) leaves a stretch that cannot be checked: then a
+    later stretch is (at most `attempts`), never a looser comparison; so does a frame the bridge
+    dropped because the page fell behind (counted by the page as `gaps`). With nothing lost, a
+    difference fails at once."""
+    prefix = "" if voice == 0 else f"voice/{voice}/"
+    for attempt in range(attempts):
+        if attempt:
+            wall.more_text(n)
+        else:
+            wall.wait(f"window.charmix.text().length >= {n}", what=f"{n} characters")
+        text, writers = wall.page.evaluate("[window.charmix.text(), window.charmix.writers()]")
+        text, writers = text[-n:], writers[-n:]
+        try:
+            sent = assert_daemon_text(out, text, voice)
+            at = sent.rfind(text)
+            shares = [m.params for m in out.of(prefix + "attribution")][at:at + n]
+            assert writers == [max(range(len(a)), key=a.__getitem__) for a in shares]
+            return text, writers
+        except AssertionError:
+            if attempt == attempts - 1 or lost_steps(out, voice) + wall.state()["gaps"] == 0:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_wall_shows_the_daemons_text_in_its_colours(daemon: Daemon, browser, screen: str,
                                                     tmp_path: Path) -> None:
     bridge = Bridge(daemon.control, "--view-only")
     wall = Wall(browser, bridge.url + "wall?fig=bottom&weights=1", screen)
     try:
-        wall.wait("window.charmix.text().length >= 150", what="150 characters on the wall")
-        text, writers = wall.page.evaluate("[window.charmix.text(), window.charmix.writers()]")
-        sent = assert_daemon_text(daemon.out, text)
-        at = sent.find(text)
-        attribution = [m.params for m in daemon.out.of("attribution")][at:at + len(text)]
-        assert writers == [max(range(len(a)), key=a.__getitem__) for a in attribution]
+        check_wall(wall, daemon.out)  # the daemon's text, in order, each char by its writer
         spans = wall.page.evaluate("[...document.querySelectorAll('#runs span')].map("
                                    "s => [Number(s.dataset.who), getComputedStyle(s).color])")
         assert spans
@@ -139,7 +179,7 @@ class RestartableDaemon:
 
     def __init__(self, models: dict[str, Path]) -> None:
         self.control = f"127.0.0.1:{free_udp_port()}"
-        self.out = OscReceiver()
+        self.out = roomy(OscReceiver())
         self.args = [sys.executable, "-m", "charmix.daemon.cli", "daemon"]
         for model in models.values():
             self.args += ["--model", str(model)]
@@ -182,9 +222,8 @@ def test_wall_per_voice_survives_daemon_kill_and_bridge_restart(tiny_models: dic
         assert any(line.rstrip().endswith(f":{bridge.port}/wall") for line in bridge.log)
         walls = [Wall(browser, bridge.url + "wall"), Wall(browser, bridge.url + "wall?voice=1")]
         for k, wall in enumerate(walls):  # a page per voice, each exactly its voice's text
-            wall.wait("window.charmix.text().length >= 60", what=f"voice {k}'s text")
+            check_wall(wall, daemon.out, k, 60)
             assert wall.state()["voice"] == k
-            assert_daemon_text(daemon.out, wall.page.evaluate("window.charmix.text()"), k)
 
         daemon.kill()  # kill -9: no goodbye; the bridge notices the silence
         for wall in walls:
@@ -203,8 +242,7 @@ def test_wall_per_voice_survives_daemon_kill_and_bridge_restart(tiny_models: dic
               f"(upper bound: {len(walls)} pages polled in turn)")
         assert not late.page.is_visible("#waiting")
         for k, wall in zip((0, 1, 1), walls, strict=True):
-            text = wall.page.evaluate("window.charmix.text()")
-            assert_daemon_text(daemon.out, text[-40:], k)  # the new daemon's text
+            check_wall(wall, daemon.out, k, 40)  # the new daemon's text
 
         port = bridge.port
         bridge.close()

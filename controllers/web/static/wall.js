@@ -120,7 +120,7 @@
 
   // -- state -------------------------------------------------------------------------------
   const S = { voice: cfg.voice, models: [], colours: [], vocab: "", mix: null, p: [], w: [],
-    title: null, up: null, received: 0, lastIndex: -1, hellos: 0 };
+    title: null, up: null, received: 0, lastIndex: -1, hellos: 0, lastStep: null, gaps: 0 };
   const pending = [];              // [char, writer] not drawn yet
   const pendingRx = [];
   const lat = new Float64Array(LAT_SAMPLES);
@@ -192,6 +192,8 @@
 
   function frame(m) {
     if (Array.isArray(m.chars) && Array.isArray(m.who)) {
+      // steps that never reached this page (the bridge drops a slow page's oldest frames)
+      if (S.lastStep !== null && Number.isInteger(m.s0) && m.s0 > S.lastStep + 1) S.gaps += m.s0 - S.lastStep - 1;
       for (let i = 0; i < m.chars.length; i++) {
         const c = typeof m.chars[i] === "string" ? m.chars[i] : "\ufffd";
         pending.push([c, Number.isInteger(m.who[i]) ? m.who[i] : -1]);
@@ -202,6 +204,7 @@
       if (Array.isArray(m.rx)) for (const t of m.rx) if (pendingRx.length < 1024) pendingRx.push(t);
       if (!live && S.up !== false) setConn("live", "");
     }
+    if (Number.isInteger(m.step)) S.lastStep = m.step;
     if (Array.isArray(m.mix)) S.mix = m.mix;
     if (Array.isArray(m.p)) S.p = m.p;
     if (Array.isArray(m.w)) { S.w = m.w; dirtyBar = true; }
@@ -342,7 +345,7 @@
     writers: () => [...el.runs.children].flatMap((s) => Array(s.firstChild.length).fill(s._who)),
     latencies: () => Array.from(lat.subarray(0, Math.min(latCount, LAT_SAMPLES))),
     state: () => ({ voice: S.voice, received: S.received, shown, budget, conn: connState,
-      up: S.up, models: S.models, weights: S.w, title: S.title, ignored: ignored.slice(),
+      up: S.up, gaps: S.gaps, models: S.models, weights: S.w, title: S.title, ignored: ignored.slice(),
       config: Object.assign({}, cfg), cols: S.cols, rows: S.rows, hellos: S.hellos,
       waiting: el.waiting.hidden ? "" : el.waiting.textContent }),
     frames: () => ({ paints }),
