@@ -41,6 +41,7 @@ BACKLOG = 256  # frames a page may fall behind before its oldest are dropped
 MAX_CLIENTS = 200
 SHUTDOWN = 1.0  # s the pages get to answer the close at shutdown
 REFUSAL_EVERY = 1.0  # s: a page is told at most this often why its messages are refused
+SILENT = 1.0  # s without a datagram: the daemon is asked every second (walls wait on its return)
 HEADERS = {
     "Cache-Control": "no-cache",
     "X-Content-Type-Options": "nosniff",
@@ -271,7 +272,7 @@ class WebBridge:
             await asyncio.sleep(TICK)
 
     def _housekeeping(self, now: float) -> None:
-        quiet = self.feed.last_rx is None or now - self.feed.last_rx > 2 * TICK + 1.0
+        quiet = self.feed.last_rx is None or now - self.feed.last_rx > SILENT
         # a silent daemon (restarted, say) is asked every second, not every RENEW_EVERY
         self.link.maintain(now, want_announce=quiet or not (self.feed.models and self.feed.vocab))
         self.arbiter.tick(now)
