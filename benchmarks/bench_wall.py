@@ -238,7 +238,10 @@ def main() -> int:
     ap.add_argument("--per-paint", type=int, default=100, help="the day's chars per frame")
     ap.add_argument("--query", default="fig=bottom&weights=1", help="the walls' URL parameters")
     ap.add_argument("--restarts", type=int, default=3, help="daemon kill -9 + restart trials")
+    ap.add_argument("--screen", default="1920x1080", help="the walls' size, e.g. 3840x2160")
     args = ap.parse_args()
+    width, _, height = args.screen.partition("x")
+    SCREEN.update(width=int(width), height=int(height))
     from playwright.sync_api import sync_playwright
 
     print(json.dumps({"cpu": cpu_line()}), flush=True)
@@ -258,8 +261,8 @@ def main() -> int:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for n in args.walls:
-                    result = {"rate": args.rate, **measure(browser, bridge, n, args.seconds,
-                                                                args.query),
+                    got = measure(browser, bridge, n, args.seconds, args.query)
+                    result = {"rate": args.rate, "screen": args.screen, **got,
                               "query": args.query}
                     print(json.dumps(result), flush=True)
                     results.append(result)
