@@ -253,6 +253,19 @@ def test_wall_per_voice_survives_daemon_kill_and_bridge_restart(tiny_models: dic
             wall.wait("window.charmix.state().conn === 'live'", timeout=30, what="live again")
             wall.more_text(20)
         assert [w.state()["voice"] for w in walls] == [0, 1, 1]
+
+        # a bridge frozen (SIGSTOP: its sockets stay open, nothing comes): the walls give up on
+        # the silent socket by themselves, say so, and are back when it thaws
+        bridge.proc.send_signal(signal.SIGSTOP)
+        try:
+            for wall in walls:
+                wall.wait("window.charmix.state().conn === 'reconnecting'", timeout=60,
+                          what="a frozen bridge noticed")
+        finally:
+            bridge.proc.send_signal(signal.SIGCONT)
+        for wall in walls:
+            wall.wait("window.charmix.state().conn === 'live'", timeout=60, what="live again")
+            wall.more_text(20)
         # Chromium itself logs each refused WebSocket while the bridge is away; nothing else
         errors = [e for w in walls for e in w.errors if "ERR_CONNECTION_REFUSED" not in e]
         assert errors == []

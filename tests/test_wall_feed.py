@@ -88,5 +88,8 @@ def test_a_voice_nobody_watches_stops_being_decoded_and_the_daemon_state_is_told
     walls.tick(now + 0.1)
     assert json.loads(told[-1])["up"] is True
     count = len(told)
-    walls.tick(now + 0.2)  # nothing changed: nothing sent
+    walls.tick(now + 0.2)  # nothing changed: nothing sent …
     assert len(told) == count
+    bridge.feed.last_rx = now + 5.1
+    walls.tick(now + 5.2)  # … until the keep-alive, which a wall takes as a sign of life
+    assert len(told) == count + 1 and json.loads(told[-1])["up"] is True

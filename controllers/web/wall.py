@@ -36,6 +36,8 @@ from charmix.controllers.web.feed import FrameFeed, finite
 from charmix.daemon import protocol
 
 QUIET = 2.0  # s without a datagram before the walls are told the daemon is gone
+KEEPALIVE = 5.0  # s: the daemon's state is repeated this often (a wall hearing nothing for 15 s
+#                  takes its socket for dead and connects again: wall.js STALE)
 WINDOW = 2.0  # s over which the voices that sent frames are collected
 MAX_WALLS = 64  # wall pages at once (beside the phones' MAX_CLIENTS)
 MAX_FEEDS = protocol.VOICES_MAX  # one feed per voice at most
@@ -100,6 +102,7 @@ class Walls:
         self.voices: list[int] = []  # the voices seen in the last full window
         self._window = time.monotonic()
         self.up: bool | None = None
+        self._told = -KEEPALIVE
         self.ignored = 0  # messages from walls (they send none)
         bridge.app.router.add_get("/wall", self._page)
         bridge.app.router.add_get("/wall/", self._page)
@@ -198,8 +201,8 @@ class Walls:
             self.seen.clear()
         else:
             voices = self.voices
-        if up != self.up or voices != self.voices:
-            self.up, self.voices = up, voices
+        if up != self.up or voices != self.voices or now - self._told >= KEEPALIVE:
+            self.up, self.voices, self._told = up, voices, now
             self._send(None, json.dumps({"t": "daemon", "up": up, "voices": voices}))
 
     def closing(self) -> list[Any]:

@@ -16,6 +16,10 @@
   const HARD_MAX = 40000;          // characters kept whatever the screen (a 4K wall at 8 px)
   const LAT_SAMPLES = 4096;
   const NOTE_FOR = 30000;          // ms the note about ignored parameters stays visible
+  // A connection can die without a close (a bridge machine frozen or gone from the network):
+  // the bridge says something at least every 5 s, so silence this long means start again.
+  const STALE = 15000;             // ms without a message on an open socket
+  const OPEN_WITHIN = 10000;       // ms a new socket may take to open
   const DRIFT_PERIODS = [3600e3, 5400e3];  // ms: x and y of the burn-in drift, slow and unsynced
   const UNKNOWN = "#808080";
   const $ = (id) => document.getElementById(id);
@@ -125,7 +129,7 @@
   const pendingRx = [];
   const lat = new Float64Array(LAT_SAMPLES);
   let latCount = 0, dirtyFig = true, dirtyBar = true, ws = null, retry = 500, everOpen = false;
-  let live = false, budget = 2000, connState = "connecting";
+  let live = false, budget = 2000, connState = "connecting", heard = 0, dialled = 0;
 
   // -- connection --------------------------------------------------------------------------
   function setConn(state, text) {
@@ -143,12 +147,24 @@
     setConn(everOpen ? "reconnecting" : "connecting", everOpen ? "reconnecting…" : "connecting…");
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const voice = S.voice === null ? "" : `?voice=${S.voice}`;
+    dialled = performance.now();
     try { ws = new WebSocket(`${proto}//${location.host}/wall/ws${voice}`); } catch (e) { return later(); }
-    ws.onopen = () => { everOpen = true; retry = 500; };
-    ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch (e) { return; } if (m && typeof m === "object") handle(m); };
+    ws.onopen = () => { everOpen = true; retry = 500; heard = performance.now(); };
+    ws.onmessage = (ev) => { heard = performance.now(); let m; try { m = JSON.parse(ev.data); } catch (e) { return; } if (m && typeof m === "object") handle(m); };
     ws.onclose = () => { ws = null; later(); };
     ws.onerror = () => {};
   }
+  function watchdog() {
+    if (!ws) return;
+    const now = performance.now();
+    if ((ws.readyState === 1 && now - heard > STALE) || (ws.readyState === 0 && now - dialled > OPEN_WITHIN)) {
+      const dead = ws; ws = null;
+      dead.onclose = dead.onmessage = null;
+      try { dead.close(); } catch (e) { /* already closing */ }
+      later();
+    }
+  }
+  setInterval(watchdog, 1000);
   function later() {
     const wait = retry; retry = Math.min(Math.max(retry * 2, 500), 2000);
     setConn("reconnecting", "reconnecting…");
