@@ -54,10 +54,11 @@ from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.engine.model import load_model
-from charmix.daemon.engine.modelformat import EMBEDDING_KEY, model_files
+from charmix.daemon.engine.model import StepModel
+from charmix.daemon.engine.modelformat import EMBEDDING_KEY
 from charmix.daemon.runtime.config import build
 from charmix.daemon.runtime.daemon import Daemon
+from charmix.daemon.runtime.startup import StartupError, load_models
 
 ROOT = Path(__file__).resolve().parent.parent
 PATHS = {a.path.removeprefix(protocol.PREFIX + "/"): a.path for a in protocol.TABLE}
@@ -112,6 +113,17 @@ def quiet_log() -> logging.Logger:
     log.addHandler(logging.NullHandler())
     log.propagate = False
     return log
+
+
+def daemon_models(models_dir: Path) -> list[StepModel]:
+    """Exactly the models `charmix daemon --models-dir DIR` plays, through the daemon's own
+    resolution (startup.load_models): a style-conditioned file in the folder (models/styles.onnx)
+    is left out as the daemon leaves it out, so every measure here steps the same six models the
+    daemon steps."""
+    try:
+        return load_models(build({"models_dir": models_dir}), quiet_log())
+    except StartupError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def in_process(models_dir: Path, sink: Sink, **cli: object) -> Daemon:
@@ -215,7 +227,7 @@ def bench_cold(models_dir: Path, n: int, pause: float = 0.05) -> tuple[float, fl
     """CPU µs per character of the models alone, stepped back to back and after a `pause` (as
     the daemon steps them at 1/pause chars/s): the difference is what the caches lose while the
     daemon sleeps, and it is most of the CPU the daemon uses at a performance rate."""
-    models = [load_model(p) for p in model_files(models_dir)]
+    models = daemon_models(models_dir)
     token = np.zeros(1, np.int64)
 
     def one() -> float:
@@ -249,7 +261,7 @@ def bench_torch(models_dir: Path, n: int) -> Rates:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    infos = [load_model(p).info for p in model_files(models_dir)]
+    infos = [m.info for m in daemon_models(models_dir)]
     nets = []
     for info in infos:
         v, emb = len(info.vocab), int(info.meta.get(EMBEDDING_KEY, 64))
@@ -383,7 +395,7 @@ def bench_tick(models_dir: Path, n: int) -> list[float]:
 
 def bench_weights(models_dir: Path, n: int, rate: float) -> list[float]:
     sink = Sink()
-    count = len(model_files(models_dir))
+    count = len(daemon_models(models_dir))
     targets = [np.eye(count)[0], np.eye(count)[1 % count]]
     p = Proc(models_dir, sink, "--rate", str(rate), "--slew", "0")
     latencies = []
@@ -458,9 +470,7 @@ def stage(name: str) -> None:
 
 
 def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
-    files = model_files(models_dir)
-    if not files:
-        raise SystemExit(f"no .onnx models in {models_dir}")
+    daemon_models(models_dir)  # the daemon's one-line error (no models, a bad file) and exit
     n = 1000 if quick else 5000
     rows: list[Row] = []
     raw = {}
@@ -564,7 +574,7 @@ def render(rows: list[Row], markdown: bool) -> str:
 
 
 def describe(models_dir: Path) -> str:
-    infos = [load_model(p).info for p in model_files(models_dir)]
+    infos = [m.info for m in daemon_models(models_dir)]
     sizes = sorted({f"{i.layers}x{i.hidden}" for i in infos})
     weights = sorted({i.weights for i in infos})
     cpu = next((line.split(":", 1)[1].strip() for line in
