@@ -77,3 +77,29 @@ def test_state_read_or_assigned_is_never_written_behind_the_callers_back(shipped
     m.bound = False
     m.h, m.c = kept_h.copy(), kept_c.copy()
     assert np.array_equal(m.step(token), bound)
+
+
+def test_the_step_path_override_is_said_in_one_line(shipped_models, monkeypatch, caplog):
+    """$CHARMIX_STEP_PATH=run takes session.run (the benchmark's "before"), and says so; a
+    wrong value is a warning, not a silent choice."""
+    import logging
+
+    from charmix.daemon.runtime.startup import STEP_PATH_ENV, step_path
+
+    models = [load_model(shipped_models[0])]
+    log = logging.getLogger("test-step-path")
+    monkeypatch.setenv(STEP_PATH_ENV, "run")
+    with caplog.at_level(logging.INFO, logger="test-step-path"):
+        step_path(models, log)
+    assert not models[0].bound
+    assert [r.getMessage() for r in caplog.records] == [
+        f"models step through onnxruntime's session.run per call ({STEP_PATH_ENV}=run)"]
+    caplog.clear()
+    monkeypatch.setenv(STEP_PATH_ENV, "fast please")
+    with caplog.at_level(logging.INFO, logger="test-step-path"):
+        step_path(models, log)
+    assert not models[0].bound and len(caplog.records) == 1
+    assert caplog.records[0].levelno == logging.WARNING
+    monkeypatch.setenv(STEP_PATH_ENV, "bound")
+    step_path(models, log)
+    assert models[0].bound
