@@ -16,7 +16,8 @@ forms, built into a temporary folder (needs the `onnx` package: the `train` extr
 For each: CPU µs per character of the six stepped back to back and after a 50 ms pause (medians,
 in interleaved rounds), and the mean loss in nats/char on the first `--chars` characters of the
 validation split (the last 10 %) of each model's own corpus (`--corpora`, default
-../shared/corpora as in the Makefile), minus the float32 original's. Issue #23: the 8-bit fast
+../shared/corpora as in the Makefile), minus the float32 original's (not for a form more than 4×
+slower than the fastest: it would never be chosen). Issue #23: the 8-bit fast
 path keeps within 0.001 nats/char of float32. The daemon's default is the shipped form; this says
 whether another would be faster on a given CPU.
 """
@@ -125,8 +126,11 @@ def main() -> None:
                 hot[name] += h
                 cold[name] += c
         loss: dict[str, float] = {}
+        fastest = min(float(np.median(h)) for h in hot.values())
         if args.chars > 0 and args.corpora.is_dir():
             for name, models in loaded.items():
+                if float(np.median(hot[name])) > 4 * fastest:
+                    continue  # far too slow to be chosen: its loss is not worth the minutes
                 print(f"  … nats/char: {name}", file=sys.stderr, flush=True)
                 per = []
                 for n, m in zip(NAMES, models, strict=True):
@@ -138,6 +142,7 @@ def main() -> None:
     rows = []
     for name in forms:
         d = "" if base is None or name not in loss else f"{loss[name] - base:+.5f}"
+        d = d if name in loss or base is None else "(too slow: not measured)"
         rows.append((name, f"{np.median(hot[name]) * 1e6:,.0f} µs",
                      f"{np.median(cold[name]) * 1e6:,.0f} µs", d))
     if args.markdown:
