@@ -103,3 +103,22 @@ def test_the_step_path_override_is_said_in_one_line(shipped_models, monkeypatch,
     monkeypatch.setenv(STEP_PATH_ENV, "bound")
     step_path(models, log)
     assert models[0].bound
+
+
+def test_the_startup_measurement_is_one_line_and_leaves_the_state(shipped_models):
+    """`charmix daemon` says what a character costs on this CPU, and on which path; measuring
+    must not move the models' state (the text stays the same)."""
+    import re
+
+    from charmix.daemon.runtime.startup import measured
+
+    models = [load_model(p) for p in shipped_models[:2]]
+    token = np.array([7], np.int64)
+    for m in models:
+        m.step(token)
+    before = [(m.h.copy(), m.c.copy()) for m in models]
+    line = measured(models)
+    assert re.fullmatch(r"[\d,]+ µs a character on this CPU for 2 models "
+                        r"\(int8-block32 weights; bound buffers\)", line), line
+    for m, (h, c) in zip(models, before, strict=True):
+        assert np.array_equal(m.h, h) and np.array_equal(m.c, c)

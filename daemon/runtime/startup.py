@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+
+import numpy as np
 
 from charmix.daemon import protocol
 from charmix.daemon.engine.model import StepModel, default_models, load_model
@@ -46,10 +49,10 @@ def load_models(cfg: Config, log: logging.Logger) -> list[StepModel]:
             if not models:
                 where = cfg.models_dir or shipped_models_dir()
                 raise StartupError(f"no .onnx models in {where} (give --model or --models-dir)")
+        step_path(models, log)
         models = expand(models, cfg.style_mode)
     except ModelError as exc:
         raise StartupError(str(exc)) from None
-    step_path(models, log)
     names = [m.name for m in models]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -104,3 +107,35 @@ def step_path(models: list[StepModel], log: logging.Logger) -> None:
     log.info("models step through %s (%s=%s)",
              "onnxruntime's session.run per call" if wanted == "run" else "bound buffers",
              STEP_PATH_ENV, wanted)
+
+
+def measured(models: list[StepModel], chars: int = 15) -> str:
+    """What a character of the loaded models costs on this CPU, measured now (median of `chars`
+    characters, ~10 ms with the shipped six), with the weights and the step path, for the
+    banner: a slow path (float32 where 8-bit is faster, `session.run`) is said at start, not
+    found in a benchmark later. Call it before the clock runs; each model's state is put back,
+    so the text is not touched. A style (charmix.daemon.engine.styles) is measured as its
+    conditioned model, once."""
+    unique: dict[int, StepModel] = {}
+    for m in models:
+        group = getattr(m, "group", None)  # a StyleSource: its group's one model
+        model = group.model if group is not None else m
+        unique.setdefault(id(model), model)
+    steppers = list(unique.values())
+    saved = [(m.h, m.c) for m in steppers]
+    tokens = [np.zeros(h.shape[1], np.int64) for h, _ in saved]
+    try:
+        times = []
+        for _ in range(chars + 3):
+            t = time.perf_counter()
+            for m, token in zip(steppers, tokens, strict=True):
+                m.step(token)
+            times.append(time.perf_counter() - t)
+    finally:
+        for m, (h, c) in zip(steppers, saved, strict=True):
+            m.h, m.c = h, c
+    us = float(np.median(times[3:])) * 1e6
+    weights = ", ".join(sorted({m.info.weights for m in steppers}))
+    paths = sorted({"bound buffers" if m.bound else "session.run" for m in steppers})
+    return (f"{us:,.0f} µs a character on this CPU for {len(steppers)} model"
+            f"{'s' if len(steppers) != 1 else ''} ({weights} weights; {', '.join(paths)})")
