@@ -270,6 +270,7 @@ def banner(runner: Daemon) -> list[str]:
         f"  control in  {listening}  (allowed: {allow})",
         f"  frames out  {sends}  (+ /charmix/subscribe)",
         f"  clock       {clock}, T {cfg.temperature:g}, {cfg.mode}, slew {cfg.slew:g} s",
+        f"  models      {runner.step_cost}",
     ]
     if engine.n_voices > 1:
         lines.append(f"  voices      {engine.n_voices}: voice 0 unprefixed, voice k under "

@@ -113,12 +113,14 @@ class Daemon:
         self.voice_controls: list[Controls] = []  # voice 0's is self.controls
         self.notify = Notifier()  # systemd's notify protocol, if $NOTIFY_SOCKET is set
         self.keeper: state.StateKeeper | None = None
+        self.step_cost = ""  # what a character of the models costs here (startup.measured)
 
     # -------------------------------------------------------------------------- startup
     def start(self, *, run_clock: bool = True) -> None:
         """Load, bind and start; StartupError for anything the user must fix."""
         cfg = self.config
         models = startup.load_models(cfg, self.log)
+        self.step_cost = startup.measured(models)  # for the banner; before any thread steps
         names = [m.name for m in models]
         weights = startup.initial_weights(cfg, names)
         try:
