@@ -54,14 +54,16 @@ from typing import Any
 
 import numpy as np
 
+from charmix.daemon.protocol.table import BLOCK_TERM_MAX, CHARSET_MAX
+
 SUBSTRING_MARKER = "*"
 COMMENT = "#"
 SEP = " "  # the one separator symbol of the automaton
-TERM_MAX = 100  # characters of one term
+TERM_MAX = BLOCK_TERM_MAX  # characters of one term (without the marker)
 TERMS_MAX = 20_000  # terms in one list, all files and live additions together
 LIST_BYTES_MAX = 512 * 1024  # one blocklist file
-CHARSET_SPEC_MAX = 1024  # characters of a --charset spec
-FOLDS = ("", "upper", "lower")
+CHARSET_SPEC_MAX = CHARSET_MAX  # characters of a --charset spec
+FOLDS = ("", "upper", "lower")  # "" = none (the protocol's "none" is read as "")
 DEFAULT_LIST = "default"
 TINY = 1e-300
 
@@ -159,6 +161,16 @@ def load_terms(source: str) -> list[Term]:
     return parse_terms(text.removeprefix("\ufeff"), where)
 
 
+def from_settings(blocklists: Sequence[str], charset: str, fold: str) -> Constraints | None:
+    """A daemon's starting constraints from --blocklist (files or ``default``), --charset and
+    --fold; None when there are none. ConstraintError (one line) for anything unusable."""
+    terms: list[Term] = []
+    for source in blocklists:
+        terms += load_terms(source)
+    made = Constraints.build(terms, charset, fold)
+    return None if made.empty and not made.fold else made
+
+
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "-": "-", "s": " "}
 
 
@@ -222,6 +234,8 @@ class Constraints:
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.fold == "none":
+            object.__setattr__(self, "fold", "")
         if self.fold not in FOLDS:
             raise ConstraintError(f"fold must be upper or lower, got {self.fold!r}")
         if len(self.terms) > TERMS_MAX:

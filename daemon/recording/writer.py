@@ -28,6 +28,7 @@ BACKLOG_MAX steps, new events are dropped and counted.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -36,13 +37,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:  # the engine imports onnxruntime; `charmix replay --help` must not
+    from charmix.daemon.engine.constraints import Constraints
     from charmix.daemon.engine.mixer import Engine, Frame, Settings
 
 FORMAT = "charmix-performance"
@@ -67,7 +69,9 @@ def sha256(path: Path) -> str:
 
 def settings_dict(settings: Settings) -> dict[str, Any]:
     """Settings as JSON values (arrays as lists of floats, exact)."""
-    out = asdict(settings)
+    out = asdict(replace(settings, constraints=None))  # asdict would copy their tables
+    # Constraints as their spec (terms, charset, fold): a replay rebuilds the same ones.
+    out["constraints"] = settings.constraints.spec() if settings.constraints is not None else None
     out["weights"] = np.asarray(settings.weights, np.float64).tolist()
     if settings.model_temperature is not None:
         out["model_temperature"] = np.asarray(settings.model_temperature, np.float64).tolist()
@@ -78,7 +82,9 @@ def settings_from(values: dict[str, Any]) -> Settings:
     from charmix.daemon.engine.mixer import Settings
 
     own = values.get("model_temperature")
+    spec = values.get("constraints")
     return Settings(
+        constraints=_constraints(json.dumps(spec, sort_keys=True)) if spec else None,
         weights=np.asarray(values["weights"], np.float64),
         temperature=float(values["temperature"]),
         model_temperature=None if own is None else np.asarray(own, np.float64),
@@ -89,10 +95,19 @@ def settings_from(values: dict[str, Any]) -> Settings:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _constraints(spec: str) -> Constraints:
+    """One Constraints per spec in a replay, so its tables are built once, not per event."""
+    from charmix.daemon.engine.constraints import Constraints
+
+    return Constraints.from_spec(json.loads(spec))
+
+
 def _same(a: Settings, b: Settings) -> bool:
     return (
         a.temperature == b.temperature and a.mode == b.mode and a.topk == b.topk
         and a.topp == b.topp and a.slew == b.slew
+        and (a.constraints is b.constraints or a.constraints == b.constraints)
         and np.array_equal(a.weights, b.weights)
         and np.array_equal(
             np.asarray(a.model_temperature if a.model_temperature is not None else []),
