@@ -198,9 +198,13 @@ def test_charset_ranges_escapes_and_fold():
         parse_charset("")
     with pytest.raises(ConstraintError, match="escape"):
         parse_charset("\\q")
-    # the charset is read after the fold: upper-case glyphs allow the lower case the models write
+    # with a fold the charset is compared folded: either case of a letter allows both
     table = Constraints.build(charset="A-Z ", fold="upper").compiled(VOCAB)
     assert {VOCAB[i] for i in np.flatnonzero(table.charset)} == set(" ABSabs")
+    table = Constraints.build(charset="a-z ", fold="upper").compiled(VOCAB)
+    assert {VOCAB[i] for i in np.flatnonzero(table.charset)} == set(" ABSabs")
+    table = Constraints.build(charset="a-z ").compiled(VOCAB)  # no fold: the case counts
+    assert {VOCAB[i] for i in np.flatnonzero(table.charset)} == set(" abs")
     assert fold_text("Straße", "upper") == "STRAßE"  # one glyph stays one glyph
     assert fold_text("Abc", "lower") == "abc" and fold_text("Abc", "upper") == "ABC"
 

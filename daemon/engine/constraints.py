@@ -26,8 +26,8 @@ the cost does not grow with the number of terms. The tables are built per engine
 out of them.
 
 Character set (``--charset``): characters and ranges (``a-z``; ``\\n``, ``\\t``, ``\\\\``, ``\\-``
-escapes); a character is allowed when its folded form (``--fold``) is in the set, so ``A-Z .`` with
-``--fold upper`` allows the lower-case letters the models mostly write. ``--fold upper|lower`` is an
+escapes); with ``--fold`` the set and the characters are compared folded, so ``A-Z`` and ``a-z``
+with ``--fold upper`` both allow every letter, shown in upper case. ``--fold upper|lower`` is an
 output option only (what is sent and shown); the models see the characters they wrote.
 
 When the mask leaves nothing (documented in docs/installation.md, counted as ``mask_fallbacks``):
@@ -361,14 +361,20 @@ class Compiled:
             self.charset = np.ones(size, bool)
         else:
             fold = constraints.fold
-            self.charset = np.array([fold_text(ch, fold) in constraints.charset for ch in vocab])
+            glyphs = {fold_text(ch, fold) for ch in constraints.charset}
+            self.charset = np.array([fold_text(ch, fold) in glyphs for ch in vocab])
             if not self.charset.any():
                 raise ConstraintError("the charset allows no character the models have: refused")
         self.allow = self.allow_terms & self.charset[None, None, :]
         self.blocks = bool(patterns)
         self.states = n
-        self._sym_index = {ch: i for i, ch in enumerate(vocab)}
         self._delta, self._column = delta, column
+        # The per-character fast path, as Python lists (a numpy scalar look-up costs more):
+        # free[f][s]: nothing is masked there; terms_free[f][s]: the blocklist masks nothing.
+        self.free = self.allow.all(axis=2).tolist()
+        self.terms_free = self.allow_terms.all(axis=2).tolist()
+        self.next_list = self.nxt.tolist()
+        self.sep_list = self.sep.tolist()
 
     @staticmethod
     def _label(state: int, order: list[int], children: list[dict[str, int]]) -> str:
@@ -419,8 +425,7 @@ class _Voice:
         self.state = 0
         self.after_sep = True
         self.seen: str | None = None  # the voice context the state follows
-        self.unmasked: np.ndarray | None = None  # this step's row before the mask (counting)
-        self.terms_row: np.ndarray | None = None
+        self.unmasked: np.ndarray | None = None  # this step's row before the blocklist's mask
         self.stats = GuardStats()
 
 
@@ -441,7 +446,7 @@ class Guards:
         Moves a voice onto new constraints (by identity) or a text it did not follow (a prime,
         a reset), from that text. False when no voice is constrained (the sampler is untouched)."""
         active = []
-        for k, (c, context) in enumerate(zip(constraints, contexts, strict=True)):
+        for k, c in enumerate(constraints):
             g = self.voices[k]
             if c is None or c.empty:
                 g.constraints, g.compiled = c, None
@@ -457,6 +462,7 @@ class Guards:
                 g.seen = None
             if g.compiled is None:
                 continue
+            context = contexts[k]
             if context is not g.seen:
                 g.state, g.after_sep = g.compiled.follow(context)
                 g.seen = context
@@ -471,23 +477,27 @@ class Guards:
             g = self.voices[k]
             table = g.compiled
             assert table is not None
-            allow = table.allow[int(g.after_sep), g.state]
-            row = p_mix[k]
-            g.unmasked = row.copy() if table.blocks else None
-            kept = np.where(allow, row, 0.0)
-            total = kept.sum()
+            f, s = int(g.after_sep), g.state
             g.stats.chars += 1
+            g.unmasked = None
+            if table.free[f][s]:  # the usual case: nothing to mask after this text
+                continue
+            allow = table.allow[f, s]
+            row = p_mix[k]
+            if not table.terms_free[f][s]:
+                g.unmasked = row.copy()  # to count a word blocked once the draw is known
+            kept = row * allow
+            total = kept.sum()
             g.stats.masked_mass += max(0.0, 1.0 - total / max(row.sum(), TINY))
             if total <= TINY:
                 g.stats.fallbacks += 1
                 if not allow.any():  # the charset gives way for this one character
-                    allow = table.allow_terms[int(g.after_sep), g.state]
-                kept = np.where(allow, untruncated[k], 0.0)
+                    allow = table.allow_terms[f, s]
+                kept = untruncated[k] * allow
                 total = kept.sum()
                 if total <= TINY:
                     kept = allow.astype(np.float64)
                     total = kept.sum()
-            g.terms_row = table.allow_terms[int(g.after_sep), g.state] if table.blocks else None
             p_mix[k] = kept / total
 
     def wrote(self, chosen: np.ndarray, draws: np.ndarray, contexts: Sequence[str]) -> None:
@@ -500,13 +510,15 @@ class Guards:
             table = g.compiled
             assert table is not None
             c = int(chosen[k])
-            if g.unmasked is not None and g.terms_row is not None and not g.terms_row.all():
+            if g.unmasked is not None:
                 cdf = np.cumsum(g.unmasked)
                 would = min(int(np.searchsorted(cdf, draws[k] * cdf[-1], side="right")),
                             len(cdf) - 1)
-                if not g.terms_row[would]:
+                if not table.allow_terms[int(g.after_sep), g.state, would]:
                     g.stats.words_blocked += 1
-            if not (g.after_sep and table.sep[c]):
-                g.state = int(table.nxt[g.state, c])
-            g.after_sep = bool(table.sep[c])
+                g.unmasked = None
+            sep = table.sep_list[c]
+            if not (sep and g.after_sep):
+                g.state = table.next_list[g.state][c]
+            g.after_sep = sep
             g.seen = contexts[k]
