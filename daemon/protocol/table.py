@@ -245,8 +245,8 @@ INPUT: tuple[Address, ...] = (
             'oscsend localhost 7770 /charmix/blocklist/remove s "whore"', voice=True),
     Address(f"{P}/charset", "rw",
             "The characters the voice may write: characters and ranges, escapes \\n \\t \\s "
-            "(space) \\\\ \\- (e.g. \"a-z .,;:!?'\\n\"); with /charmix/fold compared folded. Empty: every "
-            "character. A set with no character the models have is refused (rx_bad).",
+            "(space) \\\\ \\- (e.g. \"a-z .,;:!?'\\n\"); with /charmix/fold compared folded. "
+            "Empty: every character. A set with no character the models have is refused (rx_bad).",
             (Arg("charset", "s", max_length=CHARSET_MAX, default=""),),
             'oscsend localhost 7770 /charmix/charset s "a-z .,\\n"', voice=True),
     Address(f"{P}/fold", "rw",

@@ -127,7 +127,8 @@ def daemon(
     charset: Annotated[str | None, Opt(
         metavar="CHARS", rich_help_panel=PANEL_SOUND,
         help=_about("charset", "The only characters written: characters and ranges, "
-                    "e.g. \"a-z .,;:!?'\\n\"", "with --fold compared folded; empty = all", default="all"),
+                    "e.g. \"a-z .,;:!?'\\n\"", "with --fold compared folded; empty = all",
+                    default="all"),
     )] = None,
     fold: Annotated[str | None, Opt(
         metavar="upper|lower|none", rich_help_panel=PANEL_SOUND,
