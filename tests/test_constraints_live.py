@@ -159,3 +159,46 @@ def test_a_state_file_with_unusable_constraints_is_skipped(make, tmp_path: Path)
     again = make(state=path, run_clock=False)
     assert again.controls.snapshot().constraints is None
     assert isinstance(state.capture(again.voice_controls, None)["voices"]["1"], dict)
+
+
+def test_a_constrained_performance_replays_character_for_character(tmp_path: Path):
+    from charmix.daemon.engine.mixer import Engine
+    from charmix.daemon.engine.model import load_model
+    from charmix.daemon.recording.reader import read
+    from charmix.daemon.recording.writer import Recorder
+    from charmix.daemon.tools.replay import steps
+
+    models = [load_model(ROOT / "models" / f"{n}.onnx") for n in NAMES]
+    engine = Engine(models, seed=9, voices=2)
+    blocked = Constraints.build([parse_term("the"), parse_term("and")])
+    settings = [Settings(weights=np.ones(2), temperature=1.0, constraints=blocked),
+                Settings(weights=np.ones(2), temperature=1.0)]
+    take = tmp_path / "take.jsonl"
+    recorder = Recorder(take, LOG)
+    recorder.begin(engine, settings, 20.0)
+    texts = ["", ""]
+    for k in range(400):
+        if k == 100:  # a charset arrives on voice 1
+            settings = [settings[0], Settings(weights=np.ones(2), temperature=1.0,
+                                              constraints=Constraints.build(charset="a-z \\n"))]
+        if k == 200:  # voice 0's weights move: the same constraints, not written again
+            settings = [Settings(weights=np.array([1.0, 0.2]), temperature=1.0,
+                                 constraints=blocked), settings[1]]
+        frames = engine.step_voices(settings, 0.05)
+        recorder.step(engine.step_count - 1, 0.05, settings, frames)
+        for f in frames:
+            texts[f.voice] += f.char
+        engine.advance()
+    recorder.close()
+    lines = [json.loads(line) for line in take.read_text().splitlines()]
+    sets = [e for e in lines if e.get("k") == "set"]
+    assert [("constraints" in e["settings"]) for e in sets] == [True, False]
+    perf = read(take)
+    again = ["", ""]
+    for _, frames in steps(perf, [load_model(ROOT / "models" / f"{n}.onnx") for n in NAMES],
+                           True):
+        for f in frames:
+            again[f.voice] += f.char
+    assert again == texts
+    assert " the " not in words(texts[0])
+    assert set(texts[1][100:]) <= set("abcdefghijklmnopqrstuvwxyz \n")

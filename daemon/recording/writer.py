@@ -67,24 +67,34 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def settings_dict(settings: Settings) -> dict[str, Any]:
-    """Settings as JSON values (arrays as lists of floats, exact)."""
+def settings_dict(settings: Settings, constraints: bool = True) -> dict[str, Any]:
+    """Settings as JSON values (arrays as lists of floats, exact). Constraints as their spec
+    (terms, charset, fold: a replay rebuilds the same ones); `constraints` False leaves the key
+    out, meaning "as before" (a list of 2,000 terms is not repeated at every weights change)."""
     out = asdict(replace(settings, constraints=None))  # asdict would copy their tables
-    # Constraints as their spec (terms, charset, fold): a replay rebuilds the same ones.
-    out["constraints"] = settings.constraints.spec() if settings.constraints is not None else None
+    if constraints:
+        c = settings.constraints
+        out["constraints"] = c.spec() if c is not None else None
+    else:
+        del out["constraints"]
     out["weights"] = np.asarray(settings.weights, np.float64).tolist()
     if settings.model_temperature is not None:
         out["model_temperature"] = np.asarray(settings.model_temperature, np.float64).tolist()
     return out
 
 
-def settings_from(values: dict[str, Any]) -> Settings:
+def settings_from(values: dict[str, Any], previous: Settings | None = None) -> Settings:
+    """Settings from `settings_dict`; without a "constraints" key, `previous`'s constraints."""
     from charmix.daemon.engine.mixer import Settings
 
     own = values.get("model_temperature")
-    spec = values.get("constraints")
+    if "constraints" in values:
+        spec = values["constraints"]
+        constraints = _constraints(json.dumps(spec, sort_keys=True)) if spec else None
+    else:
+        constraints = previous.constraints if previous is not None else None
     return Settings(
-        constraints=_constraints(json.dumps(spec, sort_keys=True)) if spec else None,
+        constraints=constraints,
         weights=np.asarray(values["weights"], np.float64),
         temperature=float(values["temperature"]),
         model_temperature=None if own is None else np.asarray(own, np.float64),
@@ -269,8 +279,9 @@ class Recorder:
         for v, s in enumerate(settings):
             last = self._last[v] if v < len(self._last) else None
             if last is None or not _same(last, s):
+                kept = last is not None and last.constraints is s.constraints
                 lines.append(json.dumps({"k": "set", "s": step, "v": v,
-                                         "settings": settings_dict(s)}))
+                                         "settings": settings_dict(s, not kept)}))
                 if v < len(self._last):
                     self._last[v] = s
         record: dict[str, Any] = {
