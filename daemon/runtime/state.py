@@ -52,7 +52,7 @@ from charmix.daemon.live.controls import ControlError, Controls
 KIND = "charmix-state"
 VERSION = 1
 SAVE_EVERY = 1.0  # seconds: the most a kill -9 can lose
-MAX_BYTES = 1 << 20  # a state file is a few KB; anything far bigger is not ours
+MAX_BYTES = 16 << 20  # a few KB, or ~15 KB per voice with the default blocklist (64 voices)
 STATE_FILE = "state.json"  # under $STATE_DIRECTORY when run as a service
 
 
