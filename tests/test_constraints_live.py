@@ -5,6 +5,7 @@ added while it plays (real UDP on loopback, the shipped models)."""
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import re
@@ -202,3 +203,19 @@ def test_a_constrained_performance_replays_character_for_character(tmp_path: Pat
     assert again == texts
     assert " the " not in words(texts[0])
     assert set(texts[1][100:]) <= set("abcdefghijklmnopqrstuvwxyz \n")
+
+
+def test_the_monitor_shows_the_constraint_counters():
+    from rich.console import Console
+
+    from charmix.daemon.client.frames import MonitorState
+    from charmix.daemon.monitor.view import render
+
+    state = MonitorState()
+    state.status = dict.fromkeys(protocol.STATUS_FIELDS, 0.0)
+    state.status.update(masked_mass=12.34, words_blocked=7.0, mask_fallbacks=2.0)
+    console = Console(file=io.StringIO(), record=True, width=120, height=30)
+    console.print(render(state, "test", 120, 30))
+    shown = console.export_text()
+    assert "masked_mass 12.3" in shown and "words_blocked 7" in shown
+    assert "mask_fallbacks 2" in shown

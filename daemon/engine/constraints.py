@@ -25,10 +25,11 @@ the cost does not grow with the number of terms. The tables are built per engine
 (``Constraints.compiled``); a term with a character no model can write cannot happen and is left
 out of them.
 
-Character set (``--charset``): characters and ranges (``a-z``; ``\\n``, ``\\t``, ``\\\\``, ``\\-``
-escapes); with ``--fold`` the set and the characters are compared folded, so ``A-Z`` and ``a-z``
-with ``--fold upper`` both allow every letter, shown in upper case. ``--fold upper|lower`` is an
-output option only (what is sent and shown); the models see the characters they wrote.
+Character set (``--charset``): characters and ranges (``a-z``; ``\\n``, ``\\t``, ``\\s`` (space),
+``\\\\``, ``\\-`` escapes); with ``--fold`` the set and the characters are compared folded, so
+``A-Z`` and ``a-z`` with ``--fold upper`` both allow every letter, shown in upper case.
+``--fold upper|lower`` is an output option only (what is sent and shown); the models see the
+characters they wrote.
 
 When the mask leaves nothing (documented in docs/installation.md, counted as ``mask_fallbacks``):
 
@@ -39,7 +40,8 @@ When the mask leaves nothing (documented in docs/installation.md, counted as ``m
    way: a list under which some state allows no character at all ("blocks every word") is refused
    when it is built (``ConstraintError``), so step 3 always has a character.
 
-Pure: no sockets, threads or logging; one lock guards the compiled tables' cache because the
+Pure: no sockets, threads or logging, and no I/O but reading a blocklist file (`load_terms`);
+one lock guards the compiled tables' cache because the
 control thread pre-builds them (so that a live ``add`` costs the clock nothing).
 """
 
