@@ -47,6 +47,8 @@ control thread pre-builds them (so that a live ``add`` costs the clock nothing).
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -62,7 +64,7 @@ SUBSTRING_MARKER = "*"
 COMMENT = "#"
 SEP = " "  # the one separator symbol of the automaton
 TERM_MAX = BLOCK_TERM_MAX  # characters of one term (without the marker)
-TERMS_MAX = 20_000  # terms in one list, all files and live additions together
+TERMS_MAX = 10_000  # terms in one list, all files and live additions (~0.5 s, ~20 MB to build)
 LIST_BYTES_MAX = 512 * 1024  # one blocklist file
 CHARSET_SPEC_MAX = CHARSET_MAX  # characters of a --charset spec
 FOLDS = ("", "upper", "lower")  # "" = none (the protocol's "none" is read as "")
@@ -273,8 +275,9 @@ class Constraints:
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Constraints:
-        terms = [parse_term(str(line)) for line in spec.get("blocklist", [])]
-        return cls.build(terms, str(spec.get("charset", "")), str(spec.get("fold", "")))
+        """The same object for the same spec (voices restored from --state with one list share
+        one set of tables, not one each)."""
+        return _from_spec(json.dumps(spec, sort_keys=True))
 
     def compiled(self, vocab: Sequence[str]) -> Compiled:
         """The tables for one vocabulary, built once (ConstraintError: refused, see the top)."""
@@ -285,6 +288,13 @@ class Constraints:
                 done = Compiled(self, key)
                 self._cache[key] = done
             return done
+
+
+@functools.lru_cache(maxsize=16)
+def _from_spec(text: str) -> Constraints:
+    spec = json.loads(text)
+    terms = [parse_term(str(line)) for line in spec.get("blocklist", [])]
+    return Constraints.build(terms, str(spec.get("charset", "")), str(spec.get("fold", "")))
 
 
 class Compiled:
@@ -375,7 +385,6 @@ class Compiled:
         # free[f][s]: nothing is masked there; terms_free[f][s]: the blocklist masks nothing.
         self.free = self.allow.all(axis=2).tolist()
         self.terms_free = self.allow_terms.all(axis=2).tolist()
-        self.next_list = self.nxt.tolist()
         self.sep_list = self.sep.tolist()
 
     @staticmethod
@@ -521,6 +530,6 @@ class Guards:
                 g.unmasked = None
             sep = table.sep_list[c]
             if not (sep and g.after_sep):
-                g.state = table.next_list[g.state][c]
+                g.state = table.nxt.item(g.state, c)
             g.after_sep = sep
             g.seen = contexts[k]

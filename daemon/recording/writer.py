@@ -28,7 +28,6 @@ BACKLOG_MAX steps, new events are dropped and counted.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -44,7 +43,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # the engine imports onnxruntime; `charmix replay --help` must not
-    from charmix.daemon.engine.constraints import Constraints
     from charmix.daemon.engine.mixer import Engine, Frame, Settings
 
 FORMAT = "charmix-performance"
@@ -85,12 +83,13 @@ def settings_dict(settings: Settings, constraints: bool = True) -> dict[str, Any
 
 def settings_from(values: dict[str, Any], previous: Settings | None = None) -> Settings:
     """Settings from `settings_dict`; without a "constraints" key, `previous`'s constraints."""
+    from charmix.daemon.engine.constraints import Constraints
     from charmix.daemon.engine.mixer import Settings
 
     own = values.get("model_temperature")
     if "constraints" in values:
         spec = values["constraints"]
-        constraints = _constraints(json.dumps(spec, sort_keys=True)) if spec else None
+        constraints = Constraints.from_spec(spec) if spec else None  # one object per spec
     else:
         constraints = previous.constraints if previous is not None else None
     return Settings(
@@ -103,14 +102,6 @@ def settings_from(values: dict[str, Any], previous: Settings | None = None) -> S
         topp=float(values["topp"]),
         slew=float(values["slew"]),
     )
-
-
-@functools.lru_cache(maxsize=8)
-def _constraints(spec: str) -> Constraints:
-    """One Constraints per spec in a replay, so its tables are built once, not per event."""
-    from charmix.daemon.engine.constraints import Constraints
-
-    return Constraints.from_spec(json.loads(spec))
 
 
 def _same(a: Settings, b: Settings) -> bool:
