@@ -6,9 +6,9 @@
 
 1. **Cost per step**: the engine's mix-and-sample step (the models run ahead, `Engine.advance`,
    outside the timer: the blocklist touches only the step) for the six shipped models, one
-   voice, without constraints and with a 2,000-term list (the default list plus generated
-   words), measured in the same run, interleaved in rounds; the median over the rounds of each
-   round's CPU time per step (goal: ≤ 10 µs on top).
+   voice, without constraints, with a 2,000-term list (the default list plus generated words)
+   and with the list and a charset (every step masked), measured in the same run, step by step
+   in turn; the median over the rounds of each round's CPU time per step (goal: ≤ 10 µs on top).
 2. **Long run**: `--chars` characters (default 1,000,000; bounded by `--max-seconds`) with the
    weights leaning to the bible and shakespeare at T 1.0, in `--voices` streams, unconstrained
    and with the blocklist = the default list plus the words the models write most often (picked
@@ -71,27 +71,32 @@ def cost(rounds: int, steps: int) -> None:
     plain = Settings(weights=LEAN.copy(), temperature=1.0)
     blocked = Constraints.build(two_thousand_terms())
     guarded = Settings(weights=LEAN.copy(), temperature=1.0, constraints=blocked)
-    results: dict[str, list[float]] = {"none": [], "2000 terms": []}
+    charset = Settings(weights=LEAN.copy(), temperature=1.0,
+                       constraints=blocked.with_charset("a-zA-Z .,;:!?'\\n"))
+    results: dict[str, list[float]] = {"none": [], "2000 terms": [], "+ charset": []}
     e = {name: engine(seed=2) for name in results}
-    settings = {"none": plain, "2000 terms": guarded}
+    settings = {"none": plain, "2000 terms": guarded, "+ charset": charset}
     for name in results:  # warm-up: build the tables, fill caches
         for _ in range(200):
             e[name].step(settings[name], 0.01)
-    for _ in range(rounds):
-        for name in results:
-            eng, s = e[name], settings[name]
-            total = 0.0
-            for _ in range(steps):
+    for _ in range(rounds):  # step by step in turn, so a change of load hits all alike
+        total = dict.fromkeys(results, 0.0)
+        for _ in range(steps):
+            for name in results:
+                eng = e[name]
                 eng.advance()
                 t = time.thread_time_ns()
-                eng.step_voices([s], 0.01)
-                total += time.thread_time_ns() - t
-            results[name].append(total / steps / 1e3)
+                eng.step_voices([settings[name]], 0.01)
+                total[name] += time.thread_time_ns() - t
+        for name in results:
+            results[name].append(total[name] / steps / 1e3)
     base = float(np.median(results["none"]))
     with_list = float(np.median(results["2000 terms"]))
     print(f"step (mix + sample), 6 models, 1 voice, median of {rounds} rounds x {steps} steps:")
     print(f"  no constraints:  {base:6.1f} µs")
     print(f"  2,000 terms:     {with_list:6.1f} µs   (+{with_list - base:.1f} µs)")
+    both = float(np.median(results["+ charset"]))
+    print(f"  + a charset:     {both:6.1f} µs   (+{both - base:.1f} µs: every step masked)")
 
 
 def words(text: str) -> str:

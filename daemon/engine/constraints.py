@@ -498,18 +498,19 @@ class Guards:
             if not table.terms_free[f][s]:
                 g.unmasked = row.copy()  # to count a word blocked once the draw is known
             kept = row * allow
-            total = kept.sum()
-            g.stats.masked_mass += max(0.0, 1.0 - total / max(row.sum(), TINY))
+            total = float(kept.sum())
+            g.stats.masked_mass += max(0.0, 1.0 - total)  # the engine's rows sum to 1
             if total <= TINY:
                 g.stats.fallbacks += 1
                 if not allow.any():  # the charset gives way for this one character
                     allow = table.allow_terms[f, s]
                 kept = untruncated[k] * allow
-                total = kept.sum()
+                total = float(kept.sum())
                 if total <= TINY:
                     kept = allow.astype(np.float64)
-                    total = kept.sum()
-            p_mix[k] = kept / total
+                    total = float(kept.sum())
+            kept /= total
+            p_mix[k] = kept
 
     def wrote(self, chosen: np.ndarray, draws: np.ndarray, contexts: Sequence[str]) -> None:
         """Each constrained voice wrote vocabulary index chosen[k] with the uniform draw
