@@ -219,3 +219,19 @@ def test_the_monitor_shows_the_constraint_counters():
     shown = console.export_text()
     assert "masked_mass 12.3" in shown and "words_blocked 7" in shown
     assert "mask_fallbacks 2" in shown
+
+
+def test_charmix_sample_takes_the_same_constraints():
+    from typer.testing import CliRunner
+
+    from charmix.daemon.cli import app
+
+    run = CliRunner().invoke(app, ["sample", "-m", str(ROOT / "models" / "bible.onnx"),
+                                   "-n", "400", "--seed", "4", "--blocklist", "default",
+                                   "--charset", "a-z .,\\n", "--fold", "upper"])
+    assert run.exit_code == 0, run.stderr
+    text = run.stdout
+    assert set(text) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ .,\n") and len(text) > 300
+    bad = CliRunner().invoke(app, ["sample", "-m", str(ROOT / "models" / "bible.onnx"),
+                                   "--charset", "z-a"])
+    assert bad.exit_code == 1 and "runs backwards" in bad.stderr
