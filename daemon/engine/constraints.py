@@ -241,7 +241,7 @@ class Constraints:
         if self.fold == "none":
             object.__setattr__(self, "fold", "")
         if self.fold not in FOLDS:
-            raise ConstraintError(f"fold must be upper or lower, got {self.fold!r}")
+            raise ConstraintError(f"fold must be upper, lower or none, got {self.fold!r}")
         if len(self.terms) > TERMS_MAX:
             raise ConstraintError(f"{len(self.terms)} blocked terms (at most {TERMS_MAX})")
 
@@ -290,7 +290,7 @@ class Constraints:
             return done
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=4)  # each keeps its tables (2 MB for the default list)
 def _from_spec(text: str) -> Constraints:
     spec = json.loads(text)
     terms = [parse_term(str(line)) for line in spec.get("blocklist", [])]
