@@ -117,8 +117,13 @@ def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
         msg(f"{P}/query", ("i", 9)),
         msg(f"{P}/record", ("s", "takes/one.jsonl")),
         msg(f"{P}/record/stop"),
+        msg(f"{P}/blocklist/add", ("s", "whore")),
+        msg(f"{P}/blocklist/add", ("s", "*ass")),
+        msg(f"{P}/blocklist/remove", ("s", "whore")),
+        msg(f"{P}/charset", ("s", "a-z ")),
+        msg(f"{P}/fold", ("s", "upper")),
     ]
-    assert len(sent) == len(protocol.INPUT)
+    assert len(sent) == len(protocol.INPUT) + 1  # blocklist/add twice
     for data in sent:
         rig.send(data)
     rig.settle(ok=len(sent))
@@ -131,6 +136,8 @@ def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
     kinds = [(c.kind, c.text, c.seed) for c in rig.controls.take_commands()]
     assert kinds == [("prime", "To be", 0), ("reset", "", 0), ("seed", "", 2**40),
                      ("record", "takes/one.jsonl", 0), ("record_stop", "", 0)]
+    assert s.constraints is not None
+    assert s.constraints.spec() == {"blocklist": ["*ass"], "charset": "a-z ", "fold": "upper"}
 
 
 def test_the_dispatcher_is_the_table(rig: Rig) -> None:

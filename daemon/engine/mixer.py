@@ -13,7 +13,9 @@ Per step, for models i = 1..N with target weights w and temperature T:
   ``geometric``: p_mix ∝ Π max(p_i, 1e-6)^w_i  (product of experts). The floor keeps a character
   one model lacks possible, but penalised by that model's weight: a model at weight 0.5 that lacks
   a character multiplies its probability by 1e-3 relative to the others.
-* top-k then top-p (nucleus) on p_mix, renormalised; sample c from p_mix.
+* top-k then top-p (nucleus) on p_mix, renormalised; then a voice's constraints (blocklist,
+  charset: charmix.daemon.engine.constraints) zero what it may not write, renormalised; sample c
+  from p_mix. With no constraints nothing of this changes (the same text for the same seed).
 * attribution r_i = w_i p_i(c) / Σ_j w_j p_j(c): the share of the sampled character each model
   contributed. In geometric mode the same formula is used — there it reads as "how much each
   expert, at its weight, vouched for c", not as a literal share of p_mix.
@@ -46,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from charmix.daemon.engine.constraints import Constraints, Guards
 from charmix.daemon.engine.model import StepModel
 from charmix.daemon.engine.styles import blended, groups
 from charmix.daemon.engine.vocab import VocabMap, union_vocab
@@ -66,6 +69,7 @@ class Settings:
     topk: int = 0
     topp: float = 1.0
     slew: float = 0.05
+    constraints: Constraints | None = None  # blocklist, charset, fold (engine/constraints.py)
 
 
 @dataclass
@@ -177,6 +181,7 @@ class Engine:
         # their blended row in place of their pure rows.
         self._groups = groups(self.models)
         self._scatter = [None if self._shared else vm.scatter for vm in self.maps]
+        self.guards = Guards(self.vocab, voices)  # each voice's blocklist state and counters
         self.reset()
 
     # -- voice 0, the whole instrument when there is one voice ------------------------------
@@ -324,13 +329,19 @@ class Engine:
                 group.set_weights(w[:, idx])  # each voice's mixed row of the next call
         p_mix = np.einsum("kn,knv->kv", w_in, p_in)
         p_mix /= p_mix.sum(axis=1, keepdims=True)
+        guarded = self.guards.engage([s.constraints for s in settings],
+                                     [v.context for v in voices])
+        untruncated = p_mix.copy() if guarded else p_mix
         for k, s in enumerate(settings):
             if s.mode == "geometric":
-                p_mix[k] = mix(p_in[k], w_in[k], "geometric")
+                p_mix[k] = untruncated[k] = mix(p_in[k], w_in[k], "geometric")
             if 0 < s.topk < size or 0.0 < s.topp < 1.0:
                 p_mix[k] = truncate(p_mix[k], s.topk, s.topp)
+        if guarded:  # what a voice may not write gets 0, the rest renormalised
+            self.guards.mask(p_mix, untruncated)
         cdf = np.cumsum(p_mix, axis=1)
-        u = np.fromiter((v.rng.random() for v in voices), np.float64, len(voices)) * cdf[:, -1]
+        draws = np.fromiter((v.rng.random() for v in voices), np.float64, len(voices))
+        u = draws * cdf[:, -1]
         c = np.minimum((cdf <= u[:, None]).sum(axis=1), size - 1)
         rows = np.arange(len(voices))
         for k in np.flatnonzero(p_mix[rows, c] <= 0.0):  # float edge: never a zero-probability
@@ -350,6 +361,8 @@ class Engine:
             voice.wrote(ch)
             frames.append(Frame(step, ch, index, mix32[k], p32[k], w32[k], attr32[k],
                                 entropy32[k], voice.line, k))
+        if guarded:
+            self.guards.wrote(c, draws, [v.context for v in voices])
         self._advanced = 0
         self.step_count += 1
         return frames

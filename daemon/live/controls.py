@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from charmix.daemon import protocol
+from charmix.daemon.engine.constraints import ConstraintError, Constraints, parse_term
 from charmix.daemon.engine.mixer import Settings
 from charmix.daemon.live.counters import Counters
 
@@ -32,6 +33,8 @@ WEIGHTS, WEIGHT = _C("weights"), _C("weight/{name}")
 TEMPERATURE, MODEL_TEMPERATURE = _C("temperature"), _C("model/{name}/temperature")
 MODE, RATE, SLEW, TOPK, TOPP = _C("mode"), _C("rate"), _C("slew"), _C("topk"), _C("topp")
 PRIME, SEED = _C("prime"), _C("seed")
+BLOCK_ADD, BLOCK_REMOVE = _C("blocklist/add"), _C("blocklist/remove")
+CHARSET, FOLD = _C("charset"), _C("fold")
 # Kept for callers that read the bounds; the table is where they are set.
 TEMPERATURE_RANGE = (TEMPERATURE.args[0].min, TEMPERATURE.args[0].max)
 RATE_MAX = RATE.args[0].max
@@ -78,8 +81,12 @@ class Controls:
         model_temperature: dict[str, float] | None = None,
         counters: Counters | None = None,
         wake: threading.Event | None = None,
+        constraints: Constraints | None = None,
+        vocab: Sequence[str] | None = None,
     ) -> None:
-        """`counters` and `wake`: shared with voice 0's Controls for the other voices."""
+        """`counters` and `wake`: shared with voice 0's Controls for the other voices.
+        `constraints`: the voice's blocklist, charset and fold at start; `vocab`: the engine's,
+        to check (and pre-build) a constraint change here rather than on the clock thread."""
         self.names = list(names)
         self.index = {name: i for i, name in enumerate(self.names)}
         self.counters = counters or Counters()
@@ -95,6 +102,9 @@ class Controls:
         self._topp = 1.0
         self._slew = 0.05
         self._rate = 15.0
+        self._vocab = list(vocab) if vocab is not None else None
+        self._constraints: Constraints | None = None
+        self._constraints_change = threading.Lock()  # one read-modify-write at a time
         # Set whenever something the clock waits for changes (rate, pause, tick, command), so a
         # clock sleeping toward a far deadline or waiting for ticks reacts at once.
         self.wake = wake or threading.Event()
@@ -112,6 +122,8 @@ class Controls:
         self.set_rate(rate)
         for name, value in (model_temperature or {}).items():
             self.set_model_temperature(name, value)
+        if constraints is not None:
+            self.set_constraints(constraints)
 
     # ----------------------------------------------------------------- setters (any thread)
     def set_weights(self, values: Sequence[object]) -> None:
@@ -177,6 +189,60 @@ class Controls:
         with self._lock:
             self._rate = checked
         self.wake.set()
+
+    # -- constraints (daemon/engine/constraints.py): built and checked here, so that the clock
+    # thread only swaps a reference; a refused change leaves the voice's constraints as they were
+    def set_constraints(self, constraints: Constraints) -> None:
+        if self._vocab is not None:
+            try:
+                constraints.compiled(self._vocab)
+            except ConstraintError as exc:
+                raise ControlError(str(exc)) from None
+        with self._lock:
+            self._constraints = None if constraints.empty and not constraints.fold else constraints
+
+    def _changed(self, change: Callable[[Constraints], Constraints]) -> None:
+        with self._constraints_change:
+            with self._lock:
+                current = self._constraints or Constraints()
+            try:
+                self.set_constraints(change(current))
+            except ConstraintError as exc:
+                raise ControlError(str(exc)) from None
+
+    def blocklist_add(self, text: object) -> None:
+        checked = _check(BLOCK_ADD, text)
+        try:
+            term = parse_term(checked)
+        except ConstraintError as exc:
+            raise ControlError(f"blocklist/add: {exc}") from None
+        self._changed(lambda c: c.with_terms((*c.terms, term)))
+
+    def blocklist_remove(self, text: object) -> None:
+        checked = _check(BLOCK_REMOVE, text)
+        try:
+            term = parse_term(checked)
+        except ConstraintError as exc:
+            raise ControlError(f"blocklist/remove: {exc}") from None
+
+        def remove(c: Constraints) -> Constraints:
+            if term not in c.terms:
+                raise ControlError(f"blocklist/remove: {term.line()!r} is not on the blocklist")
+            return c.with_terms(t for t in c.terms if t != term)
+
+        self._changed(remove)
+
+    def set_charset(self, spec: object) -> None:
+        checked = _check(CHARSET, spec)
+        self._changed(lambda c: c.with_charset(checked))
+
+    def set_fold(self, fold: object) -> None:
+        checked = _check(FOLD, fold)
+        self._changed(lambda c: c.with_fold(checked))
+
+    @property
+    def constraints(self) -> Constraints | None:
+        return self._constraints
 
     def pause(self) -> None:
         with self._lock:
@@ -248,6 +314,7 @@ class Controls:
                 topk=self._topk,
                 topp=self._topp,
                 slew=self._slew,
+                constraints=self._constraints,
             )
 
     def take_commands(self) -> list[Command]:

@@ -18,15 +18,31 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from charmix.daemon.engine.mixer import Engine, Frame
+from charmix.daemon.engine.constraints import fold_text
+from charmix.daemon.engine.mixer import Engine, Frame, Settings
 from charmix.daemon.engine.priming import Primer, slice_budget
 from charmix.daemon.live.broadcast import Broadcaster
 from charmix.daemon.live.controls import Command, Controls
 from charmix.daemon.recording.writer import Recorder, RecordError
 
 Warn = Callable[[str, str], None]
+
+
+def folded(frames: list[Frame], settings: Sequence[Settings]) -> list[Frame]:
+    """The frames as sent and shown: a voice with --fold gets its character and line in one
+    case (engine/constraints.py); the models, and the recording, keep what was written."""
+    out = frames
+    for k, s in enumerate(settings):
+        fold = s.constraints.fold if s.constraints is not None else ""
+        if fold:
+            if out is frames:
+                out = list(frames)
+            f = out[k]
+            out[k] = replace(f, char=fold_text(f.char, fold), line=fold_text(f.line, fold))
+    return out
 
 
 class Performer:
@@ -57,7 +73,8 @@ class Performer:
     # ------------------------------------------------------------------------- the step
     def step(self, dt: float) -> None:
         settings = [c.snapshot() for c in self.controls]
-        frames = self.engine.step_voices(settings, dt)
+        written = self.engine.step_voices(settings, dt)
+        frames = folded(written, settings)
         send = self.broadcaster.send_frame
         for frame in frames:
             send(frame)
@@ -65,8 +82,8 @@ class Performer:
             self.on_frame(frames)
         if self.echo is not None:
             self.echo(frames[0].char)
-        if self.recorder is not None:
-            self.recorder.step(frames[0].step, dt, settings, frames)
+        if self.recorder is not None:  # what the models wrote (a replay feeds it back)
+            self.recorder.step(written[0].step, dt, settings, written)
         self.advance()
 
     def advance(self) -> None:

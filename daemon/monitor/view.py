@@ -58,7 +58,7 @@ def render(state: MonitorState, source: str, width: int, height: int, top: int =
     """
     now = time.monotonic() if now is None else now
     models = state.models or [f"model {i + 1}" for i in range(len(state.weights))]
-    text_rows = max(3, height - 9 - len(models))
+    text_rows = max(3, height - 10 - len(models))
     return Group(
         _header(state, source, now),
         _text_view(state, width, text_rows, fill),
@@ -172,9 +172,11 @@ def _counters(state: MonitorState) -> Text:
         for i, keys in enumerate((
             ("rx_ok", "rx_bad", "rx_denied", "ticks_dropped", "subscribers"),
             ("tx_datagrams", "tx_errors", "overruns", "step_errors", "ws_dropped", "uptime"),
+            ("masked_mass", "words_blocked", "mask_fallbacks"),  # blocklist and charset
         )):
             out.append("\n        " if i else "")
-            out.append("   ".join(f"{k} {s[k]:.0f}" for k in keys if k in s))
+            out.append("   ".join(f"{k} {s[k]:.{1 if k == 'masked_mass' else 0}f}"
+                                   for k in keys if k in s))
     else:
         out.append("status not received yet", "dim")
     return out

@@ -61,6 +61,11 @@ def _voice_values(controls: Controls, table: Sequence[protocol.Address], voice: 
         if short == "rate":
             values[path] = [float(controls.rate)]
             continue
+        if short in ("charset", "fold"):  # kept in the voice's constraints (engine/constraints)
+            c = settings.constraints
+            values[path] = [c.charset_spec if short == "charset" else c.fold or "none"] if c \
+                else [addr.args[0].default]
+            continue
         value = getattr(settings, short, None)
         if value is None:
             continue

@@ -99,6 +99,9 @@ RECORD_PATH_MAX = 255  # characters of a /charmix/record path
 VOICE_PREFIX = f"{PREFIX}/voice/"  # + K + "/…": voice K's addresses (K >= 1)
 SEED_MAX = 2**63 - 1  # /charmix/seed: an OSC int32, or int64 (h) for larger seeds
 TEXT_MAX = 256  # characters of the current line in /charmix/text
+BLOCK_TERM_MAX = 100  # characters of one blocked term (/charmix/blocklist/add, --blocklist)
+CHARSET_MAX = 1024  # characters of a /charmix/charset spec
+FOLDS = ("none", "upper", "lower")  # /charmix/fold
 
 # ------------------------------------------------------------------------------- the table
 P = PREFIX
@@ -130,6 +133,12 @@ STATUS: tuple[Arg, ...] = tuple(
         ("step_errors", "", "steps that failed (logged); the clock carried on with the next one"),
         ("ws_dropped", "", f"OSCQuery WebSocket clients dropped because they stopped reading "
                            f"({WS_QUEUE_MAX} frames waiting for one; logged)"),
+        ("masked_mass", "", "probability mass the blocklists and charsets took away, summed "
+                            "over characters and voices (per character: 0 – 1)"),
+        ("words_blocked", "", "characters whose draw, unmasked, would have completed a blocked "
+                              "term"),
+        ("mask_fallbacks", "", "characters where the mask left nothing and the documented "
+                               "fallback chose"),
     )
 )
 STATUS_FIELDS = tuple(a.name for a in STATUS)
@@ -221,6 +230,30 @@ INPUT: tuple[Address, ...] = (
             "oscsend localhost 7770 /charmix/record s take1.jsonl"),
     Address(f"{P}/record/stop", "w", "Stop recording; the file ends with an end line.",
             example="oscsend localhost 7770 /charmix/record/stop"),
+    # -- constraints (issue 21: daemon/engine/constraints.py, docs/installation.md "venues")
+    Address(f"{P}/blocklist/add", "w",
+            "Never write this word or phrase again (case-insensitive; whole words; a leading * "
+            "blocks it as a substring, inside words too). Takes effect at the next character; "
+            "kept with --state. A term that would leave no character to write is refused "
+            "(rx_bad).",
+            (Arg("term", "s", max_length=BLOCK_TERM_MAX + 1),),
+            'oscsend localhost 7770 /charmix/blocklist/add s "whore"', voice=True),
+    Address(f"{P}/blocklist/remove", "w",
+            "Take a term off the blocklist (as it was added: a leading * for a substring term); "
+            "an unknown term is refused (rx_bad).",
+            (Arg("term", "s", max_length=BLOCK_TERM_MAX + 1),),
+            'oscsend localhost 7770 /charmix/blocklist/remove s "whore"', voice=True),
+    Address(f"{P}/charset", "rw",
+            "The characters the voice may write: characters and ranges, escapes \\n \\t \\s "
+            "(space) \\\\ \\- (e.g. \"a-z .,;:!?'\\n\"); with /charmix/fold compared folded. "
+            "Empty: every character. A set with no character the models have is refused (rx_bad).",
+            (Arg("charset", "s", max_length=CHARSET_MAX, default=""),),
+            'oscsend localhost 7770 /charmix/charset s "a-z .,\\n"', voice=True),
+    Address(f"{P}/fold", "rw",
+            "Case folding of what is sent (/charmix/char, /charmix/text) for a one-case display; "
+            "the models still see what they wrote.",
+            (Arg("fold", "s", values=FOLDS, default="none"),),
+            "oscsend localhost 7770 /charmix/fold s upper", voice=True),
 )
 
 _UNIT = dict(min=0.0, max=1.0)

@@ -118,6 +118,23 @@ def daemon(
         help=_about("prime", "Text fed to every model before the first character",
                     "a longer one keeps its end"),
     )] = None,
+    blocklist: Annotated[list[str] | None, Opt(
+        "--blocklist", metavar="FILE|default", rich_help_panel=PANEL_SOUND,
+        help="Words and phrases never written (one a line, # comments; whole words, a leading * "
+        "for a substring); 'default' is the shipped English list; repeat to add lists. Live: "
+        "/charmix/blocklist/add and /remove (docs/installation.md, for venues).",
+    )] = None,
+    charset: Annotated[str | None, Opt(
+        metavar="CHARS", rich_help_panel=PANEL_SOUND,
+        help=_about("charset", "The only characters written: characters and ranges, "
+                    "e.g. \"a-z .,;:!?'\\n\"", "with --fold compared folded; empty = all",
+                    default="all"),
+    )] = None,
+    fold: Annotated[str | None, Opt(
+        metavar="upper|lower|none", rich_help_panel=PANEL_SOUND,
+        help=_about("fold", "Case of the text sent, for a one-case display (the models still "
+                    "see what they wrote)"),
+    )] = None,
     listen: Annotated[str | None, Opt(
         "--listen", "-l", metavar="HOST:PORT", rich_help_panel=PANEL_NET,
         help=f"Where control messages arrive (default: {protocol.DEFAULT_HOST}:"
@@ -202,6 +219,7 @@ def daemon(
         "echo": echo, "status_every": status_every, "burst": burst, "state": state,
         "voices": voices, "record": record, "name": name,
         "oscquery": False if no_oscquery else oscquery, "mdns": False if no_mdns else None,
+        "blocklist": blocklist, "charset": charset, "fold": fold,
     }
     try:
         cfg = build(cli, config)

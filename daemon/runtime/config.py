@@ -16,6 +16,9 @@ the same way every morning; flags given on the command line override its keys. E
     name = "stage left"        # what `charmix discover` and --to NAME see
     oscquery = "0.0.0.0:7772"  # OSCQuery HTTP + WebSocket (TCP); false = off
     mdns = true                # advertise on the LAN (only when listening beyond loopback)
+    blocklist = ["default", "venue.txt"]   # words never written (docs/installation.md)
+    charset = "a-z .,;:!?'\\n"            # characters a display can show; "" = all
+    fold = "upper"             # or "lower", "none": the case of what is sent
 
     [model_temperature]
     bible = 1.2
@@ -86,6 +89,11 @@ class Config:
     # OSCQuery (HTTP + WebSocket, TCP): True = the control host, port 7772; False = off.
     oscquery: Endpoint | bool = True
     mdns: bool = True  # advertise with zeroconf (only when listening beyond loopback)
+    # Constraints (daemon/engine/constraints.py): blocklist files or "default", the charset
+    # spec ("" = every character), the output's case folding; every voice starts with them.
+    blocklist: list[str] = field(default_factory=list)
+    charset: str = protocol.control("charset").args[0].default  # type: ignore[assignment]
+    fold: str = protocol.control("fold").args[0].default  # type: ignore[assignment]
 
 
 # ------------------------------------------------------------------------- value checkers
@@ -281,6 +289,9 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "name": _name,
     "oscquery": _oscquery,
     "mdns": _boolean,
+    "blocklist": _string_list,
+    "charset": _control("charset"),
+    "fold": _control("fold"),
 }
 assert set(CHECKS) == {f.name for f in fields(Config)}, "every Config field needs a checker"
 
@@ -316,6 +327,9 @@ def read_rig(path: Path) -> dict[str, Any]:
             out[key] = base / out[key]
     if "models" in out:
         out["models"] = [_relative_model(spec, base) for spec in out["models"]]
+    if "blocklist" in out:  # files relative to the rig file; "default" is the shipped list
+        out["blocklist"] = [spec if spec == "default" or Path(spec).expanduser().is_absolute()
+                            else str(base / spec) for spec in out["blocklist"]]
     return out
 
 

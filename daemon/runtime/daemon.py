@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from charmix.daemon.common.signals import wake_on_stop_signals
+from charmix.daemon.engine.constraints import from_settings
 from charmix.daemon.engine.mixer import Engine
 from charmix.daemon.engine.model import StepModel
 from charmix.daemon.engine.priming import Primer
@@ -125,6 +126,7 @@ class Daemon:
         weights = startup.initial_weights(cfg, names)
         try:
             self.engine = Engine(models, seed=cfg.seed, weights=weights, voices=cfg.voices)
+            constraints = from_settings(cfg.blocklist, cfg.charset, cfg.fold)
             self.voice_controls = []
             for _ in range(cfg.voices):  # each voice its own settings; counters and wake shared
                 first = self.voice_controls[0] if self.voice_controls else None
@@ -134,9 +136,10 @@ class Daemon:
                     model_temperature=cfg.model_temperature,
                     counters=first.counters if first else None,
                     wake=first.wake if first else None,
+                    constraints=constraints, vocab=self.engine.vocab,
                 ))
             self.controls = self.voice_controls[0]
-        except (ValueError, ControlError) as exc:
+        except (ValueError, ControlError) as exc:  # ConstraintError is a ValueError
             raise StartupError(str(exc)) from None
         destinations = [startup.destination(ep) for ep in cfg.send]
         try:
@@ -262,8 +265,15 @@ class Daemon:
             step_errors=self.clock.step_errors,
             ws_dropped=self.services.dropped if self.services is not None else 0,
             names=tuple(self.engine.names), weights=tuple(float(w) for w in self.engine.weights),
-            lateness=late,
+            lateness=late, **self._guard_counts(),
         )
+
+    def _guard_counts(self) -> dict[str, float]:
+        """The constraints' counters of every voice, summed (read racily: numbers only)."""
+        stats = [self.engine.guards.stats(k) for k in range(self.engine.n_voices)]
+        return {"masked_mass": float(sum(s.masked_mass for s in stats)),
+                "words_blocked": sum(s.words_blocked for s in stats),
+                "mask_fallbacks": sum(s.fallbacks for s in stats)}
 
     def status_values(self) -> list[float]:
         """The /charmix/status numbers, in protocol.STATUS_FIELDS order."""

@@ -1,10 +1,11 @@
 """`--state FILE`: the room's settings survive a restart (a crash, a power cut, a kill -9).
 
 What is kept: every voice's target weights (by model name), temperature, per-model
-temperatures, mode, slew, top-k and top-p; the shared rate and paused; and the live subscribers
-with their expiry (on the wall clock, so a subscriber whose time ran out while the daemon was
-down is not restored). Not kept: the text, the LSTM states, the seed (the text after a restart
-is new text in the same style).
+temperatures, mode, slew, top-k and top-p, blocklist (every term, the live additions and
+removals included: the saved list wins over --blocklist), charset and fold; the shared rate
+and paused; and the live subscribers with their expiry (on the wall clock, so a subscriber
+whose time ran out while the daemon was down is not restored). Not kept: the text, the LSTM
+states, the seed (the text after a restart is new text in the same style).
 
 Voice 0's settings are the file's top-level keys and voices 1 … K-1 sit under "voices" by
 number: a file written before there were voices is a one-voice file and loads as it is, and an
@@ -44,13 +45,14 @@ from pathlib import Path
 from typing import Any
 
 from charmix.daemon import protocol
+from charmix.daemon.engine.constraints import Constraints
 from charmix.daemon.live.broadcast import Broadcaster
 from charmix.daemon.live.controls import ControlError, Controls
 
 KIND = "charmix-state"
 VERSION = 1
 SAVE_EVERY = 1.0  # seconds: the most a kill -9 can lose
-MAX_BYTES = 1 << 20  # a state file is a few KB; anything far bigger is not ours
+MAX_BYTES = 16 << 20  # a few KB, or ~15 KB per voice with the default blocklist (64 voices)
 STATE_FILE = "state.json"  # under $STATE_DIRECTORY when run as a service
 
 
@@ -75,6 +77,8 @@ def _voice(controls: Controls) -> dict[str, Any]:
         "slew": s.slew,
         "topk": s.topk,
         "topp": s.topp,
+        # blocklist (every term, live additions included), charset, fold; null = none
+        "constraints": s.constraints.spec() if s.constraints is not None else None,
     }
 
 
@@ -266,10 +270,21 @@ def _restore_voice(saved: dict[str, Any], controls: Controls, label: str, done: 
                     skipped.append(f"{label}model_temperature {name}")
     for key, setter in (("temperature", controls.set_temperature),
                         ("mode", controls.set_mode), ("slew", controls.set_slew),
-                        ("topk", controls.set_topk), ("topp", controls.set_topp)):
+                        ("topk", controls.set_topk), ("topp", controls.set_topp),
+                        ("constraints", lambda v: _set_constraints(controls, v))):
         apply(key, setter)
     if label and applied:
         done.append(label.strip())
+
+
+def _set_constraints(controls: Controls, spec: Any) -> None:
+    """A saved voice's blocklist, charset and fold (null: none), through the checked setter."""
+    if spec is None:
+        controls.set_constraints(Constraints())
+        return
+    if not isinstance(spec, dict) or not isinstance(spec.get("blocklist", []), list):
+        raise TypeError("constraints")
+    controls.set_constraints(Constraints.from_spec(spec))
 
 
 def _restore_subscribers(subscribers: Any, broadcaster: Broadcaster | None,

@@ -204,10 +204,18 @@ def sample(
         str, Opt(help="A style-conditioned model: embedding (styles blended in the network) or "
                  "mixture (the weighted mix of its pure styles).")
     ] = "embedding",
+    blocklist: Annotated[
+        list[str] | None, Opt(metavar="FILE|default",
+                              help="Words never written, as charmix daemon --blocklist.")
+    ] = None,
+    charset: Annotated[str, Opt(help="The only characters written, as charmix daemon "
+                                "--charset.")] = "",
+    fold: Annotated[str, Opt(help="upper, lower or none: the case of the text printed.")] = "none",
 ) -> None:
     """Generate text offline through the daemon's engine, mixing when several models are given."""
     import numpy as np
 
+    from charmix.daemon.engine.constraints import ConstraintError, fold_text, from_settings
     from charmix.daemon.engine.mixer import Engine, Settings
     from charmix.daemon.engine.model import load_model
     from charmix.daemon.engine.styles import STYLE_MODES, expand
@@ -237,14 +245,22 @@ def sample(
         engine = Engine(loaded, seed=seed, weights=w)
     except ValueError as exc:
         fail(str(exc))
+    try:  # a venue's constraints (engine/constraints.py), refused in one line
+        constraints = from_settings(blocklist or [], charset, fold)
+        if constraints is not None:
+            constraints.compiled(engine.vocab)
+    except ConstraintError as exc:
+        fail(str(exc))
     settings = Settings(
-        weights=w, temperature=temperature, mode=mode, topk=topk, topp=topp, slew=0.0
+        weights=w, temperature=temperature, mode=mode, topk=topk, topp=topp, slew=0.0,
+        constraints=constraints,
     )
+    shown = constraints.fold if constraints is not None else ""
     engine.prime(prime)
     out = sys.stdout
     out.write(prime)
     for _ in range(n):
-        out.write(engine.step(settings, 0.0).char)
+        out.write(fold_text(engine.step(settings, 0.0).char, shown))
     out.write("\n")
     out.flush()
 
