@@ -31,6 +31,7 @@ _C = protocol.control
 WEIGHTS, WEIGHT = _C("weights"), _C("weight/{name}")
 TEMPERATURE, MODEL_TEMPERATURE = _C("temperature"), _C("model/{name}/temperature")
 MODE, RATE, SLEW, TOPK, TOPP = _C("mode"), _C("rate"), _C("slew"), _C("topk"), _C("topp")
+BETA = _C("beta")
 PRIME, SEED = _C("prime"), _C("seed")
 # Kept for callers that read the bounds; the table is where they are set.
 TEMPERATURE_RANGE = (TEMPERATURE.args[0].min, TEMPERATURE.args[0].max)
@@ -75,6 +76,7 @@ class Controls:
         topp: float = TOPP.args[0].default,  # type: ignore[assignment]
         slew: float = SLEW.args[0].default,  # type: ignore[assignment]
         rate: float = RATE.args[0].default,  # type: ignore[assignment]
+        beta: float = BETA.args[0].default,  # type: ignore[assignment]
         model_temperature: dict[str, float] | None = None,
         counters: Counters | None = None,
         wake: threading.Event | None = None,
@@ -95,17 +97,20 @@ class Controls:
         self._topp = 1.0
         self._slew = 0.05
         self._rate = 15.0
+        self._beta = protocol.BETA_DEFAULT
         # Set whenever something the clock waits for changes (rate, pause, tick, command), so a
         # clock sleeping toward a far deadline or waiting for ticks reacts at once.
         self.wake = wake or threading.Event()
         # Plays a tick at once on the calling thread if the clock is idle (Clock.try_tick);
         # returns False when the tick must be queued. None: always queue.
         self.play_tick: Callable[[], bool] | None = None
-        # The initial values go through the same validation as live ones.
+        # The initial values go through the same validation as live ones; the mode first,
+        # because negative weights are valid in geometric mode only.
+        self.set_mode(mode)
         if weights is not None:
             self.set_weights(weights)
         self.set_temperature(temperature)
-        self.set_mode(mode)
+        self.set_beta(beta)
         self.set_topk(topk)
         self.set_topp(topp)
         self.set_slew(slew)
@@ -127,7 +132,7 @@ class Controls:
         with self._lock:
             new = self._weights.copy()
             new[: len(checked)] = checked
-            self._weights = new
+            self._weights = self._signed(new, "weights")
 
     def set_weight(self, name: str, value: object) -> None:
         i = self._model(name)
@@ -135,7 +140,23 @@ class Controls:
         with self._lock:
             new = self._weights.copy()
             new[i] = checked
-            self._weights = new
+            self._weights = self._signed(new, f"weight of {name}")
+
+    def _signed(self, weights: np.ndarray, what: str) -> np.ndarray:
+        """(under the lock) New target weights, unless their signs are refused: a negative
+        weight (an anti-expert) plays in geometric mode only, and needs a positive one beside
+        it to steer away from (all zero stays valid: a uniform mix)."""
+        negative = np.flatnonzero(weights < 0)
+        if negative.size == 0:
+            return weights
+        first = f"{self.names[negative[0]]} at {weights[negative[0]]:g}"
+        if self._mode != "geometric":
+            raise ControlError(f"{what}: a negative weight ({first}) is an anti-expert and "
+                               "plays in geometric mode only (/charmix/mode geometric)")
+        if not (weights > 0).any():
+            raise ControlError(f"{what}: every weight would be <= 0 ({first}); an anti-expert "
+                               "needs a positive weight to steer away from")
+        return weights
 
     def set_temperature(self, value: object) -> None:
         checked = _check(TEMPERATURE, value)
@@ -155,6 +176,12 @@ class Controls:
         checked = _check(MODE, value)
         with self._lock:
             self._mode = checked
+
+    def set_beta(self, value: object) -> None:
+        """Plausibility with anti-experts (arithmetic.plausible): 0 = off."""
+        checked = _check(BETA, value)
+        with self._lock:
+            self._beta = checked
 
     def set_topk(self, value: object) -> None:
         checked = _check(TOPK, value)
@@ -248,6 +275,7 @@ class Controls:
                 topk=self._topk,
                 topp=self._topp,
                 slew=self._slew,
+                beta=self._beta,
             )
 
     def take_commands(self) -> list[Command]:
