@@ -105,7 +105,7 @@ P = PREFIX
 _TEMPERATURE = dict(min=0.05, max=5.0)
 _PORT = dict(min=1, max=65535)
 _WEIGHT = dict(min=-1.0, max=1.0)  # −1 … 0: anti-experts (geometric mode only)
-BETA_DEFAULT = 0.1  # /charmix/beta: chosen by measurement (models/README.md, "Steering away")
+BETA_DEFAULT = 0.03  # /charmix/beta: chosen by measurement (models/README.md, "Steering away")
 
 STATUS: tuple[Arg, ...] = tuple(
     Arg(name, "f", min=0.0, unit=unit, description=meaning) for name, unit, meaning in (

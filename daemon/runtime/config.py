@@ -7,7 +7,7 @@ the same way every morning; flags given on the command line override its keys. E
     weights = { shakespeare = 1.0, bible = 0.5 }              # or a list in model order
     temperature = 0.7
     mode = "linear"            # or "geometric" (negative weights: anti-experts)
-    beta = 0.1                 # plausibility with anti-experts; 0 = off
+    beta = 0.03                # plausibility with anti-experts; 0 = off
     rate = 20                  # chars/s; 0 = external clock (/charmix/tick)
     slew = 0.1                 # seconds
     listen = "0.0.0.0:7770"    # all interfaces: explicit, and then --allow must admit the LAN

@@ -1258,7 +1258,7 @@
 						145.0,
 						20.0
 					],
-					"text": "weights (effective)"
+					"text": "weights (effective; < 0: anti)"
 				}
 			},
 			{
@@ -1279,9 +1279,10 @@
 					],
 					"parameter_enable": 0,
 					"setminmax": [
-						0.0,
+						-1.0,
 						1.0
 					],
+					"signed": 1,
 					"setstyle": 1,
 					"settype": 1,
 					"size": 3,
@@ -1327,9 +1328,10 @@
 					],
 					"parameter_enable": 0,
 					"setminmax": [
-						0.0,
+						-1.0,
 						1.0
 					],
+					"signed": 1,
 					"setstyle": 1,
 					"settype": 1,
 					"size": 3,
@@ -2023,7 +2025,7 @@
 						220.0,
 						20.0
 					],
-					"text": "target weights (first N models)"
+					"text": "target weights (first N models), -1 \u2013 1"
 				}
 			},
 			{
@@ -2043,7 +2045,8 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"size": 1.0
+					"min": -1.0,
+					"size": 2.0
 				}
 			},
 			{
@@ -2063,7 +2066,8 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"size": 1.0
+					"min": -1.0,
+					"size": 2.0
 				}
 			},
 			{
@@ -2083,7 +2087,8 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"size": 1.0
+					"min": -1.0,
+					"size": 2.0
 				}
 			},
 			{
@@ -2103,7 +2108,8 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"size": 1.0
+					"min": -1.0,
+					"size": 2.0
 				}
 			},
 			{
@@ -2123,7 +2129,8 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"size": 1.0
+					"min": -1.0,
+					"size": 2.0
 				}
 			},
 			{
@@ -2143,7 +2150,8 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"size": 1.0
+					"min": -1.0,
+					"size": 2.0
 				}
 			},
 			{
