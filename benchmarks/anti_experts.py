@@ -14,8 +14,10 @@ Seeded (--seed), on the shipped models, geometric mode, temperature 0.8, no top-
 * **pairs**: three expert / anti-expert pairs at +1 / −0.5 and the default β, the same
   measure; and the first characters of each text, side by side.
 * **cost**: the engine's full step with the six shipped models, geometric mode, three ways in
-  interleaved rounds (medians): before (the pre-#24 arithmetic, patched in), now with
-  non-negative weights, now with an anti-expert. Also the mix alone (µs).
+  interleaved rounds (medians of the stepping thread's CPU time, which a loaded machine
+  disturbs less than the wall clock; onnxruntime runs on that thread): before (the pre-#24
+  arithmetic, patched in), now with non-negative weights, now with an anti-expert. Also the mix
+  alone (µs).
 
 Prints markdown (models/README.md, "Steering away", holds a run's output).
 """
@@ -181,9 +183,9 @@ def measure_cost(steps: int, rounds: int) -> list[str]:
             settings = Settings(weights=np.array(w), mode="geometric", slew=0.0)
             engine = engines[key]
             engine.generate(settings, 20)  # warm
-            t0 = time.perf_counter()
+            t0 = time.thread_time()  # CPU time: onnxruntime runs on this thread (one thread)
             engine.generate(settings, steps)
-            per_step[key].append((time.perf_counter() - t0) / steps * 1e6)
+            per_step[key].append((time.thread_time() - t0) / steps * 1e6)
     for name, fn in now.items():
         setattr(arithmetic, name, fn)
     # the mix alone, on one step's real distributions
@@ -198,14 +200,14 @@ def measure_cost(steps: int, rounds: int) -> list[str]:
                         arithmetic.normalise(np.array([1, -0.5, 1, 1, 1, 1.0])))):
         best = []
         for _ in range(rounds):
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             for _ in range(2000):
                 fn(p, w, arithmetic.BETA_DEFAULT)
-            best.append((time.perf_counter() - t0) / 2000 * 1e6)
+            best.append((time.thread_time() - t0) / 2000 * 1e6)
         mix_us[key] = statistics.median(best)
     base = statistics.median(per_step["before (pre-#24 arithmetic)"])
-    lines = ["| geometric step, six models | µs per step (median of rounds) | vs before | "
-             "the mix alone, µs |", "|---|---|---|---|"]
+    lines = ["| geometric step, six models | CPU µs per step (median of rounds) | vs before | "
+             "the mix alone, CPU µs |", "|---|---|---|---|"]
     for (key, values), mix in zip(per_step.items(), mix_us.values(), strict=True):
         med = statistics.median(values)
         lines.append(f"| {key} | {med:.0f} | {100 * (med / base - 1):+.1f} % | {mix:.1f} |")
