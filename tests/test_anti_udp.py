@@ -3,6 +3,7 @@ and change nothing; good ones reach the engine (an in-process daemon on loopback
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from collections.abc import Callable, Iterator
@@ -15,6 +16,8 @@ from conftest import free_udp_port
 from helpers import osc, wait_for
 
 from charmix.daemon import protocol
+from charmix.daemon.engine.mixer import Settings
+from charmix.daemon.recording.writer import settings_dict, settings_from
 from charmix.daemon.runtime.daemon import Daemon
 
 P = protocol.PREFIX
@@ -97,3 +100,30 @@ def test_a_negative_weight_in_linear_mode_is_refused(
     send(d, _weights(1.0, -0.5, 0.0))
     wait_for(lambda: d.controls.counters.rx_ok == 2, 10, "the weights")
     assert list(d.controls.snapshot().weights) == [1.0, -0.5, 0.0]
+
+
+def test_state_keeps_signed_weights_and_beta(make: Callable[..., Daemon],
+                                             tmp_path: Path) -> None:
+    """--state: a restart plays the anti-expert again (the mode is restored before the weights,
+    which would be refused in linear mode)."""
+    path = tmp_path / "state.json"
+    d = make(state=path)
+    send(d, osc(f"{P}/mode", ("s", "geometric")), _weights(1.0, -0.5, 0.25),
+         osc(f"{P}/beta", ("f", 0.2)))
+    wait_for(lambda: d.controls.counters.rx_ok == 3, 10, "the settings")
+    d.stop()
+    saved = json.loads(path.read_text())
+    assert saved["beta"] == pytest.approx(0.2) and saved["mode"] == "geometric"
+    d = make(state=path)
+    s = d.controls.snapshot()
+    assert list(s.weights) == [1.0, -0.5, 0.25] and s.mode == "geometric"
+    assert s.beta == pytest.approx(0.2)
+
+
+def test_recordings_keep_beta_and_older_ones_get_the_default() -> None:
+    settings = Settings(weights=np.array([1.0, -0.5]), mode="geometric", beta=0.2)
+    again = settings_from(json.loads(json.dumps(settings_dict(settings))))
+    assert again.beta == 0.2 and list(again.weights) == [1.0, -0.5]
+    older = settings_dict(settings)
+    del older["beta"]
+    assert settings_from(older).beta == protocol.BETA_DEFAULT
