@@ -3,6 +3,9 @@ MIDI --bipolar faders, the web page's signed sliders, the monitor's bar the othe
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import mido
 import pytest
 from fakes.osc_receiver import OscReceiver
@@ -13,6 +16,8 @@ from charmix.controllers.midi.layout import default_layout
 from charmix.controllers.web import control as wc
 from charmix.daemon.cli import app
 from charmix.daemon.monitor.view import _bar
+from charmix.daemon.recording.reader import Performance
+from charmix.daemon.tools.render import svg_plot
 
 NAMES = ["shakespeare", "bible", "linux"]
 runner = CliRunner()
@@ -84,3 +89,19 @@ def test_the_monitor_draws_an_anti_expert_the_other_way() -> None:
     assert _bar(0.5, 10) == "█████·····"
     assert _bar(-0.5, 10) == "·····▒▒▒▒▒"
     assert _bar(-3.0, 4) == "▒▒▒▒" and _bar(float("nan"), 4) == "····"
+
+
+def _performance(weights: list[list[float]]) -> Performance:
+    steps = [{"k": "step", "s": s, "t": s / 10, "c": ["x"], "w": [w]}
+             for s, w in enumerate(weights)]
+    return Performance(Path("take.jsonl"), {"models": [{"name": "shakespeare"},
+                                                       {"name": "bible"}]}, steps)
+
+
+def test_the_rendered_weight_plot_makes_room_below_zero() -> None:
+    plain = svg_plot(_performance([[1.0, 0.0], [0.5, 0.5]]), height=180)
+    assert ">-1</text>" not in plain  # as before: 0 – 1
+    signed = svg_plot(_performance([[1.0, 0.0], [1.0, -0.5]]), height=180)
+    assert ">-1</text>" in signed and ">0</text>" in signed
+    ys = [float(y) for y in re.findall(r",(-?[0-9.]+)", signed)]
+    assert ys and min(ys) >= 30 and max(ys) <= 150  # every point inside the plot area

@@ -2025,7 +2025,7 @@
 						220.0,
 						20.0
 					],
-					"text": "target weights (first N models), -1 \u2013 1"
+					"text": "target weights (first N models)"
 				}
 			},
 			{
@@ -2045,8 +2045,7 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"min": -1.0,
-					"size": 2.0
+					"size": 1.0
 				}
 			},
 			{
@@ -2066,8 +2065,7 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"min": -1.0,
-					"size": 2.0
+					"size": 1.0
 				}
 			},
 			{
@@ -2087,8 +2085,7 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"min": -1.0,
-					"size": 2.0
+					"size": 1.0
 				}
 			},
 			{
@@ -2108,8 +2105,7 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"min": -1.0,
-					"size": 2.0
+					"size": 1.0
 				}
 			},
 			{
@@ -2129,8 +2125,7 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"min": -1.0,
-					"size": 2.0
+					"size": 1.0
 				}
 			},
 			{
@@ -2150,8 +2145,7 @@
 					],
 					"parameter_enable": 0,
 					"floatoutput": 1,
-					"min": -1.0,
-					"size": 2.0
+					"size": 1.0
 				}
 			},
 			{
