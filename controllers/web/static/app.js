@@ -250,8 +250,10 @@
     g.strokeStyle = "#2a2a2a"; g.lineWidth = 1; g.beginPath(); g.arc(cx, cy, 0.75 * half * 0.9, 0, 2 * Math.PI); g.stroke();
     g.font = "bold 14px system-ui, sans-serif"; g.textAlign = "center"; g.textBaseline = "middle";
     S.anchors.forEach(([x, y], i) => {
-      const c = S.colours[i] || UNKNOWN, r = 6 + 16 * (S.w[i] || 0);
-      g.fillStyle = c; g.beginPath(); g.arc(px(x), py(y), r, 0, 2 * Math.PI); g.fill();
+      const c = S.colours[i] || UNKNOWN, w = S.w[i] || 0, r = 6 + 16 * Math.min(1, Math.abs(w));
+      g.beginPath(); g.arc(px(x), py(y), r, 0, 2 * Math.PI);
+      if (w >= 0) { g.fillStyle = c; g.fill(); }
+      else { g.strokeStyle = c; g.lineWidth = 2; g.stroke(); g.fillStyle = c; }  // an anti-expert: a ring
       const n = Math.hypot(x, y) || 1;
       const name = S.models[i] || "", tw = g.measureText(name).width;
       const lx = Math.max(tw / 2 + 4, Math.min(W - tw / 2 - 4, px(x) + (x / n) * (r + 8 + tw / 2)));
