@@ -17,6 +17,7 @@ from helpers import osc, wait_for
 
 from charmix.daemon import protocol
 from charmix.daemon.engine.mixer import Settings
+from charmix.daemon.live.controls import ControlError, Controls
 from charmix.daemon.recording.writer import settings_dict, settings_from
 from charmix.daemon.runtime.daemon import Daemon
 
@@ -127,3 +128,16 @@ def test_recordings_keep_beta_and_older_ones_get_the_default() -> None:
     older = settings_dict(settings)
     del older["beta"]
     assert settings_from(older).beta == protocol.BETA_DEFAULT
+
+
+def test_a_negative_target_left_from_geometric_mode_does_not_block_linear_faders() -> None:
+    c = Controls(["shakespeare", "bible", "linux"], [1.0, -0.5, 0.0], mode="geometric")
+    c.set_mode("linear")  # allowed: linear plays bible as 0
+    c.set_weight("shakespeare", 0.5)  # the other faders still work
+    c.set_weights([0.25])
+    assert list(c.snapshot().weights) == [0.25, -0.5, 0.0]
+    with pytest.raises(ControlError, match="geometric mode only"):
+        c.set_weight("linux", -0.2)  # a new negative one is refused in linear mode
+    with pytest.raises(ControlError, match="needs a positive weight"):
+        c.set_weight("shakespeare", 0.0)  # nor may the experts all go
+    assert list(c.snapshot().weights) == [0.25, -0.5, 0.0]

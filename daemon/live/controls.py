@@ -132,7 +132,7 @@ class Controls:
         with self._lock:
             new = self._weights.copy()
             new[: len(checked)] = checked
-            self._weights = self._signed(new, "weights")
+            self._weights = self._signed(new, np.asarray(checked, np.float64), "weights")
 
     def set_weight(self, name: str, value: object) -> None:
         i = self._model(name)
@@ -140,19 +140,23 @@ class Controls:
         with self._lock:
             new = self._weights.copy()
             new[i] = checked
-            self._weights = self._signed(new, f"weight of {name}")
+            self._weights = self._signed(new, np.array([checked], np.float64),
+                                         f"weight of {name}")
 
-    def _signed(self, weights: np.ndarray, what: str) -> np.ndarray:
+    def _signed(self, weights: np.ndarray, given: np.ndarray, what: str) -> np.ndarray:
         """(under the lock) New target weights, unless their signs are refused: a negative
-        weight (an anti-expert) plays in geometric mode only, and needs a positive one beside
-        it to steer away from (all zero stays valid: a uniform mix)."""
+        weight (an anti-expert) can be set in geometric mode only, and needs a positive one
+        beside it to steer away from (all zero stays valid: a uniform mix). `given`: the values
+        of this message — in linear mode only they are judged, so a negative target left from
+        geometric mode (linear plays it as 0) does not block the other faders."""
         negative = np.flatnonzero(weights < 0)
         if negative.size == 0:
             return weights
         first = f"{self.names[negative[0]]} at {weights[negative[0]]:g}"
-        if self._mode != "geometric":
-            raise ControlError(f"{what}: a negative weight ({first}) is an anti-expert and "
-                               "plays in geometric mode only (/charmix/mode geometric)")
+        if self._mode != "geometric" and (given < 0).any():
+            raise ControlError(f"{what}: a negative weight ({given[given < 0][0]:g}) is an "
+                               "anti-expert and plays in geometric mode only "
+                               "(/charmix/mode geometric)")
         if not (weights > 0).any():
             raise ControlError(f"{what}: every weight would be <= 0 ({first}); an anti-expert "
                                "needs a positive weight to steer away from")
