@@ -140,6 +140,11 @@ def midi(
     per_beat: Annotated[
         float, Opt(min=0.01, max=96.0, help="With --clock: characters per quarter note.")
     ] = 4.0,
+    bipolar: Annotated[
+        bool, Opt(help="Weight faders are bipolar: centre = 0 (with a dead zone), bottom = −1 "
+                  "(an anti-expert: steer away from that model; the daemon's geometric mode), "
+                  "top = 1.")
+    ] = False,
     max_rate: MaxRateOpt = 100.0,
     resend: ResendOpt = 0.0,
     query_timeout: QueryTimeoutOpt = 0.5,
@@ -169,7 +174,8 @@ def midi(
         fail(why, FAILURE)
     names, _, sender = _connect("midi", to, models, query_timeout, max_rate, resend, voice)
     try:
-        bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save)
+        bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save,
+                                        bipolar=bipolar)
         if clock:
             from charmix.controllers.midi.clock import ClockBridge
 

@@ -597,7 +597,9 @@ def test_touchdesigner_controls_send_weights_cut_to_the_models() -> None:
     owner.chans = lambda: chans
     mod.onValueChange(chans[0], 0, 0.5, 0.0)
     mod.onValueChange(chans[3], 0, 9.0, 0.0)
-    assert sent == [(f"{P}/weights", [0.5, 0.0]), (f"{P}/temperature", [5.0])]
+    # signed: w2 at -1 is an anti-expert (geometric mode); beyond -1 … 1 it is clamped
+    assert sent == [(f"{P}/weights", [0.5, -1.0]), (f"{P}/temperature", [5.0])]
+    assert mod.weights_message({"w1": -3.0, "w2": 2.0}, 2) == [-1.0, 1.0]
     assert mod.weights_message({}, 0) is None
 
 

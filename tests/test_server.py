@@ -98,10 +98,11 @@ def weights(rig: Rig) -> list[float]:
 def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
     sent = [
         msg(f"{P}/weights", ("f", 1.0), ("f", 0.0), ("f", 0.5)),
-        msg(f"{P}/weight/linux", ("f", 2.0)),
+        msg(f"{P}/weight/linux", ("f", 0.75)),
         msg(f"{P}/temperature", ("i", 2)),  # Max and Pd send ints from integer number boxes
         msg(f"{P}/model/bible/temperature", ("d", 1.5)),
         msg(f"{P}/mode", ("s", "geometric")),
+        msg(f"{P}/beta", ("f", 0.2)),
         msg(f"{P}/rate", ("f", 30.0)),
         msg(f"{P}/slew", ("f", 0.5)),
         msg(f"{P}/topk", ("i", 5)),
@@ -128,8 +129,9 @@ def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
         rig.send(data)
     rig.settle(ok=len(sent))
     s = rig.controls.snapshot()
-    assert weights(rig) == [1.0, 2.0, 0.5]
+    assert weights(rig) == [1.0, 0.75, 0.5]
     assert (s.temperature, s.mode, s.slew, s.topk, s.topp) == (2.0, "geometric", 0.5, 5, 0.5)
+    assert s.beta == pytest.approx(0.2)
     assert list(s.model_temperature) == [0, 0, 1.5]
     assert rig.controls.rate == 30.0 and not rig.controls.paused
     assert rig.controls.take_tick()
@@ -148,9 +150,9 @@ def test_the_dispatcher_is_the_table(rig: Rig) -> None:
 def test_bundles_apply_at_once_in_order_even_with_a_future_timetag(rig: Rig) -> None:
     later = time.time() + 3600
     rig.send(bundle(msg(f"{P}/weights", ("f", 0.0), ("f", 1.0)),
-                    msg(f"{P}/weights", ("f", 3.0)), timetag=later))
+                    msg(f"{P}/weights", ("f", 0.5)), timetag=later))
     rig.settle(ok=2)
-    assert weights(rig) == [3.0, 1.0, round(1 / 3, 6)]
+    assert weights(rig) == [0.5, 1.0, round(1 / 3, 6)]
 
 
 def test_nested_bundles(rig: Rig) -> None:
@@ -168,7 +170,7 @@ def test_datagrams_over_8_kib_arrive_whole(rig: Rig) -> None:
     text = "é" * 1000  # 2,000 bytes of UTF-8
     big = bundle(
         msg(f"{P}/prime", ("s", text)),
-        *[msg(f"{P}/weights", ("f", float(i)), ("f", 1.0), ("f", 1.0)) for i in range(400)],
+        *[msg(f"{P}/weights", ("f", i / 400), ("f", 1.0), ("f", 1.0)) for i in range(400)],
         msg(f"{P}/topk", ("i", 7)),
     )
     assert len(big) > 16_000

@@ -113,7 +113,9 @@ def parse(text: str | bytes, models: int) -> Message | str:
             return "no such model"
         if value is None:
             return "a weight must be a finite number"
-        return Weight(index, _clamp(value, 0.0, W_MAX))
+        # signed: a slider below 0 (geometric mode) makes that model an anti-expert; the
+        # daemon refuses a negative weight in linear mode (the page offers none there)
+        return Weight(index, _clamp(value, -W_MAX, W_MAX))
     if kind == "temperature":
         value = _number(msg.get("v"))
         return "a temperature must be a finite number" if value is None else Setting(

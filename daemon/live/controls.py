@@ -32,6 +32,7 @@ _C = protocol.control
 WEIGHTS, WEIGHT = _C("weights"), _C("weight/{name}")
 TEMPERATURE, MODEL_TEMPERATURE = _C("temperature"), _C("model/{name}/temperature")
 MODE, RATE, SLEW, TOPK, TOPP = _C("mode"), _C("rate"), _C("slew"), _C("topk"), _C("topp")
+BETA = _C("beta")
 PRIME, SEED = _C("prime"), _C("seed")
 BLOCK_ADD, BLOCK_REMOVE = _C("blocklist/add"), _C("blocklist/remove")
 CHARSET, FOLD = _C("charset"), _C("fold")
@@ -78,6 +79,7 @@ class Controls:
         topp: float = TOPP.args[0].default,  # type: ignore[assignment]
         slew: float = SLEW.args[0].default,  # type: ignore[assignment]
         rate: float = RATE.args[0].default,  # type: ignore[assignment]
+        beta: float = BETA.args[0].default,  # type: ignore[assignment]
         model_temperature: dict[str, float] | None = None,
         counters: Counters | None = None,
         wake: threading.Event | None = None,
@@ -105,17 +107,20 @@ class Controls:
         self._vocab = list(vocab) if vocab is not None else None
         self._constraints: Constraints | None = None
         self._constraints_change = threading.Lock()  # one read-modify-write at a time
+        self._beta = protocol.BETA_DEFAULT
         # Set whenever something the clock waits for changes (rate, pause, tick, command), so a
         # clock sleeping toward a far deadline or waiting for ticks reacts at once.
         self.wake = wake or threading.Event()
         # Plays a tick at once on the calling thread if the clock is idle (Clock.try_tick);
         # returns False when the tick must be queued. None: always queue.
         self.play_tick: Callable[[], bool] | None = None
-        # The initial values go through the same validation as live ones.
+        # The initial values go through the same validation as live ones; the mode first,
+        # because negative weights are valid in geometric mode only.
+        self.set_mode(mode)
         if weights is not None:
             self.set_weights(weights)
         self.set_temperature(temperature)
-        self.set_mode(mode)
+        self.set_beta(beta)
         self.set_topk(topk)
         self.set_topp(topp)
         self.set_slew(slew)
@@ -139,7 +144,7 @@ class Controls:
         with self._lock:
             new = self._weights.copy()
             new[: len(checked)] = checked
-            self._weights = new
+            self._weights = self._signed(new, np.asarray(checked, np.float64), "weights")
 
     def set_weight(self, name: str, value: object) -> None:
         i = self._model(name)
@@ -147,7 +152,27 @@ class Controls:
         with self._lock:
             new = self._weights.copy()
             new[i] = checked
-            self._weights = new
+            self._weights = self._signed(new, np.array([checked], np.float64),
+                                         f"weight of {name}")
+
+    def _signed(self, weights: np.ndarray, given: np.ndarray, what: str) -> np.ndarray:
+        """(under the lock) New target weights, unless their signs are refused: a negative
+        weight (an anti-expert) can be set in geometric mode only, and needs a positive one
+        beside it to steer away from (all zero stays valid: a uniform mix). `given`: the values
+        of this message — in linear mode only they are judged, so a negative target left from
+        geometric mode (linear plays it as 0) does not block the other faders."""
+        negative = np.flatnonzero(weights < 0)
+        if negative.size == 0:
+            return weights
+        first = f"{self.names[negative[0]]} at {weights[negative[0]]:g}"
+        if self._mode != "geometric" and (given < 0).any():
+            raise ControlError(f"{what}: a negative weight ({given[given < 0][0]:g}) is an "
+                               "anti-expert and plays in geometric mode only "
+                               "(/charmix/mode geometric)")
+        if not (weights > 0).any():
+            raise ControlError(f"{what}: every weight would be <= 0 ({first}); an anti-expert "
+                               "needs a positive weight to steer away from")
+        return weights
 
     def set_temperature(self, value: object) -> None:
         checked = _check(TEMPERATURE, value)
@@ -167,6 +192,12 @@ class Controls:
         checked = _check(MODE, value)
         with self._lock:
             self._mode = checked
+
+    def set_beta(self, value: object) -> None:
+        """Plausibility with anti-experts (arithmetic.plausible): 0 = off."""
+        checked = _check(BETA, value)
+        with self._lock:
+            self._beta = checked
 
     def set_topk(self, value: object) -> None:
         checked = _check(TOPK, value)
@@ -315,6 +346,7 @@ class Controls:
                 topp=self._topp,
                 slew=self._slew,
                 constraints=self._constraints,
+                beta=self._beta,
             )
 
     def take_commands(self) -> list[Command]:

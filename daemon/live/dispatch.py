@@ -132,6 +132,7 @@ class Dispatcher:
             "temperature": lambda a, s, n: c.set_temperature(a[0]),
             "model/{name}/temperature": lambda a, s, n: c.set_model_temperature(n, a[0]),
             "mode": lambda a, s, n: c.set_mode(a[0]),
+            "beta": lambda a, s, n: c.set_beta(a[0]),
             "rate": lambda a, s, n: c.set_rate(a[0]),
             "slew": lambda a, s, n: c.set_slew(a[0]),
             "pause": lambda a, s, n: c.pause(),

@@ -114,8 +114,12 @@ def _text_view(state: MonitorState, width: int, rows: int, fill: bool) -> Text:
 
 
 def _bar(value: float, cells: int) -> str:
-    value = min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0
-    full = round(value * cells)
+    """A weight as a bar: filled from the left; a negative one (an anti-expert, geometric mode)
+    the other way — from the right, in a shade of its own — so it reads as a push away."""
+    value = min(max(value, -1.0), 1.0) if math.isfinite(value) else 0.0
+    full = round(abs(value) * cells)
+    if value < 0:
+        return "·" * (cells - full) + "▒" * full
     return "█" * full + "·" * (cells - full)
 
 
@@ -135,7 +139,8 @@ def _models_table(state: MonitorState, models: list[str], width: int, top: int) 
 
     for i, name in enumerate(models):
         w = state.weights[i] if i < len(state.weights) else float("nan")
-        bar = Text(_bar(w, bar_w), model_colour(i, models))
+        anti = math.isfinite(w) and w < 0
+        bar = Text(_bar(w, bar_w), model_colour(i, models) + (" italic" if anti else ""))
         bar.append(f" {cell(state.weights, i)}")
         table.add_row(Text(name, model_colour(i, models)), bar, cell(state.attribution, i),
                       cell(state.entropy, i), _top_text(state.top(state.dists.get(name), top)))

@@ -107,6 +107,8 @@ FOLDS = ("none", "upper", "lower")  # /charmix/fold
 P = PREFIX
 _TEMPERATURE = dict(min=0.05, max=5.0)
 _PORT = dict(min=1, max=65535)
+_WEIGHT = dict(min=-1.0, max=1.0)  # −1 … 0: anti-experts (geometric mode only)
+BETA_DEFAULT = 0.03  # /charmix/beta: chosen by measurement (models/README.md, "Steering away")
 
 STATUS: tuple[Arg, ...] = tuple(
     Arg(name, "f", min=0.0, unit=unit, description=meaning) for name, unit, meaning in (
@@ -146,13 +148,17 @@ STATUS_FIELDS = tuple(a.name for a in STATUS)
 INPUT: tuple[Address, ...] = (
     Address(f"{P}/weights", "rw",
             "Target mixture weights, one per model in /charmix/models order. Normalised by the "
-            "daemon (all zero = a uniform mix); the daemon slews toward them. Fewer values than "
-            "models: the rest keep theirs; more values than models: the message is ignored "
-            "(rx_bad). Default: equal, 1/N each.",
-            (Arg("weight", "f", "+", "model", min=0.0),),
+            "daemon (the positive ones sum to 1; all zero = a uniform mix); the daemon slews "
+            "toward them. Negative = an anti-expert, steering the text away from that model: "
+            "geometric mode only (refused in linear mode; at least one weight must stay "
+            "positive). Fewer values than models: the rest keep theirs; more values than models: "
+            "the message is ignored (rx_bad). Default: equal, 1/N each.",
+            (Arg("weight", "f", "+", "model", **_WEIGHT),),
             "oscsend localhost 7770 /charmix/weights ffffff 1 0 0 0 0 0", voice=True),
-    Address(f"{P}/weight/{{name}}", "rw", "Target weight of one model by name.",
-            (Arg("weight", "f", min=0.0),),
+    Address(f"{P}/weight/{{name}}", "rw",
+            "Target weight of one model by name (negative: geometric mode only, as for "
+            "/charmix/weights).",
+            (Arg("weight", "f", **_WEIGHT),),
             "oscsend localhost 7770 /charmix/weight/austen f 0.5", voice=True),
     Address(f"{P}/temperature", "rw",
             "Global sampling temperature: each p_i ∝ p_i^(1/T) before mixing.",
@@ -167,6 +173,14 @@ INPUT: tuple[Address, ...] = (
             "experts).",
             (Arg("mode", "s", values=MODES, default="linear"),),
             "oscsend localhost 7770 /charmix/mode s geometric", voice=True),
+    Address(f"{P}/beta", "rw",
+            "Plausibility with anti-experts (geometric mode, negative weights): only characters "
+            "whose probability under the positive models' product is at least beta times its "
+            "best may be sampled, so an anti-expert chooses only among what the experts find "
+            "plausible (contrastive decoding's rule). 0 = off; no effect without negative "
+            "weights.",
+            (Arg("beta", "f", min=0.0, max=1.0, default=BETA_DEFAULT),),
+            "oscsend localhost 7770 /charmix/beta f 0.1", voice=True),
     Address(f"{P}/rate", "rw", "Clock rate; 0 switches to the external clock (/charmix/tick).",
             (Arg("rate", "f", min=0.0, max=2000.0, default=15.0, unit="char/s"),),
             "oscsend localhost 7770 /charmix/rate f 30"),
@@ -271,11 +285,15 @@ OUTPUT: tuple[Address, ...] = (
     Address(f"{P}/dist", "r", "p_mix in /charmix/vocab order.",
             (Arg("p", "f", "+", "vocab", **_UNIT),), voice=True),
     Address(f"{P}/weights", "r",
-            "Effective (smoothed, normalised) weights in /charmix/models order.",
-            (Arg("w", "f", "+", "model", **_UNIT),), voice=True),
+            "Effective (smoothed, normalised) weights in /charmix/models order: the positive ones "
+            "sum to 1; a negative one (an anti-expert, geometric mode) keeps its ratio to them, "
+            "at least −1. In linear mode a negative target plays, and is sent, as 0.",
+            (Arg("w", "f", "+", "model", **_WEIGHT),), voice=True),
     Address(f"{P}/attribution", "r",
-            "Which model wrote this character: r_i = w_i p_i(c) / Σ_j w_j p_j(c).",
-            (Arg("r", "f", "+", "model", **_UNIT),), voice=True),
+            "Which model wrote this character: r_i = w_i p_i(c) / Σ_j |w_j| p_j(c). With "
+            "non-negative weights the shares sum to 1; an anti-expert's is negative (how loudly "
+            "it spoke against c) and Σ_i |r_i| = 1 (docs/anti-experts.md).",
+            (Arg("r", "f", "+", "model", **_WEIGHT),), voice=True),
     Address(f"{P}/entropy", "r", "Each model's entropy in bits (after its temperature).",
             (Arg("H", "f", "+", "model", min=0.0, unit="bit"),), voice=True),
     Address(f"{P}/model/{{name}}/dist", "r",

@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from charmix.daemon import protocol
+
 if TYPE_CHECKING:  # the engine imports onnxruntime; `charmix replay --help` must not
     from charmix.daemon.engine.mixer import Engine, Frame, Settings
 
@@ -101,13 +103,14 @@ def settings_from(values: dict[str, Any], previous: Settings | None = None) -> S
         topk=int(values["topk"]),
         topp=float(values["topp"]),
         slew=float(values["slew"]),
+        beta=float(values.get("beta", protocol.BETA_DEFAULT)),  # older recordings: the default
     )
 
 
 def _same(a: Settings, b: Settings) -> bool:
     return (
         a.temperature == b.temperature and a.mode == b.mode and a.topk == b.topk
-        and a.topp == b.topp and a.slew == b.slew
+        and a.topp == b.topp and a.slew == b.slew and a.beta == b.beta
         and (a.constraints is b.constraints or a.constraints == b.constraints)
         and np.array_equal(a.weights, b.weights)
         and np.array_equal(

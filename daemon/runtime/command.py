@@ -87,6 +87,11 @@ def daemon(
         rich_help_panel=PANEL_SOUND,
         help=_about("mode", "Mixing: 'linear' (weighted sum) or 'geometric' (product of experts)"),
     )] = None,
+    beta: Annotated[float | None, Opt(
+        rich_help_panel=PANEL_SOUND,
+        help=_about("beta", "Geometric mode with negative weights (anti-experts): keep only "
+                    "characters at least beta × the experts' best", "0 = off"),
+    )] = None,
     style_mode: Annotated[str | None, Opt(
         rich_help_panel=PANEL_SOUND,
         help="A style-conditioned model (--model styles): 'embedding' samples from the styles "
@@ -213,7 +218,7 @@ def daemon(
     cli = {
         "models": model, "models_dir": models_dir, "weights": weights,
         "temperature": temperature, "model_temperature": model_temperature, "mode": mode,
-        "style_mode": style_mode,
+        "beta": beta, "style_mode": style_mode,
         "rate": rate, "slew": slew, "topk": topk, "topp": topp, "seed": seed, "prime": prime,
         "listen": listen, "send": send, "allow": allow, "max_datagram": max_datagram,
         "echo": echo, "status_every": status_every, "burst": burst, "state": state,

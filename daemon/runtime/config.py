@@ -6,7 +6,8 @@ the same way every morning; flags given on the command line override its keys. E
     models = ["shakespeare", "bible", "../mine/poems.onnx"]   # names or paths
     weights = { shakespeare = 1.0, bible = 0.5 }              # or a list in model order
     temperature = 0.7
-    mode = "linear"            # or "geometric"
+    mode = "linear"            # or "geometric" (negative weights: anti-experts)
+    beta = 0.03                # plausibility with anti-experts; 0 = off
     rate = 20                  # chars/s; 0 = external clock (/charmix/tick)
     slew = 0.1                 # seconds
     listen = "0.0.0.0:7770"    # all interfaces: explicit, and then --allow must admit the LAN
@@ -27,8 +28,8 @@ Relative paths in a rig file are relative to the file. Any problem — an unknow
 a value out of range, an unreadable file — is a ConfigError whose message is one line naming the
 key (``rig.toml: 'rate' must be a number, got "fast"``); the CLI prints it and exits 2.
 
-Every key that is also an OSC control (temperature, mode, rate, slew, topk, topp, seed, prime,
-weights, model_temperature) is checked by the address table's typed argument
+Every key that is also an OSC control (temperature, mode, beta, rate, slew, topk, topp, seed,
+prime, weights, model_temperature) is checked by the address table's typed argument
 (daemon/protocol/table.py), so a range changed there changes the flag, the rig file and the OSC
 input together. This module imports nothing heavy: bridges and `--help` may load it.
 """
@@ -62,6 +63,7 @@ class Config:
     model_temperature: dict[str, float] = field(default_factory=dict)
     temperature: float = protocol.control("temperature").args[0].default  # type: ignore[assignment]
     mode: str = protocol.control("mode").args[0].default  # type: ignore[assignment]
+    beta: float = protocol.control("beta").args[0].default  # type: ignore[assignment]
     style_mode: str = "embedding"  # a style-conditioned model: blend in the network or mix rows
     rate: float = protocol.control("rate").args[0].default  # type: ignore[assignment]
     slew: float = protocol.control("slew").args[0].default  # type: ignore[assignment]
@@ -269,6 +271,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "model_temperature": _model_temperature,
     "temperature": _control("temperature"),
     "mode": _control("mode"),
+    "beta": _control("beta"),
     "style_mode": _choice("embedding", "mixture"),
     "rate": _control("rate"),
     "slew": _control("slew"),

@@ -132,7 +132,7 @@ class Daemon:
                 first = self.voice_controls[0] if self.voice_controls else None
                 self.voice_controls.append(Controls(
                     names, weights, temperature=cfg.temperature, mode=cfg.mode, topk=cfg.topk,
-                    topp=cfg.topp, slew=cfg.slew, rate=cfg.rate,
+                    topp=cfg.topp, slew=cfg.slew, rate=cfg.rate, beta=cfg.beta,
                     model_temperature=cfg.model_temperature,
                     counters=first.counters if first else None,
                     wake=first.wake if first else None,

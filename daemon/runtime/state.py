@@ -1,11 +1,11 @@
 """`--state FILE`: the room's settings survive a restart (a crash, a power cut, a kill -9).
 
-What is kept: every voice's target weights (by model name), temperature, per-model
-temperatures, mode, slew, top-k and top-p, blocklist (every term, the live additions and
-removals included: the saved list wins over --blocklist), charset and fold; the shared rate
-and paused; and the live subscribers with their expiry (on the wall clock, so a subscriber
-whose time ran out while the daemon was down is not restored). Not kept: the text, the LSTM
-states, the seed (the text after a restart is new text in the same style).
+What is kept: every voice's target weights (by model name, signed: anti-experts too),
+temperature, per-model temperatures, mode, beta, slew, top-k and top-p, blocklist (every term,
+the live additions and removals included: the saved list wins over --blocklist), charset and
+fold; the shared rate and paused; and the live subscribers with their expiry (on the wall clock,
+so a subscriber whose time ran out while the daemon was down is not restored). Not kept: the
+text, the LSTM states, the seed (the text after a restart is new text in the same style).
 
 Voice 0's settings are the file's top-level keys and voices 1 … K-1 sit under "voices" by
 number: a file written before there were voices is a one-voice file and loads as it is, and an
@@ -74,6 +74,7 @@ def _voice(controls: Controls) -> dict[str, Any]:
             n: float(t) for n, t in zip(names, s.model_temperature, strict=True) if t > 0
         },
         "mode": s.mode,
+        "beta": s.beta,
         "slew": s.slew,
         "topk": s.topk,
         "topp": s.topp,
@@ -249,6 +250,7 @@ def _restore_voice(saved: dict[str, Any], controls: Controls, label: str, done: 
             if not label:
                 done.append(key)
 
+    apply("mode", controls.set_mode)  # first: negative weights are valid in geometric mode only
     weights = saved.get("weights")
     if isinstance(weights, dict):
         target = list(controls.target_weights())
@@ -257,7 +259,7 @@ def _restore_voice(saved: dict[str, Any], controls: Controls, label: str, done: 
                 target[controls.index[name]] = value
             else:
                 gone.add(str(name))
-        apply("weights", lambda _: controls.set_weights(target))
+        apply("weights", lambda _: controls.set_weights(_in_range(target)))
     elif weights is not None:
         skipped.append(f"{label}weights")
     temps = saved.get("model_temperature")
@@ -269,7 +271,7 @@ def _restore_voice(saved: dict[str, Any], controls: Controls, label: str, done: 
                 except (ControlError, TypeError, ValueError):
                     skipped.append(f"{label}model_temperature {name}")
     for key, setter in (("temperature", controls.set_temperature),
-                        ("mode", controls.set_mode), ("slew", controls.set_slew),
+                        ("beta", controls.set_beta), ("slew", controls.set_slew),
                         ("topk", controls.set_topk), ("topp", controls.set_topp),
                         ("constraints", lambda v: _set_constraints(controls, v))):
         apply(key, setter)
@@ -285,6 +287,16 @@ def _set_constraints(controls: Controls, spec: Any) -> None:
     if not isinstance(spec, dict) or not isinstance(spec.get("blocklist", []), list):
         raise TypeError("constraints")
     controls.set_constraints(Constraints.from_spec(spec))
+
+
+def _in_range(weights: list[Any]) -> list[Any]:
+    """Weights from a file written before they were limited to −1 … 1 (any positive number was
+    valid then): scaled into range together, which mixes the same (the daemon normalises)."""
+    try:
+        top = max(abs(float(w)) for w in weights)
+    except (TypeError, ValueError):
+        return weights  # not numbers: the setter says so
+    return [float(w) / top for w in weights] if 1.0 < top < math.inf else weights
 
 
 def _restore_subscribers(subscribers: Any, broadcaster: Broadcaster | None,

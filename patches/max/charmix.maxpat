@@ -1258,7 +1258,7 @@
 						145.0,
 						20.0
 					],
-					"text": "weights (effective)"
+					"text": "weights (effective; < 0: anti)"
 				}
 			},
 			{
@@ -1279,9 +1279,10 @@
 					],
 					"parameter_enable": 0,
 					"setminmax": [
-						0.0,
+						-1.0,
 						1.0
 					],
+					"signed": 1,
 					"setstyle": 1,
 					"settype": 1,
 					"size": 3,
@@ -1327,9 +1328,10 @@
 					],
 					"parameter_enable": 0,
 					"setminmax": [
-						0.0,
+						-1.0,
 						1.0
 					],
+					"signed": 1,
 					"setstyle": 1,
 					"settype": 1,
 					"size": 3,
