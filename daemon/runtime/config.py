@@ -86,6 +86,10 @@ class Config:
     # OSCQuery (HTTP + WebSocket, TCP): True = the control host, port 7772; False = off.
     oscquery: Endpoint | bool = True
     mdns: bool = True  # advertise with zeroconf (only when listening beyond loopback)
+    # Scenes and the score (live/conductor.py, runtime/scenefile.py)
+    scenes: Path | None = None  # --scenes FILE: the saved scenes (TOML, written on change)
+    score: str | None = None  # --score FILE, or "demo": what the daemon plays by itself
+    hand_back: float = 0.0  # s without control after a punch-in before the score goes on; 0 off
 
 
 # ------------------------------------------------------------------------- value checkers
@@ -281,6 +285,9 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "name": _name,
     "oscquery": _oscquery,
     "mdns": _boolean,
+    "scenes": _path,
+    "score": _string,
+    "hand_back": _number(0.0, 86400.0),
 }
 assert set(CHECKS) == {f.name for f in fields(Config)}, "every Config field needs a checker"
 
@@ -311,9 +318,11 @@ def read_rig(path: Path) -> dict[str, Any]:
         except ValueError as exc:
             raise ConfigError(f"{path}: '{key}' {exc}") from None
     base = path.parent
-    for key in ("models_dir", "state", "record"):
+    for key in ("models_dir", "state", "record", "scenes"):
         if key in out and not out[key].is_absolute():
             out[key] = base / out[key]
+    if "score" in out and out["score"] != "demo" and not Path(out["score"]).is_absolute():
+        out["score"] = str(base / Path(out["score"]).expanduser())
     if "models" in out:
         out["models"] = [_relative_model(spec, base) for spec in out["models"]]
     return out

@@ -63,6 +63,7 @@ def status_values(v: Vitals) -> list[float]:
         "ticks_dropped": counters.ticks_dropped,
         "step_errors": v.step_errors,
         "ws_dropped": v.ws_dropped,
+        "overrides": counters.overrides,
     }
     return [float(values[name]) for name in protocol.STATUS_FIELDS]
 
