@@ -211,19 +211,26 @@ class Conductor:
                 self._report(player)
 
     def _touched(self, player: Player, touched: set[str]) -> None:
+        """A performer's controls since the last step: one override, however many settings."""
         morph = player.morph
-        if morph is not None and morph.keys & touched:
+        took = morph is not None and bool(morph.keys & touched)
+        if morph is not None:
             morph.keys -= touched
-            self.counters.add("overrides")
-        self._punch(player)
+        if not self._punch(player, count=False) and not took:
+            return
+        self.counters.add("overrides")
 
-    def _punch(self, player: Player) -> None:
-        """A performer takes the voice: out of the score at once (counted)."""
-        if player.playing and not player.punched:
-            player.punched = True
-            player.morph = None
-            player.walk = None
+    def _punch(self, player: Player, count: bool = True) -> bool:
+        """A performer takes the voice: out of the score at once (counted); whether it was
+        in the score."""
+        if not player.playing or player.punched:
+            return False
+        player.punched = True
+        player.morph = None
+        player.walk = None
+        if count:
             self.counters.add("overrides")
+        return True
 
     def _hand_back(self, player: Player) -> None:
         """After the silence: back into the current cue, morphing from here."""

@@ -210,7 +210,8 @@ def _line_of(text: str, message: str) -> int | None:
     """The line a problem is on, best effort: the n-th [[cue]] of a 'cue n' message."""
     match = re.match(r"cue (\d+)", message)
     if match:
-        starts = [m.start() for m in re.finditer(r"^\s*\[\[\s*(part\.)?cue\s*\]\]", text, re.M)]
+        header = r"^[ \t]*\[\[[ \t]*(part\.)?cue[ \t]*\]\]"
+        starts = [m.start() for m in re.finditer(header, text, re.M)]
         n = int(match.group(1))
         if n < len(starts):
             return text.count("\n", 0, starts[n]) + 1

@@ -43,7 +43,7 @@ class SceneFileError(ValueError):
 
 def _line(text: str, name: str) -> int | None:
     """The line of scene `name`'s table header (best effort, for the message)."""
-    pattern = re.compile(r"^\s*\[\s*(\"?)" + re.escape(name) + r"\1\s*\]", re.M)
+    pattern = re.compile(r"^[ \t]*\[[ \t]*(\"?)" + re.escape(name) + r"\1[ \t]*\]", re.M)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None
 
