@@ -401,3 +401,20 @@ def test_the_book_has_a_limit() -> None:
     with pytest.raises(SceneError, match="already saved"):
         book.put("one more", Scene(topk=1))
     book.put("s0", Scene(topk=2))  # replacing one is fine
+
+
+def test_an_aligned_part_that_fell_behind_seeks_to_the_wall_clock() -> None:
+    text = SCORE.replace("loop = true", "loop = true\nepoch = 1000")
+    wall = [1000.0]
+    c = controls()
+    k = Conductor([c], None, score=score(text), wall=lambda: wall[0])
+    k.start()
+    for _ in range(30):  # the wall clock keeps pace: no seeking
+        k.step(0.05)
+        wall[0] += 0.05
+    assert k.players[0].cue == 1
+    wall[0] += 3.5 * 100 + 0.6  # paused for 100 cycles and 0.6 s: cue c, 0.1 s in
+    for _ in range(20):  # within ALIGN_CHECK of score time it has found its place
+        k.step(0.05)
+        wall[0] += 0.05
+    assert k.players[0].cue == 2 and abs(k.players[0].t - 1.1) < 0.15

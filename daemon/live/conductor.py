@@ -52,6 +52,8 @@ from charmix.daemon.live.score import Cue, Part, Score, Walk
 PROGRESS_EVERY = 0.1  # s of score time between /charmix/scene/progress messages
 HAND_BACK_MORPH = 2.0  # s; the morph back into a cue that has none of its own
 EPSILON = 1e-9  # s; time sums of dt that land this close to a cue's end have reached it
+ALIGN_CHECK = 1.0  # s of score time between comparisons of an aligned part with the wall clock
+ALIGN_SLACK = 0.5  # s; an aligned part further than this from the wall clock seeks to it
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Player:
         self.sent_title = ""
         self.sent_at = -math.inf  # score time of the last progress message
         self.clock = 0.0  # score seconds since start (for PROGRESS_EVERY)
+        self.next_check = 0.0  # score time of the next wall-clock comparison (aligned parts)
 
 
 class Conductor:
@@ -255,7 +258,7 @@ class Conductor:
             return None
         at = (self.wall() - score.epoch) % part.length
         for i, cue in enumerate(part.cues):
-            if at < cue.length:
+            if at < cue.length - EPSILON:
                 return i, at
             at -= cue.length
         return 0, 0.0
@@ -295,6 +298,24 @@ class Conductor:
         player.morph = Morph(start, end, keys, morph, cue.scene, elapsed=t)
         self._advance_morph(player, t)
 
+    def _realign(self, player: Player, part: Part) -> bool:
+        """An aligned part that fell behind the wall clock (a pause, missed deadlines) or ran
+        ahead of it seeks to where the wall clock says: daemons stay together for weeks."""
+        if self.score is None or self.score.epoch is None or player.clock < player.next_check:
+            return False
+        player.next_check = player.clock + ALIGN_CHECK
+        aligned = self._aligned(part)
+        if aligned is None:
+            return False
+        length = part.length
+        here = sum(c.length for c in part.cues[:player.cue]) + player.t
+        there = sum(c.length for c in part.cues[:aligned[0]]) + aligned[1]
+        gap = (there - here + length / 2) % length - length / 2
+        if abs(gap) <= ALIGN_SLACK:
+            return False
+        self._enter(player, aligned[0], aligned[1], rejoin=True)
+        return True
+
     def _previous_scene(self, part: Part, index: int) -> Scene | None:
         prev: Cue = part.cues[index - 1]  # index 0: the last cue, where a loop comes from
         return None if prev.drift is not None else self.scene(prev.scene)
@@ -302,8 +323,12 @@ class Conductor:
     def _advance_score(self, player: Player, dt: float) -> None:
         part = player.part
         assert part is not None
+        if self._realign(player, part):
+            return
         player.t += dt
-        while player.t >= player.length - EPSILON:
+        for _ in range(len(part.cues) + 1):  # at most once round, however long the step
+            if player.t < player.length - EPSILON:
+                break
             over = max(0.0, player.t - player.length)
             nxt = player.cue + 1
             if nxt >= len(part.cues):
