@@ -229,11 +229,12 @@ def test_wall_clock_alignment_puts_two_conductors_on_the_same_cue() -> None:
     ka = Conductor([a], None, score=score(text), wall=lambda: wall[0])
     ka.start()
     assert (ka.players[0].cue, round(ka.players[0].t, 6)) == (1, 1.2)
-    for _ in range(10):
+    for _ in range(10):  # the wall clock keeps pace with the steps
+        wall[0] += 0.05
         ka.step(0.05)
-    wall[0] += 0.5
     kb = Conductor([b], None, score=score(text), wall=lambda: wall[0])
     kb.start()  # a restart: it rejoins where the other one is
+    wall[0] += 0.05
     ka.step(0.05)
     kb.step(0.05)
     assert ka.players[0].cue == kb.players[0].cue == 2

@@ -52,8 +52,7 @@ from charmix.daemon.live.score import Cue, Part, Score, Walk
 PROGRESS_EVERY = 0.1  # s of score time between /charmix/scene/progress messages
 HAND_BACK_MORPH = 2.0  # s; the morph back into a cue that has none of its own
 EPSILON = 1e-9  # s; time sums of dt that land this close to a cue's end have reached it
-ALIGN_CHECK = 1.0  # s of score time between comparisons of an aligned part with the wall clock
-ALIGN_SLACK = 0.5  # s; an aligned part further than this from the wall clock seeks to it
+ALIGN_SLACK = 1.5  # clock periods; an aligned part further than this from the wall clock seeks
 
 
 @dataclass
@@ -90,7 +89,6 @@ class Player:
         self.sent_title = ""
         self.sent_at = -math.inf  # score time of the last progress message
         self.clock = 0.0  # score seconds since start (for PROGRESS_EVERY)
-        self.next_check = 0.0  # score time of the next wall-clock comparison (aligned parts)
 
 
 class Conductor:
@@ -298,12 +296,13 @@ class Conductor:
         player.morph = Morph(start, end, keys, morph, cue.scene, elapsed=t)
         self._advance_morph(player, t)
 
-    def _realign(self, player: Player, part: Part) -> bool:
+    def _realign(self, player: Player, part: Part, dt: float) -> bool:
         """An aligned part that fell behind the wall clock (a pause, missed deadlines) or ran
-        ahead of it seeks to where the wall clock says: daemons stay together for weeks."""
-        if self.score is None or self.score.epoch is None or player.clock < player.next_check:
+        ahead of it seeks to where the wall clock says, so daemons on several machines stay
+        within a clock period of each other for weeks. Checked every step (a sum over the
+        cues); on time, the clock's grid and the wall clock agree to its lateness."""
+        if self.score is None or self.score.epoch is None:
             return False
-        player.next_check = player.clock + ALIGN_CHECK
         aligned = self._aligned(part)
         if aligned is None:
             return False
@@ -311,7 +310,7 @@ class Conductor:
         here = sum(c.length for c in part.cues[:player.cue]) + player.t
         there = sum(c.length for c in part.cues[:aligned[0]]) + aligned[1]
         gap = (there - here + length / 2) % length - length / 2
-        if abs(gap) <= ALIGN_SLACK:
+        if abs(gap) <= ALIGN_SLACK * dt:
             return False
         self._enter(player, aligned[0], aligned[1], rejoin=True)
         return True
@@ -323,7 +322,7 @@ class Conductor:
     def _advance_score(self, player: Player, dt: float) -> None:
         part = player.part
         assert part is not None
-        if self._realign(player, part):
+        if self._realign(player, part, dt):
             return
         player.t += dt
         for _ in range(len(part.cues) + 1):  # at most once round, however long the step
