@@ -134,8 +134,6 @@ STATUS: tuple[Arg, ...] = tuple(
         ("step_errors", "", "steps that failed (logged); the clock carried on with the next one"),
         ("ws_dropped", "", f"OSCQuery WebSocket clients dropped because they stopped reading "
                            f"({WS_QUEUE_MAX} frames waiting for one; logged)"),
-        ("overrides", "", "control messages that took a setting from a running morph, or a "
-                          "voice from its score (punch-in)"),
     )
 )
 STATUS_FIELDS = tuple(a.name for a in STATUS)
@@ -237,7 +235,8 @@ INPUT: tuple[Address, ...] = (
     Address(f"{P}/scene/recall", "w",
             "Move this voice to a saved scene, over a morph time (none or 0 = at once): weights "
             "along a straight line, temperatures on a log scale, mode and top-k switch half way. "
-            "A control message during a morph wins for its setting (counted: overrides). "
+            "A control message during a morph wins for its setting (counted: 'overrides' in the "
+            "status log line). "
             "During a score it is a punch-in.",
             (Arg("name", "s", max_length=SCENE_NAME_MAX),
              Arg("morph", "f", "?", min=0.0, max=MORPH_MAX, default=0.0, unit="s")),

@@ -63,7 +63,6 @@ def status_values(v: Vitals) -> list[float]:
         "ticks_dropped": counters.ticks_dropped,
         "step_errors": v.step_errors,
         "ws_dropped": v.ws_dropped,
-        "overrides": counters.overrides,
     }
     return [float(values[name]) for name in protocol.STATUS_FIELDS]
 
@@ -79,6 +78,8 @@ def status_line(v: Vitals) -> str:
         errors += f"  ticks dropped {counters.ticks_dropped}"
     if v.ws_dropped:
         errors += f"  WebSocket clients dropped {v.ws_dropped}"
+    if counters.overrides:  # a performer's hand during a morph or the score (live/conductor.py)
+        errors += f"  overrides {counters.overrides}"
     return (
         f"{v.step} chars  {v.chars_per_s:.1f} chars/s ({state})  "
         f"{late_text}  overruns {counters.overruns}  "
