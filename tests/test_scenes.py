@@ -419,3 +419,22 @@ def test_an_aligned_part_that_fell_behind_seeks_to_the_wall_clock() -> None:
         k.step(0.05)
         wall[0] += 0.05
     assert k.players[0].cue == 2 and abs(k.players[0].t - 1.1) < 0.15
+
+
+def test_the_monitor_shows_the_scene_and_its_progress() -> None:
+    from rich.console import Console
+
+    from charmix.daemon.client.frames import MonitorState
+    from charmix.daemon.monitor.view import render
+
+    state = MonitorState()
+    state.feed(osc(f"{P}/scenes"), 0.0)  # none saved yet: no names, nothing wrong
+    state.feed(osc(f"{P}/scenes", "evening", "morning"), 0.0)
+    state.feed(osc(f"{P}/scene/current", "evening"), 0.0)
+    state.feed(osc(f"{P}/scene/progress", ("f", 0.4)), 0.0)
+    state.feed(osc(f"{P}/voice/1/scene/current", "other"), 0.0)  # another voice's
+    assert state.counters.bad_args == 0 and state.counters.unknown == 0
+    assert (state.scene, state.scenes) == ("evening", ["evening", "morning"])
+    console = Console(width=100, record=True)
+    console.print(render(state, "test", 100, 30, now=0.0))
+    assert "scene evening ████······ 40%" in console.export_text()

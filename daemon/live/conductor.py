@@ -404,16 +404,21 @@ class Conductor:
         return out
 
     def scenes_datagrams(self) -> list[bytes]:
-        """/charmix/scenes with the names (announced with /charmix/models)."""
+        """/charmix/scenes with the names, announced with /charmix/models while there are
+        any (a daemon without scenes says nothing new on the wire); on a change, always."""
+        names = self.book.names()
+        return [self._scenes_message(names)] if names else []
+
+    def _scenes_message(self, names: list[str]) -> bytes:
         addr = OUTPUTS["scenes"]
-        return [encode(addr, addr.path, self.book.names())]
+        return encode(addr, addr.path, names)
 
     def _scenes_changed(self) -> None:
         if self.on_scenes is not None:
             self.on_scenes()
         b = self.broadcaster
         if b is not None:
-            b.send(oscwire.pack(self.scenes_datagrams(), b.limit), b.targets)
+            b.send(oscwire.pack([self._scenes_message(self.book.names())], b.limit), b.targets)
 
     # -------------------------------------------------------------------------- state
     def position(self) -> dict[str, Any]:

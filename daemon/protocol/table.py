@@ -291,9 +291,10 @@ OUTPUT: tuple[Address, ...] = (
             (Arg("chars", "s"),)),
     # -- scenes and the score --------------------------------------------------------------
     Address(f"{P}/scenes", "r",
-            "The saved scenes' names, sorted; sent when they change, on /charmix/query and every "
-            f"{ANNOUNCE_EVERY:.0f} s (no arguments when there are none; OSCQuery's "
-            "VALUE: the names in one string, comma-separated).",
+            "The saved scenes' names, sorted: sent when they change (no arguments when the last "
+            f"one was deleted) and, while there are any, on /charmix/query and every "
+            f"{ANNOUNCE_EVERY:.0f} s. OSCQuery's VALUE: the names in one string, "
+            "comma-separated.",
             (Arg("name", "s", "+"),)),
     Address(f"{P}/scene/current", "r",
             "While a morph or the score runs: the scene (or 'drift') this voice is at or "
