@@ -140,6 +140,10 @@ def midi(
     per_beat: Annotated[
         float, Opt(min=0.01, max=96.0, help="With --clock: characters per quarter note.")
     ] = 4.0,
+    morph: Annotated[
+        float, Opt(min=0.0, max=3600.0, help="A program change n recalls the daemon's n-th "
+                   "scene (sorted by name, as found at start) over this many seconds.")
+    ] = 0.0,
     max_rate: MaxRateOpt = 100.0,
     resend: ResendOpt = 0.0,
     query_timeout: QueryTimeoutOpt = 0.5,
@@ -167,9 +171,14 @@ def midi(
         fail(str(exc), USAGE)
     if why := midi_bridge.sequencer_missing():  # before asking the daemon anything
         fail(why, FAILURE)
-    names, _, sender = _connect("midi", to, models, query_timeout, max_rate, resend, voice)
+    names, info, sender = _connect("midi", to, models, query_timeout, max_rate, resend, voice)
+    scenes = info.scenes if info is not None else []
+    if scenes:
+        typer.echo(f"charmix midi: program change 0 … {len(scenes) - 1} recall "
+                   f"{', '.join(scenes[:8])}{' …' if len(scenes) > 8 else ''}", err=True)
     try:
-        bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save)
+        bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save,
+                                        scenes=scenes, morph=morph)
         if clock:
             from charmix.controllers.midi.clock import ClockBridge
 

@@ -163,6 +163,14 @@ def test_transport_buttons_send_actions_once_per_press(rx) -> None:
     assert len(rx.wait_count("resume", 1)) == 1
 
 
+def test_a_program_change_recalls_the_nth_scene_with_the_morph(rx) -> None:
+    program = [mido.Message("program_change", program=n) for n in (1, 0, 5)]
+    bridge = play(rx, program, scenes=["evening", "morning"], morph=12.5)
+    [first, second] = rx.wait_count("scene/recall", 2)
+    assert first.params == ("morning", 12.5) and second.params == ("evening", 12.5)
+    assert bridge.mapper.handled == 2 and bridge.mapper.ignored == 1  # no sixth scene
+
+
 def test_other_messages_are_ignored_and_counted(rx) -> None:
     bridge = play(rx, [mido.Message("clock"), mido.Message("sysex", data=[1, 2, 3]),
                        mido.Message("pitchwheel", pitch=100), note(60), cc(99, 5), cc(0, 127)])
