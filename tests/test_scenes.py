@@ -438,3 +438,22 @@ def test_the_monitor_shows_the_scene_and_its_progress() -> None:
     console = Console(width=100, record=True)
     console.print(render(state, "test", 100, 30, now=0.0))
     assert "scene evening ████······ 40%" in console.export_text()
+
+
+def test_a_recall_during_the_score_is_a_punch_in_that_waits_for_the_hand_back() -> None:
+    now = Clock()
+    c = controls()
+    k = Conductor([c], None, score=score(), hand_back=2.0, now=now)
+    k.book.put("mine", Scene(weights={"bible": 1.0}))
+    k.start()
+    k.step(0.05)
+    k.recall(0, "mine", 1.0)  # touches nothing, yet the hand-back counts from it
+    for _ in range(30):
+        k.step(0.05)
+    assert k.players[0].punched and np.allclose(weights(c), [0, 0, 1])
+    assert c.counters.overrides == 1
+    now.t += 2.5
+    k.step(0.05)
+    assert not k.players[0].punched
+    k.play(0)  # playing already: nothing changes
+    assert not k.players[0].punched

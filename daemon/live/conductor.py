@@ -89,6 +89,7 @@ class Player:
         self.sent_title = ""
         self.sent_at = -math.inf  # score time of the last progress message
         self.clock = 0.0  # score seconds since start (for PROGRESS_EVERY)
+        self.punched_at = -math.inf  # monotonic time of the punch-in (a recall touches nothing)
 
 
 class Conductor:
@@ -147,10 +148,11 @@ class Conductor:
     def play(self, voice: int) -> None:
         with self._lock:
             player = self._part_player(voice)
-            player.punched = False
             self.voices[voice].take_touched()  # what came before play is not a punch-in
-            if not player.playing:  # from the start of the cue it was at
-                player.playing = True
+            if player.playing and player.punched:  # a hand-back asked for
+                self._hand_back(player)
+            elif not player.playing:  # from the start of the cue it was at
+                player.playing, player.punched = True, False
                 self._start(player, player.cue, 0.0)
 
     def stop(self, voice: int) -> None:
@@ -202,7 +204,8 @@ class Conductor:
                 if touched:
                     self._touched(player, touched)
                 elif (player.punched and self.hand_back > 0 and player.playing
-                      and self.now() - controls.touched_at >= self.hand_back):
+                      and self.now() - max(controls.touched_at, player.punched_at)
+                      >= self.hand_back):
                     self._hand_back(player)
                 if player.playing and not player.punched:
                     self._advance_score(player, dt)
@@ -227,6 +230,7 @@ class Conductor:
         if not player.playing or player.punched:
             return False
         player.punched = True
+        player.punched_at = self.now()
         player.morph = None
         player.walk = None
         if count:
@@ -347,7 +351,9 @@ class Conductor:
             if player.length <= EPSILON:
                 break  # a zero-length cue: applied; the next step goes on
         if player.walk is not None:
-            weights = player.walk.step(point_of(self.voices[player.voice]).weights, dt)
+            walk = player.walk
+            start = walk.at if walk.at is not None else point_of(self.voices[player.voice]).weights
+            weights = walk.step(start, dt)
             apply(self.voices[player.voice], {"weights": weights})
         elif player.morph is not None:
             self._advance_morph(player, player.t)
