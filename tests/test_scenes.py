@@ -457,3 +457,22 @@ def test_a_recall_during_the_score_is_a_punch_in_that_waits_for_the_hand_back() 
     assert not k.players[0].punched
     k.play(0)  # playing already: nothing changes
     assert not k.players[0].punched
+
+
+def test_a_score_with_a_part_per_voice() -> None:
+    text = SCORE + """
+[[part]]
+voice = 1
+[[part.cue]]
+scene = "c"
+hold = 1
+"""
+    v0, v1 = controls(), controls()
+    k = Conductor([v0, v1], None, score=score(text))
+    k.start()
+    k.step(0.05)
+    assert np.allclose(weights(v0), [1, 0, 0]) and np.allclose(weights(v1), [0, 0, 1])
+    v1.set_weights([0, 1, 0])
+    v1.touch("weights")
+    k.step(0.05)
+    assert k.players[1].punched and not k.players[0].punched  # one voice's punch-in
