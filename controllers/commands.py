@@ -270,7 +270,8 @@ def web(
                    "(0 = never).")
     ] = 0.0,
     rest: Annotated[
-        str, Opt(help="The rest mix for --idle: even, w1,w2,… in model order, or NAME=W,….")
+        str, Opt(help="The rest mix for --idle: even, w1,w2,… in model order, or NAME=W,…; "
+                 "'score': hand the voice back to the daemon's --score instead of a glide.")
     ] = "even",
     glide: Annotated[float, Opt(min=0.0, help="Seconds the glide to --rest takes.")] = 4.0,
     rate_limit: Annotated[

@@ -99,8 +99,10 @@ class WebBridge:
         self.feed.models = list(names)
         self.guard = wc.PinGuard(options.pin)
         mapping = self._mapping(names)
+        to_score = options.rest.strip() == wc.REST_SCORE
         self.arbiter = wc.Arbiter(mapping, sender, options.control, options.idle,
-                                  wc.parse_rest(options.rest, names), options.glide)
+                                  wc.parse_rest(options.rest, names), options.glide,
+                                  to_score=to_score)
         self.outboxes: dict[int, tuple[Outbox, wc.Client]] = {}
         self._ids = itertools.count(1)
         self._flush_at: asyncio.TimerHandle | None = None
