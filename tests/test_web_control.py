@@ -208,3 +208,17 @@ def test_parse_rest() -> None:
                      ("0,0,0", "not all 0"), ("-1,1,1", ">= 0")):
         with pytest.raises(ValueError, match=why):
             wc.parse_rest(bad, NAMES)
+
+
+def test_a_scene_button_recalls_the_scene_with_a_morph(wire) -> None:
+    rx, sender = wire
+    assert wc.parse('{"t": "scene", "v": "evening"}', 3) == wc.Setting("scene", "evening")
+    for bad in ('{"t": "scene", "v": ""}', '{"t": "scene", "v": 3}',
+                '{"t": "scene", "v": "' + "x" * 65 + '"}'):
+        assert isinstance(wc.parse(bad, 3), str)
+    arb, clock = arbiter(sender)
+    a = client(1)
+    arb.join(a)
+    assert arb.apply(a, wc.Setting("scene", "evening"), clock()) is None
+    assert sender.flush()
+    assert rx.wait_for("scene/recall").params == ("evening", wc.SCENE_MORPH)

@@ -177,6 +177,7 @@ class WebBridge:
             "anchors": [[a.x, a.y] for a in m.anchors], "settings": self.feed.settings(),
             "temperature_range": [wc.T_MIN, wc.T_MAX], "idle": self.options.idle,
             "rest": self.arbiter.rest, "weights": finite(self.feed.weights),
+            "scene": self.feed.scene_info(),
         }, separators=(",", ":"))
 
     def _refuse(self, client: wc.Client, box: Outbox, why: str) -> None:

@@ -45,7 +45,9 @@ GLIDE_STEP = 0.05  # s between the weight vectors of an idle glide
 
 WEIGHTS, WEIGHT = entry("weights"), entry("weight/{name}")
 TEMPERATURE, MODE, PAUSE, RESUME = (entry(s) for s in ("temperature", "mode", "pause", "resume"))
-SCORE_PLAY = entry("score/play")
+SCORE_PLAY, RECALL = entry("score/play"), entry("scene/recall")
+SCENE_NAME_MAX = RECALL.args[0].max_length or 64
+SCENE_MORPH = 2.0  # s: a scene button morphs there (a tap should be heard as a move, not a cut)
 REST_SCORE = "score"  # --rest score: at idle, hand the voice back to the daemon's score
 T_MIN, T_MAX = limits(TEMPERATURE)
 W_MAX = 1.0  # a slider's top; the daemon normalises the weights anyway
@@ -64,7 +66,7 @@ class Weight:
 
 @dataclass(frozen=True)
 class Setting:
-    kind: str  # "temperature" | "mode" | "pause"
+    kind: str  # "temperature" | "mode" | "pause" | "scene"
     value: float | str | bool
 
 
@@ -128,6 +130,11 @@ def parse(text: str | bytes, models: int) -> Message | str:
     if kind == "pause":
         value = msg.get("v")
         return Setting("pause", value) if isinstance(value, bool) else "pause is true or false"
+    if kind == "scene":  # a scene button: /charmix/scene/recall NAME (the daemon checks it)
+        name = msg.get("v")
+        if not isinstance(name, str) or not 0 < len(name) <= SCENE_NAME_MAX:
+            return f"a scene is a name of 1 – {SCENE_NAME_MAX} characters"
+        return Setting("scene", name)
     if kind == "pin":
         code = msg.get("code")
         return Pin(code) if isinstance(code, str) and len(code) <= 64 else "a PIN is a string"
@@ -267,6 +274,8 @@ class Arbiter:
             self.sender.set(WEIGHT, msg.value, name=name)
         elif msg.kind == "pause":
             self.sender.event(PAUSE if msg.value else RESUME)
+        elif msg.kind == "scene":
+            self.sender.event(RECALL, msg.value, SCENE_MORPH)
         else:
             self.sender.set(TEMPERATURE if msg.kind == "temperature" else MODE, msg.value)
         return None
