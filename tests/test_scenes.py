@@ -476,3 +476,13 @@ hold = 1
     v1.touch("weights")
     k.step(0.05)
     assert k.players[1].punched and not k.players[0].punched  # one voice's punch-in
+
+
+def test_the_scores_own_scenes_are_listed_and_recallable() -> None:
+    c = controls()
+    k = Conductor([c], None, score=score())
+    k.book.put("mine", Scene(topk=2))
+    assert k.scene_names() == ["a", "b", "c", "mine"]
+    assert k.scenes_datagrams() and Conductor([controls()], None).scenes_datagrams() == []
+    k.recall(0, "c")
+    assert np.allclose(weights(c), [0, 0, 1])

@@ -180,6 +180,13 @@ class Conductor:
             found = self.score.scenes.get(name)
         return found
 
+    def scene_names(self) -> list[str]:
+        """Every scene a recall can name: the saved ones and the score's own, sorted."""
+        names = set(self.book.names())
+        if self.score is not None:
+            names |= set(self.score.scenes)
+        return sorted(names)
+
     def _part_player(self, voice: int) -> Player:
         player = self.players[voice]
         if player.part is None:
@@ -402,7 +409,7 @@ class Conductor:
     def values(self) -> dict[str, list[Any]]:
         """OSCQuery's VALUEs of the scene outputs: the names in one string (a node holds one
         value per type letter), each voice's title and progress."""
-        out: dict[str, list[Any]] = {OUTPUTS["scenes"].path: [", ".join(self.book.names())]}
+        out: dict[str, list[Any]] = {OUTPUTS["scenes"].path: [", ".join(self.scene_names())]}
         current, progress = OUTPUTS["scene/current"], OUTPUTS["scene/progress"]
         for player in self.players:
             out[protocol.voice_path(current.path, player.voice)] = [player.title]
@@ -412,7 +419,7 @@ class Conductor:
     def scenes_datagrams(self) -> list[bytes]:
         """/charmix/scenes with the names, announced with /charmix/models while there are
         any (a daemon without scenes says nothing new on the wire); on a change, always."""
-        names = self.book.names()
+        names = self.scene_names()
         return [self._scenes_message(names)] if names else []
 
     def _scenes_message(self, names: list[str]) -> bytes:
@@ -424,7 +431,8 @@ class Conductor:
             self.on_scenes()
         b = self.broadcaster
         if b is not None:
-            b.send(oscwire.pack([self._scenes_message(self.book.names())], b.limit), b.targets)
+            b.send(oscwire.pack([self._scenes_message(self.scene_names())], b.limit),
+                   b.targets)
 
     # -------------------------------------------------------------------------- state
     def position(self) -> dict[str, Any]:

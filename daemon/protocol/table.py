@@ -291,7 +291,8 @@ OUTPUT: tuple[Address, ...] = (
             (Arg("chars", "s"),)),
     # -- scenes and the score --------------------------------------------------------------
     Address(f"{P}/scenes", "r",
-            "The saved scenes' names, sorted: sent when they change (no arguments when the last "
+            "The scenes a recall can name (the saved ones and the --score's own), sorted: sent "
+            "when they change (no arguments when the last "
             f"one was deleted) and, while there are any, on /charmix/query and every "
             f"{ANNOUNCE_EVERY:.0f} s. OSCQuery's VALUE: the names in one string, "
             "comma-separated.",
