@@ -486,3 +486,18 @@ def test_the_scores_own_scenes_are_listed_and_recallable() -> None:
     assert k.scenes_datagrams() and Conductor([controls()], None).scenes_datagrams() == []
     k.recall(0, "c")
     assert np.allclose(weights(c), [0, 0, 1])
+
+
+def test_a_stopped_score_stays_stopped_across_a_restart() -> None:
+    c = controls()
+    k = Conductor([c], None, score=score())
+    k.start()
+    k.step(0.05)
+    k.stop(0)
+    saved = k.position()
+    k2 = Conductor([controls()], None, score=score())
+    k2.resume(saved)
+    k2.start()
+    assert not k2.players[0].playing
+    k2.play(0)
+    assert k2.players[0].playing

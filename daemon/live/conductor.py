@@ -90,6 +90,7 @@ class Player:
         self.sent_at = -math.inf  # score time of the last progress message
         self.clock = 0.0  # score seconds since start (for PROGRESS_EVERY)
         self.punched_at = -math.inf  # monotonic time of the punch-in (a recall touches nothing)
+        self.stopped = False  # /charmix/score/stop (kept by --state): start() leaves it alone
 
 
 class Conductor:
@@ -152,13 +153,13 @@ class Conductor:
             if player.playing and player.punched:  # a hand-back asked for
                 self._hand_back(player)
             elif not player.playing:  # from the start of the cue it was at
-                player.playing, player.punched = True, False
+                player.playing, player.punched, player.stopped = True, False, False
                 self._start(player, player.cue, 0.0)
 
     def stop(self, voice: int) -> None:
         with self._lock:
             player = self._part_player(voice)
-            player.playing = False
+            player.playing, player.stopped = False, True
             player.morph = None
             player.title = ""
 
@@ -169,7 +170,7 @@ class Conductor:
             if not 0 <= index < len(player.part.cues):
                 raise SceneError(f"cue {index}: voice {voice}'s part has {len(player.part.cues)} "
                                  f"cues (0 – {len(player.part.cues) - 1})")
-            player.playing, player.punched = True, False
+            player.playing, player.punched, player.stopped = True, False, False
             self.voices[voice].take_touched()
             self._enter(player, index, 0.0)
 
@@ -199,7 +200,7 @@ class Conductor:
         """Play every part from its start (or its wall-clock place) — before the clock runs."""
         with self._lock:
             for player in self.players:
-                if player.part is not None and not player.playing:
+                if player.part is not None and not player.playing and not player.stopped:
                     player.playing = True
                     self._start(player, player.cue, 0.0)
 
@@ -439,7 +440,8 @@ class Conductor:
         """Where each part is, for --state (JSON values)."""
         with self._lock:
             return {str(p.voice): {"cue": p.cue, "t": round(p.t, 6), "cycle": p.cycle,
-                                   "playing": p.playing, "punched": p.punched}
+                                   "playing": p.playing, "punched": p.punched,
+                                   "stopped": p.stopped}
                     for p in self.players if p.part is not None}
 
     def resume(self, saved: Any) -> list[str]:
@@ -463,8 +465,12 @@ class Conductor:
                     continue
                 player.cycle = max(0, cycle)
                 player.cue, player.t = cue, t
-                if entry.get("playing", True) is False:
+                if entry.get("stopped") is True:  # stopped by a performer: stays stopped
+                    player.stopped = True
+                    done.append(f"voice {player.voice} stopped at cue {player.cue}")
                     continue
+                if entry.get("playing", True) is False:
+                    continue  # a score played once, to its end: start() begins it again
                 player.playing = True
                 player.punched = bool(entry.get("punched", False))
                 if not player.punched:
