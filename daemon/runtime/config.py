@@ -16,6 +16,9 @@ the same way every morning; flags given on the command line override its keys. E
     name = "stage left"        # what `charmix discover` and --to NAME see
     oscquery = "0.0.0.0:7772"  # OSCQuery HTTP + WebSocket (TCP); false = off
     mdns = true                # advertise on the LAN (only when listening beyond loopback)
+    scenes = "scenes.toml"     # saved scenes (written on /charmix/scene/save)
+    score = "gallery.toml"     # or "demo": a score played by itself until a control punches in
+    hand_back = 120            # seconds without control before the score takes the voice back
 
     [model_temperature]
     bible = 1.2
