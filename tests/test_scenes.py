@@ -501,3 +501,17 @@ def test_a_stopped_score_stays_stopped_across_a_restart() -> None:
     assert not k2.players[0].playing
     k2.play(0)
     assert k2.players[0].playing
+
+
+def test_the_flags_and_rig_keys(tmp_path) -> None:
+    from charmix.daemon.protocol.endpoint import ConfigError
+    from charmix.daemon.runtime.config import build
+
+    cfg = build({"score": "demo", "hand_back": "5", "scenes": "s.toml"})
+    assert (cfg.score, cfg.hand_back, str(cfg.scenes)) == ("demo", 5.0, "s.toml")
+    rig = tmp_path / "rig.toml"
+    rig.write_text('score = "piece.toml"\nscenes = "scenes.toml"\nhand_back = 60\n')
+    cfg = build({}, rig)
+    assert cfg.score == str(tmp_path / "piece.toml") and cfg.scenes == tmp_path / "scenes.toml"
+    with pytest.raises(ConfigError, match="hand-back"):
+        build({"hand_back": "-1"})
