@@ -183,10 +183,9 @@ def test_kill_9_under_state_resumes_the_cue(start, dump: OscDump, tmp_path) -> N
 
     wait_for(lambda: saved_cue() == 1, 30, "the state to say cue 1")
     d.stop(signal.SIGKILL)
-    dump.messages.clear()
-    start(*args, dump=dump)
-    wait_for(lambda: dump.find(f"{P}/scene/current"), 20, "the restarted daemon's cue")
-    assert dump.find(f"{P}/scene/current")[0].args == ["b"]  # cue 1 again, not a from cue 0
+    again = start(*args, dump=dump).started
+    wait_for(lambda: dump.find(f"{P}/scene/current", again), 20, "the restarted daemon's cue")
+    assert dump.find(f"{P}/scene/current", again)[0].args == ["b"]  # cue 1, not a from cue 0
 
 
 def test_a_recording_with_a_score_replays_identically(tiny_model_dir, tmp_path) -> None:
