@@ -171,6 +171,18 @@ def test_a_program_change_recalls_the_nth_scene_with_the_morph(rx) -> None:
     assert bridge.mapper.handled == 2 and bridge.mapper.ignored == 1  # no sixth scene
 
 
+def test_scene_notes_recall_scenes_by_name_and_round_trip(rx) -> None:
+    layout = parse_layout({"scene_notes": {"48": "morning", "49": "evening"}, "channel": 0})
+    assert parse_layout(tomllib.loads(dump_layout(layout))).scene_notes == layout.scene_notes
+    play(rx, [note(49), note(49, on=False), note(48)], layout, morph=3.0)
+    [first, second] = rx.wait_count("scene/recall", 2)
+    assert first.params == ("evening", 3.0) and second.params == ("morning", 3.0)
+    for bad, why in (({"scene_notes": {"48": ""}}, "a scene is a name"),
+                     ({"scene_notes": {"36": "x"}, "solo_notes": {"36": 1}}, "bound twice")):
+        with pytest.raises(LayoutError, match=why):
+            parse_layout(bad)
+
+
 def test_other_messages_are_ignored_and_counted(rx) -> None:
     bridge = play(rx, [mido.Message("clock"), mido.Message("sysex", data=[1, 2, 3]),
                        mido.Message("pitchwheel", pitch=100), note(60), cc(99, 5), cc(0, 127)])

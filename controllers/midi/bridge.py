@@ -91,6 +91,9 @@ class MidiMapper:
             out = self._control(msg.control, msg.value)
         elif msg.type == "program_change" and msg.program < len(self.scenes):
             out = [Command(RECALL, (self.scenes[msg.program], float(self.morph)), event=True)]
+        elif msg.type == "note_on" and msg.velocity > 0 and msg.note in self.layout.scene_notes:
+            name = self.layout.scene_notes[msg.note]  # a pad → a scene, by name
+            out = [Command(RECALL, (name, float(self.morph)), event=True)]
         elif msg.type in ("note_on", "note_off") and msg.note in self.solo_notes:
             out = self._solo(self.solo_notes[msg.note], msg.type == "note_on" and msg.velocity > 0)
         else:
