@@ -411,13 +411,13 @@ def test_an_aligned_part_that_fell_behind_seeks_to_the_wall_clock() -> None:
     k = Conductor([c], None, score=score(text), wall=lambda: wall[0])
     k.start()
     for _ in range(30):  # the wall clock keeps pace: no seeking
-        k.step(0.05)
         wall[0] += 0.05
+        k.step(0.05)
     assert k.players[0].cue == 1
     wall[0] += 3.5 * 100 + 0.6  # paused for 100 cycles and 0.6 s: cue c, 0.1 s in
-    for _ in range(20):  # within ALIGN_CHECK of score time it has found its place
-        k.step(0.05)
+    for _ in range(20):  # it seeks on the first step and plays on from there
         wall[0] += 0.05
+        k.step(0.05)
     assert k.players[0].cue == 2 and abs(k.players[0].t - 1.1) < 0.15
 
 
@@ -515,3 +515,18 @@ def test_the_flags_and_rig_keys(tmp_path) -> None:
     assert cfg.score == str(tmp_path / "piece.toml") and cfg.scenes == tmp_path / "scenes.toml"
     with pytest.raises(ConfigError, match="hand-back"):
         build({"hand_back": "-1"})
+
+
+def test_an_aligned_scores_clock_grid_falls_on_the_wall_clocks_multiples() -> None:
+    import time
+
+    from charmix.daemon.live.clock import Clock as CharClock
+
+    clock = CharClock(controls(), lambda dt: None, lambda: None, LOG)
+    t0 = time.perf_counter()
+    assert clock._phase(t0, 20.0) == 0.0  # no aligned score: the grid starts now
+    clock.align_epoch = 1000.0
+    shift = clock._phase(t0, 20.0)
+    wall = time.time() + (t0 + shift - time.perf_counter())  # the first deadline, wall time
+    off = (wall - 1000.0) % 0.05
+    assert 0 <= shift < 0.05 and min(off, 0.05 - off) < 0.005

@@ -52,7 +52,7 @@ from charmix.daemon.live.score import Cue, Part, Score, Walk
 PROGRESS_EVERY = 0.1  # s of score time between /charmix/scene/progress messages
 HAND_BACK_MORPH = 2.0  # s; the morph back into a cue that has none of its own
 EPSILON = 1e-9  # s; time sums of dt that land this close to a cue's end have reached it
-ALIGN_SLACK = 1.5  # clock periods; an aligned part further than this from the wall clock seeks
+ALIGN_SLACK = 0.5  # clock periods; an aligned part further than this from the wall clock seeks
 
 
 @dataclass
@@ -262,11 +262,13 @@ class Conductor:
             cue, t, rejoin = aligned[0], aligned[1], True
         self._enter(player, cue, t, rejoin=rejoin)
 
-    def _aligned(self, part: Part) -> tuple[int, float] | None:
+    def _aligned(self, part: Part, since: float | None = None) -> tuple[int, float] | None:
+        """(cue, seconds into it) where the wall clock is (or `since` seconds after the epoch)
+        in an aligned part's cycle; None when the score is not aligned."""
         score = self.score
         if score is None or score.epoch is None or not score.loop:
             return None
-        at = (self.wall() - score.epoch) % part.length
+        at = (self.wall() - score.epoch if since is None else since) % part.length
         for i, cue in enumerate(part.cues):
             if at < cue.length - EPSILON:
                 return i, at
@@ -315,11 +317,14 @@ class Conductor:
         cues); on time, the clock's grid and the wall clock agree to its lateness."""
         if self.score is None or self.score.epoch is None:
             return False
-        aligned = self._aligned(part)
+        since = self.wall() - self.score.epoch
+        if dt > 0:  # the grid point this step belongs to (the clock's grid is on the wall's)
+            since = round(since / dt) * dt
+        aligned = self._aligned(part, since)
         if aligned is None:
             return False
         length = part.length
-        here = sum(c.length for c in part.cues[:player.cue]) + player.t
+        here = sum(c.length for c in part.cues[:player.cue]) + player.t + dt  # after this step
         there = sum(c.length for c in part.cues[:aligned[0]]) + aligned[1]
         gap = (there - here + length / 2) % length - length / 2
         if abs(gap) <= ALIGN_SLACK * dt:

@@ -177,6 +177,9 @@ class Daemon:
         self.clock = Clock(self.controls, self._step, self._service, self.log)
         self.performer.warn = self.clock.throttle.warn
         self.performer.before_step = self.conductor.step
+        score = self.conductor.score
+        if score is not None and score.loop and score.epoch is not None:
+            self.clock.align_epoch = score.epoch  # several machines step together
         self.controls.play_tick = self.clock.try_tick
         self._load_state()  # after the clock exists: a restored subscriber gets a status
         self.conductor.start()  # the score's parts not resumed from the state, from the start
