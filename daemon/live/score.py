@@ -28,8 +28,10 @@ Time in a score is the clock's: each step advances it by the step's nominal peri
 weights at step n are a function of n alone (tests compare the frames with the straight line by
 step number) and a recording replays exactly. A drift's walk is drawn from a generator seeded by
 the score's seed, the part, the cue and the cycle, so a looping drift never repeats exactly but a
-replay does. Wall-clock alignment re-seeks at start and at every cycle, so daemons on machines
-with synchronised clocks play the same cue at the same moment, and one restarted rejoins them.
+replay does. With `epoch` the clock's grid falls on the wall clock's multiples of the period and
+every step's place in the cycle is the wall clock's (a part more than half a period off seeks to
+it), so daemons on machines with synchronised clocks play the same cue at the same moment, and
+one restarted or paused rejoins them. (There the weights of step n follow the wall clock, not n.)
 
 A problem in the file is one ScoreError line naming the cue (and its line in the file).
 """
