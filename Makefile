@@ -23,7 +23,7 @@ venv: $(STAMP)
 
 ## The daemon with the six shipped models; the text it writes scrolls in this terminal (Ctrl-C stops).
 run: $(STAMP)
-	$(BIN)/charmix daemon --echo
+	$(BIN)/charmix daemon --echo --score demo
 
 ## The whole test suite (installs the system tools the tests drive: liblo, Pure Data, Xvfb, xdotool,
 ## Chromium for the web page's tests), after the rooms' import contracts (docs/architecture.md).

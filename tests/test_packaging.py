@@ -200,6 +200,7 @@ def test_wheel_contains_only_charmix_packages(wheel: tuple[Path, list[str]]) -> 
         "controllers/web/static/index.html",
         "controllers/web/static/app.js",
         "controllers/web/static/style.css",
+        "daemon/live/demo_score.toml",  # --score demo
     ):
         assert f"charmix/{module}" in names, module
     for model in models:

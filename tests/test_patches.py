@@ -177,7 +177,9 @@ def test_maxpat_shows_the_chosen_voice(maxpat: dict) -> None:
         assert len(ids) == 1, f"{text!r}: {len(ids)} boxes"
         return ids[0]
 
-    shared = [a.path for a in protocol.OUTPUT if not a.voice]
+    # /charmix/scenes has no display here: through the voice-0 gate it reaches the main
+    # route, which has no outlet for it (other voices' gates drop it).
+    shared = [a.path for a in protocol.OUTPUT if not a.voice and a.short != "scenes"]
     assert shared == [f"{P}/models", f"{P}/vocab", f"{P}/status"]
     rx = one(f"udpreceive {protocol.OUTPUT_PORT}")
     main = next(i for i, t in texts.items() if t.startswith(f"route {P}/char "))

@@ -97,6 +97,8 @@ def weights(rig: Rig) -> list[float]:
 
 def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
     sent = [
+        msg(f"{P}/scene/save", ("s", "a")),  # the defaults, recalled at once: nothing moves
+        msg(f"{P}/scene/recall", ("s", "a"), ("f", 0.0)),
         msg(f"{P}/weights", ("f", 1.0), ("f", 0.0), ("f", 0.5)),
         msg(f"{P}/weight/linux", ("f", 0.75)),
         msg(f"{P}/temperature", ("i", 2)),  # Max and Pd send ints from integer number boxes
@@ -123,11 +125,13 @@ def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
         msg(f"{P}/blocklist/remove", ("s", "whore")),
         msg(f"{P}/charset", ("s", "a-z ")),
         msg(f"{P}/fold", ("s", "upper")),
+        msg(f"{P}/scene/delete", ("s", "a")),
     ]
-    assert len(sent) == len(protocol.INPUT) + 1  # blocklist/add twice
-    for data in sent:
+    no_score = [msg(f"{P}/score/play"), msg(f"{P}/score/stop"), msg(f"{P}/score/cue", ("i", 1))]
+    assert len(sent) + len(no_score) == len(protocol.INPUT) + 1  # blocklist/add twice
+    for data in sent + no_score:
         rig.send(data)
-    rig.settle(ok=len(sent))
+    rig.settle(ok=len(sent), bad=len(no_score))  # a daemon without --score refuses them
     s = rig.controls.snapshot()
     assert weights(rig) == [1.0, 0.75, 0.5]
     assert (s.temperature, s.mode, s.slew, s.topk, s.topp) == (2.0, "geometric", 0.5, 5, 0.5)

@@ -14,7 +14,9 @@ that OSCQuery can count and throttle without loading the models' stack.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -111,6 +113,10 @@ class Controls:
         # Set whenever something the clock waits for changes (rate, pause, tick, command), so a
         # clock sleeping toward a far deadline or waiting for ticks reacts at once.
         self.wake = wake or threading.Event()
+        # Settings a performer's control message changed since the conductor last looked
+        # (`touch`, `take_touched`): a morph or a score lets go of them (live/conductor.py).
+        self._touched: set[str] = set()
+        self.touched_at = -math.inf  # time.monotonic() of the latest touch
         # Plays a tick at once on the calling thread if the clock is idle (Clock.try_tick);
         # returns False when the tick must be queued. None: always queue.
         self.play_tick: Callable[[], bool] | None = None
@@ -332,6 +338,22 @@ class Controls:
 
     def record_stop(self) -> None:
         self._command(Command("record_stop"))
+
+    # ------------------------------------------------------- a performer's hand (scenes)
+    def touch(self, setting: str) -> None:
+        """A performer's control message changed `setting` (a key of live/scenes.py's Scene:
+        "weights", "temperature", …). The dispatcher calls it after a setter succeeded; the
+        conductor's own writes and a restored state do not, so only a person (or a bridge)
+        takes a setting from a morph or a voice from its score."""
+        with self._lock:
+            self._touched.add(setting)
+            self.touched_at = time.monotonic()
+
+    def take_touched(self) -> set[str]:
+        """The settings touched since the last call (the conductor's, on the clock thread)."""
+        with self._lock:
+            taken, self._touched = self._touched, set()
+        return taken
 
     # ---------------------------------------------------------------- clock-thread side
     def snapshot(self) -> Settings:

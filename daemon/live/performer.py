@@ -65,6 +65,9 @@ class Performer:
         self.echo = echo
         # Every voice's frames of a step (OSCQuery's values and LISTEN streams).
         self.on_frame: Callable[[Sequence[Frame]], None] | None = None
+        # Scenes and the score (live/conductor.py): writes this step's settings before they
+        # are read, so the recording holds what the score did.
+        self.before_step: Callable[[float], None] | None = None
         self.primers = [Primer(engine, k) for k in range(engine.n_voices)]
         self.recorder: Recorder | None = None
         self._record_next: Path | None = None  # asked for; starts when no prime is being fed
@@ -72,6 +75,11 @@ class Performer:
 
     # ------------------------------------------------------------------------- the step
     def step(self, dt: float) -> None:
+        if self.before_step is not None:
+            try:
+                self.before_step(dt)
+            except Exception as exc:  # the score must never cost a character
+                self.warn("conductor", f"score/morph failed: {type(exc).__name__}: {exc}")
         settings = [c.snapshot() for c in self.controls]
         written = self.engine.step_voices(settings, dt)
         frames = folded(written, settings)

@@ -79,6 +79,10 @@ def _header(state: MonitorState, source: str, now: float) -> Text:
                    f"T {s['temperature']:.2f}, {mode}", "dim")
         if s["paused"]:
             out.append("   PAUSED", "bold red")
+    if state.scene:  # a morph or the score is running (daemon --score, /charmix/scene/recall)
+        out.append(f"   scene {state.scene} ", "bold")
+        out.append(f"{_bar(state.progress, 10)} {min(max(state.progress, 0), 1):.0%}"
+                   if math.isfinite(state.progress) else "", "dim")
     if state.last_rx is None:
         out.append("   waiting for the daemon", "bold yellow")
     elif now - state.last_rx > STALE_AFTER:

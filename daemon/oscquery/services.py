@@ -98,7 +98,8 @@ class Services:
         unspecified = listen_host in ("0.0.0.0", "::", "")
         voices = [controls] if isinstance(controls, Controls) else list(controls)
         self.namespace = Namespace(
-            name, names, vocab, values=lambda: input_values(voices), status=status,
+            name, names, vocab, status=status,
+            values=lambda: {**input_values(voices), **dispatcher.conductor.values()},
             descriptions=descriptions, osc_host=None if unspecified else listen_host,
             osc_port=osc_port, voices=len(voices),
         )

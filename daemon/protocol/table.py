@@ -102,6 +102,10 @@ TEXT_MAX = 256  # characters of the current line in /charmix/text
 BLOCK_TERM_MAX = 100  # characters of one blocked term (/charmix/blocklist/add, --blocklist)
 CHARSET_MAX = 1024  # characters of a /charmix/charset spec
 FOLDS = ("none", "upper", "lower")  # /charmix/fold
+# Scenes and the score (live/scenes.py, live/conductor.py): bounds a patch can rely on.
+SCENE_NAME_MAX = 64  # characters of a scene name
+SCENES_MAX = 256  # scenes one daemon keeps; saving one more is refused
+MORPH_MAX = 86400.0  # s; the longest morph a recall may ask for (a day)
 
 # ------------------------------------------------------------------------------- the table
 P = PREFIX
@@ -268,6 +272,36 @@ INPUT: tuple[Address, ...] = (
             "the models still see what they wrote.",
             (Arg("fold", "s", values=FOLDS, default="none"),),
             "oscsend localhost 7770 /charmix/fold s upper", voice=True),
+    # -- scenes and the score (live/scenes.py, live/conductor.py) ------------------------------
+    Address(f"{P}/scene/save", "w",
+            "Save this voice's settings (weights by model name, temperature, per-model "
+            "temperatures, mode, top-k, top-p, slew) as a scene under a name; an existing scene "
+            "of that name is replaced. Saved to --scenes FILE (kept with --state).",
+            (Arg("name", "s", max_length=SCENE_NAME_MAX),),
+            "oscsend localhost 7770 /charmix/scene/save s morning", voice=True),
+    Address(f"{P}/scene/recall", "w",
+            "Move this voice to a saved scene, over a morph time (none or 0 = at once): weights "
+            "along a straight line, temperatures on a log scale, mode and top-k switch half way. "
+            "A control message during a morph wins for its setting (counted: 'overrides' in the "
+            "status log line). "
+            "During a score it is a punch-in.",
+            (Arg("name", "s", max_length=SCENE_NAME_MAX),
+             Arg("morph", "f", "?", min=0.0, max=MORPH_MAX, default=0.0, unit="s")),
+            "oscsend localhost 7770 /charmix/scene/recall sf evening 30", voice=True),
+    Address(f"{P}/scene/delete", "w", "Forget a saved scene.",
+            (Arg("name", "s", max_length=SCENE_NAME_MAX),),
+            "oscsend localhost 7770 /charmix/scene/delete s morning"),
+    Address(f"{P}/score/play", "w",
+            "Play this voice's part of the --score (again, after a punch-in or a stop), from "
+            "the cue it was at.",
+            example="oscsend localhost 7770 /charmix/score/play", voice=True),
+    Address(f"{P}/score/stop", "w",
+            "Stop this voice's part of the score; the settings stay where they are.",
+            example="oscsend localhost 7770 /charmix/score/stop", voice=True),
+    Address(f"{P}/score/cue", "w",
+            "Jump to cue i (from 0) of this voice's part of the score and play from there.",
+            (Arg("cue", "i", min=0),),
+            "oscsend localhost 7770 /charmix/score/cue i 2", voice=True),
 )
 
 _UNIT = dict(min=0.0, max=1.0)
@@ -306,6 +340,22 @@ OUTPUT: tuple[Address, ...] = (
     Address(f"{P}/vocab", "r",
             "The vocabulary as one string, character k at index k; sent with /charmix/models.",
             (Arg("chars", "s"),)),
+    # -- scenes and the score --------------------------------------------------------------
+    Address(f"{P}/scenes", "r",
+            "The scenes a recall can name (the saved ones and the --score's own), sorted: sent "
+            "when they change (no arguments when the last "
+            f"one was deleted) and, while there are any, on /charmix/query and every "
+            f"{ANNOUNCE_EVERY:.0f} s. OSCQuery's VALUE: the names in one string, "
+            "comma-separated.",
+            (Arg("name", "s", "+"),)),
+    Address(f"{P}/scene/current", "r",
+            "While a morph or the score runs: the scene (or 'drift') this voice is at or "
+            "moving to; '' when it stops. With /charmix/scene/progress (numbers and strings "
+            "never share an address).",
+            (Arg("name", "s", max_length=SCENE_NAME_MAX),), voice=True),
+    Address(f"{P}/scene/progress", "r",
+            "Progress of the current morph, hold or drift, 0 – 1 (at most 10 times a second).",
+            (Arg("progress", "f", **_UNIT),), voice=True),
     Address(f"{P}/status", "r",
             "Counters and settings, sent with /charmix/models (fields below; only ever "
             "appended).", STATUS),

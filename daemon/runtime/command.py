@@ -53,6 +53,7 @@ def _about(short: str, text: str, note: str = "", default: str = "") -> str:
 PANEL_SOUND = "Mix and clock"
 PANEL_NET = "Network"
 PANEL_RUN = "Running"
+PANEL_SCORE = "Scenes and score"
 
 
 def daemon(
@@ -204,6 +205,23 @@ def daemon(
         "restored at start (default: none; $STATE_DIRECTORY/state.json when run as a systemd "
         "service).",
     )] = None,
+    scenes: Annotated[Path | None, Opt(
+        metavar="FILE", rich_help_panel=PANEL_SCORE,
+        help="Scenes (named snapshots of a voice's settings) in a TOML file you may edit by "
+        "hand; /charmix/scene/save writes it, comments kept (default: none; with --state the "
+        "scenes are kept there).",
+    )] = None,
+    score: Annotated[str | None, Opt(
+        metavar="FILE|demo", rich_help_panel=PANEL_SCORE,
+        help="Play a score (TOML: cues of scene + morph + hold, and drifts) by itself; 'demo' "
+        "is the shipped tour of the six models. A control message punches in (docs/"
+        "installation.md) (default: none).",
+    )] = None,
+    hand_back: Annotated[float | None, Opt(
+        metavar="SECONDS", rich_help_panel=PANEL_SCORE,
+        help="After a punch-in, hand the voice back to the score after this long without "
+        "control; 0 = never (default: 0).",
+    )] = None,
     burst: Annotated[int | None, Opt(
         metavar="N", rich_help_panel=PANEL_RUN,
         help="Write N characters as fast as possible, then exit (an offline run).",
@@ -225,6 +243,7 @@ def daemon(
         "voices": voices, "record": record, "name": name,
         "oscquery": False if no_oscquery else oscquery, "mdns": False if no_mdns else None,
         "blocklist": blocklist, "charset": charset, "fold": fold,
+        "scenes": scenes, "score": score, "hand_back": hand_back,
     }
     try:
         cfg = build(cli, config)
@@ -300,6 +319,10 @@ def banner(runner: Daemon) -> list[str]:
                      f"{protocol.VOICE_PREFIX}k/… (k = 1 … {engine.n_voices - 1})")
     if cfg.record is not None:
         lines.append(f"  recording   {cfg.record} (charmix replay / charmix render)")
+    if cfg.score:
+        back = f"; back after {cfg.hand_back:g} s" if cfg.hand_back > 0 else ""
+        lines.append(f"  score       {cfg.score}: plays by itself until a control message "
+                     f"punches in{back}")
     lines += runner.services_banner()
     if cfg.listen.unspecified and all(net.is_loopback for net in cfg.allow):
         lines.append(

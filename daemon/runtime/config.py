@@ -20,6 +20,9 @@ the same way every morning; flags given on the command line override its keys. E
     blocklist = ["default", "venue.txt"]   # words never written (docs/installation.md)
     charset = "a-z .,;:!?'\\n"            # characters a display can show; "" = all
     fold = "upper"             # or "lower", "none": the case of what is sent
+    scenes = "scenes.toml"     # saved scenes (written on /charmix/scene/save)
+    score = "gallery.toml"     # or "demo": a score played by itself until a control punches in
+    hand_back = 120            # seconds without control before the score takes the voice back
 
     [model_temperature]
     bible = 1.2
@@ -96,6 +99,10 @@ class Config:
     blocklist: list[str] = field(default_factory=list)
     charset: str = protocol.control("charset").args[0].default  # type: ignore[assignment]
     fold: str = protocol.control("fold").args[0].default  # type: ignore[assignment]
+    # Scenes and the score (live/conductor.py, runtime/scenefile.py)
+    scenes: Path | None = None  # --scenes FILE: the saved scenes (TOML, written on change)
+    score: str | None = None  # --score FILE, or "demo": what the daemon plays by itself
+    hand_back: float = 0.0  # s without control after a punch-in before the score goes on; 0 off
 
 
 # ------------------------------------------------------------------------- value checkers
@@ -295,6 +302,9 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "blocklist": _string_list,
     "charset": _control("charset"),
     "fold": _control("fold"),
+    "scenes": _path,
+    "score": _string,
+    "hand_back": _number(0.0, 86400.0),
 }
 assert set(CHECKS) == {f.name for f in fields(Config)}, "every Config field needs a checker"
 
@@ -325,9 +335,11 @@ def read_rig(path: Path) -> dict[str, Any]:
         except ValueError as exc:
             raise ConfigError(f"{path}: '{key}' {exc}") from None
     base = path.parent
-    for key in ("models_dir", "state", "record"):
+    for key in ("models_dir", "state", "record", "scenes"):
         if key in out and not out[key].is_absolute():
             out[key] = base / out[key]
+    if "score" in out and out["score"] != "demo" and not Path(out["score"]).is_absolute():
+        out["score"] = str(base / Path(out["score"]).expanduser())
     if "models" in out:
         out["models"] = [_relative_model(spec, base) for spec in out["models"]]
     if "blocklist" in out:  # files relative to the rig file; "default" is the shipped list

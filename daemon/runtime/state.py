@@ -355,19 +355,27 @@ class StateKeeper:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one save at a time (the thread's and stop()'s)
         self._thread: threading.Thread | None = None
+        # Scenes and the score (runtime/daemon.py): more keys to save ("scenes", "score"),
+        # and the state as read, for them to restore from.
+        self.extra: Callable[[], dict[str, Any]] | None = None
+        self.saved: dict[str, Any] = {}
 
     def load(self) -> list[str]:
         """Read and apply the saved state (before the clock starts); what was restored."""
         state = read(self.path, self.log)
         if state is None:
             return []
+        self.saved = state
         done = restore(state, self.controls, self.broadcaster, self.log, self.allowed)
         self._carried = _lacking(state, len(self.controls))
         self._last = encode(self._capture())  # nothing new to save
         return done
 
     def _capture(self) -> dict[str, Any]:
-        return capture(self.controls, self.broadcaster, self._carried)
+        out = capture(self.controls, self.broadcaster, self._carried)
+        if self.extra is not None:
+            out.update(self.extra())
+        return out
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="charmix-state", daemon=True)

@@ -88,6 +88,8 @@ def status_line(v: Vitals) -> str:
     if v.masked_mass or v.words_blocked or v.mask_fallbacks:
         errors += (f"  masked {v.masked_mass:.1f}  words blocked {v.words_blocked}  "
                    f"mask fallbacks {v.mask_fallbacks}")
+    if counters.overrides:  # a performer's hand during a morph or the score (live/conductor.py)
+        errors += f"  overrides {counters.overrides}"
     return (
         f"{v.step} chars  {v.chars_per_s:.1f} chars/s ({state})  "
         f"{late_text}  overruns {counters.overruns}  "

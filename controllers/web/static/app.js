@@ -22,7 +22,7 @@
   const $ = (id) => document.getElementById(id);
   const el = { conn: $("conn"), role: $("role"), pinbtn: $("pinbtn"), fig: $("fig"), text: $("text"),
     pad: $("pad"), sliders: $("sliders"), temp: $("temp"), tempv: $("tempv"), mode: $("mode"),
-    pause: $("pause"), note: $("note"), dlg: $("pindlg"), pin: $("pin") };
+    pause: $("pause"), note: $("note"), dlg: $("pindlg"), pin: $("pin"), scenes: $("scenes") };
 
   const S = { id: 0, role: "view", pinNeeded: false, control: "last", models: [], colours: [],
     anchors: [], vocab: "", mix: null, p: [], w: [], a: [], settings: {}, lastIndex: -1,
@@ -79,6 +79,7 @@
     S.vocab = m.vocab || ""; S.tRange = m.temperature_range || S.tRange;
     if (m.weights && m.weights.length) S.w = m.weights;
     if (m.settings) settings(m.settings);
+    if (m.scene) scene(m.scene);
     buildSliders(); showRole();
     const pin = storedPin();
     if (S.pinNeeded && S.role !== "control" && pin) send({ t: "pin", code: pin });
@@ -106,7 +107,29 @@
     if (m.w) { S.w = m.w; dirtyPad = true; }
     if (m.a) S.a = m.a;
     if (m.settings) settings(m.settings);
+    if (m.scene) scene(m.scene);
     dirtyFig = true;
+  }
+
+  // The daemon's scenes as a row of buttons (rebuilt only when the names change); the running
+  // scene or cue is marked, with its progress. A tap morphs there (the bridge: 2 s).
+  let sceneNames = "";
+  function scene(sc) {
+    const names = sc.names || [];
+    if (names.join("\n") !== sceneNames) {
+      sceneNames = names.join("\n");
+      el.scenes.replaceChildren(...names.map((name) => {
+        const b = document.createElement("button");
+        b.type = "button"; b.textContent = name; b.dataset.scene = name;
+        b.addEventListener("click", () => send({ t: "scene", v: name }));
+        return b;
+      }));
+    }
+    for (const b of el.scenes.children) {
+      const on = b.dataset.scene === sc.current;
+      b.classList.toggle("on", on);
+      b.textContent = on ? `${b.dataset.scene} ${Math.round(100 * (sc.progress || 0))}%` : b.dataset.scene;
+    }
   }
 
   function settings(s) {
