@@ -92,7 +92,7 @@ def test_capture_and_scene_from_round_trip() -> None:
 
 @pytest.mark.parametrize("values, why", [
     ({"temperature": 9.0}, "temperature"), ({"temperature": float("nan")}, "finite"),
-    ({"mode": "loud"}, "mode"), ({"weights": {"a": -1.0}}, "weights.a"),
+    ({"mode": "loud"}, "mode"), ({"weights": {"a": -2.0}}, "weights.a"),
     ({"weights": [1, 2]}, "table"), ({"colour": 1}, "unknown setting"), ({}, "no settings"),
     ({"topp": 0.0}, "topp"), ("a string", "table"),
 ])

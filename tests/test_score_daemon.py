@@ -39,7 +39,7 @@ slew = 0
 weights = { bible = 1.0 }
 temperature = 1.2
 [scenes.c]
-weights = { linux = 3.0, bible = 1.0 }
+weights = { linux = 0.75, bible = 0.25 }
 mode = "geometric"
 
 [[cue]]

@@ -64,8 +64,8 @@ Handler = Callable[[list[Any], Sender, "str | None"], None]
 # their setter succeeds, Controls.touch — a morph lets go of it, a score is punched in.
 TOUCHES = {
     "weights": "weights", "weight/{name}": "weights", "temperature": "temperature",
-    "model/{name}/temperature": "model_temperature", "mode": "mode", "topk": "topk",
-    "topp": "topp", "slew": "slew",
+    "model/{name}/temperature": "model_temperature", "mode": "mode", "beta": "beta",
+    "topk": "topk", "topp": "topp", "slew": "slew",
 }
 
 

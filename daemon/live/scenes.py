@@ -33,7 +33,8 @@ from charmix.daemon.engine.voice import normalise_weights
 from charmix.daemon.live.controls import ControlError, Controls
 from charmix.daemon.protocol.table import SCENE_NAME_MAX, SCENES_MAX
 
-SETTINGS = ("weights", "temperature", "model_temperature", "mode", "topk", "topp", "slew", "rate")
+SETTINGS = ("weights", "temperature", "model_temperature", "mode", "beta", "topk", "topp", "slew",
+            "rate")
 NAME_MAX = SCENE_NAME_MAX
 _C = protocol.control
 
@@ -62,6 +63,7 @@ class Scene:
     temperature: float | None = None
     model_temperature: dict[str, float] | None = None
     mode: str | None = None
+    beta: float | None = None  # plausibility with anti-experts (geometric)
     topk: int | None = None
     topp: float | None = None
     slew: float | None = None
@@ -122,7 +124,8 @@ def capture(controls: Controls) -> Scene:
         temperature=float(s.temperature),
         model_temperature={n: float(t) for n, t in
                            zip(names, np.asarray(s.model_temperature), strict=True) if t > 0},
-        mode=s.mode, topk=int(s.topk), topp=float(s.topp), slew=float(s.slew),
+        mode=s.mode, beta=float(s.beta), topk=int(s.topk), topp=float(s.topp),
+        slew=float(s.slew),
     )
 
 
@@ -139,13 +142,14 @@ class Point:
     topp: float
     slew: float
     rate: float
+    beta: float
 
 
 def point_of(controls: Controls) -> Point:
     s = controls.snapshot()
     return Point(normalise_weights(controls.target_weights()), float(s.temperature),
                  np.asarray(s.model_temperature, np.float64).copy(), s.mode, int(s.topk),
-                 float(s.topp), float(s.slew), float(controls.rate))
+                 float(s.topp), float(s.slew), float(controls.rate), float(s.beta))
 
 
 def target(scene: Scene, start: Point, names: list[str]) -> tuple[Point, set[str]]:
@@ -153,11 +157,11 @@ def target(scene: Scene, start: Point, names: list[str]) -> tuple[Point, set[str
     of models the scene does not name go to 0; a scene naming none of this daemon's models
     leaves the weights alone."""
     end = Point(start.weights.copy(), start.temperature, start.model_temperature.copy(),
-                start.mode, start.topk, start.topp, start.slew, start.rate)
+                start.mode, start.topk, start.topp, start.slew, start.rate, start.beta)
     keys: set[str] = set()
     if scene.weights is not None:
         w = np.array([scene.weights.get(n, 0.0) for n in names], np.float64)
-        if w.sum() > 0:
+        if w.max() > 0:  # (signed: anti-experts in geometric mode)
             end.weights = normalise_weights(w)
             keys.add("weights")
     if scene.model_temperature is not None:
@@ -165,7 +169,7 @@ def target(scene: Scene, start: Point, names: list[str]) -> tuple[Point, set[str
         if known:
             end.model_temperature = np.array([known.get(n, 0.0) for n in names], np.float64)
             keys.add("model_temperature")
-    for key in ("temperature", "mode", "topk", "topp", "slew", "rate"):
+    for key in ("temperature", "mode", "beta", "topk", "topp", "slew", "rate"):
         value = getattr(scene, key)
         if value is not None:
             setattr(end, key, value)
@@ -201,18 +205,30 @@ def between(a: Point, b: Point, p: float, keys: Iterable[str]) -> dict[str, Any]
             out[key] = _log_lerp(a.rate, b.rate, p)
         elif key == "rate":
             out[key] = b.rate if half else a.rate
-        else:  # topp, slew
+        else:  # topp, slew, beta
             out[key] = (1.0 - p) * getattr(a, key) + p * getattr(b, key)
     return out
 
 
 def apply(controls: Controls, values: dict[str, Any]) -> None:
     """Write settings through the validated setters (a morph's or a recall's; not a touch).
-    A value a setter refuses (a rounding at a bound) is skipped, never raised into the clock."""
-    for key, value in values.items():
+    A value a setter refuses (a rounding at a bound) is skipped, never raised into the clock.
+
+    The order is fixed (a set of keys has none): a switch to geometric goes first and one to
+    linear last, so anti-expert weights land in the mode that plays them; while a voice is
+    linear a negative weight is written as 0, which is how linear plays it anyway."""
+    order = sorted(values, key=lambda k: (k == "mode" and values[k] != "geometric",
+                                          k != "mode", SETTINGS.index(k)))
+    for key in order:
+        value = values[key]
         try:
             if key == "weights":
-                controls.set_weights([float(v) for v in value])
+                w = [float(v) for v in value]
+                if controls.snapshot().mode != "geometric":
+                    w = [max(v, 0.0) for v in w]
+                controls.set_weights(w)
+            elif key == "beta":
+                controls.set_beta(float(value))
             elif key == "model_temperature":
                 for name, t in zip(controls.names, value, strict=True):
                     controls.set_model_temperature(name, float(t))
