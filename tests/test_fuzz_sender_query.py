@@ -19,7 +19,7 @@ import threading
 import time
 
 import pytest
-from helpers import osc
+from helpers import osc, wait_drained
 from oscfuzz import Fuzzer
 
 from charmix.controllers import sender_query as sender
@@ -30,6 +30,7 @@ from charmix.daemon.protocol import oscread
 SEED = 20261204
 N_INPROCESS = 100_000
 ROUNDS, JUNK_PER_ROUND = 5, 2_000
+CHUNK = 50  # datagrams between waits for the reader: far inside a default receive buffer
 OUTPUTS = [(a.path, a.types) for a in protocol.OUTPUT]
 P = protocol.PREFIX
 ANSWER = [f"{P}/{name}".encode() for name in ("models", "vocab", "status")]
@@ -65,7 +66,7 @@ def test_the_reply_reader_is_the_daemons(caplog: pytest.LogCaptureFixture,
         bomb = bundle(bomb)
     started = time.perf_counter()
     assert read_reply(bomb) == []
-    assert time.perf_counter() - started < 0.5  # generous: milliseconds even on a busy VM
+    assert time.perf_counter() - started < 2.0  # generous: milliseconds even on a busy VM
     odd = f"{P}/models\x00,sQ\x00".encode() + b"a\x00\x00\x00"  # Q: no such OSC type
     with caplog.at_level(logging.WARNING):
         assert read_reply(odd) == [(f"{P}/models", ["a"])]  # python-osc skips it, and says so
@@ -97,10 +98,11 @@ def test_fuzz_query_over_udp() -> None:
                 if any(path in answers for path, _ in read_reply(junk)):
                     continue  # a well-formed answer is not junk: query() rightly takes it
                 daemon.sendto(junk, peer)
-                if k % 200 == 199:
-                    time.sleep(0.002)  # inside the bridge's receive buffer
+                if k % CHUNK == CHUNK - 1:
+                    wait_drained(peer[1])  # sized to the bridge: it has read the chunk
                 if k == JUNK_PER_ROUND - 1:
                     break
+            wait_drained(peer[1])  # the answer never meets a full buffer
             for reply in (osc(f"{P}/models", "a", "b"), osc(f"{P}/vocab", "ab"),
                           osc(f"{P}/status", *status)):
                 daemon.sendto(reply, peer)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import free_udp_port
+from helpers import wait_for
 
 from charmix.daemon.runtime.config import build
 from charmix.daemon.runtime.daemon import Daemon
@@ -91,9 +92,8 @@ def test_ready_status_watchdog_and_stopping(tiny_model_dir: Path, notify_socket:
     try:
         notify_socket.wait("READY=1")
         ready_at = notify_socket.got[0][0]
-        time.sleep(1.2)
-        pings = notify_socket.pings(ready_at)
-        assert len(pings) >= 3, notify_socket.fields()[:30]  # one every ~0.2 s
+        wait_for(lambda: len(notify_socket.pings(ready_at)) >= 3, 30,
+                 "three pings (one every ~0.2 s)")
         status = [f for f in notify_socket.fields() if f.startswith("STATUS=")]
         assert any("rx 0 ok 0 bad 0 denied" in s for s in status), status
         proc.send_signal(signal.SIGTERM)
@@ -116,24 +116,26 @@ def test_a_hung_model_stops_the_pings(tiny_model_dir: Path, notify_socket: Notif
     release = threading.Event()
     try:
         notify_socket.wait("READY=1")
-        time.sleep(0.5)
-        assert len(notify_socket.pings()) >= 3
+        wait_for(lambda: len(notify_socket.pings()) >= 3, 30, "three pings")
         model = d.engine.models[0]
         real = model.step
 
+        entered = threading.Event()
+
         def hung(tokens):
+            entered.set()
             release.wait(10)
             return real(tokens)
 
         model.step = hung  # the next advance() blocks the clock thread, as a hung model would
-        time.sleep(0.3)
+        assert entered.wait(30)
+        time.sleep(0.5)  # a ping the clock thread sent just before may still be on its way in
         stalled_from = time.monotonic()
         time.sleep(1.0)
         assert notify_socket.pings(stalled_from) == []
         release.set()
-        model.step = real
-        time.sleep(0.5)
-        assert len(notify_socket.pings(stalled_from)) >= 2  # back to pinging once it plays
+        model.step = real  # back to pinging once it plays
+        wait_for(lambda: len(notify_socket.pings(stalled_from)) >= 2, 30, "pings again")
     finally:
         release.set()
         d.stop()

@@ -60,14 +60,14 @@ def test_rate_limit_with_the_newest_value_delivered(rx: OscReceiver) -> None:
     with sender_to(rx, max_rate=rate) as s:
         start = time.monotonic()
         i = 0
-        while time.monotonic() - start < 0.4:  # a burst far faster than the rate
+        while time.monotonic() - start < 0.4 or i < 2000:  # a burst far faster than the rate
             i += 1
             s.set(WEIGHTS, 1.0, i / 1e6)
         elapsed = time.monotonic() - start
         newest = i / 1e6
         last = rx.wait_for("weights", lambda p: p[1] == pytest.approx(newest, rel=1e-6))
     got = rx.of("weights")
-    assert i > 1000, "the burst should be much faster than the rate limit"
+    assert i > 3 * elapsed * rate, "the burst should be much faster than the rate limit"
     assert 5 <= len(got) <= elapsed * rate + 3
     # arrival times jitter (the burst holds the GIL), so check the mean spacing, not each gap
     assert (got[-1].t - got[0].t) / (len(got) - 1) > 0.8 / rate
@@ -169,7 +169,7 @@ def test_every_target_gets_it_and_a_missing_daemon_costs_nothing(rx: OscReceiver
         for k in range(20):
             t0 = time.perf_counter()
             s.set(TEMPERATURE, 0.5 + k / 100)
-            assert time.perf_counter() - t0 < 0.01
+            assert time.perf_counter() - t0 < 1.0  # a blocking lookup takes seconds
             s.flush()
         s.close()
         for r in (rx, rx2):
@@ -185,7 +185,7 @@ def test_an_unresolvable_host_never_stalls_the_others(rx: OscReceiver) -> None:
         for k in range(10):
             t0 = time.perf_counter()
             s.set(TEMPERATURE, 1.0 + k / 10)
-            assert time.perf_counter() - t0 < 0.01
+            assert time.perf_counter() - t0 < 1.0  # a blocking lookup takes seconds
         rx.wait_for("temperature", lambda p: p[0] == pytest.approx(1.9))
     assert s.stats.errors >= 1
     assert sum("cannot resolve no-such-host.invalid:7770" in line for line in logs) == 1
@@ -224,7 +224,7 @@ def test_messages_match_python_osc_and_the_table_types() -> None:
     [
         ("weights", (), None, "takes weight_1 … weight_N, got 0 values"),
         ("weights", (1.0, "x"), None, "weight 2 must be a number, got 'x'"),
-        ("weights", (-0.1, 1.0), None, "weight 1 must be >= 0, got -0.1"),
+        ("weights", (-1.1, 1.0), None, "weight 1 must be in -1 – 1, got -1.1"),
         ("weights", (float("inf"),), None, "finite"),
         ("temperature", (float("nan"),), None, "finite"),
         ("temperature", (9.0,), None, "must be in 0.05 – 5, got 9"),
@@ -257,7 +257,7 @@ def test_a_long_prime_is_clipped_as_the_daemon_would() -> None:
 def test_knob_limits_come_from_the_table() -> None:
     assert limits(TEMPERATURE) == (0.05, 5.0)
     assert limits(entry("model/{name}/temperature")) == (0.0, 5.0)
-    assert limits(entry("weights"))[0] == 0.0
+    assert limits(entry("weights")) == (-1.0, 1.0)  # signed: anti-experts (geometric mode)
 
 
 def test_bad_arguments_never_reach_the_queue(rx: OscReceiver) -> None:

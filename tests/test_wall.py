@@ -370,12 +370,15 @@ def test_wall_light_plain_title_and_drift(daemon: Daemon, browser) -> None:
         assert look["bg"] == "rgb(245, 243, 238)" and look["colours"] == [look["fg"]]
         assert look["caret"] == "none" and look["fig"] and look["drift"].startswith("translate(")
         assert wall.state()["ignored"] == [] and wall.state()["rows"] <= 8
-        # a score's scene/cue title, if one arrives (optional: nothing depends on it)
+        # the title: the daemon's own /charmix/scene/current while a scene morph runs
+        host, port = daemon.control.rsplit(":", 1)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            progress = OscMessageBuilder(path("score/progress"))
-            progress.add_arg("Act II: the storm")
-            progress.add_arg(0.5)
-            udp.sendto(progress.build().dgram, ("127.0.0.1", bridge.frames_port))
+            for address, args in ((path("scene/save"), ["Act II: the storm"]),
+                                  (path("scene/recall"), ["Act II: the storm", 600.0])):
+                msg = OscMessageBuilder(address)
+                for a in args:
+                    msg.add_arg(a)
+                udp.sendto(msg.build().dgram, (host, int(port)))
         wall.wait("window.charmix.state().title === 'Act II: the storm'", what="the title")
         assert wall.page.inner_text("#title") == "Act II: the storm"
         assert wall.errors == []

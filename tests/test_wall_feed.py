@@ -15,8 +15,9 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from test_web_feed import NAMES, broadcaster, frame
 
 from charmix.controllers.web.feed import FrameFeed
-from charmix.controllers.web.wall import TITLE_MAX, WallFeed, Walls
+from charmix.controllers.web.wall import WallFeed, Walls
 from charmix.daemon import protocol
+from charmix.daemon.client.frames import SCENES_MAX
 
 
 def fake_bridge() -> SimpleNamespace:
@@ -49,23 +50,28 @@ def test_each_voice_reads_its_own_frames_and_the_voices_are_seen() -> None:
     assert one.counters.unknown + one.counters.bad_args == 0
 
 
-def test_a_progress_message_gives_the_title_and_nothing_else() -> None:
-    feed = WallFeed(voice=0)
+def test_the_scene_gives_the_title_and_nothing_else() -> None:
+    feed = WallFeed(voice=1)
 
-    def progress(*args: object) -> bytes:
-        m = OscMessageBuilder(f"{protocol.PREFIX}/score/progress")
+    def scene(address: str, *args: object) -> bytes:
+        m = OscMessageBuilder(address)
         for a in args:
             m.add_arg(a)
         return m.build().dgram
 
-    feed.feed(progress(0.25), time.monotonic())  # no string: no title
+    now = time.monotonic()
+    feed.feed(scene(f"{protocol.PREFIX}/voice/1/scene/progress", 0.25), now)  # no name: no title
     assert feed.title is None and not feed.title_changed
-    feed.feed(progress("Act\x07 II", 0.5), time.monotonic())
+    feed.feed(scene(f"{protocol.PREFIX}/scene/current", "voice 0's"), now)  # another voice's
+    assert feed.title is None
+    feed.feed(scene(f"{protocol.PREFIX}/voice/1/scene/current", "Act\x07 II"), now)
     assert feed.title == "Act II" and feed.title_changed
-    feed.feed(progress("x" * 5000), time.monotonic())
-    assert feed.title == "x" * TITLE_MAX
+    feed.feed(scene(f"{protocol.PREFIX}/voice/1/scene/current", "x" * 5000), now)
+    assert feed.title == "x" * SCENES_MAX
+    feed.feed(scene(f"{protocol.PREFIX}/voice/1/scene/current", ""), now)  # the score stopped
+    assert feed.title is None
     assert feed.counters.unknown + feed.counters.bad_args + feed.counters.malformed == 0
-    assert feed.flush() is None  # a title is not a frame
+    assert feed.flush() is None or "chars" not in json.loads(feed.flush() or "{}")
 
 
 def test_a_voice_nobody_watches_stops_being_decoded_and_the_daemon_state_is_told() -> None:

@@ -101,8 +101,10 @@ class WebBridge:
         self.feed.models = list(names)
         self.guard = wc.PinGuard(options.pin)
         mapping = self._mapping(names)
+        to_score = options.rest.strip() == wc.REST_SCORE
         self.arbiter = wc.Arbiter(mapping, sender, options.control, options.idle,
-                                  wc.parse_rest(options.rest, names), options.glide)
+                                  wc.parse_rest(options.rest, names), options.glide,
+                                  to_score=to_score)
         self.outboxes: dict[int, tuple[Outbox, wc.Client]] = {}
         self._ids = itertools.count(1)
         self._flush_at: asyncio.TimerHandle | None = None
@@ -178,6 +180,7 @@ class WebBridge:
             "anchors": [[a.x, a.y] for a in m.anchors], "settings": self.feed.settings(),
             "temperature_range": [wc.T_MIN, wc.T_MAX], "idle": self.options.idle,
             "rest": self.arbiter.rest, "weights": finite(self.feed.weights),
+            "scene": self.feed.scene_info(),
         }, separators=(",", ":"))
 
     def _refuse(self, client: wc.Client, box: Outbox, why: str) -> None:

@@ -11,8 +11,8 @@ Besides frames the walls get what a kiosk needs to say something useful on its o
 - `{"t": "daemon", "up": …, "voices": […]}` when the daemon falls silent or comes back, and which
   voices sent frames in the last window (a wall asking for a voice the daemon does not run goes
   back to its default and says so);
-- `{"t": "title", "v": …}`: the current scene/cue title, when a `…/progress` message with a
-  string argument arrives (a score feature may send one; nothing here depends on it).
+- `{"t": "title", "v": …}`: the scene or score cue the voice is at or morphing to, from the
+  daemon's `/charmix/scene/current` (null when the morph or score stops: '' on the wire).
 
 While the daemon is silent the bridge asks for a subscription every second instead of every
 RENEW_EVERY (see `WebBridge._housekeeping`), so a daemon restarted by kill -9 and systemd is
@@ -42,7 +42,6 @@ WINDOW = 2.0  # s over which the voices that sent frames are collected
 MAX_WALLS = 64  # wall pages at once (beside the phones' MAX_CLIENTS)
 MAX_FEEDS = protocol.VOICES_MAX  # one feed per voice at most
 MAX_IN = 1024  # bytes: a wall sends nothing; anything bigger closes its socket
-TITLE_MAX = 200  # characters of a scene/cue title shown
 _FRAME = {f"{protocol.PREFIX}/{name}" for name in protocol.FRAME_ADDRESSES}
 
 
@@ -65,14 +64,10 @@ class WallFeed(FrameFeed):
         return super()._as_voice(address)
 
     def _apply(self, address: str, args: list[Any], now: float) -> None:
-        if address.endswith("/progress"):  # a score's scene/cue: optional, shown when it comes
-            title = next((a for a in args if isinstance(a, str)), None)
-            if title is not None:
-                title = "".join(c for c in title if c.isprintable())[:TITLE_MAX]
-                if title != self.title:
-                    self.title, self.title_changed = title, True
-            return
-        super()._apply(address, args, now)
+        super()._apply(address, args, now)  # keeps FrameFeed.scene from /charmix/scene/current
+        title = "".join(c for c in self.scene if c.isprintable()) or None
+        if title != self.title:
+            self.title, self.title_changed = title, True
 
 
 class Tee:
