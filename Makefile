@@ -23,7 +23,7 @@ venv: $(STAMP)
 
 ## The daemon with the six shipped models; the text it writes scrolls in this terminal (Ctrl-C stops).
 run: $(STAMP)
-	$(BIN)/charmix daemon --echo
+	$(BIN)/charmix daemon --echo --score demo
 
 ## The whole test suite (installs the system tools the tests drive: liblo, Pure Data, Xvfb, xdotool,
 ## Chromium for the web page's tests), after the rooms' import contracts (docs/architecture.md).
@@ -48,8 +48,12 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m charmix.daemon.protocol.docs > docs/osc.md
 
+## The speed figures of docs/performance.md for this machine's CPU class (AVX-512, AVX2, other),
+## before and after the bound step path, in one run each (about 15 minutes): the daemon's table,
+## then the voices' (1 to 16); the page's other CPU classes are left as they are.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_daemon.py
+	$(BIN)/python benchmarks/bench_daemon.py --compare --docs docs/performance.md
+	$(BIN)/python benchmarks/bench_voices.py --compare --docs docs/performance.md
 
 wheel: $(STAMP)
 	$(BIN)/python -m build --wheel

@@ -39,25 +39,29 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from charmix.daemon import protocol
-from charmix.daemon.engine.model import load_model
-from charmix.daemon.engine.modelformat import EMBEDDING_KEY, model_files
+from charmix.daemon.engine.model import StepModel
+from charmix.daemon.engine.modelformat import EMBEDDING_KEY
 from charmix.daemon.runtime.config import build
 from charmix.daemon.runtime.daemon import Daemon
+from charmix.daemon.runtime.startup import STEP_PATH_ENV, StartupError, load_models
 
 ROOT = Path(__file__).resolve().parent.parent
 PATHS = {a.path.removeprefix(protocol.PREFIX + "/"): a.path for a in protocol.TABLE}
@@ -112,6 +116,17 @@ def quiet_log() -> logging.Logger:
     log.addHandler(logging.NullHandler())
     log.propagate = False
     return log
+
+
+def daemon_models(models_dir: Path) -> list[StepModel]:
+    """Exactly the models `charmix daemon --models-dir DIR` plays, through the daemon's own
+    resolution (startup.load_models): a style-conditioned file in the folder (models/styles.onnx)
+    is left out as the daemon leaves it out, so every measure here steps the same six models the
+    daemon steps."""
+    try:
+        return load_models(build({"models_dir": models_dir}), quiet_log())
+    except StartupError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def in_process(models_dir: Path, sink: Sink, **cli: object) -> Daemon:
@@ -215,7 +230,7 @@ def bench_cold(models_dir: Path, n: int, pause: float = 0.05) -> tuple[float, fl
     """CPU µs per character of the models alone, stepped back to back and after a `pause` (as
     the daemon steps them at 1/pause chars/s): the difference is what the caches lose while the
     daemon sleeps, and it is most of the CPU the daemon uses at a performance rate."""
-    models = [load_model(p) for p in model_files(models_dir)]
+    models = daemon_models(models_dir)
     token = np.zeros(1, np.int64)
 
     def one() -> float:
@@ -249,7 +264,7 @@ def bench_torch(models_dir: Path, n: int) -> Rates:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    infos = [load_model(p).info for p in model_files(models_dir)]
+    infos = [m.info for m in daemon_models(models_dir)]
     nets = []
     for info in infos:
         v, emb = len(info.vocab), int(info.meta.get(EMBEDDING_KEY, 64))
@@ -383,7 +398,7 @@ def bench_tick(models_dir: Path, n: int) -> list[float]:
 
 def bench_weights(models_dir: Path, n: int, rate: float) -> list[float]:
     sink = Sink()
-    count = len(model_files(models_dir))
+    count = len(daemon_models(models_dir))
     targets = [np.eye(count)[0], np.eye(count)[1 % count]]
     p = Proc(models_dir, sink, "--rate", str(rate), "--slew", "0")
     latencies = []
@@ -413,24 +428,36 @@ def bench_weights(models_dir: Path, n: int, rate: float) -> list[float]:
 
 def bench_lateness(models_dir: Path, seconds: float, rate: float,
                    **cli: object) -> tuple[np.ndarray, int]:
-    """Clock lateness of every step and the overruns over `seconds`, after 1 s to settle (also
-    bench_voices', with voices=K in `cli`)."""
+    """Clock lateness of every step and the overruns over `seconds`, after 1 s to settle."""
+    late, overruns, _ = bench_lateness_cpu(models_dir, seconds, rate, **cli)
+    return late, overruns
+
+
+def bench_lateness_cpu(models_dir: Path, seconds: float, rate: float,
+                       **cli: object) -> tuple[np.ndarray, int, float]:
+    """bench_lateness, and the daemon's CPU over the same seconds in % of one core (every thread
+    of this process but the receiving one: the clock, control, OSCQuery, status); also
+    bench_voices', with voices=K in `cli`."""
     sink = Sink()
     drainer = threading.Thread(target=_drain_forever, args=(sink,), daemon=True)
     drainer.start()
     d = in_process(models_dir, sink, rate=rate, **cli)
     d.start()
+    receiver = time.pthread_getcpuclockid(drainer.ident or 0)
     try:
         time.sleep(1.0)  # settle
         d.clock.reset_lateness()
         overruns = d.controls.counters.overruns
+        cpu0, mine0, t0 = time.process_time(), time.clock_gettime(receiver), time.perf_counter()
         time.sleep(seconds)
+        cpu = (time.process_time() - cpu0) - (time.clock_gettime(receiver) - mine0)
+        cpu_pct = cpu / (time.perf_counter() - t0) * 100
         late = d.clock.lateness()
         overruns = d.controls.counters.overruns - overruns
     finally:
         d.stop()
         sink.close()
-    return late, overruns
+    return late, overruns, cpu_pct
 
 
 def bench_cpu(models_dir: Path, seconds: float, *args: str) -> tuple[float, float]:
@@ -457,22 +484,19 @@ def stage(name: str) -> None:
     print(f"  … {name}", file=sys.stderr, flush=True)
 
 
-def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
-    files = model_files(models_dir)
-    if not files:
-        raise SystemExit(f"no .onnx models in {models_dir}")
-    n = 1000 if quick else 5000
-    rows: list[Row] = []
-    raw = {}
+Measure = Callable[[Path, bool], tuple[list[Row], dict]]
 
+
+def m_throughput(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
+    n = 1000 if quick else 5000
     stage("burst throughput, raw onnxruntime, naive PyTorch")
     full, ort_only = bench_throughput(models_dir, n)
     torch_rate = bench_torch(models_dir, max(200, n // 5))
     overhead = ort_only.cpu / full.cpu - 1
-    raw.update(burst=full.wall, burst_cpu=full.cpu, raw_ort=ort_only.wall,
+    raw = dict(burst=full.wall, burst_cpu=full.cpu, raw_ort=ort_only.wall,
                raw_ort_cpu=ort_only.cpu, torch=torch_rate.wall, torch_cpu=torch_rate.cpu,
                overhead=overhead)
-    rows += [
+    rows = [
         Row("burst, full step (models+mix+sample+OSC out)", f"{full.wall:,.0f} chars/s",
             ">= 2,000 chars/s", full.wall >= 2000),
         Row("  the same, per CPU-second of the stepping thread", f"{full.cpu:,.0f} chars/s"),
@@ -484,97 +508,185 @@ def run(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
         Row("daemon vs naive PyTorch (CPU time)", f"{full.cpu / torch_rate.cpu:.1f}x", ">= 5x",
             full.cpu / torch_rate.cpu >= 5),
     ]
-
-    parts = bench_breakdown(models_dir, max(200, n // 5))
-    raw.update(breakdown_us=parts)
-    rows += [Row(f"  CPU per char: {name}", f"{us:,.0f} µs") for name, us in parts.items()]
-    hot, cold = bench_cold(models_dir, max(200, n // 5))
-    raw.update(models_hot_us=hot, models_cold_us=cold)
-    rows += [
-        Row("  models, stepped back to back (median)", f"{hot:,.0f} µs"),
-        Row("  models, stepped after a 50 ms pause (median)", f"{cold:,.0f} µs"),
-    ]
-
-    stage("tick -> char latency")
-    ticks = bench_tick(models_dir, 200 if quick else 1000)
-    p50, p99 = pct(ticks, 50) * 1e3, pct(ticks, 99) * 1e3
-    raw.update(tick_p50_ms=p50, tick_p99_ms=p99)
-    rows += [
-        Row("/charmix/tick -> /charmix/char, p50", f"{p50:.2f} ms", "<= 1 ms", p50 <= 1),
-        Row("/charmix/tick -> /charmix/char, p99", f"{p99:.2f} ms", "<= 2 ms", p99 <= 2),
-    ]
-
-    rate = 20.0
-    period_ms = 1e3 / rate
-    stage("weights -> char latency")
-    lat = bench_weights(models_dir, 20 if quick else 60, rate)
-    w50, wmax = pct(lat, 50) * 1e3, max(lat) * 1e3
-    raw.update(weights_p50_ms=w50, weights_max_ms=wmax)
-    rows += [
-        Row(f"weights -> first char with them (at {rate:g}/s), p50", f"{w50:.1f} ms"),
-        Row(f"weights -> first char with them (at {rate:g}/s), max", f"{wmax:.1f} ms",
-            f"<= {period_ms + 2:g} ms", wmax <= period_ms + 2),
-    ]
-
-    seconds = 8.0 if quick else 30.0
-    stage(f"clock lateness ({seconds:g} s)")
-    late, overruns = bench_lateness(models_dir, seconds, rate)
-    l50, l99, lmax = (pct(late, q) * 1e3 for q in (50, 99, 100))
-    raw.update(late_p50_ms=l50, late_p99_ms=l99, late_max_ms=lmax, overruns=overruns)
-    rows += [
-        Row(f"clock lateness at {rate:g}/s over {seconds:g} s, p50", f"{l50:.3f} ms"),
-        Row(f"clock lateness at {rate:g}/s over {seconds:g} s, p99", f"{l99:.3f} ms", "<= 1 ms",
-            l99 <= 1),
-        Row(f"clock lateness at {rate:g}/s over {seconds:g} s, max", f"{lmax:.2f} ms"),
-        Row("missed deadlines (overruns)", f"{overruns}", "0", overruns == 0),
-    ]
-
-    cpu_seconds = 8.0 if quick else 20.0
-    stage(f"CPU busy and idle ({2 * cpu_seconds:g} s)")
-    busy, rss = bench_cpu(models_dir, cpu_seconds, "--rate", str(rate))
-    idle, _ = bench_cpu(models_dir, cpu_seconds, "--rate", "0")
-    raw.update(cpu_busy=busy, cpu_idle=idle, rss_mib=rss)
-    rows += [
-        Row(f"CPU at {rate:g} chars/s", f"{busy:.1f} % of a core", "<= 3 %", busy <= 3),
-        Row("CPU idle (external clock, no ticks)", f"{idle:.2f} % of a core", "<= 1 %",
-            idle <= 1),
-        Row(f"RSS at {rate:g} chars/s", f"{rss:.0f} MiB"),
-    ]
-
-    stage("startup")
-    starts = bench_startup(models_dir, 2 if quick else 3)
-    raw.update(startup_s=starts)
-    rows.append(Row("startup to first character (worst)", f"{max(starts):.2f} s", "<= 2 s",
-                    max(starts) <= 2))
     return rows, raw
 
 
-def render(rows: list[Row], markdown: bool) -> str:
+def m_breakdown(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
+    n = 1000 if quick else 5000
+    parts = bench_breakdown(models_dir, max(200, n // 5))
+    rows = [Row(f"  CPU per char: {name}", f"{us:,.0f} µs") for name, us in parts.items()]
+    hot, cold = bench_cold(models_dir, max(200, n // 5))
+    rows += [
+        Row("  models, stepped back to back (median)", f"{hot:,.0f} µs", "<= 600 µs", hot <= 600),
+        Row("  models, stepped after a 50 ms pause (median)", f"{cold:,.0f} µs"),
+        Row("  after a pause / back to back", f"{cold / hot:.2f}x", "<= 1.2x", cold / hot <= 1.2),
+    ]
+    return rows, dict(breakdown_us=parts, models_hot_us=hot, models_cold_us=cold)
+
+
+def m_tick(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
+    stage("tick -> char latency")
+    ticks = bench_tick(models_dir, 200 if quick else 1000)
+    p50, p99 = pct(ticks, 50) * 1e3, pct(ticks, 99) * 1e3
+    rows = [
+        Row("/charmix/tick -> /charmix/char, p50", f"{p50:.2f} ms", "<= 1 ms", p50 <= 1),
+        Row("/charmix/tick -> /charmix/char, p99", f"{p99:.2f} ms", "<= 2 ms", p99 <= 2),
+    ]
+    return rows, dict(tick_p50_ms=p50, tick_p99_ms=p99)
+
+
+RATE = 20.0
+
+
+def m_weights(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
+    period_ms = 1e3 / RATE
+    stage("weights -> char latency")
+    lat = bench_weights(models_dir, 20 if quick else 60, RATE)
+    w50, wmax = pct(lat, 50) * 1e3, max(lat) * 1e3
+    rows = [
+        Row(f"weights -> first char with them (at {RATE:g}/s), p50", f"{w50:.1f} ms"),
+        Row(f"weights -> first char with them (at {RATE:g}/s), max", f"{wmax:.1f} ms",
+            f"<= {period_ms + 2:g} ms", wmax <= period_ms + 2),
+    ]
+    return rows, dict(weights_p50_ms=w50, weights_max_ms=wmax)
+
+
+def m_lateness(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
+    seconds = 8.0 if quick else 30.0
+    stage(f"clock lateness ({seconds:g} s)")
+    late, overruns = bench_lateness(models_dir, seconds, RATE)
+    l50, l99, lmax = (pct(late, q) * 1e3 for q in (50, 99, 100))
+    rows = [
+        Row(f"clock lateness at {RATE:g}/s over {seconds:g} s, p50", f"{l50:.3f} ms"),
+        Row(f"clock lateness at {RATE:g}/s over {seconds:g} s, p99", f"{l99:.3f} ms", "<= 1 ms",
+            l99 <= 1),
+        Row(f"clock lateness at {RATE:g}/s over {seconds:g} s, max", f"{lmax:.2f} ms"),
+        Row("missed deadlines (overruns)", f"{overruns}", "0", overruns == 0),
+    ]
+    return rows, dict(late_p50_ms=l50, late_p99_ms=l99, late_max_ms=lmax, overruns=overruns)
+
+
+def m_cpu(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
+    cpu_seconds = 8.0 if quick else 20.0
+    stage(f"CPU busy and idle ({2 * cpu_seconds:g} s)")
+    busy, rss = bench_cpu(models_dir, cpu_seconds, "--rate", str(RATE))
+    idle, _ = bench_cpu(models_dir, cpu_seconds, "--rate", "0")
+    rows = [
+        Row(f"CPU at {RATE:g} chars/s", f"{busy:.1f} % of a core", "<= 3 %", busy <= 3),
+        Row("CPU idle (external clock, no ticks)", f"{idle:.2f} % of a core", "<= 0.3 %",
+            idle <= 0.3),
+        Row(f"RSS at {RATE:g} chars/s", f"{rss:.0f} MiB"),
+    ]
+    return rows, dict(cpu_busy=busy, cpu_idle=idle, rss_mib=rss)
+
+
+def m_startup(models_dir: Path, quick: bool) -> tuple[list[Row], dict]:
+    stage("startup")
+    starts = bench_startup(models_dir, 2 if quick else 3)
+    rows = [Row("startup to first character (worst)", f"{max(starts):.2f} s", "<= 2 s",
+                max(starts) <= 2)]
+    return rows, dict(startup_s=starts)
+
+
+MEASURES: list[Measure] = [m_throughput, m_breakdown, m_tick, m_weights, m_lateness, m_cpu,
+                           m_startup]
+
+
+@contextmanager
+def step_path(path: str | None) -> Iterator[None]:
+    """The daemon's models step through `path` (startup.STEP_PATH_ENV: in-process daemons read
+    it at start, subprocesses inherit it); None leaves the daemon's default."""
+    before = os.environ.get(STEP_PATH_ENV)
+    if path is not None:
+        os.environ[STEP_PATH_ENV] = path
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(STEP_PATH_ENV, None)
+        else:
+            os.environ[STEP_PATH_ENV] = before
+
+
+def run(models_dir: Path, quick: bool, paths: Sequence[str | None] = (None,)
+        ) -> tuple[list[list[Row]], list[dict]]:
+    """Every measure, once per step path; with several paths each measure runs for each path
+    in turn before the next measure, so that a change in the machine's load over the run hits
+    the paths alike. Returns rows and raw numbers per path."""
+    daemon_models(models_dir)  # the daemon's one-line error (no models, a bad file) and exit
+    rows: list[list[Row]] = [[] for _ in paths]
+    raws: list[dict] = [{} for _ in paths]
+    for measure in MEASURES:
+        for i, path in enumerate(paths):
+            if len(paths) > 1:
+                stage(f"  (step path: {path})")
+            with step_path(path):
+                r, raw = measure(models_dir, quick)
+            rows[i] += r
+            raws[i].update(raw)
+    return rows, raws
+
+
+def render(columns: list[list[Row]], markdown: bool, heads: Sequence[str] = ("result",)) -> str:
+    """One table: the measure, one value column per step path, the goal, and whether the last
+    column meets it."""
     mark = {True: "yes", False: "NO", None: ""}
+    rows = [(c[0].what, *(r.value for r in c), c[-1].goal, mark[c[-1].ok])
+            for c in zip(*columns, strict=True)]
+    head = ("measure", *heads, "goal", "met")
     if markdown:
-        lines = ["| measure | result | goal | met |", "|---|---|---|---|"]
-        lines += [f"| {r.what} | {r.value} | {r.goal} | {mark[r.ok]} |" for r in rows]
+        lines = ["| " + " | ".join(head) + " |", "|---|" + "--:|" * len(heads) + "---|---|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
-    w1 = max(len(r.what) for r in rows)
-    w2 = max(len(r.value) for r in rows)
-    w3 = max(len(r.goal) for r in rows)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     return "\n".join(
-        f"{r.what:<{w1}}  {r.value:>{w2}}  {r.goal:<{w3}}  {mark[r.ok]}".rstrip() for r in rows
+        "  ".join(c.ljust(w) if i in (0, len(head) - 2) else c.rjust(w)
+                  for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+        for r in [head, *rows]
     )
 
 
+def cpu_line() -> tuple[str, str]:
+    """(the CPU class this machine's figures belong to, a line naming its model and SIMD flags)."""
+    model, flags = "unknown CPU", set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name") and model == "unknown CPU":
+            model = line.split(":", 1)[1].strip()
+        elif line.startswith("flags") and not flags:
+            flags = set(line.split(":", 1)[1].split())
+    simd = sorted(f for f in flags if f.startswith(("avx", "amx")) or "vnni" in f)
+    kind = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+    return kind, f"{model}, {os.cpu_count()} cores, flags: {' '.join(simd) or 'no AVX'}"
+
+
 def describe(models_dir: Path) -> str:
-    infos = [load_model(p).info for p in model_files(models_dir)]
+    infos = [m.info for m in daemon_models(models_dir)]
     sizes = sorted({f"{i.layers}x{i.hidden}" for i in infos})
     weights = sorted({i.weights for i in infos})
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               "unknown CPU")
     load = os.getloadavg()[0]
     return (f"{len(infos)} models ({', '.join(i.name for i in infos)}; LSTM {', '.join(sizes)}, "
-            f"weights {', '.join(weights)}, vocab {len(infos[0].vocab)}), "
-            f"{os.cpu_count()} cores ({cpu}), "
-            f"load average {load:.2f} at start, Python {sys.version.split()[0]}")
+            f"weights {', '.join(weights)}, vocab {len(infos[0].vocab)}), {cpu_line()[1]}; "
+            f"onnxruntime {ort.__version__}, load average {load:.2f} at start, "
+            f"Python {sys.version.split()[0]}")
+
+
+def update_docs(doc: Path, name: str, text: str) -> None:
+    """Replace the block between `<!-- bench: NAME -->` and `<!-- end bench: NAME -->` in doc
+    (appended at the end when the page has none yet): `make bench` refreshes the page's table
+    for this machine's CPU class and leaves the others'."""
+    start, end = f"<!-- bench: {name} -->\n", f"<!-- end bench: {name} -->"
+    page = doc.read_text(encoding="utf-8")
+    block = start + text.rstrip("\n") + "\n" + end
+    if start in page and end in page:
+        page = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, page,
+                      flags=re.S)
+    else:
+        page = page.rstrip("\n") + "\n\n" + block + "\n"
+    doc.write_text(page, encoding="utf-8")
+
+
+COMPARE = ("run", "bound")
+COMPARE_HEADS = ("before: session.run", "after: bound buffers")
 
 
 def main() -> None:
@@ -583,12 +695,30 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs (rougher numbers)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument("--compare", action="store_true",
+                        help="every measure with the models stepping through session.run per "
+                             "call (before issue #23) and through bound buffers (after), in "
+                             "one run")
+    parser.add_argument("--docs", type=Path,
+                        help="write the table into this page's block for this CPU class "
+                             "(docs/performance.md: `make bench`)")
     args = parser.parse_args()
-    print(describe(args.models_dir), flush=True)
-    rows, raw = run(args.models_dir, args.quick)
-    print(render(rows, args.markdown))
+    about = describe(args.models_dir)
+    print(about, flush=True)
+    paths = COMPARE if args.compare else (None,)
+    heads = COMPARE_HEADS if args.compare else ("result",)
+    columns, raws = run(args.models_dir, args.quick, paths)
+    table = render(columns, args.markdown or args.docs is not None, heads)
+    print(table)
     if args.json:
+        raw = dict(zip(COMPARE, raws, strict=True)) if args.compare else raws[0]
         args.json.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+    if args.docs:
+        kind, _ = cpu_line()
+        when = time.strftime("%Y-%m-%d", time.gmtime())
+        update_docs(args.docs, f"daemon {kind}",
+                    f"`make bench` on {when}{', --quick' if args.quick else ''}: {about}\n\n"
+                    f"{table}\n")
 
 
 if __name__ == "__main__":

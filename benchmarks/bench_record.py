@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_daemon import ROOT, Sink, _drain_forever, in_process
+from bench_daemon import ROOT, Sink, _drain_forever, daemon_models, in_process
 
 
 def cpu_per_step(models_dir: Path, n: int, record: Path | None, voices: int) -> float:
@@ -59,11 +59,10 @@ def handoff_cost(models_dir: Path, n: int, voices: int) -> tuple[float, float]:
     import logging
 
     from charmix.daemon.engine.mixer import Engine, Settings
-    from charmix.daemon.engine.model import load_model
-    from charmix.daemon.engine.modelformat import model_files
     from charmix.daemon.recording.writer import Recorder
 
-    engine = Engine([load_model(p) for p in model_files(models_dir)], seed=1, voices=voices)
+    # exactly what the daemon loads (models/styles.onnx is not among them)
+    engine = Engine(daemon_models(models_dir), seed=1, voices=voices)
     settings = [Settings(weights=np.ones(len(engine.models)))] * voices
     frames = [engine.step_voices(settings, 0.05) for _ in range(n)]
     with tempfile.TemporaryDirectory() as folder:

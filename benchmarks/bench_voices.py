@@ -3,20 +3,24 @@
     .venv/bin/python benchmarks/bench_voices.py                   # the shipped models
     .venv/bin/python benchmarks/bench_voices.py --models-dir DIR  # any folder of .onnx models
     .venv/bin/python benchmarks/bench_voices.py --quick --markdown
+    .venv/bin/python benchmarks/bench_voices.py --compare         # session.run vs bound buffers
 
-For K = 1, 2, 4, 8 voices, the same daemon, in-process:
+For K = 1, 2, 4, 8, 16 voices, the same daemon, in-process:
 
 * CPU per step: the daemon's full step for all K voices (one model call per model with batch K,
   then each voice's mix, sample and frame, encoded and sent over UDP to a local receiver), run
   as fast as possible after a warm-up, by the CPU time of the stepping thread. Also split: the
   models alone (`Engine.advance`, the batched onnxruntime calls) and the rest.
-* clock lateness: the daemon at 20 chars/s with its clock thread, how long after its absolute
-  deadline each step started (p50, p99, max) and the deadlines missed, over `--seconds`.
+* at 20 chars/s with its clock thread, over `--seconds`: how long after its absolute deadline
+  each step started (p50, p99, max), the deadlines missed, and the daemon's CPU in % of one core
+  (every thread but the benchmark's receiving one).
 
-Configurations are measured in rounds, interleaved (1, 2, 4, 8, 1, 2, …), so a change of load on
-a shared machine hits all of them alike; the table gives each one's median over the rounds.
-Goals (issue #13): 8 voices ≤ 2.5× the CPU per step of one; lateness p99 ≤ 1 ms at 20 chars/s
-with 4 voices.
+Configurations are measured in rounds, interleaved (1, 2, 4, 8, 16, 1, 2, …), so a change of load
+on a shared machine hits all of them alike; the table gives each one's median over the rounds.
+With --compare, every configuration runs with the models stepping through `session.run` per call
+(before issue #23) and through bound buffers (after), interleaved too.
+Goals (issue #23): 8 voices ≤ 2.5× the CPU per step of one; 16 voices at 20 chars/s with lateness
+p99 ≤ 2 ms and under 40 % of a core.
 """
 
 from __future__ import annotations
@@ -28,9 +32,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_daemon import ROOT, Sink, _drain_forever, bench_lateness, in_process
+from bench_daemon import (
+    COMPARE,
+    ROOT,
+    Sink,
+    _drain_forever,
+    bench_lateness_cpu,
+    cpu_line,
+    in_process,
+    step_path,
+    update_docs,
+)
 
-VOICES = (1, 2, 4, 8)
+VOICES = (1, 2, 4, 8, 16)
 
 
 def cpu_per_step(models_dir: Path, voices: int, n: int) -> tuple[float, float]:
@@ -57,6 +71,69 @@ def cpu_per_step(models_dir: Path, voices: int, n: int) -> tuple[float, float]:
     return full * 1e6, models * 1e6
 
 
+def measure(models_dir: Path, paths: tuple[str | None, ...], n: int, rounds: int,
+            seconds: float, rate: float) -> dict[str | None, list[tuple[str, ...]]]:
+    """The table's rows for each step path."""
+    keys = [(path, k) for path in paths for k in VOICES]
+    full: dict = {key: [] for key in keys}
+    models: dict = {key: [] for key in keys}
+    late: dict = {key: [] for key in keys}
+    cpu: dict = {key: [] for key in keys}
+    missed: dict = dict.fromkeys(keys, 0)
+    for r in range(rounds):
+        for k in VOICES:
+            for path in paths:
+                key = (path, k)
+                print(f"  … round {r + 1}/{rounds}, {k} voice(s)"
+                      + (f", {path}" if path else ""), file=sys.stderr, flush=True)
+                with step_path(path):
+                    f, m = cpu_per_step(models_dir, k, n)
+                    lt, over, c = bench_lateness_cpu(models_dir, seconds, rate, voices=k)
+                full[key].append(f)
+                models[key].append(m)
+                late[key].append(lt)
+                cpu[key].append(c)
+                missed[key] += over
+    out: dict[str | None, list[tuple[str, ...]]] = {}
+    for path in paths:
+        base = float(np.median(full[(path, 1)]))
+        rows = []
+        for k in VOICES:
+            key = (path, k)
+            f, m = float(np.median(full[key])), float(np.median(models[key]))
+            lt = np.concatenate(late[key]) * 1e3
+            rows.append((
+                str(k), f"{f:,.0f} µs", f"{f / base:.2f}×", f"{m:,.0f} µs", f"{f - m:,.0f} µs",
+                f"{np.percentile(lt, 50):.2f} ms", f"{np.percentile(lt, 99):.2f} ms",
+                f"{lt.max():.2f} ms", str(missed[key]), f"{np.median(cpu[key]):.1f} %",
+            ))
+        out[path] = rows
+    return out
+
+
+def table(rows: list[tuple[str, ...]], rate: float, markdown: bool) -> str:
+    head = ("voices", "CPU per step", "vs 1 voice", "models", "mix, sample, send",
+            f"late p50 ({rate:g}/s)", "late p99", "late max", "overruns", f"CPU at {rate:g}/s")
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "--:|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))
+                     for row in [head, *rows])
+
+
+def verdict(rows: list[tuple[str, ...]]) -> str:
+    """The issue's goals, read back from the table's rows."""
+    met = {True: "met", False: "NOT met"}
+    by = {int(r[0]): r for r in rows}
+    eight = float(by[8][2].rstrip("×"))
+    p99, cpu = float(by[16][6].split()[0]), float(by[16][9].split()[0])
+    return (f"8 voices / 1 voice: {eight:.2f}× (goal ≤ 2.5×: {met[eight <= 2.5]}); 16 voices: "
+            f"lateness p99 {p99:.2f} ms (goal ≤ 2 ms: {met[p99 <= 2.0]}), CPU {cpu:.1f} % of a "
+            f"core (goal < 40 %: {met[cpu < 40.0]})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
@@ -65,50 +142,30 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None,
                         help="lateness run per configuration and round (default 10, quick 4)")
     parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--compare", action="store_true",
+                        help="session.run per call (before issue #23) and bound buffers (after)")
+    parser.add_argument("--docs", type=Path,
+                        help="write the tables into this page's block for this CPU class")
     args = parser.parse_args()
     n = 400 if args.quick else 1500
     rounds = 2 if args.quick else 3
     seconds = args.seconds or (4.0 if args.quick else 10.0)
-    full: dict[int, list[float]] = {k: [] for k in VOICES}
-    models: dict[int, list[float]] = {k: [] for k in VOICES}
-    late: dict[int, list[np.ndarray]] = {k: [] for k in VOICES}
-    missed: dict[int, int] = dict.fromkeys(VOICES, 0)
-    for r in range(rounds):
-        for k in VOICES:
-            print(f"  … round {r + 1}/{rounds}, {k} voice(s)", file=sys.stderr, flush=True)
-            f, m = cpu_per_step(args.models_dir, k, n)
-            full[k].append(f)
-            models[k].append(m)
-            lt, over = bench_lateness(args.models_dir, seconds, args.rate, voices=k)
-            late[k].append(lt)
-            missed[k] += over
-    base = float(np.median(full[1]))
-    rows = []
-    for k in VOICES:
-        f, m = float(np.median(full[k])), float(np.median(models[k]))
-        lt = np.concatenate(late[k]) * 1e3
-        rows.append((
-            str(k), f"{f:,.0f} µs", f"{f / base:.2f}×", f"{m:,.0f} µs", f"{f - m:,.0f} µs",
-            f"{np.percentile(lt, 50):.2f} ms", f"{np.percentile(lt, 99):.2f} ms",
-            f"{lt.max():.2f} ms", str(missed[k]),
-        ))
-    head = ("voices", "CPU per step", "vs 1 voice", "models", "mix, sample, send",
-            f"late p50 ({args.rate:g}/s)", "late p99", "late max", "overruns")
-    if args.markdown:
-        print("| " + " | ".join(head) + " |")
-        print("|" + "--:|" * len(head))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-    else:
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-        print("  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True)))
-        for row in rows:
-            print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-    eight = float(np.median(full[8])) / base
-    p99_4 = float(np.percentile(np.concatenate(late[4]), 99)) * 1e3
-    met = {True: "met", False: "NOT met"}
-    print(f"\n8 voices / 1 voice: {eight:.2f}× (goal ≤ 2.5×: {met[eight <= 2.5]}); lateness p99 "
-          f"with 4 voices: {p99_4:.2f} ms (goal ≤ 1 ms: {met[p99_4 <= 1.0]})")
+    paths: tuple[str | None, ...] = COMPARE if args.compare else (None,)
+    kind, cpu = cpu_line()
+    print(cpu, flush=True)
+    results = measure(args.models_dir, paths, n, rounds, seconds, args.rate)
+    markdown = args.markdown or args.docs is not None
+    parts = []
+    for path, rows in results.items():
+        title = {None: "", "run": "before: session.run per call", "bound": "after: bound buffers"}
+        parts.append((f"{title[path]}\n\n" if path else "") + table(rows, args.rate, markdown)
+                     + f"\n\n{verdict(rows)}\n")
+    text = "\n".join(parts)
+    print(text)
+    if args.docs:
+        when = time.strftime("%Y-%m-%d", time.gmtime())
+        update_docs(args.docs, f"voices {kind}",
+                    f"`make bench` on {when}{', --quick' if args.quick else ''}: {cpu}\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -140,6 +140,15 @@ def midi(
     per_beat: Annotated[
         float, Opt(min=0.01, max=96.0, help="With --clock: characters per quarter note.")
     ] = 4.0,
+    bipolar: Annotated[
+        bool, Opt(help="Weight faders are bipolar: centre = 0 (with a dead zone), bottom = −1 "
+                  "(an anti-expert: steer away from that model; the daemon's geometric mode), "
+                  "top = 1.")
+    ] = False,
+    morph: Annotated[
+        float, Opt(min=0.0, max=3600.0, help="A program change n recalls the daemon's n-th "
+                   "scene (sorted by name, as found at start) over this many seconds.")
+    ] = 0.0,
     max_rate: MaxRateOpt = 100.0,
     resend: ResendOpt = 0.0,
     query_timeout: QueryTimeoutOpt = 0.5,
@@ -167,9 +176,14 @@ def midi(
         fail(str(exc), USAGE)
     if why := midi_bridge.sequencer_missing():  # before asking the daemon anything
         fail(why, FAILURE)
-    names, _, sender = _connect("midi", to, models, query_timeout, max_rate, resend, voice)
+    names, info, sender = _connect("midi", to, models, query_timeout, max_rate, resend, voice)
+    scenes = info.scenes if info is not None else []
+    if scenes:
+        typer.echo(f"charmix midi: program change 0 … {len(scenes) - 1} recall "
+                   f"{', '.join(scenes[:8])}{' …' if len(scenes) > 8 else ''}", err=True)
     try:
-        bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save)
+        bridge = midi_bridge.MidiBridge(layout, names, sender, learn=learn, save=save,
+                                        bipolar=bipolar, scenes=scenes, morph=morph)
         if clock:
             from charmix.controllers.midi.clock import ClockBridge
 
@@ -261,7 +275,8 @@ def web(
                    "(0 = never).")
     ] = 0.0,
     rest: Annotated[
-        str, Opt(help="The rest mix for --idle: even, w1,w2,… in model order, or NAME=W,….")
+        str, Opt(help="The rest mix for --idle: even, w1,w2,… in model order, or NAME=W,…; "
+                 "'score': hand the voice back to the daemon's --score instead of a glide.")
     ] = "even",
     glide: Annotated[float, Opt(min=0.0, help="Seconds the glide to --rest takes.")] = 4.0,
     rate_limit: Annotated[
@@ -270,6 +285,10 @@ def web(
     anchor: AnchorOpt = None,
     width: WidthOpt = 0.5,
     qr: Annotated[bool, Opt(help="Print a QR code of the LAN address.")] = True,
+    wall: Annotated[
+        bool, Opt(help="Print the address (and QR code) of /wall, the full-screen display "
+                  "page for projectors and kiosks, instead of the phone page's.")
+    ] = False,
     max_rate: MaxRateOpt = 100.0,
     resend: ResendOpt = 0.0,
     query_timeout: QueryTimeoutOpt = 0.5,
@@ -278,6 +297,7 @@ def web(
     """Steer and watch from a phone or browser: an XY pad, sliders and the live Figure-1 view.
 
     Open the printed address (or scan the QR code); several pages can share the pad.
+    /wall on the same address is the display page for projectors (--wall prints it).
     """
     from charmix.controllers.web.control import CONTROL_MODES, parse_rest
     from charmix.daemon.protocol.endpoint import parse_endpoint
@@ -323,7 +343,7 @@ def web(
     bridge = web_bridge.WebBridge(link, sender, names, options)
 
     def ready(port: int) -> None:
-        urls = web_bridge.lan_urls(here.host, port)
+        urls = [u + ("wall" if wall else "") for u in web_bridge.lan_urls(here.host, port)]
         for url in urls:
             typer.echo(f"charmix web: open {url}")
         lan = [u for u in urls if "//127." not in u and "//[::1]" not in u]

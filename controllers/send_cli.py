@@ -286,6 +286,16 @@ def send_query(
 # Addresses the CLI can't use as plain one-shot messages: a query needs to wait for its reply.
 _SPECIAL = {"query": send_query}
 
+
+def _context(address: protocol.Address) -> dict[str, Any]:
+    """A signed argument (weights: anti-experts) takes negative numbers: `weights 1 -0.5 0`.
+    Click reads '-0.5' as an option unless unknown options are passed on as arguments; a
+    mistyped option then fails as a value that is not a number, still one usage line."""
+    signed = any(arg.low < 0 for arg in address.args if arg.type in "fi")
+    return {"ignore_unknown_options": True} if signed else {}
+
+
 for _address in protocol.INPUT:
     _name = command_name(_address)
-    send_app.command(_name)(_SPECIAL.get(_name) or _send_command(_address))
+    send_app.command(_name, context_settings=_context(_address))(
+        _SPECIAL.get(_name) or _send_command(_address))

@@ -52,6 +52,7 @@ class DaemonInfo:
     models: list[str] = field(default_factory=list)
     vocab: str | None = None
     status: dict[str, float] | None = None
+    scenes: list[str] = field(default_factory=list)  # its saved scenes (none: not announced)
 
 
 def query(targets: Sequence[Target], timeout: float = 0.5) -> list[DaemonInfo]:
@@ -66,7 +67,7 @@ def query(targets: Sequence[Target], timeout: float = 0.5) -> list[DaemonInfo]:
 
 def _query(targets: Sequence[Target], timeout: float) -> list[DaemonInfo]:
     msg = encode(entry("query"), ())
-    paths = {s: protocol.output(s).path for s in ("models", "vocab", "status")}
+    paths = {s: protocol.output(s).path for s in ("models", "vocab", "status", "scenes")}
     found: dict[Target, DaemonInfo] = {}
     socks: list[socket.socket] = []
     reader = DatagramReader(protocol.MAX_INPUT_DATAGRAM)
@@ -108,6 +109,8 @@ def _absorb(info: DaemonInfo, path: str, params: list, paths: dict[str, str]) ->
     """Take what a reply message says into `info`; anything malformed is ignored."""
     if path == paths["models"] and params and all(isinstance(p, str) for p in params):
         info.models = list(params)
+    elif path == paths["scenes"] and all(isinstance(p, str) for p in params):
+        info.scenes = list(params[:256])
     elif path == paths["vocab"] and len(params) == 1 and isinstance(params[0], str):
         info.vocab = params[0]
     elif path == paths["status"] and len(params) >= len(protocol.STATUS_FIELDS) and all(

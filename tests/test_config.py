@@ -130,7 +130,7 @@ def test_endpoint_str_and_resolve() -> None:
         ("topk = -1", "'topk' must be >= 0, got -1"),
         ("seed = true", "'seed' must be a whole number"),
         ("models = [1, 2]", "'models' must be a list of strings"),
-        ("weights = [1, -1]", "'weights' weight 2 must be >= 0, got -1"),
+        ("weights = [1, -2]", "'weights' weight 2 must be in -1 – 1, got -2"),
         ("weights = {}", "'weights' is an empty table"),
         ("weights = 3", "'weights' must be a list of numbers"),
         ('send = ["host:99999"]', "'send' 'host:99999': port must be 1 – 65535"),

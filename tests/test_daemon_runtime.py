@@ -129,7 +129,7 @@ def test_startup_errors(tiny_model_dir: Path, tiny_models: dict[str, Path]) -> N
 
 
 def test_weights_table_leaves_unnamed_models_at_zero(daemon) -> None:
-    d = daemon(run_clock=False, weights="linux=2", slew=0.0)
+    d = daemon(run_clock=False, weights="linux=0.5", slew=0.0)
     d.clock.burst(1)
     np.testing.assert_allclose(d.engine.weights, [0, 1, 0])
 

@@ -84,8 +84,8 @@ def counts(c: Controls) -> tuple[int, int, int]:
 
 def test_a_weights_message_changes_the_controls(dispatcher: Dispatcher,
                                                 voices: list[Controls]) -> None:
-    dispatcher.dispatch(osc(f"{P}/weights", ("f", 1.0), ("f", 0.0), ("f", 3.0)), FRIEND)
-    assert [float(w) for w in voices[0].snapshot().weights] == [1.0, 0.0, 3.0]
+    dispatcher.dispatch(osc(f"{P}/weights", ("f", 1.0), ("f", 0.0), ("f", 0.5)), FRIEND)
+    assert [float(w) for w in voices[0].snapshot().weights] == [1.0, 0.0, 0.5]
     dispatcher.dispatch(osc(f"{P}/temperature", ("i", 2)), ("::1", 5000, 0, 0))  # IPv6 sender
     assert voices[0].snapshot().temperature == 2.0
     assert counts(voices[0]) == (2, 0, 0)

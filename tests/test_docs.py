@@ -97,7 +97,7 @@ def test_every_address_has_typed_fields_for_oscquery():
             assert arg.max is None or isinstance(arg.max, int | float)
             assert arg.default is None or arg.check(arg.default) == arg.default, entry.path
     weights = protocol.control("weights").oscquery(models=3)
-    assert weights["TYPE"] == "fff" and weights["RANGE"] == [{"MIN": 0.0}] * 3
+    assert weights["TYPE"] == "fff" and weights["RANGE"] == [{"MIN": -1.0, "MAX": 1.0}] * 3
     mode = protocol.control("mode").oscquery()
     assert mode["RANGE"] == [{"VALS": ["linear", "geometric"]}]
 

@@ -8,7 +8,8 @@ senders, back to back on the test's thread (6,900 datagrams/s at load 4): a thre
 the CPU busy in Python. After each one the counters must have moved by exactly what it holds: one
 rx_denied for a denied sender, one rx_bad for a packet that does not parse (or an empty bundle),
 else one of rx_ok / rx_bad / rx_denied per message. Throughout, the target weights stay finite
-and >= 0, the effective weights finite and summing to 1, the clock and control threads alive, no
+and in -1 … 1 (a negative one only beside a positive one), the effective weights finite with
+their positive part summing to 1, the clock and control threads alive, no
 step fails, and no scheduled step starts more than one period (50 ms) after its deadline, less
 the time the machine kept this process's threads waiting for a CPU: the clock's own lateness
 record of every step taken while the 100,000 datagrams arrive. A fuzzed valid /charmix/rate or
@@ -157,10 +158,14 @@ class LatenessProbe:
 
 
 def check_weights(d: Daemon) -> None:
+    """Targets in -1 … 1, a negative one (an anti-expert, geometric mode) never without a
+    positive one; the effective weights' positive part sums to 1, anti-weights at least -1."""
     target = d.controls.target_weights()
-    assert np.all(np.isfinite(target)) and np.all(target >= 0), target
+    assert np.all(np.isfinite(target)) and np.all(np.abs(target) <= 1), target
+    assert target.min() >= 0 or target.max() > 0, target
     effective = np.asarray(d.engine.weights)
-    assert np.all(np.isfinite(effective)) and abs(effective.sum() - 1) < 1e-6, effective
+    assert np.all(np.isfinite(effective)) and effective.min() >= -1, effective
+    assert abs(np.where(effective > 0, effective, 0).sum() - 1) < 1e-6, effective
 
 
 @pytest.mark.timeout(300)

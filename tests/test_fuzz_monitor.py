@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 
+from helpers import wait_drained
 from oscfuzz import Fuzzer
 from rich.console import Console
 
@@ -25,7 +26,7 @@ from charmix.daemon.monitor import view as monitor_view
 SEED = 20261202
 N_INPROCESS = 100_000
 N_UDP = 5_000
-RUN_FOR = 10.0  # at most this long the monitor runs while the UDP portion arrives
+RUN_FOR = 60.0  # at most this long the monitor runs while the UDP portion arrives
 OUTPUTS = [(a.path, a.types) for a in protocol.OUTPUT]
 
 
@@ -83,6 +84,7 @@ def test_fuzz_a_running_monitor_over_udp() -> None:
         except BaseException as exc:  # noqa: BLE001  (the test reports it)
             errors.append(exc)
 
+    link.expected = N_UDP
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     sent = 0
@@ -94,11 +96,11 @@ def test_fuzz_a_running_monitor_over_udp() -> None:
             sender.sendto(data, ("127.0.0.1", link.port))
             sent += 1
             batch += len(data)
-            if batch > 500_000:  # stay well inside the monitor's 4 MB receive buffer
-                time.sleep(0.05)
+            if batch > 500_000:  # stay well inside the monitor's 4 MB receive buffer:
+                wait_drained(link.port, RUN_FOR)  # sized to the reader, however slow it is
                 batch = 0
         assert time.monotonic() - started < RUN_FOR - 2, "sending took too long to check"
-    link.expected = sent  # then the monitor quits as soon as it has counted them all
+    assert sent == N_UDP  # (the monitor quits as soon as it has counted them all)
     thread.join(RUN_FOR + 10)
     assert not thread.is_alive() and not errors, errors
     state = result[0]

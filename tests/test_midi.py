@@ -163,6 +163,26 @@ def test_transport_buttons_send_actions_once_per_press(rx) -> None:
     assert len(rx.wait_count("resume", 1)) == 1
 
 
+def test_a_program_change_recalls_the_nth_scene_with_the_morph(rx) -> None:
+    program = [mido.Message("program_change", program=n) for n in (1, 0, 5)]
+    bridge = play(rx, program, scenes=["evening", "morning"], morph=12.5)
+    [first, second] = rx.wait_count("scene/recall", 2)
+    assert first.params == ("morning", 12.5) and second.params == ("evening", 12.5)
+    assert bridge.mapper.handled == 2 and bridge.mapper.ignored == 1  # no sixth scene
+
+
+def test_scene_notes_recall_scenes_by_name_and_round_trip(rx) -> None:
+    layout = parse_layout({"scene_notes": {"48": "morning", "49": "evening"}, "channel": 0})
+    assert parse_layout(tomllib.loads(dump_layout(layout))).scene_notes == layout.scene_notes
+    play(rx, [note(49), note(49, on=False), note(48)], layout, morph=3.0)
+    [first, second] = rx.wait_count("scene/recall", 2)
+    assert first.params == ("evening", 3.0) and second.params == ("morning", 3.0)
+    for bad, why in (({"scene_notes": {"48": ""}}, "a scene is a name"),
+                     ({"scene_notes": {"36": "x"}, "solo_notes": {"36": 1}}, "bound twice")):
+        with pytest.raises(LayoutError, match=why):
+            parse_layout(bad)
+
+
 def test_other_messages_are_ignored_and_counted(rx) -> None:
     bridge = play(rx, [mido.Message("clock"), mido.Message("sysex", data=[1, 2, 3]),
                        mido.Message("pitchwheel", pitch=100), note(60), cc(99, 5), cc(0, 127)])

@@ -265,7 +265,8 @@ def test_prime_is_fed_to_the_models(cli, tiny_models: dict[str, Path]) -> None:
     ("case", "code", "message"),
     [
         ("weights_count", 2, "charmix: --weights has 3 values for 2 models (shakespeare, linux)"),
-        ("weights_negative", 2, "charmix: --weights must be finite and non-negative"),
+        ("weights_negative", 2, "charmix: --weights must be non-negative in linear mode (a "
+         "negative weight, an anti-expert, needs --mode geometric)"),
         ("weights_text", 2,
          "charmix: --weights must be numbers separated by commas, not '0.5,lots'"),
         ("weights_nan", 2, "charmix: --weights must be finite and non-negative"),

@@ -189,6 +189,10 @@ def test_wheel_contains_only_charmix_packages(wheel: tuple[Path, list[str]]) -> 
         "daemon/cli.py",
         "daemon/engine/model.py",
         "daemon/engine/mixer.py",
+        "daemon/engine/constraints.py",
+        "daemon/engine/blocklists/en.txt",  # --blocklist default, with its source and licence
+        "daemon/engine/blocklists/LICENSE-better-profanity",
+        "daemon/engine/blocklists/README.md",
         "export/train.py",
         "export/onnx_export.py",
         "models/__init__.py",
@@ -196,6 +200,7 @@ def test_wheel_contains_only_charmix_packages(wheel: tuple[Path, list[str]]) -> 
         "controllers/web/static/index.html",
         "controllers/web/static/app.js",
         "controllers/web/static/style.css",
+        "daemon/live/demo_score.toml",  # --score demo
     ):
         assert f"charmix/{module}" in names, module
     for model in models:

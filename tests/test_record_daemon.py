@@ -48,7 +48,7 @@ def test_a_live_performance_replays_character_for_character(tiny_model_dir, tmp_
             osc(f"{P}/temperature", ("f", 0.5)),
             osc(f"{P}/prime", ("s", "To be, or not to be, that is the question")),
             osc(f"{P}/mode", ("s", "geometric")),
-            osc(f"{P}/weight/bible", ("f", 2.0)),
+            osc(f"{P}/weight/bible", ("f", 0.5)),
             osc(f"{P}/reset"),
             osc(f"{P}/seed", ("i", 42)),
             osc(f"{P}/topk", ("i", 5)),

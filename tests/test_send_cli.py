@@ -71,7 +71,7 @@ def test_send_command_reaches_a_udp_receiver(rx, argv, suffix, params) -> None:
     ("argv", "why"),
     [
         (["temperature", "9"], "temperature must be in 0.05 – 5, got 9"),
-        (["weights", "--", "0.5", "-1"], "weight 2 must be >= 0"),  # '--': -1 is not an option
+        (["weights", "0.5", "-1.5"], "weight 2 must be in -1 – 1"),  # signed: no '--' needed
         (["weights", "nan"], "must be finite"),
         (["mode", "loud"], "must be one of linear, geometric"),
         (["topp", "0"], "must be in (0, 1]"),

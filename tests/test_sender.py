@@ -224,7 +224,7 @@ def test_messages_match_python_osc_and_the_table_types() -> None:
     [
         ("weights", (), None, "takes weight_1 … weight_N, got 0 values"),
         ("weights", (1.0, "x"), None, "weight 2 must be a number, got 'x'"),
-        ("weights", (-0.1, 1.0), None, "weight 1 must be >= 0, got -0.1"),
+        ("weights", (-1.1, 1.0), None, "weight 1 must be in -1 – 1, got -1.1"),
         ("weights", (float("inf"),), None, "finite"),
         ("temperature", (float("nan"),), None, "finite"),
         ("temperature", (9.0,), None, "must be in 0.05 – 5, got 9"),
@@ -257,7 +257,7 @@ def test_a_long_prime_is_clipped_as_the_daemon_would() -> None:
 def test_knob_limits_come_from_the_table() -> None:
     assert limits(TEMPERATURE) == (0.05, 5.0)
     assert limits(entry("model/{name}/temperature")) == (0.0, 5.0)
-    assert limits(entry("weights"))[0] == 0.0
+    assert limits(entry("weights")) == (-1.0, 1.0)  # signed: anti-experts (geometric mode)
 
 
 def test_bad_arguments_never_reach_the_queue(rx: OscReceiver) -> None:

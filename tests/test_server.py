@@ -97,11 +97,14 @@ def weights(rig: Rig) -> list[float]:
 
 def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
     sent = [
+        msg(f"{P}/scene/save", ("s", "a")),  # the defaults, recalled at once: nothing moves
+        msg(f"{P}/scene/recall", ("s", "a"), ("f", 0.0)),
         msg(f"{P}/weights", ("f", 1.0), ("f", 0.0), ("f", 0.5)),
-        msg(f"{P}/weight/linux", ("f", 2.0)),
+        msg(f"{P}/weight/linux", ("f", 0.75)),
         msg(f"{P}/temperature", ("i", 2)),  # Max and Pd send ints from integer number boxes
         msg(f"{P}/model/bible/temperature", ("d", 1.5)),
         msg(f"{P}/mode", ("s", "geometric")),
+        msg(f"{P}/beta", ("f", 0.2)),
         msg(f"{P}/rate", ("f", 30.0)),
         msg(f"{P}/slew", ("f", 0.5)),
         msg(f"{P}/topk", ("i", 5)),
@@ -117,20 +120,30 @@ def test_every_input_address_of_the_table_is_dispatched(rig: Rig) -> None:
         msg(f"{P}/query", ("i", 9)),
         msg(f"{P}/record", ("s", "takes/one.jsonl")),
         msg(f"{P}/record/stop"),
+        msg(f"{P}/blocklist/add", ("s", "whore")),
+        msg(f"{P}/blocklist/add", ("s", "*ass")),
+        msg(f"{P}/blocklist/remove", ("s", "whore")),
+        msg(f"{P}/charset", ("s", "a-z ")),
+        msg(f"{P}/fold", ("s", "upper")),
+        msg(f"{P}/scene/delete", ("s", "a")),
     ]
-    assert len(sent) == len(protocol.INPUT)
-    for data in sent:
+    no_score = [msg(f"{P}/score/play"), msg(f"{P}/score/stop"), msg(f"{P}/score/cue", ("i", 1))]
+    assert len(sent) + len(no_score) == len(protocol.INPUT) + 1  # blocklist/add twice
+    for data in sent + no_score:
         rig.send(data)
-    rig.settle(ok=len(sent))
+    rig.settle(ok=len(sent), bad=len(no_score))  # a daemon without --score refuses them
     s = rig.controls.snapshot()
-    assert weights(rig) == [1.0, 2.0, 0.5]
+    assert weights(rig) == [1.0, 0.75, 0.5]
     assert (s.temperature, s.mode, s.slew, s.topk, s.topp) == (2.0, "geometric", 0.5, 5, 0.5)
+    assert s.beta == pytest.approx(0.2)
     assert list(s.model_temperature) == [0, 0, 1.5]
     assert rig.controls.rate == 30.0 and not rig.controls.paused
     assert rig.controls.take_tick()
     kinds = [(c.kind, c.text, c.seed) for c in rig.controls.take_commands()]
     assert kinds == [("prime", "To be", 0), ("reset", "", 0), ("seed", "", 2**40),
                      ("record", "takes/one.jsonl", 0), ("record_stop", "", 0)]
+    assert s.constraints is not None
+    assert s.constraints.spec() == {"blocklist": ["*ass"], "charset": "a-z ", "fold": "upper"}
 
 
 def test_the_dispatcher_is_the_table(rig: Rig) -> None:
@@ -141,9 +154,9 @@ def test_the_dispatcher_is_the_table(rig: Rig) -> None:
 def test_bundles_apply_at_once_in_order_even_with_a_future_timetag(rig: Rig) -> None:
     later = time.time() + 3600
     rig.send(bundle(msg(f"{P}/weights", ("f", 0.0), ("f", 1.0)),
-                    msg(f"{P}/weights", ("f", 3.0)), timetag=later))
+                    msg(f"{P}/weights", ("f", 0.5)), timetag=later))
     rig.settle(ok=2)
-    assert weights(rig) == [3.0, 1.0, round(1 / 3, 6)]
+    assert weights(rig) == [0.5, 1.0, round(1 / 3, 6)]
 
 
 def test_nested_bundles(rig: Rig) -> None:
@@ -161,7 +174,7 @@ def test_datagrams_over_8_kib_arrive_whole(rig: Rig) -> None:
     text = "é" * 1000  # 2,000 bytes of UTF-8
     big = bundle(
         msg(f"{P}/prime", ("s", text)),
-        *[msg(f"{P}/weights", ("f", float(i)), ("f", 1.0), ("f", 1.0)) for i in range(400)],
+        *[msg(f"{P}/weights", ("f", i / 400), ("f", 1.0), ("f", 1.0)) for i in range(400)],
         msg(f"{P}/topk", ("i", 7)),
     )
     assert len(big) > 16_000

@@ -410,13 +410,13 @@ def test_daemon_plays_the_styles_as_its_models(
     daemon, receiver: socket.socket, tiny_styles: Path
 ) -> None:
     """--model PATH: each style is one weight on the usual addresses, named on /charmix/models."""
-    d = daemon(models=[str(tiny_styles)], seed=3, weights="shakespeare=1", slew=0.0)
+    d = daemon(models=[str(tiny_styles)], seed=3, weights="shakespeare=0.25", slew=0.0)
     assert d.engine.names == STYLES
     d.clock.burst(5)
     group = d.engine.models[0].group
     np.testing.assert_allclose(group.mix, [[1, 0, 0]])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-        tx.sendto(weight_message("linux", 3.0), d.server.address)
+        tx.sendto(weight_message("linux", 0.75), d.server.address)
     deadline = time.monotonic() + 5
     while not np.allclose(group.mix, [[0.25, 0.75, 0]]):
         assert time.monotonic() < deadline, group.mix

@@ -227,3 +227,30 @@ def test_pin_wrong_then_right(daemon: Daemon, browser) -> None:
                                                      "button": "left", "pointerType": "pen"})
     finally:
         bridge.close()
+
+
+def test_a_scene_button_on_the_phone_morphs_the_daemon_there(daemon: Daemon, browser) -> None:
+    """A scene saved on the daemon appears as a button (from the daemon's /charmix/scenes);
+    a tap recalls it, and the daemon's own weights frames arrive at the scene."""
+    import socket
+
+    from helpers import osc
+
+    host, port = daemon.control.rsplit(":", 1)
+    target = daemon.names[1]
+    one_hot = [("f", float(n == target)) for n in daemon.names]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for data in (osc(path("weights"), *one_hot), osc(path("scene/save"), "solo"),
+                     osc(path("weights"), *[("f", 1.0)] * len(daemon.names))):
+            s.sendto(data, (host, int(port)))  # one socket, loopback: applied in this order
+    bridge = Bridge(daemon.control)
+    try:
+        page = phone(browser, bridge.url)
+        button = '#scenes button[data-scene="solo"]'
+        wait_js(page, f"document.querySelector('{button}') !== null", timeout=15,
+                what="the scene button (the daemon announces its scenes every 2 s)")
+        t0 = time.monotonic()
+        page.click(button)
+        weights_after(daemon, t0, daemon.names.index(target), timeout=15)
+    finally:
+        bridge.close()

@@ -186,6 +186,20 @@ def test_idle_glides_to_the_rest_mix(wire) -> None:
     assert arb.tick(clock.t + 1) is None  # at rest: nothing more is sent
 
 
+def test_idle_with_a_score_hands_back_to_it_once(wire) -> None:
+    rx, sender = wire
+    arb, clock = arbiter(sender, idle=5.0, rest=[], to_score=True)
+    a = client(1)
+    arb.join(a)
+    arb.apply(a, wc.Pad(((0, 0.75),)), clock())
+    arb.apply(a, wc.Pad(()), clock())
+    clock.t += 5.1
+    assert arb.tick(clock.t) is None and arb.tick(clock.t + 1) is None
+    assert sender.flush()
+    rx.wait_for("score/play")
+    assert len(rx.of("score/play")) == 1  # once per idle spell: the daemon morphs back itself
+
+
 def test_parse_rest() -> None:
     assert wc.parse_rest("even", NAMES) == pytest.approx([1 / 3] * 3)
     assert wc.parse_rest("1,1,2", NAMES) == pytest.approx([0.25, 0.25, 0.5])
@@ -194,3 +208,17 @@ def test_parse_rest() -> None:
                      ("0,0,0", "not all 0"), ("-1,1,1", ">= 0")):
         with pytest.raises(ValueError, match=why):
             wc.parse_rest(bad, NAMES)
+
+
+def test_a_scene_button_recalls_the_scene_with_a_morph(wire) -> None:
+    rx, sender = wire
+    assert wc.parse('{"t": "scene", "v": "evening"}', 3) == wc.Setting("scene", "evening")
+    for bad in ('{"t": "scene", "v": ""}', '{"t": "scene", "v": 3}',
+                '{"t": "scene", "v": "' + "x" * 65 + '"}'):
+        assert isinstance(wc.parse(bad, 3), str)
+    arb, clock = arbiter(sender)
+    a = client(1)
+    arb.join(a)
+    assert arb.apply(a, wc.Setting("scene", "evening"), clock()) is None
+    assert sender.flush()
+    assert rx.wait_for("scene/recall").params == ("evening", wc.SCENE_MORPH)

@@ -118,3 +118,17 @@ def test_fuzz_junk_and_mutated_frames() -> None:
     for dgram in b.frame_datagrams(frame(99, nrng)):  # and real frames still get through
         feed.feed(dgram, time.monotonic())
     assert parse_strict(feed.flush(now=time.time() + 1.0))["step"] == 99
+
+
+def test_the_scenes_and_the_running_cue_reach_the_pages() -> None:
+    from helpers import osc
+
+    P = protocol.PREFIX
+    feed = FrameFeed()
+    feed.feed(osc(f"{P}/scenes", "evening", "morning"), time.monotonic())
+    feed.feed(osc(f"{P}/scene/current", "morning"), time.monotonic())
+    feed.feed(osc(f"{P}/scene/progress", ("f", 0.25)), time.monotonic())
+    msg = json.loads(feed.flush() or "{}")
+    assert msg["scene"] == {"names": ["evening", "morning"], "current": "morning",
+                            "progress": 0.25}
+    assert feed.flush() is None  # nothing new

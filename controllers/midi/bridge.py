@@ -5,10 +5,18 @@ names and the messages so far, returning Commands for the Sender. `MidiBridge.pu
 from any mido input port object (rtmidi hardware, or an in-memory port in the tests: the same
 code path), and `run()` finds, opens and reopens the hardware port.
 
+A program change n recalls the daemon's n-th scene (its /charmix/scenes, sorted by name, as
+the bridge found them at start) with a morph of `morph` seconds (`charmix midi --morph`).
+
 Faders send the per-model address (`/charmix/weight/{name}`), so moving one fader changes one
 model and leaves the rest where other controllers put them. A solo (held note or S button)
 sends a one-hot `/charmix/weights`; releasing it restores the faders' vector, counting a fader
 that has not moved yet as fully up (MIDI can't tell where a fader is until it moves).
+
+`--bipolar` (issue #24, anti-experts): a weight fader's centre is 0, its bottom −1 (steer the
+text away from that model), its top +1, with a dead zone around the centre so a knob with a
+detent (or a fader left near the middle) sends exactly 0. Negative weights play in the daemon's
+geometric mode; in linear mode the daemon refuses them (counted), so switch modes first.
 """
 
 from __future__ import annotations
@@ -30,9 +38,11 @@ from charmix.daemon.common.signals import interrupt_on_signals
 
 WEIGHT, WEIGHTS = entry("weight/{name}"), entry("weights")
 TEMPERATURE, RATE = entry("temperature"), entry("rate")
+RECALL = entry("scene/recall")
 SEQ_DEVICE = "/dev/snd/seq"
 IDLE_WAIT = 0.004  # s between polls of an idle port: ≤ 4 ms latency, ~250 wakeups/s
 PRESENCE_EVERY = 2.0  # s between checks that the hardware port still exists
+DEAD_ZONE = 0.05  # --bipolar: |level| up to this (CC 61 – 66) is 0; beyond, scaled to reach ±1
 
 
 def log_scale(value: int, lo: float, hi: float) -> float:
@@ -40,12 +50,27 @@ def log_scale(value: int, lo: float, hi: float) -> float:
     return lo * (hi / lo) ** (min(max(value, 0), 127) / 127.0)
 
 
+def bipolar(value: int, dead_zone: float = DEAD_ZONE) -> float:
+    """CC 0–127 → −1 … 1 with the centre (63.5) at 0 and a dead zone around it."""
+    x = (min(max(value, 0), 127) - 63.5) / 63.5
+    if abs(x) <= dead_zone:
+        return 0.0
+    level = (abs(x) - dead_zone) / (1.0 - dead_zone)
+    return round(level if x > 0 else -level, 4)
+
+
 class MidiMapper:
     """Turns mido Messages into Commands according to a layout; counts what it ignored."""
 
-    def __init__(self, layout: MidiLayout, names: list[str]) -> None:
+    def __init__(self, layout: MidiLayout, names: list[str], scenes: list[str] | None = None,
+                 morph: float = 0.0, bipolar: bool = False) -> None:
+        """`scenes`: the daemon's scene names (program change n recalls the n-th) and the
+        `morph` seconds each recall takes; `bipolar`: weight faders centre 0 (anti-experts)."""
         self.names = names
+        self.scenes = list(scenes or [])
+        self.morph = morph
         self.layout = layout
+        self.bipolar = bipolar  # weight faders: centre 0, bottom −1 (anti-experts)
         self.levels: list[float | None] = [None] * len(names)  # None: fader not moved yet
         self.held: list[int] = []  # soloed models, in press order
         self.pressed: set[int] = set()  # action CCs currently down (act on the press only)
@@ -80,6 +105,11 @@ class MidiMapper:
             return []
         if msg.type == "control_change":
             out = self._control(msg.control, msg.value)
+        elif msg.type == "program_change" and msg.program < len(self.scenes):
+            out = [Command(RECALL, (self.scenes[msg.program], float(self.morph)), event=True)]
+        elif msg.type == "note_on" and msg.velocity > 0 and msg.note in self.layout.scene_notes:
+            name = self.layout.scene_notes[msg.note]  # a pad → a scene, by name
+            out = [Command(RECALL, (name, float(self.morph)), event=True)]
         elif msg.type in ("note_on", "note_off") and msg.note in self.solo_notes:
             out = self._solo(self.solo_notes[msg.note], msg.type == "note_on" and msg.velocity > 0)
         else:
@@ -94,7 +124,7 @@ class MidiMapper:
         lay = self.layout
         if cc in self.weights:
             model = self.weights[cc]
-            self.levels[model] = round(value / 127.0, 4)
+            self.levels[model] = bipolar(value) if self.bipolar else round(value / 127.0, 4)
             if self.held:  # a solo is on: remember, apply on release
                 return []
             return [Command(WEIGHT, (self.levels[model],), name=self.names[model])]
@@ -163,9 +193,13 @@ class MidiBridge:
         learn: bool = False,
         save: Path | None = None,
         say: Callable[[str], None] = _say,
+        scenes: list[str] | None = None,
+        morph: float = 0.0,
+        bipolar: bool = False,
     ) -> None:
         self.layout, self.names, self.sender, self.save, self.say = layout, names, sender, save, say
-        self.mapper = MidiMapper(layout, names)  # LayoutError for unknown model names
+        # LayoutError for unknown model names
+        self.mapper = MidiMapper(layout, names, scenes, morph, bipolar=bipolar)
         self.learner = Learner(names) if learn else None
         if self.learner:
             self.mapper.weights.clear()  # learned faders replace the layout's

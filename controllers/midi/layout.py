@@ -58,6 +58,7 @@ class MidiLayout:
     rate_cc: int | None = None
     temperature_range: tuple[float, float] = (0.1, 2.0)
     rate_range: tuple[float, float] = (1.0, 100.0)
+    scene_notes: dict[int, str] = field(default_factory=dict)  # note → a scene to recall
 
     def cc_roles(self) -> dict[int, str]:
         """Every bound CC → a word for its role (to report clashes and show the layout)."""
@@ -112,7 +113,7 @@ def load_layout(path: Path) -> MidiLayout:
 def parse_layout(data: dict) -> MidiLayout:
     """A MidiLayout from parsed TOML, every value checked."""
     known = {"channel", "weights", "solo_cc", "solo_notes", "actions", "temperature_cc",
-             "rate_cc", "temperature_range", "rate_range"}
+             "rate_cc", "temperature_range", "rate_range", "scene_notes"}
     if unknown := sorted(set(data) - known):
         raise LayoutError(f"unknown key(s) {', '.join(unknown)} "
                           f"(known: {', '.join(sorted(known))})")
@@ -124,8 +125,17 @@ def parse_layout(data: dict) -> MidiLayout:
         if name not in action_names():
             choices = ", ".join(action_names())
             raise LayoutError(f"actions: CC {cc} = {name!r} is not one of {choices}")
+    scene_notes = {}
+    name_max = entry("scene/recall").args[0].max_length or 64
+    for k, v in _table(data, "scene_notes").items():
+        note = _number(k, "scene_notes")
+        if not isinstance(v, str) or not 0 < len(v) <= name_max:
+            raise LayoutError(f"scene_notes: {k} = {v!r:.40}: a scene is a name of 1 – "
+                              f"{name_max} characters")
+        scene_notes[note] = v
     layout = MidiLayout(
         channel=channel,
+        scene_notes=scene_notes,
         weights=_models(data, "weights"),
         solo_cc=_models(data, "solo_cc"),
         solo_notes=_models(data, "solo_notes"),
@@ -136,6 +146,8 @@ def parse_layout(data: dict) -> MidiLayout:
         rate_range=_range(data, "rate_range", (1.0, 100.0), "rate"),
     )
     layout.cc_roles()  # raises on a CC bound twice
+    if both := sorted(set(layout.solo_notes) & set(layout.scene_notes)):
+        raise LayoutError(f"note {both[0]} is bound twice: a solo and scene_notes")
     return layout
 
 
@@ -201,4 +213,7 @@ def dump_layout(layout: MidiLayout, names: list[str] | None = None) -> str:
     for key in ("weights", "solo_cc", "solo_notes"):
         lines += ["", f"[{key}]"] + [f"{k} = {ref(v)}" for k, v in getattr(layout, key).items()]
     lines += ["", "[actions]"] + [f"{k} = {json.dumps(v)}" for k, v in layout.actions.items()]
+    if layout.scene_notes:
+        lines += ["", "[scene_notes]"] + [f"{k} = {json.dumps(v, ensure_ascii=False)}"
+                                          for k, v in layout.scene_notes.items()]
     return "\n".join(lines) + "\n"

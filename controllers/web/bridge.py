@@ -31,6 +31,7 @@ from charmix.controllers.mapping import PadMapping
 from charmix.controllers.sender import Sender
 from charmix.controllers.web import control as wc
 from charmix.controllers.web.feed import FrameFeed, finite
+from charmix.controllers.web.wall import Walls
 from charmix.daemon.client.link import Link
 
 STATIC = Path(__file__).with_name("static")
@@ -40,6 +41,7 @@ BACKLOG = 256  # frames a page may fall behind before its oldest are dropped
 MAX_CLIENTS = 200
 SHUTDOWN = 1.0  # s the pages get to answer the close at shutdown
 REFUSAL_EVERY = 1.0  # s: a page is told at most this often why its messages are refused
+SILENT = 1.0  # s without a datagram: the daemon is asked every second (walls wait on its return)
 HEADERS = {
     "Cache-Control": "no-cache",
     "X-Content-Type-Options": "nosniff",
@@ -99,8 +101,10 @@ class WebBridge:
         self.feed.models = list(names)
         self.guard = wc.PinGuard(options.pin)
         mapping = self._mapping(names)
+        to_score = options.rest.strip() == wc.REST_SCORE
         self.arbiter = wc.Arbiter(mapping, sender, options.control, options.idle,
-                                  wc.parse_rest(options.rest, names), options.glide)
+                                  wc.parse_rest(options.rest, names), options.glide,
+                                  to_score=to_score)
         self.outboxes: dict[int, tuple[Outbox, wc.Client]] = {}
         self._ids = itertools.count(1)
         self._flush_at: asyncio.TimerHandle | None = None
@@ -112,6 +116,7 @@ class WebBridge:
         self.app.router.add_get("/ws", self._ws)
         self.app.router.add_static("/static", STATIC, append_version=False)
         self.app.on_response_prepare.append(self._headers)
+        self.walls = Walls(self, STATIC, Outbox, same_origin)  # /wall: the display page (wall.py)
 
     def _mapping(self, names: list[str]) -> PadMapping:
         """The pad for these models; anchors named for models the daemon no longer runs drop."""
@@ -175,6 +180,7 @@ class WebBridge:
             "anchors": [[a.x, a.y] for a in m.anchors], "settings": self.feed.settings(),
             "temperature_range": [wc.T_MIN, wc.T_MAX], "idle": self.options.idle,
             "rest": self.arbiter.rest, "weights": finite(self.feed.weights),
+            "scene": self.feed.scene_info(),
         }, separators=(",", ":"))
 
     def _refuse(self, client: wc.Client, box: Outbox, why: str) -> None:
@@ -211,7 +217,7 @@ class WebBridge:
 
     # -- the daemon's frames -----------------------------------------------------------------
     def _on_readable(self) -> None:
-        self.link.receive(self.feed)
+        self.link.receive(self.walls.tee)  # the phones' feed and each wall voice's
         if self._flush_at is None:
             loop = asyncio.get_running_loop()
             self._flush_at = loop.call_later(COALESCE, self._flush)
@@ -226,6 +232,7 @@ class WebBridge:
             self.arbiter.daemon_weights = list(self.feed.weights)
         if text is not None:
             self.broadcast(text)
+        self.walls.flush()
 
     def _relayout(self) -> None:
         """New model names or vocabulary (a daemon restarted with others): a new hello for all,
@@ -268,10 +275,13 @@ class WebBridge:
             await asyncio.sleep(TICK)
 
     def _housekeeping(self, now: float) -> None:
-        self.link.maintain(now, want_announce=not (self.feed.models and self.feed.vocab))
+        quiet = self.feed.last_rx is None or now - self.feed.last_rx > SILENT
+        # a silent daemon (restarted, say) is asked every second, not every RENEW_EVERY
+        self.link.maintain(now, want_announce=quiet or not (self.feed.models and self.feed.vocab))
         self.arbiter.tick(now)
         if self.feed.fresh and self._flush_at is None:
             self._flush()
+        self.walls.tick(now)
         peers = self._peers_message()
         if peers != self._peers:
             self._peers = peers
@@ -299,7 +309,7 @@ class WebBridge:
                 keeper.cancel()
                 loop.remove_reader(self.link.sock.fileno())
                 closing = [box.ws.close(message=b"charmix web stopped")
-                           for box, _ in list(self.outboxes.values())]
+                           for box, _ in list(self.outboxes.values())] + self.walls.closing()
                 if closing:  # a page that never answers the close costs SHUTDOWN s at most
                     await asyncio.wait([asyncio.ensure_future(c) for c in closing],
                                        timeout=SHUTDOWN)

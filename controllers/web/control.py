@@ -14,7 +14,9 @@ No network and no aiohttp in here, so every rule is tested directly (tests/test_
   the mapping): `last` — the newest pad message wins (its fingers blend); `blend` — every
   active touch of every client counts equally; `first` — the first client to touch holds every
   control until it has let go for HOLD_GRACE seconds, the others watch. With `--idle` the
-  weights glide back to the rest mix when nobody has touched for that long.
+  weights glide back to the rest mix when nobody has touched for that long — or, with `--rest
+  score`, the daemon's score takes the voice back (/charmix/score/play: its own morph from
+  where the performers left it, one mechanism with `charmix daemon --hand-back`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ GLIDE_STEP = 0.05  # s between the weight vectors of an idle glide
 
 WEIGHTS, WEIGHT = entry("weights"), entry("weight/{name}")
 TEMPERATURE, MODE, PAUSE, RESUME = (entry(s) for s in ("temperature", "mode", "pause", "resume"))
+SCORE_PLAY, RECALL = entry("score/play"), entry("scene/recall")
+SCENE_NAME_MAX = RECALL.args[0].max_length or 64
+SCENE_MORPH = 2.0  # s: a scene button morphs there (a tap should be heard as a move, not a cut)
+REST_SCORE = "score"  # --rest score: at idle, hand the voice back to the daemon's score
 T_MIN, T_MAX = limits(TEMPERATURE)
 W_MAX = 1.0  # a slider's top; the daemon normalises the weights anyway
 
@@ -60,7 +66,7 @@ class Weight:
 
 @dataclass(frozen=True)
 class Setting:
-    kind: str  # "temperature" | "mode" | "pause"
+    kind: str  # "temperature" | "mode" | "pause" | "scene"
     value: float | str | bool
 
 
@@ -113,7 +119,9 @@ def parse(text: str | bytes, models: int) -> Message | str:
             return "no such model"
         if value is None:
             return "a weight must be a finite number"
-        return Weight(index, _clamp(value, 0.0, W_MAX))
+        # signed: a slider below 0 (geometric mode) makes that model an anti-expert; the
+        # daemon refuses a negative weight in linear mode (the page offers none there)
+        return Weight(index, _clamp(value, -W_MAX, W_MAX))
     if kind == "temperature":
         value = _number(msg.get("v"))
         return "a temperature must be a finite number" if value is None else Setting(
@@ -124,6 +132,11 @@ def parse(text: str | bytes, models: int) -> Message | str:
     if kind == "pause":
         value = msg.get("v")
         return Setting("pause", value) if isinstance(value, bool) else "pause is true or false"
+    if kind == "scene":  # a scene button: /charmix/scene/recall NAME (the daemon checks it)
+        name = msg.get("v")
+        if not isinstance(name, str) or not 0 < len(name) <= SCENE_NAME_MAX:
+            return f"a scene is a name of 1 – {SCENE_NAME_MAX} characters"
+        return Setting("scene", name)
     if kind == "pin":
         code = msg.get("code")
         return Pin(code) if isinstance(code, str) and len(code) <= 64 else "a PIN is a string"
@@ -202,6 +215,7 @@ class Arbiter:
     rest: Sequence[float] = ()
     glide: float = 4.0  # s the glide takes
     clock: Callable[[], float] = time.monotonic
+    to_score: bool = False  # at idle: /charmix/score/play instead of a glide (--rest score)
     clients: dict[int, Client] = field(default_factory=dict)
     holder: int | None = None
     last_touch: float = field(default=0.0)
@@ -262,6 +276,8 @@ class Arbiter:
             self.sender.set(WEIGHT, msg.value, name=name)
         elif msg.kind == "pause":
             self.sender.event(PAUSE if msg.value else RESUME)
+        elif msg.kind == "scene":
+            self.sender.event(RECALL, msg.value, SCENE_MORPH)
         else:
             self.sender.set(TEMPERATURE if msg.kind == "temperature" else MODE, msg.value)
         return None
@@ -298,6 +314,10 @@ class Arbiter:
             return None
         if any(c.touches for c in self.clients.values()):
             return None  # a finger resting on the pad is not idle
+        if self.to_score:  # the daemon morphs back itself; sent once per idle spell
+            self.sender.event(SCORE_PLAY)
+            self._rested = True
+            return None
         if self._glide_from is None:
             start = self.daemon_weights if len(self.daemon_weights) == len(self.rest) else None
             self._glide_from = list(start or self.rest)
@@ -312,8 +332,11 @@ class Arbiter:
 
 
 def parse_rest(text: str, names: Sequence[str]) -> list[float]:
-    """--rest: 'even', 'w1,w2,…' in model order, or 'NAME=W,NAME=W' (others 0) → a vector."""
+    """--rest: 'even', 'w1,w2,…' in model order, or 'NAME=W,NAME=W' (others 0) → a vector;
+    'score' → [] (the score takes the voice back)."""
     text = text.strip()
+    if text == REST_SCORE:  # no mix of its own: the daemon's score (Arbiter.to_score)
+        return []
     if text in ("", "even"):
         return [1.0 / len(names)] * len(names)
     parts = [p.strip() for p in text.split(",") if p.strip()]

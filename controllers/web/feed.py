@@ -65,6 +65,8 @@ class FrameFeed(MonitorState):
             self.changed.add("p")
         elif key in ("dist", "weights", "attribution", "entropy", "status"):
             self.changed.add(key)
+        elif key in ("scenes", "scene/current", "scene/progress"):
+            self.changed.add("scene")
         if self.models != models or self.vocab != vocab:
             self.layout_changed = True
 
@@ -86,6 +88,12 @@ class FrameFeed(MonitorState):
         return {"temperature": num("temperature", 3), "paused": s["paused"] == 1.0,
                 "mode": protocol.MODES[int(mode)] if known else None,
                 "chars_per_s": num("chars_per_s", 1)}
+
+    def scene_info(self) -> dict[str, Any]:
+        """The daemon's scenes (the page's buttons) and the running scene or cue."""
+        progress = self.progress if math.isfinite(self.progress) else 0.0
+        return {"names": self.scenes, "current": self.scene,
+                "progress": round(min(max(progress, 0.0), 1.0), 3)}
 
     def flush(self, now: float | None = None) -> str | None:
         """The JSON frame message for everything new, or None when nothing is."""
@@ -118,4 +126,6 @@ class FrameFeed(MonitorState):
                 msg[short] = finite(getattr(self, key))
         if "status" in changed:
             msg["settings"] = self.settings()
+        if "scene" in changed:
+            msg["scene"] = self.scene_info()
         return json.dumps(msg, separators=(",", ":"), ensure_ascii=False)

@@ -35,6 +35,9 @@ _FRAME = {f"{protocol.PREFIX}/{name}" for name in protocol.FRAME_ADDRESSES}
 _MODEL = f"{protocol.PREFIX}/model/"
 _STATUS = f"{protocol.PREFIX}/status"
 _NUMBERS = ("step", "index")  # keys whose one argument must be a finite whole number
+_SCENES = f"{protocol.PREFIX}/scenes"  # may come with no names at all (none saved)
+_SCENE_VOICED = {f"{protocol.PREFIX}/scene/current", f"{protocol.PREFIX}/scene/progress"}
+SCENES_MAX = protocol.control("scene/save").args[0].max_length or 64  # shown name length
 
 
 def _tags(params: list[Any]) -> str:
@@ -86,6 +89,9 @@ class MonitorState:
     entropy: list[float] = field(default_factory=list)
     status: dict[str, float] = field(default_factory=dict)
     last_rx: float | None = None  # monotonic time of the last datagram
+    scene: str = ""  # the scene or cue the voice is at or moving to ('' = no morph, no score)
+    progress: float = 0.0  # of that morph, hold or drift, 0 – 1
+    scenes: list[str] = field(default_factory=list)  # the daemon's saved scenes
 
     def __post_init__(self) -> None:
         self.text: deque[list[Any]] = deque(maxlen=self.history)  # [char, model index | None]
@@ -126,7 +132,8 @@ class MonitorState:
         if address.startswith(_VOICES):
             number, _, rest = address[len(_VOICES):].partition("/")
             return f"{protocol.PREFIX}/{rest}" if number == str(self.voice) else None
-        if self.voice and (address in _FRAME or address.startswith(_MODEL)):
+        if self.voice and (address in _FRAME or address.startswith(_MODEL)
+                           or address in _SCENE_VOICED):
             return None  # voice 0's frames
         return address
 
@@ -178,6 +185,12 @@ class MonitorState:
             self.models = list(args)
         elif key == "vocab":
             self.vocab = args[0]
+        elif key == "scene/current":
+            self.scene = args[0][:SCENES_MAX]
+        elif key == "scene/progress":
+            self.progress = float(args[0])
+        elif key == "scenes":
+            self.scenes = [str(a)[:SCENES_MAX] for a in args[:256]]
         elif key == "status":
             # Fields are only ever appended (docs/osc.md): keep the ones this monitor knows.
             self.status = dict(zip(protocol.STATUS_FIELDS, map(float, args), strict=False))
@@ -187,6 +200,8 @@ class MonitorState:
         tags = _tags(args)
         if entry.path == _STATUS:  # a newer daemon's extra fields are fine, fewer are not
             return len(tags) >= len(protocol.STATUS_FIELDS) and set(tags) <= {"i", "f"}
+        if entry.path == _SCENES:  # no names when none are saved
+            return set(tags) <= {"s"}
         if not entry.accepts(tags) or not self._sizes_ok(entry.path, args):
             return False
         key = entry.path.rsplit("/", 1)[-1]

@@ -7,16 +7,24 @@ Per step, for models i = 1..N with target weights w and temperature T:
 
 * p_i = softmax(logits_i / T_i) over the model's vocabulary, placed into the union vocabulary
   (zero where the model lacks a character). T_i is the model's override, else the global T.
-* effective weights: the target, normalised to sum 1 (all zero → uniform), approached with
+* effective weights: the target, normalised (all zero → uniform), approached with
   exponential smoothing of time constant `slew`: w ← w + (target − w)(1 − e^(−dt/slew)).
-* ``linear``:    p_mix = Σ w_i p_i  (the paper's mixture; weights already sum to 1).
+  Weights may be negative (anti-experts, charmix.daemon.engine.arithmetic): the positive part
+  sums to 1, anti-weights keep their ratio to it (at least −1).
+* ``linear``:    p_mix = Σ w_i p_i  (the paper's mixture; weights already sum to 1). A negative
+  weight plays as 0 here (and is reported as 0).
   ``geometric``: p_mix ∝ Π max(p_i, 1e-6)^w_i  (product of experts). The floor keeps a character
   one model lacks possible, but penalised by that model's weight: a model at weight 0.5 that lacks
-  a character multiplies its probability by 1e-3 relative to the others.
-* top-k then top-p (nucleus) on p_mix, renormalised; sample c from p_mix.
-* attribution r_i = w_i p_i(c) / Σ_j w_j p_j(c): the share of the sampled character each model
-  contributed. In geometric mode the same formula is used — there it reads as "how much each
-  expert, at its weight, vouched for c", not as a literal share of p_mix.
+  a character multiplies its probability by 1e-3 relative to the others. With anti-experts
+  (w_i < 0) only the characters the experts' product finds plausible (>= β × its best) are kept.
+* top-k then top-p (nucleus) on p_mix, renormalised; then a voice's constraints (blocklist,
+  charset: charmix.daemon.engine.constraints) zero what it may not write, renormalised; sample c
+  from p_mix. With no constraints nothing of this changes (the same text for the same seed).
+* attribution r_i = w_i p_i(c) / Σ_j |w_j| p_j(c): the share of the sampled character each model
+  contributed (with non-negative weights Σ_j w_j p_j(c), shares summing to 1; an anti-expert's
+  share is negative: how loudly it spoke against c). In geometric mode the same formula is used —
+  there it reads as "how much each expert, at its weight, vouched for c", not as a literal share
+  of p_mix.
 * entropy H_i of each p_i in bits (after temperature).
 * c is fed to every model (by the rule in charmix.daemon.engine.vocab if a model lacks it).
 
@@ -46,12 +54,14 @@ from typing import Any
 
 import numpy as np
 
+from charmix.daemon.engine import arithmetic
+from charmix.daemon.engine.constraints import Constraints, Guards
 from charmix.daemon.engine.model import StepModel
 from charmix.daemon.engine.styles import blended, groups
 from charmix.daemon.engine.vocab import VocabMap, union_vocab
 from charmix.daemon.engine.voice import Voice
 
-GEOMETRIC_FLOOR = 1e-6
+GEOMETRIC_FLOOR = arithmetic.GEOMETRIC_FLOOR
 LN2 = math.log(2.0)
 
 
@@ -66,6 +76,8 @@ class Settings:
     topk: int = 0
     topp: float = 1.0
     slew: float = 0.05
+    constraints: Constraints | None = None  # blocklist, charset, fold (engine/constraints.py)
+    beta: float = arithmetic.BETA_DEFAULT  # plausibility, with anti-experts (geometric only)
 
 
 @dataclass
@@ -108,15 +120,12 @@ def softmax_entropy(logits: np.ndarray, inv_temp: np.ndarray) -> tuple[np.ndarra
     return p, (np.log(total) - (p * z).sum(axis=1)) / LN2
 
 
-def mix(p: np.ndarray, w: np.ndarray, mode: str) -> np.ndarray:
-    """p [N, V] rows summing to 1, w [N] summing to 1 → p_mix [V]."""
+def mix(p: np.ndarray, w: np.ndarray, mode: str,
+        beta: float = arithmetic.BETA_DEFAULT) -> np.ndarray:
+    """p [N, V] rows summing to 1, w [N] normalised (engine/arithmetic.py) → p_mix [V]."""
     if mode == "geometric":
-        active = w > 0
-        logp = w[active] @ np.log(np.maximum(p[active], GEOMETRIC_FLOOR))
-        logp -= logp.max()
-        out = np.exp(logp)
-    else:
-        out = w @ p
+        return arithmetic.geometric(p, w, beta)
+    out = arithmetic.linear_weights(w) @ p
     return out / out.sum()
 
 
@@ -177,6 +186,7 @@ class Engine:
         # their blended row in place of their pure rows.
         self._groups = groups(self.models)
         self._scatter = [None if self._shared else vm.scatter for vm in self.maps]
+        self.guards = Guards(self.vocab, voices)  # each voice's blocklist state and counters
         self.reset()
 
     # -- voice 0, the whole instrument when there is one voice ------------------------------
@@ -322,23 +332,29 @@ class Engine:
             p_in, w_in = blended(p, w, self._groups, self._inv_temp, self._scatter)
             for idx, group in self._groups:
                 group.set_weights(w[:, idx])  # each voice's mixed row of the next call
-        p_mix = np.einsum("kn,knv->kv", w_in, p_in)
+        p_mix = np.einsum("kn,knv->kv", arithmetic.linear_weights(w_in), p_in)
         p_mix /= p_mix.sum(axis=1, keepdims=True)
+        guarded = self.guards.engage([s.constraints for s in settings],
+                                     [v.context for v in voices])
+        untruncated = p_mix.copy() if guarded else p_mix
         for k, s in enumerate(settings):
             if s.mode == "geometric":
-                p_mix[k] = mix(p_in[k], w_in[k], "geometric")
+                p_mix[k] = untruncated[k] = arithmetic.geometric(p_in[k], w_in[k], s.beta)
+            elif w[k].min() < 0.0:  # linear plays (and reports) the positive part
+                w[k] = arithmetic.linear_weights(w[k])
             if 0 < s.topk < size or 0.0 < s.topp < 1.0:
                 p_mix[k] = truncate(p_mix[k], s.topk, s.topp)
+        if guarded:  # what a voice may not write gets 0, the rest renormalised
+            self.guards.mask(p_mix, untruncated)
         cdf = np.cumsum(p_mix, axis=1)
-        u = np.fromiter((v.rng.random() for v in voices), np.float64, len(voices)) * cdf[:, -1]
+        draws = np.fromiter((v.rng.random() for v in voices), np.float64, len(voices))
+        u = draws * cdf[:, -1]
         c = np.minimum((cdf <= u[:, None]).sum(axis=1), size - 1)
         rows = np.arange(len(voices))
         for k in np.flatnonzero(p_mix[rows, c] <= 0.0):  # float edge: never a zero-probability
             while p_mix[k, c[k]] <= 0.0:  # character
                 c[k] -= 1
-        contrib = w * p[rows, :, c]
-        total = contrib.sum(axis=1, keepdims=True)
-        attribution = np.where(total > 0, contrib / np.where(total > 0, total, 1.0), w)
+        attribution = arithmetic.attribution(w, p[rows, :, c])
         p32, entropy32 = p.astype(np.float32), entropy.astype(np.float32)
         mix32, w32, attr32 = (a.astype(np.float32) for a in (p_mix, w, attribution))
         frames = []
@@ -350,6 +366,8 @@ class Engine:
             voice.wrote(ch)
             frames.append(Frame(step, ch, index, mix32[k], p32[k], w32[k], attr32[k],
                                 entropy32[k], voice.line, k))
+        if guarded:
+            self.guards.wrote(c, draws, [v.context for v in voices])
         self._advanced = 0
         self.step_count += 1
         return frames

@@ -93,8 +93,46 @@ def session_options() -> ort.SessionOptions:
     return opts
 
 
+class _Slot:
+    """One pre-bound onnxruntime call: the state buffers it reads, the ones it writes, the token
+    row and the logits buffer, all owned by the model. Two slots swap their state buffers (the
+    output of one is the input of the other), so a step allocates nothing and binds nothing."""
+
+    def __init__(self, session: ort.InferenceSession, tokens: np.ndarray, logits: np.ndarray,
+                 state_in: tuple[np.ndarray, np.ndarray],
+                 state_out: tuple[np.ndarray, np.ndarray]) -> None:
+        self.tokens, self.logits = tokens, logits
+        self.h_in, self.c_in = state_in
+        self.h_out, self.c_out = state_out
+        binding = session.io_binding()
+        binding.bind_cpu_input(TOKENS_INPUT, tokens)
+        binding.bind_cpu_input(H_INPUT, self.h_in)
+        binding.bind_cpu_input(C_INPUT, self.c_in)
+        for name, array in zip(REQUIRED_OUTPUTS, (logits, self.h_out, self.c_out), strict=True):
+            binding.bind_output(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
+        self.binding = binding._iobinding  # the compiled object: no Python checks per call
+        self.next: _Slot = self
+
+
 class StepModel:
-    """One loaded model: steps B characters at a time, keeping its own LSTM state."""
+    """One loaded model: steps B characters at a time, keeping its own LSTM state.
+
+    Two ways to call onnxruntime, the same arithmetic (the same kernels on the same inputs: the
+    text is identical, tests/test_step_path.py):
+
+    * ``bound`` (the default where it applies): the inputs and outputs are bound once to buffers
+      the model owns (onnxruntime's IOBinding), and a step writes the new h and c straight into
+      the buffers the next step reads. Per call this saves building the feed, converting three
+      outputs into new numpy arrays and allocating them: ~10 µs of a ~45 µs 8-bit step
+      (docs/performance.md).
+    * ``run``: `session.run` with a feed dict, new output arrays every call (the path before
+      issue #23; a style-conditioned model always takes it, and `bound = False` selects it, for
+      the benchmark's before/after comparison).
+
+    `h` and `c` stay plain attributes to every caller: an array read from them is never written
+    again by the model (reading one hands it out, and the next bound step copies the state into
+    fresh buffers), and an array assigned to them is copied before a bound step writes.
+    """
 
     def __init__(self, info: ModelInfo, session: ort.InferenceSession):
         self.info = info
@@ -108,23 +146,77 @@ class StepModel:
         # compiled session directly when this onnxruntime has one (all versions since 1.0 do).
         inner = getattr(session, "_sess", None)
         self._run = inner.run if callable(getattr(inner, "run", None)) else session.run
+        self._run_bound = getattr(inner, "run_with_iobinding", None)
+        self._run_options = ort.RunOptions()
+        # Whether this model can take the bound path; load_model turns it on once a step on
+        # the plain path has shown the outputs' shapes (a bound output of the wrong shape is an
+        # onnxruntime error, not the one line that names the problem).
+        self.bindable = self._run_bound is not None and not info.styles
+        self.bound = False
+        self._slot: _Slot | None = None  # the next bound call, while h and c are its inputs
         self.reset(1)
         self.warm_up()
+
+    # -- the state: plain arrays to callers, owned buffers inside --------------------------
+    @property
+    def h(self) -> np.ndarray:
+        self._slot = None  # handed out: the next bound step must not write over it
+        return self._h
+
+    @h.setter
+    def h(self, value: np.ndarray) -> None:
+        self._h, self._slot = value, None
+
+    @property
+    def c(self) -> np.ndarray:
+        self._slot = None
+        return self._c
+
+    @c.setter
+    def c(self, value: np.ndarray) -> None:
+        self._c, self._slot = value, None
+
+    def _bind(self, batch: int) -> _Slot:
+        """Two slots over fresh buffers holding a copy of the current state (after a reset, a
+        change of batch, or when h or c were handed out or replaced)."""
+        shape = (self.info.layers, batch, self.info.hidden)
+        if self._h.shape != shape or self._c.shape != shape:
+            raise ValueError(f"{self.name}: state {self._h.shape}, {batch} tokens")
+        a = (np.array(self._h, np.float32, order="C"), np.array(self._c, np.float32, order="C"))
+        b = (np.empty(shape, np.float32), np.empty(shape, np.float32))
+        tokens = np.zeros(batch, np.int64)
+        logits = np.empty((batch, len(self.vocab)), np.float32)
+        first = _Slot(self.session, tokens, logits, a, b)
+        second = _Slot(self.session, tokens, logits, b, a)
+        first.next, second.next = second, first
+        self._h, self._c = a
+        return first
 
     def reset(self, batch: int = 1) -> None:
         shape = (self.info.layers, batch, self.info.hidden)
         self.h = np.zeros(shape, np.float32)
         self.c = np.zeros(shape, np.float32)
+        if self.bound:  # bound now, so that the first step after a reset copies nothing
+            self._slot = self._bind(batch)
         if self.info.styles:  # until told otherwise, every row at the even blend
             n = len(self.info.styles)
             self.style = np.full((batch, n), 1.0 / n, np.float32)
 
     def step(self, tokens: np.ndarray) -> np.ndarray:
-        """Feed tokens [B] (int64 indices into self.vocab); returns logits [B, V].
+        """Feed tokens [B] (int64 indices into self.vocab); returns logits [B, V] (an array of
+        the caller's: the next step does not change it).
 
         A style-conditioned model steps each row at its row of self.style [B, S].
         """
-        feed = {TOKENS_INPUT: tokens, H_INPUT: self.h, C_INPUT: self.c}
+        if self.bound:
+            slot = self._slot
+            if slot is None or slot.tokens.shape != tokens.shape:
+                slot = self._bind(tokens.shape[0])
+            slot.tokens[:] = tokens
+            self._run_bound(slot.binding, self._run_options)
+            self._h, self._c, self._slot = slot.h_out, slot.c_out, slot.next
+            return slot.logits.copy()
+        feed = {TOKENS_INPUT: tokens, H_INPUT: self._h, C_INPUT: self._c}
         if self.info.styles:
             feed[STYLE_INPUT] = self.style
         logits, self.h, self.c = self._run(self._out, feed, None)
@@ -157,11 +249,14 @@ class StepModel:
         return logits
 
     def warm_up(self) -> None:
-        """One run at load so the first real step doesn't pay for allocation."""
-        batch = self.h.shape[1]
+        """One run at load so the first real step doesn't pay for allocation (nor binding)."""
         h, c = self.h, self.c
-        self.step(np.zeros(batch, np.int64))
-        self.h, self.c = h, c
+        self.step(np.zeros(h.shape[1], np.int64))
+        if self._slot is not None:  # bound: the state back into the buffers the next step reads
+            self._slot.h_in[...] = h
+            self._slot.c_in[...] = c
+        else:
+            self.h, self.c = h, c
 
 
 def read_info(path: Path, session: ort.InferenceSession) -> ModelInfo:
@@ -286,7 +381,9 @@ def load_model(path: str | os.PathLike[str]) -> StepModel:
             f"{path}: logits have shape {list(logits.shape)}, expected [1, {len(info.vocab)}] "
             "(the vocabulary size)"
         )
+    model.bound = model.bindable
     model.reset(1)
+    model.warm_up()
     return model
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from charmix.daemon import protocol
+from charmix.daemon.engine import arithmetic
 
 LINE_LIMIT = 256
 CONTEXT_LIMIT = protocol.PRIME_MAX  # recent text kept, to prime other models in a replay
@@ -28,13 +29,9 @@ SETTLED = 1e-9  # a slewing weight this close to its target is snapped onto it
 
 
 def normalise_weights(weights: np.ndarray) -> np.ndarray:
-    """Weights summing to 1; all zero (or anything unusable) → uniform."""
-    w = np.where(np.isfinite(weights) & (weights > 0), weights, 0.0).astype(np.float64)
-    top = w.max(initial=0.0)
-    if top <= 0.0:
-        return np.full(w.shape, 1.0 / w.size)
-    w /= top  # first, so that huge finite weights (1e308 each) cannot overflow the sum
-    return w / w.sum()
+    """Weights whose positive part sums to 1 (anti-weights alike, at least −1: see
+    charmix.daemon.engine.arithmetic); no positive weight (or anything unusable) → uniform."""
+    return arithmetic.normalise(np.asarray(weights, dtype=np.float64))
 
 
 def fresh_seed() -> int:
@@ -106,8 +103,8 @@ class Voice:
         else:
             alpha = 1.0 - math.exp(-dt / slew)
         if alpha > 0.0:
-            self.weights = self.weights + (self.target - self.weights) * alpha
-            self.weights /= self.weights.sum()
+            glided = arithmetic.renormalise(self.weights + (self.target - self.weights) * alpha)
+            self.weights = self.target.copy() if glided is None else glided
             if float(np.abs(self.weights - self.target).max()) < SETTLED:
                 self.weights, self.settled = self.target.copy(), True
         return self.weights

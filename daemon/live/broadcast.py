@@ -128,6 +128,7 @@ class Broadcaster:
         self.throttle = Throttle(log)
         self.log = log
         self.limit = limit
+        self.extra_announce: Callable[[], list[bytes]] | None = None
         self.announce_every = announce_every
         self.subscriber_ttl = subscriber_ttl
         self.now = now
@@ -201,6 +202,8 @@ class Broadcaster:
             encode(OUTPUTS["vocab"], OUTPUTS["vocab"].path, "".join(self.vocab)),
             encode(OUTPUTS["status"], OUTPUTS["status"].path, list(self.status())),
         ]
+        if self.extra_announce is not None:  # /charmix/scenes (live/conductor.py)
+            msgs += self.extra_announce()
         return oscwire.pack(msgs, self.limit)
 
     # -------------------------------------------------------------------------- sending

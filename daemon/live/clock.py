@@ -100,6 +100,11 @@ class Clock:
         self._fast_done = -math.inf  # when the last tick played by try_tick finished
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # A wall-clock aligned score (live/score.py `epoch`): the grid is anchored so that the
+        # deadlines fall on epoch + n/rate of the wall clock, and daemons on several machines
+        # step together (their cue changes then differ by their lateness, not by up to a
+        # period). None: the grid starts when the clock does, as always.
+        self.align_epoch: float | None = None
 
     # ------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -230,6 +235,7 @@ class Clock:
                 rate = controls.rate
                 if rate > 0:
                     t0 = now() if last_deadline is None else max(now(), last_deadline + 1 / rate)
+                    t0 += self._phase(t0, rate)
                     k = 0
             deadline = t0 + k / rate if rate > 0 else math.inf
             remaining = deadline - now()
@@ -255,6 +261,15 @@ class Clock:
                 missed = math.floor(behind * rate) + 1
                 k += missed
                 self.counters.add("overruns", missed)
+
+    def _phase(self, t0: float, rate: float) -> float:
+        """Seconds to add to a grid anchored at t0 (perf_counter) so that its deadlines fall on
+        the wall clock's epoch + n/rate; 0 without an aligned score."""
+        if self.align_epoch is None:
+            return 0.0
+        period = 1.0 / rate
+        wall = time.time() + (t0 - time.perf_counter())
+        return (period - (wall - self.align_epoch) % period) % period
 
     def _record(self, late: float) -> None:
         self._lateness[self._late_count % LATENESS_WINDOW] = late

@@ -14,7 +14,9 @@ that OSCQuery can count and throttle without loading the models' stack.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from charmix.daemon import protocol
+from charmix.daemon.engine.constraints import ConstraintError, Constraints, parse_term
 from charmix.daemon.engine.mixer import Settings
 from charmix.daemon.live.counters import Counters
 
@@ -31,7 +34,10 @@ _C = protocol.control
 WEIGHTS, WEIGHT = _C("weights"), _C("weight/{name}")
 TEMPERATURE, MODEL_TEMPERATURE = _C("temperature"), _C("model/{name}/temperature")
 MODE, RATE, SLEW, TOPK, TOPP = _C("mode"), _C("rate"), _C("slew"), _C("topk"), _C("topp")
+BETA = _C("beta")
 PRIME, SEED = _C("prime"), _C("seed")
+BLOCK_ADD, BLOCK_REMOVE = _C("blocklist/add"), _C("blocklist/remove")
+CHARSET, FOLD = _C("charset"), _C("fold")
 # Kept for callers that read the bounds; the table is where they are set.
 TEMPERATURE_RANGE = (TEMPERATURE.args[0].min, TEMPERATURE.args[0].max)
 RATE_MAX = RATE.args[0].max
@@ -75,11 +81,16 @@ class Controls:
         topp: float = TOPP.args[0].default,  # type: ignore[assignment]
         slew: float = SLEW.args[0].default,  # type: ignore[assignment]
         rate: float = RATE.args[0].default,  # type: ignore[assignment]
+        beta: float = BETA.args[0].default,  # type: ignore[assignment]
         model_temperature: dict[str, float] | None = None,
         counters: Counters | None = None,
         wake: threading.Event | None = None,
+        constraints: Constraints | None = None,
+        vocab: Sequence[str] | None = None,
     ) -> None:
-        """`counters` and `wake`: shared with voice 0's Controls for the other voices."""
+        """`counters` and `wake`: shared with voice 0's Controls for the other voices.
+        `constraints`: the voice's blocklist, charset and fold at start; `vocab`: the engine's,
+        to check (and pre-build) a constraint change here rather than on the clock thread."""
         self.names = list(names)
         self.index = {name: i for i, name in enumerate(self.names)}
         self.counters = counters or Counters()
@@ -95,23 +106,35 @@ class Controls:
         self._topp = 1.0
         self._slew = 0.05
         self._rate = 15.0
+        self._vocab = list(vocab) if vocab is not None else None
+        self._constraints: Constraints | None = None
+        self._constraints_change = threading.Lock()  # one read-modify-write at a time
+        self._beta = protocol.BETA_DEFAULT
         # Set whenever something the clock waits for changes (rate, pause, tick, command), so a
         # clock sleeping toward a far deadline or waiting for ticks reacts at once.
         self.wake = wake or threading.Event()
+        # Settings a performer's control message changed since the conductor last looked
+        # (`touch`, `take_touched`): a morph or a score lets go of them (live/conductor.py).
+        self._touched: set[str] = set()
+        self.touched_at = -math.inf  # time.monotonic() of the latest touch
         # Plays a tick at once on the calling thread if the clock is idle (Clock.try_tick);
         # returns False when the tick must be queued. None: always queue.
         self.play_tick: Callable[[], bool] | None = None
-        # The initial values go through the same validation as live ones.
+        # The initial values go through the same validation as live ones; the mode first,
+        # because negative weights are valid in geometric mode only.
+        self.set_mode(mode)
         if weights is not None:
             self.set_weights(weights)
         self.set_temperature(temperature)
-        self.set_mode(mode)
+        self.set_beta(beta)
         self.set_topk(topk)
         self.set_topp(topp)
         self.set_slew(slew)
         self.set_rate(rate)
         for name, value in (model_temperature or {}).items():
             self.set_model_temperature(name, value)
+        if constraints is not None:
+            self.set_constraints(constraints)
 
     # ----------------------------------------------------------------- setters (any thread)
     def set_weights(self, values: Sequence[object]) -> None:
@@ -127,7 +150,7 @@ class Controls:
         with self._lock:
             new = self._weights.copy()
             new[: len(checked)] = checked
-            self._weights = new
+            self._weights = self._signed(new, np.asarray(checked, np.float64), "weights")
 
     def set_weight(self, name: str, value: object) -> None:
         i = self._model(name)
@@ -135,7 +158,27 @@ class Controls:
         with self._lock:
             new = self._weights.copy()
             new[i] = checked
-            self._weights = new
+            self._weights = self._signed(new, np.array([checked], np.float64),
+                                         f"weight of {name}")
+
+    def _signed(self, weights: np.ndarray, given: np.ndarray, what: str) -> np.ndarray:
+        """(under the lock) New target weights, unless their signs are refused: a negative
+        weight (an anti-expert) can be set in geometric mode only, and needs a positive one
+        beside it to steer away from (all zero stays valid: a uniform mix). `given`: the values
+        of this message — in linear mode only they are judged, so a negative target left from
+        geometric mode (linear plays it as 0) does not block the other faders."""
+        negative = np.flatnonzero(weights < 0)
+        if negative.size == 0:
+            return weights
+        first = f"{self.names[negative[0]]} at {weights[negative[0]]:g}"
+        if self._mode != "geometric" and (given < 0).any():
+            raise ControlError(f"{what}: a negative weight ({given[given < 0][0]:g}) is an "
+                               "anti-expert and plays in geometric mode only "
+                               "(/charmix/mode geometric)")
+        if not (weights > 0).any():
+            raise ControlError(f"{what}: every weight would be <= 0 ({first}); an anti-expert "
+                               "needs a positive weight to steer away from")
+        return weights
 
     def set_temperature(self, value: object) -> None:
         checked = _check(TEMPERATURE, value)
@@ -155,6 +198,12 @@ class Controls:
         checked = _check(MODE, value)
         with self._lock:
             self._mode = checked
+
+    def set_beta(self, value: object) -> None:
+        """Plausibility with anti-experts (arithmetic.plausible): 0 = off."""
+        checked = _check(BETA, value)
+        with self._lock:
+            self._beta = checked
 
     def set_topk(self, value: object) -> None:
         checked = _check(TOPK, value)
@@ -177,6 +226,60 @@ class Controls:
         with self._lock:
             self._rate = checked
         self.wake.set()
+
+    # -- constraints (daemon/engine/constraints.py): built and checked here, so that the clock
+    # thread only swaps a reference; a refused change leaves the voice's constraints as they were
+    def set_constraints(self, constraints: Constraints) -> None:
+        if self._vocab is not None:
+            try:
+                constraints.compiled(self._vocab)
+            except ConstraintError as exc:
+                raise ControlError(str(exc)) from None
+        with self._lock:
+            self._constraints = None if constraints.empty and not constraints.fold else constraints
+
+    def _changed(self, change: Callable[[Constraints], Constraints]) -> None:
+        with self._constraints_change:
+            with self._lock:
+                current = self._constraints or Constraints()
+            try:
+                self.set_constraints(change(current))
+            except ConstraintError as exc:
+                raise ControlError(str(exc)) from None
+
+    def blocklist_add(self, text: object) -> None:
+        checked = _check(BLOCK_ADD, text)
+        try:
+            term = parse_term(checked)
+        except ConstraintError as exc:
+            raise ControlError(f"blocklist/add: {exc}") from None
+        self._changed(lambda c: c.with_terms((*c.terms, term)))
+
+    def blocklist_remove(self, text: object) -> None:
+        checked = _check(BLOCK_REMOVE, text)
+        try:
+            term = parse_term(checked)
+        except ConstraintError as exc:
+            raise ControlError(f"blocklist/remove: {exc}") from None
+
+        def remove(c: Constraints) -> Constraints:
+            if term not in c.terms:
+                raise ControlError(f"blocklist/remove: {term.line()!r} is not on the blocklist")
+            return c.with_terms(t for t in c.terms if t != term)
+
+        self._changed(remove)
+
+    def set_charset(self, spec: object) -> None:
+        checked = _check(CHARSET, spec)
+        self._changed(lambda c: c.with_charset(checked))
+
+    def set_fold(self, fold: object) -> None:
+        checked = _check(FOLD, fold)
+        self._changed(lambda c: c.with_fold(checked))
+
+    @property
+    def constraints(self) -> Constraints | None:
+        return self._constraints
 
     def pause(self) -> None:
         with self._lock:
@@ -236,6 +339,22 @@ class Controls:
     def record_stop(self) -> None:
         self._command(Command("record_stop"))
 
+    # ------------------------------------------------------- a performer's hand (scenes)
+    def touch(self, setting: str) -> None:
+        """A performer's control message changed `setting` (a key of live/scenes.py's Scene:
+        "weights", "temperature", …). The dispatcher calls it after a setter succeeded; the
+        conductor's own writes and a restored state do not, so only a person (or a bridge)
+        takes a setting from a morph or a voice from its score."""
+        with self._lock:
+            self._touched.add(setting)
+            self.touched_at = time.monotonic()
+
+    def take_touched(self) -> set[str]:
+        """The settings touched since the last call (the conductor's, on the clock thread)."""
+        with self._lock:
+            taken, self._touched = self._touched, set()
+        return taken
+
     # ---------------------------------------------------------------- clock-thread side
     def snapshot(self) -> Settings:
         """The current settings as one consistent Settings (arrays are private copies)."""
@@ -248,6 +367,8 @@ class Controls:
                 topk=self._topk,
                 topp=self._topp,
                 slew=self._slew,
+                constraints=self._constraints,
+                beta=self._beta,
             )
 
     def take_commands(self) -> list[Command]:

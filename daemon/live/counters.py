@@ -30,6 +30,7 @@ class Counters:
     tx_errors: int = 0
     overruns: int = 0
     ticks_dropped: int = 0
+    overrides: int = 0  # a performer's control during a morph or a score (live/conductor.py)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()

@@ -45,6 +45,7 @@ from pythonosc.parsing import osc_types
 
 from charmix.daemon import protocol
 from charmix.daemon.live.broadcast import Broadcaster, destination
+from charmix.daemon.live.conductor import Conductor
 from charmix.daemon.live.controls import ControlError, Controls
 from charmix.daemon.live.counters import Throttle
 from charmix.daemon.protocol import oscread
@@ -59,6 +60,13 @@ Sender = tuple[str, int]
 Peer = tuple[str, int] | tuple[str, int, int, int]
 # A handler gets the checked values, the sender (host, port) and the model name (per-model only).
 Handler = Callable[[list[Any], Sender, "str | None"], None]
+# The addresses that are a performer's hand on a voice setting (live/scenes.py's keys): after
+# their setter succeeds, Controls.touch — a morph lets go of it, a score is punched in.
+TOUCHES = {
+    "weights": "weights", "weight/{name}": "weights", "temperature": "temperature",
+    "model/{name}/temperature": "model_temperature", "mode": "mode", "beta": "beta",
+    "topk": "topk", "topp": "topp", "slew": "slew",
+}
 
 
 class _Refused(Exception):  # noqa: N818  (control flow, not an error)
@@ -91,11 +99,14 @@ class Dispatcher:
         allow: Sequence[IPNetwork],
         log: logging.Logger,
         voices: Sequence[Controls] = (),
+        conductor: Conductor | None = None,
     ) -> None:
         """`voices`: every voice's Controls (voice 0's is `controls`) for --voices K;
-        `broadcaster` sends the answers to /charmix/query and keeps the subscribers."""
+        `broadcaster` sends the answers to /charmix/query and keeps the subscribers;
+        `conductor`: scenes and the score (a fresh one, with no scenes, by default)."""
         self.controls = controls
         self.voices = list(voices) or [controls]
+        self.conductor = conductor or Conductor(self.voices, broadcaster, log=log)
         self.counters = controls.counters
         self.broadcaster = broadcaster
         self.allow = list(allow)
@@ -126,12 +137,21 @@ class Dispatcher:
             self._may_receive(host, "query")
             b.send(b.announce_datagrams(), [destination(host, port)])
 
-        return {
+        voice, conductor = self.voices.index(c), self.conductor
+
+        def touching(short: str, handler: Handler) -> Handler:
+            def touched(args: list[Any], sender: Sender, name: str | None) -> None:
+                handler(args, sender, name)
+                c.touch(TOUCHES[short])
+            return touched
+
+        handlers: dict[str, Handler] = {
             "weights": lambda a, s, n: c.set_weights(a),
             "weight/{name}": lambda a, s, n: c.set_weight(n, a[0]),
             "temperature": lambda a, s, n: c.set_temperature(a[0]),
             "model/{name}/temperature": lambda a, s, n: c.set_model_temperature(n, a[0]),
             "mode": lambda a, s, n: c.set_mode(a[0]),
+            "beta": lambda a, s, n: c.set_beta(a[0]),
             "rate": lambda a, s, n: c.set_rate(a[0]),
             "slew": lambda a, s, n: c.set_slew(a[0]),
             "pause": lambda a, s, n: c.pause(),
@@ -144,10 +164,25 @@ class Dispatcher:
             "topp": lambda a, s, n: c.set_topp(a[0]),
             "record": lambda a, s, n: c.record(a[0]),
             "record/stop": lambda a, s, n: c.record_stop(),
+            "blocklist/add": lambda a, s, n: c.blocklist_add(a[0]),
+            "blocklist/remove": lambda a, s, n: c.blocklist_remove(a[0]),
+            "charset": lambda a, s, n: c.set_charset(a[0]),
+            "fold": lambda a, s, n: c.set_fold(a[0]),
             "subscribe": subscribe,
             "unsubscribe": unsubscribe,
             "query": query,
+            # scenes and the score (live/conductor.py)
+            "scene/save": lambda a, s, n: conductor.save(voice, a[0]),
+            "scene/recall": lambda a, s, n: conductor.recall(voice, a[0],
+                                                            a[1] if len(a) > 1 else 0.0),
+            "scene/delete": lambda a, s, n: conductor.delete(a[0]),
+            "score/play": lambda a, s, n: conductor.play(voice),
+            "score/stop": lambda a, s, n: conductor.stop(voice),
+            "score/cue": lambda a, s, n: conductor.cue(voice, a[0]),
         }
+        for short in TOUCHES:
+            handlers[short] = touching(short, handlers[short])
+        return handlers
 
     def _build_routes(self) -> None:
         handlers = self.handlers()

@@ -18,15 +18,31 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from charmix.daemon.engine.mixer import Engine, Frame
+from charmix.daemon.engine.constraints import fold_text
+from charmix.daemon.engine.mixer import Engine, Frame, Settings
 from charmix.daemon.engine.priming import Primer, slice_budget
 from charmix.daemon.live.broadcast import Broadcaster
 from charmix.daemon.live.controls import Command, Controls
 from charmix.daemon.recording.writer import Recorder, RecordError
 
 Warn = Callable[[str, str], None]
+
+
+def folded(frames: list[Frame], settings: Sequence[Settings]) -> list[Frame]:
+    """The frames as sent and shown: a voice with --fold gets its character and line in one
+    case (engine/constraints.py); the models, and the recording, keep what was written."""
+    out = frames
+    for k, s in enumerate(settings):
+        fold = s.constraints.fold if s.constraints is not None else ""
+        if fold:
+            if out is frames:
+                out = list(frames)
+            f = out[k]
+            out[k] = replace(f, char=fold_text(f.char, fold), line=fold_text(f.line, fold))
+    return out
 
 
 class Performer:
@@ -49,6 +65,9 @@ class Performer:
         self.echo = echo
         # Every voice's frames of a step (OSCQuery's values and LISTEN streams).
         self.on_frame: Callable[[Sequence[Frame]], None] | None = None
+        # Scenes and the score (live/conductor.py): writes this step's settings before they
+        # are read, so the recording holds what the score did.
+        self.before_step: Callable[[float], None] | None = None
         self.primers = [Primer(engine, k) for k in range(engine.n_voices)]
         self.recorder: Recorder | None = None
         self._record_next: Path | None = None  # asked for; starts when no prime is being fed
@@ -56,8 +75,14 @@ class Performer:
 
     # ------------------------------------------------------------------------- the step
     def step(self, dt: float) -> None:
+        if self.before_step is not None:
+            try:
+                self.before_step(dt)
+            except Exception as exc:  # the score must never cost a character
+                self.warn("conductor", f"score/morph failed: {type(exc).__name__}: {exc}")
         settings = [c.snapshot() for c in self.controls]
-        frames = self.engine.step_voices(settings, dt)
+        written = self.engine.step_voices(settings, dt)
+        frames = folded(written, settings)
         send = self.broadcaster.send_frame
         for frame in frames:
             send(frame)
@@ -65,8 +90,8 @@ class Performer:
             self.on_frame(frames)
         if self.echo is not None:
             self.echo(frames[0].char)
-        if self.recorder is not None:
-            self.recorder.step(frames[0].step, dt, settings, frames)
+        if self.recorder is not None:  # what the models wrote (a replay feeds it back)
+            self.recorder.step(written[0].step, dt, settings, written)
         self.advance()
 
     def advance(self) -> None:

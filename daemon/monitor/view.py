@@ -58,7 +58,7 @@ def render(state: MonitorState, source: str, width: int, height: int, top: int =
     """
     now = time.monotonic() if now is None else now
     models = state.models or [f"model {i + 1}" for i in range(len(state.weights))]
-    text_rows = max(3, height - 9 - len(models))
+    text_rows = max(3, height - 10 - len(models))
     return Group(
         _header(state, source, now),
         _text_view(state, width, text_rows, fill),
@@ -79,6 +79,10 @@ def _header(state: MonitorState, source: str, now: float) -> Text:
                    f"T {s['temperature']:.2f}, {mode}", "dim")
         if s["paused"]:
             out.append("   PAUSED", "bold red")
+    if state.scene:  # a morph or the score is running (daemon --score, /charmix/scene/recall)
+        out.append(f"   scene {state.scene} ", "bold")
+        out.append(f"{_bar(state.progress, 10)} {min(max(state.progress, 0), 1):.0%}"
+                   if math.isfinite(state.progress) else "", "dim")
     if state.last_rx is None:
         out.append("   waiting for the daemon", "bold yellow")
     elif now - state.last_rx > STALE_AFTER:
@@ -114,8 +118,12 @@ def _text_view(state: MonitorState, width: int, rows: int, fill: bool) -> Text:
 
 
 def _bar(value: float, cells: int) -> str:
-    value = min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0
-    full = round(value * cells)
+    """A weight as a bar: filled from the left; a negative one (an anti-expert, geometric mode)
+    the other way — from the right, in a shade of its own — so it reads as a push away."""
+    value = min(max(value, -1.0), 1.0) if math.isfinite(value) else 0.0
+    full = round(abs(value) * cells)
+    if value < 0:
+        return "·" * (cells - full) + "▒" * full
     return "█" * full + "·" * (cells - full)
 
 
@@ -135,7 +143,8 @@ def _models_table(state: MonitorState, models: list[str], width: int, top: int) 
 
     for i, name in enumerate(models):
         w = state.weights[i] if i < len(state.weights) else float("nan")
-        bar = Text(_bar(w, bar_w), model_colour(i, models))
+        anti = math.isfinite(w) and w < 0
+        bar = Text(_bar(w, bar_w), model_colour(i, models) + (" italic" if anti else ""))
         bar.append(f" {cell(state.weights, i)}")
         table.add_row(Text(name, model_colour(i, models)), bar, cell(state.attribution, i),
                       cell(state.entropy, i), _top_text(state.top(state.dists.get(name), top)))
@@ -172,9 +181,11 @@ def _counters(state: MonitorState) -> Text:
         for i, keys in enumerate((
             ("rx_ok", "rx_bad", "rx_denied", "ticks_dropped", "subscribers"),
             ("tx_datagrams", "tx_errors", "overruns", "step_errors", "ws_dropped", "uptime"),
+            ("masked_mass", "words_blocked", "mask_fallbacks"),  # blocklist and charset
         )):
             out.append("\n        " if i else "")
-            out.append("   ".join(f"{k} {s[k]:.0f}" for k in keys if k in s))
+            out.append("   ".join(f"{k} {s[k]:.{1 if k == 'masked_mass' else 0}f}"
+                                   for k in keys if k in s))
     else:
         out.append("status not received yet", "dim")
     return out

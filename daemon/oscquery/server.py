@@ -95,6 +95,9 @@ class OSCQueryServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._stop_event: asyncio.Event | None = None
+        # Set while someone LISTENs: the settings watcher sleeps on it instead of waking 20
+        # times a second for nobody (an idle daemon's wake-ups cost a performer's CPU).
+        self._someone_listens: asyncio.Event | None = None
         self._settings_sent: dict[str, bytes] = {}  # the last value streamed of each setting
 
     # ------------------------------------------------------------------------ lifecycle
@@ -164,6 +167,7 @@ class OSCQueryServer:
         if server is not None and server.sockets:
             self.port = server.sockets[0].getsockname()[1]
         self._stop_event = asyncio.Event()
+        self._someone_listens = asyncio.Event()
         announcer = asyncio.get_running_loop().create_task(self._announce_loop())
         watcher = asyncio.get_running_loop().create_task(self._watch_settings())
         self._ready.set()
@@ -252,6 +256,8 @@ class OSCQueryServer:
                 return
             if not client.paths:
                 self._listening += 1
+                if self._someone_listens is not None:
+                    self._someone_listens.set()
             client.paths.add(path)
             for key, data in self.namespace.settings_messages({path}).items():
                 self._settings_sent[key] = data
@@ -324,6 +330,9 @@ class OSCQueryServer:
         controls every WATCH_EVERY seconds, and only while someone listens to a setting."""
         sent = self._settings_sent
         while True:
+            if not self._listening and self._someone_listens is not None:
+                self._someone_listens.clear()  # asleep until a LISTEN arrives
+                await self._someone_listens.wait()
             await asyncio.sleep(WATCH_EVERY)
             if not self._listening:
                 sent.clear()

@@ -61,6 +61,11 @@ def _voice_values(controls: Controls, table: Sequence[protocol.Address], voice: 
         if short == "rate":
             values[path] = [float(controls.rate)]
             continue
+        if short in ("charset", "fold"):  # kept in the voice's constraints (engine/constraints)
+            c = settings.constraints
+            values[path] = [c.charset_spec if short == "charset" else c.fold or "none"] if c \
+                else [addr.args[0].default]
+            continue
         value = getattr(settings, short, None)
         if value is None:
             continue
@@ -93,7 +98,8 @@ class Services:
         unspecified = listen_host in ("0.0.0.0", "::", "")
         voices = [controls] if isinstance(controls, Controls) else list(controls)
         self.namespace = Namespace(
-            name, names, vocab, values=lambda: input_values(voices), status=status,
+            name, names, vocab, status=status,
+            values=lambda: {**input_values(voices), **dispatcher.conductor.values()},
             descriptions=descriptions, osc_host=None if unspecified else listen_host,
             osc_port=osc_port, voices=len(voices),
         )

@@ -21,6 +21,7 @@ from charmix.daemon.protocol.address import (
 )
 from charmix.daemon.protocol.table import (
     ANNOUNCE_EVERY,
+    BETA_DEFAULT,
     CONTROL_PORT,
     DEFAULT_HOST,
     FAST_TICK_GAP,
@@ -56,7 +57,7 @@ from charmix.daemon.protocol.table import (
     voice_path,
 )
 
-__all__ = ["ANNOUNCE_EVERY", "Access", "Address", "Arg", "BadValue", "CONTROL_PORT",
+__all__ = ["ANNOUNCE_EVERY", "BETA_DEFAULT", "Access", "Address", "Arg", "BadValue", "CONTROL_PORT",
            "ClipMode", "DEFAULT_HOST", "Direction", "FAST_TICK_GAP", "FRAME_ADDRESSES",
            "INPUT", "MAX_DATAGRAM", "MAX_INPUT_DATAGRAM", "MODES", "OSCQUERY_PORT",
            "OSC_ACCESS", "OUTPUT", "OUTPUT_PORT", "PREFIX", "PRIME_MAX", "Per",

@@ -99,11 +99,20 @@ RECORD_PATH_MAX = 255  # characters of a /charmix/record path
 VOICE_PREFIX = f"{PREFIX}/voice/"  # + K + "/…": voice K's addresses (K >= 1)
 SEED_MAX = 2**63 - 1  # /charmix/seed: an OSC int32, or int64 (h) for larger seeds
 TEXT_MAX = 256  # characters of the current line in /charmix/text
+BLOCK_TERM_MAX = 100  # characters of one blocked term (/charmix/blocklist/add, --blocklist)
+CHARSET_MAX = 1024  # characters of a /charmix/charset spec
+FOLDS = ("none", "upper", "lower")  # /charmix/fold
+# Scenes and the score (live/scenes.py, live/conductor.py): bounds a patch can rely on.
+SCENE_NAME_MAX = 64  # characters of a scene name
+SCENES_MAX = 256  # scenes one daemon keeps; saving one more is refused
+MORPH_MAX = 86400.0  # s; the longest morph a recall may ask for (a day)
 
 # ------------------------------------------------------------------------------- the table
 P = PREFIX
 _TEMPERATURE = dict(min=0.05, max=5.0)
 _PORT = dict(min=1, max=65535)
+_WEIGHT = dict(min=-1.0, max=1.0)  # −1 … 0: anti-experts (geometric mode only)
+BETA_DEFAULT = 0.03  # /charmix/beta: chosen by measurement (models/README.md, "Steering away")
 
 STATUS: tuple[Arg, ...] = tuple(
     Arg(name, "f", min=0.0, unit=unit, description=meaning) for name, unit, meaning in (
@@ -130,6 +139,12 @@ STATUS: tuple[Arg, ...] = tuple(
         ("step_errors", "", "steps that failed (logged); the clock carried on with the next one"),
         ("ws_dropped", "", f"OSCQuery WebSocket clients dropped because they stopped reading "
                            f"({WS_QUEUE_MAX} frames waiting for one; logged)"),
+        ("masked_mass", "", "probability mass the blocklists and charsets took away, summed "
+                            "over characters and voices (per character: 0 – 1)"),
+        ("words_blocked", "", "characters whose draw, unmasked, would have completed a blocked "
+                              "term"),
+        ("mask_fallbacks", "", "characters where the mask left nothing and the documented "
+                               "fallback chose"),
     )
 )
 STATUS_FIELDS = tuple(a.name for a in STATUS)
@@ -137,13 +152,17 @@ STATUS_FIELDS = tuple(a.name for a in STATUS)
 INPUT: tuple[Address, ...] = (
     Address(f"{P}/weights", "rw",
             "Target mixture weights, one per model in /charmix/models order. Normalised by the "
-            "daemon (all zero = a uniform mix); the daemon slews toward them. Fewer values than "
-            "models: the rest keep theirs; more values than models: the message is ignored "
-            "(rx_bad). Default: equal, 1/N each.",
-            (Arg("weight", "f", "+", "model", min=0.0),),
+            "daemon (the positive ones sum to 1; all zero = a uniform mix); the daemon slews "
+            "toward them. Negative = an anti-expert, steering the text away from that model: "
+            "geometric mode only (refused in linear mode; at least one weight must stay "
+            "positive). Fewer values than models: the rest keep theirs; more values than models: "
+            "the message is ignored (rx_bad). Default: equal, 1/N each.",
+            (Arg("weight", "f", "+", "model", **_WEIGHT),),
             "oscsend localhost 7770 /charmix/weights ffffff 1 0 0 0 0 0", voice=True),
-    Address(f"{P}/weight/{{name}}", "rw", "Target weight of one model by name.",
-            (Arg("weight", "f", min=0.0),),
+    Address(f"{P}/weight/{{name}}", "rw",
+            "Target weight of one model by name (negative: geometric mode only, as for "
+            "/charmix/weights).",
+            (Arg("weight", "f", **_WEIGHT),),
             "oscsend localhost 7770 /charmix/weight/austen f 0.5", voice=True),
     Address(f"{P}/temperature", "rw",
             "Global sampling temperature: each p_i ∝ p_i^(1/T) before mixing.",
@@ -158,6 +177,14 @@ INPUT: tuple[Address, ...] = (
             "experts).",
             (Arg("mode", "s", values=MODES, default="linear"),),
             "oscsend localhost 7770 /charmix/mode s geometric", voice=True),
+    Address(f"{P}/beta", "rw",
+            "Plausibility with anti-experts (geometric mode, negative weights): only characters "
+            "whose probability under the positive models' product is at least beta times its "
+            "best may be sampled, so an anti-expert chooses only among what the experts find "
+            "plausible (contrastive decoding's rule). 0 = off; no effect without negative "
+            "weights.",
+            (Arg("beta", "f", min=0.0, max=1.0, default=BETA_DEFAULT),),
+            "oscsend localhost 7770 /charmix/beta f 0.1", voice=True),
     Address(f"{P}/rate", "rw", "Clock rate; 0 switches to the external clock (/charmix/tick).",
             (Arg("rate", "f", min=0.0, max=2000.0, default=15.0, unit="char/s"),),
             "oscsend localhost 7770 /charmix/rate f 30"),
@@ -221,6 +248,60 @@ INPUT: tuple[Address, ...] = (
             "oscsend localhost 7770 /charmix/record s take1.jsonl"),
     Address(f"{P}/record/stop", "w", "Stop recording; the file ends with an end line.",
             example="oscsend localhost 7770 /charmix/record/stop"),
+    # -- constraints (issue 21: daemon/engine/constraints.py, docs/installation.md "venues")
+    Address(f"{P}/blocklist/add", "w",
+            "Never write this word or phrase again (case-insensitive; whole words; a leading * "
+            "blocks it as a substring, inside words too). Takes effect at the next character; "
+            "kept with --state. A term that would leave no character to write is refused "
+            "(rx_bad).",
+            (Arg("term", "s", max_length=BLOCK_TERM_MAX + 1),),
+            'oscsend localhost 7770 /charmix/blocklist/add s "whore"', voice=True),
+    Address(f"{P}/blocklist/remove", "w",
+            "Take a term off the blocklist (as it was added: a leading * for a substring term); "
+            "an unknown term is refused (rx_bad).",
+            (Arg("term", "s", max_length=BLOCK_TERM_MAX + 1),),
+            'oscsend localhost 7770 /charmix/blocklist/remove s "whore"', voice=True),
+    Address(f"{P}/charset", "rw",
+            "The characters the voice may write: characters and ranges, escapes \\n \\t \\s "
+            "(space) \\\\ \\- (e.g. \"a-z .,;:!?'\\n\"); with /charmix/fold compared folded. "
+            "Empty: every character. A set with no character the models have is refused (rx_bad).",
+            (Arg("charset", "s", max_length=CHARSET_MAX, default=""),),
+            'oscsend localhost 7770 /charmix/charset s "a-z .,\\n"', voice=True),
+    Address(f"{P}/fold", "rw",
+            "Case folding of what is sent (/charmix/char, /charmix/text) for a one-case display; "
+            "the models still see what they wrote.",
+            (Arg("fold", "s", values=FOLDS, default="none"),),
+            "oscsend localhost 7770 /charmix/fold s upper", voice=True),
+    # -- scenes and the score (live/scenes.py, live/conductor.py) ------------------------------
+    Address(f"{P}/scene/save", "w",
+            "Save this voice's settings (weights by model name, temperature, per-model "
+            "temperatures, mode, top-k, top-p, slew) as a scene under a name; an existing scene "
+            "of that name is replaced. Saved to --scenes FILE (kept with --state).",
+            (Arg("name", "s", max_length=SCENE_NAME_MAX),),
+            "oscsend localhost 7770 /charmix/scene/save s morning", voice=True),
+    Address(f"{P}/scene/recall", "w",
+            "Move this voice to a saved scene, over a morph time (none or 0 = at once): weights "
+            "along a straight line, temperatures on a log scale, mode and top-k switch half way. "
+            "A control message during a morph wins for its setting (counted: 'overrides' in the "
+            "status log line). "
+            "During a score it is a punch-in.",
+            (Arg("name", "s", max_length=SCENE_NAME_MAX),
+             Arg("morph", "f", "?", min=0.0, max=MORPH_MAX, default=0.0, unit="s")),
+            "oscsend localhost 7770 /charmix/scene/recall sf evening 30", voice=True),
+    Address(f"{P}/scene/delete", "w", "Forget a saved scene.",
+            (Arg("name", "s", max_length=SCENE_NAME_MAX),),
+            "oscsend localhost 7770 /charmix/scene/delete s morning"),
+    Address(f"{P}/score/play", "w",
+            "Play this voice's part of the --score (again, after a punch-in or a stop), from "
+            "the cue it was at.",
+            example="oscsend localhost 7770 /charmix/score/play", voice=True),
+    Address(f"{P}/score/stop", "w",
+            "Stop this voice's part of the score; the settings stay where they are.",
+            example="oscsend localhost 7770 /charmix/score/stop", voice=True),
+    Address(f"{P}/score/cue", "w",
+            "Jump to cue i (from 0) of this voice's part of the score and play from there.",
+            (Arg("cue", "i", min=0),),
+            "oscsend localhost 7770 /charmix/score/cue i 2", voice=True),
 )
 
 _UNIT = dict(min=0.0, max=1.0)
@@ -238,11 +319,15 @@ OUTPUT: tuple[Address, ...] = (
     Address(f"{P}/dist", "r", "p_mix in /charmix/vocab order.",
             (Arg("p", "f", "+", "vocab", **_UNIT),), voice=True),
     Address(f"{P}/weights", "r",
-            "Effective (smoothed, normalised) weights in /charmix/models order.",
-            (Arg("w", "f", "+", "model", **_UNIT),), voice=True),
+            "Effective (smoothed, normalised) weights in /charmix/models order: the positive ones "
+            "sum to 1; a negative one (an anti-expert, geometric mode) keeps its ratio to them, "
+            "at least −1. In linear mode a negative target plays, and is sent, as 0.",
+            (Arg("w", "f", "+", "model", **_WEIGHT),), voice=True),
     Address(f"{P}/attribution", "r",
-            "Which model wrote this character: r_i = w_i p_i(c) / Σ_j w_j p_j(c).",
-            (Arg("r", "f", "+", "model", **_UNIT),), voice=True),
+            "Which model wrote this character: r_i = w_i p_i(c) / Σ_j |w_j| p_j(c). With "
+            "non-negative weights the shares sum to 1; an anti-expert's is negative (how loudly "
+            "it spoke against c) and Σ_i |r_i| = 1 (docs/anti-experts.md).",
+            (Arg("r", "f", "+", "model", **_WEIGHT),), voice=True),
     Address(f"{P}/entropy", "r", "Each model's entropy in bits (after its temperature).",
             (Arg("H", "f", "+", "model", min=0.0, unit="bit"),), voice=True),
     Address(f"{P}/model/{{name}}/dist", "r",
@@ -255,6 +340,22 @@ OUTPUT: tuple[Address, ...] = (
     Address(f"{P}/vocab", "r",
             "The vocabulary as one string, character k at index k; sent with /charmix/models.",
             (Arg("chars", "s"),)),
+    # -- scenes and the score --------------------------------------------------------------
+    Address(f"{P}/scenes", "r",
+            "The scenes a recall can name (the saved ones and the --score's own), sorted: sent "
+            "when they change (no arguments when the last "
+            f"one was deleted) and, while there are any, on /charmix/query and every "
+            f"{ANNOUNCE_EVERY:.0f} s. OSCQuery's VALUE: the names in one string, "
+            "comma-separated.",
+            (Arg("name", "s", "+"),)),
+    Address(f"{P}/scene/current", "r",
+            "While a morph or the score runs: the scene (or 'drift') this voice is at or "
+            "moving to; '' when it stops. With /charmix/scene/progress (numbers and strings "
+            "never share an address).",
+            (Arg("name", "s", max_length=SCENE_NAME_MAX),), voice=True),
+    Address(f"{P}/scene/progress", "r",
+            "Progress of the current morph, hold or drift, 0 – 1 (at most 10 times a second).",
+            (Arg("progress", "f", **_UNIT),), voice=True),
     Address(f"{P}/status", "r",
             "Counters and settings, sent with /charmix/models (fields below; only ever "
             "appended).", STATUS),

@@ -36,11 +36,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from charmix.daemon import protocol
 
 if TYPE_CHECKING:  # the engine imports onnxruntime; `charmix replay --help` must not
     from charmix.daemon.engine.mixer import Engine, Frame, Settings
@@ -65,20 +67,35 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def settings_dict(settings: Settings) -> dict[str, Any]:
-    """Settings as JSON values (arrays as lists of floats, exact)."""
-    out = asdict(settings)
+def settings_dict(settings: Settings, constraints: bool = True) -> dict[str, Any]:
+    """Settings as JSON values (arrays as lists of floats, exact). Constraints as their spec
+    (terms, charset, fold: a replay rebuilds the same ones); `constraints` False leaves the key
+    out, meaning "as before" (a list of 2,000 terms is not repeated at every weights change)."""
+    out = asdict(replace(settings, constraints=None))  # asdict would copy their tables
+    if constraints:
+        c = settings.constraints
+        out["constraints"] = c.spec() if c is not None else None
+    else:
+        del out["constraints"]
     out["weights"] = np.asarray(settings.weights, np.float64).tolist()
     if settings.model_temperature is not None:
         out["model_temperature"] = np.asarray(settings.model_temperature, np.float64).tolist()
     return out
 
 
-def settings_from(values: dict[str, Any]) -> Settings:
+def settings_from(values: dict[str, Any], previous: Settings | None = None) -> Settings:
+    """Settings from `settings_dict`; without a "constraints" key, `previous`'s constraints."""
+    from charmix.daemon.engine.constraints import Constraints
     from charmix.daemon.engine.mixer import Settings
 
     own = values.get("model_temperature")
+    if "constraints" in values:
+        spec = values["constraints"]
+        constraints = Constraints.from_spec(spec) if spec else None  # one object per spec
+    else:
+        constraints = previous.constraints if previous is not None else None
     return Settings(
+        constraints=constraints,
         weights=np.asarray(values["weights"], np.float64),
         temperature=float(values["temperature"]),
         model_temperature=None if own is None else np.asarray(own, np.float64),
@@ -86,13 +103,15 @@ def settings_from(values: dict[str, Any]) -> Settings:
         topk=int(values["topk"]),
         topp=float(values["topp"]),
         slew=float(values["slew"]),
+        beta=float(values.get("beta", protocol.BETA_DEFAULT)),  # older recordings: the default
     )
 
 
 def _same(a: Settings, b: Settings) -> bool:
     return (
         a.temperature == b.temperature and a.mode == b.mode and a.topk == b.topk
-        and a.topp == b.topp and a.slew == b.slew
+        and a.topp == b.topp and a.slew == b.slew and a.beta == b.beta
+        and (a.constraints is b.constraints or a.constraints == b.constraints)
         and np.array_equal(a.weights, b.weights)
         and np.array_equal(
             np.asarray(a.model_temperature if a.model_temperature is not None else []),
@@ -254,8 +273,9 @@ class Recorder:
         for v, s in enumerate(settings):
             last = self._last[v] if v < len(self._last) else None
             if last is None or not _same(last, s):
+                kept = last is not None and last.constraints is s.constraints
                 lines.append(json.dumps({"k": "set", "s": step, "v": v,
-                                         "settings": settings_dict(s)}))
+                                         "settings": settings_dict(s, not kept)}))
                 if v < len(self._last):
                     self._last[v] = s
         record: dict[str, Any] = {

@@ -53,6 +53,7 @@ def _about(short: str, text: str, note: str = "", default: str = "") -> str:
 PANEL_SOUND = "Mix and clock"
 PANEL_NET = "Network"
 PANEL_RUN = "Running"
+PANEL_SCORE = "Scenes and score"
 
 
 def daemon(
@@ -87,6 +88,11 @@ def daemon(
         rich_help_panel=PANEL_SOUND,
         help=_about("mode", "Mixing: 'linear' (weighted sum) or 'geometric' (product of experts)"),
     )] = None,
+    beta: Annotated[float | None, Opt(
+        rich_help_panel=PANEL_SOUND,
+        help=_about("beta", "Geometric mode with negative weights (anti-experts): keep only "
+                    "characters at least beta × the experts' best", "0 = off"),
+    )] = None,
     style_mode: Annotated[str | None, Opt(
         rich_help_panel=PANEL_SOUND,
         help="A style-conditioned model (--model styles): 'embedding' samples from the styles "
@@ -117,6 +123,23 @@ def daemon(
         rich_help_panel=PANEL_SOUND,
         help=_about("prime", "Text fed to every model before the first character",
                     "a longer one keeps its end"),
+    )] = None,
+    blocklist: Annotated[list[str] | None, Opt(
+        "--blocklist", metavar="FILE|default", rich_help_panel=PANEL_SOUND,
+        help="Words and phrases never written (one a line, # comments; whole words, a leading * "
+        "for a substring); 'default' is the shipped English list; repeat to add lists. Live: "
+        "/charmix/blocklist/add and /remove (docs/installation.md, for venues).",
+    )] = None,
+    charset: Annotated[str | None, Opt(
+        metavar="CHARS", rich_help_panel=PANEL_SOUND,
+        help=_about("charset", "The only characters written: characters and ranges, "
+                    "e.g. \"a-z .,;:!?'\\n\"", "with --fold compared folded; empty = all",
+                    default="all"),
+    )] = None,
+    fold: Annotated[str | None, Opt(
+        metavar="upper|lower|none", rich_help_panel=PANEL_SOUND,
+        help=_about("fold", "Case of the text sent, for a one-case display (the models still "
+                    "see what they wrote)"),
     )] = None,
     listen: Annotated[str | None, Opt(
         "--listen", "-l", metavar="HOST:PORT", rich_help_panel=PANEL_NET,
@@ -182,6 +205,23 @@ def daemon(
         "restored at start (default: none; $STATE_DIRECTORY/state.json when run as a systemd "
         "service).",
     )] = None,
+    scenes: Annotated[Path | None, Opt(
+        metavar="FILE", rich_help_panel=PANEL_SCORE,
+        help="Scenes (named snapshots of a voice's settings) in a TOML file you may edit by "
+        "hand; /charmix/scene/save writes it, comments kept (default: none; with --state the "
+        "scenes are kept there).",
+    )] = None,
+    score: Annotated[str | None, Opt(
+        metavar="FILE|demo", rich_help_panel=PANEL_SCORE,
+        help="Play a score (TOML: cues of scene + morph + hold, and drifts) by itself; 'demo' "
+        "is the shipped tour of the six models. A control message punches in (docs/"
+        "installation.md) (default: none).",
+    )] = None,
+    hand_back: Annotated[float | None, Opt(
+        metavar="SECONDS", rich_help_panel=PANEL_SCORE,
+        help="After a punch-in, hand the voice back to the score after this long without "
+        "control; 0 = never (default: 0).",
+    )] = None,
     burst: Annotated[int | None, Opt(
         metavar="N", rich_help_panel=PANEL_RUN,
         help="Write N characters as fast as possible, then exit (an offline run).",
@@ -196,12 +236,14 @@ def daemon(
     cli = {
         "models": model, "models_dir": models_dir, "weights": weights,
         "temperature": temperature, "model_temperature": model_temperature, "mode": mode,
-        "style_mode": style_mode,
+        "beta": beta, "style_mode": style_mode,
         "rate": rate, "slew": slew, "topk": topk, "topp": topp, "seed": seed, "prime": prime,
         "listen": listen, "send": send, "allow": allow, "max_datagram": max_datagram,
         "echo": echo, "status_every": status_every, "burst": burst, "state": state,
         "voices": voices, "record": record, "name": name,
         "oscquery": False if no_oscquery else oscquery, "mdns": False if no_mdns else None,
+        "blocklist": blocklist, "charset": charset, "fold": fold,
+        "scenes": scenes, "score": score, "hand_back": hand_back,
     }
     try:
         cfg = build(cli, config)
@@ -270,12 +312,17 @@ def banner(runner: Daemon) -> list[str]:
         f"  control in  {listening}  (allowed: {allow})",
         f"  frames out  {sends}  (+ /charmix/subscribe)",
         f"  clock       {clock}, T {cfg.temperature:g}, {cfg.mode}, slew {cfg.slew:g} s",
+        f"  models      {runner.step_cost}",
     ]
     if engine.n_voices > 1:
         lines.append(f"  voices      {engine.n_voices}: voice 0 unprefixed, voice k under "
                      f"{protocol.VOICE_PREFIX}k/… (k = 1 … {engine.n_voices - 1})")
     if cfg.record is not None:
         lines.append(f"  recording   {cfg.record} (charmix replay / charmix render)")
+    if cfg.score:
+        back = f"; back after {cfg.hand_back:g} s" if cfg.hand_back > 0 else ""
+        lines.append(f"  score       {cfg.score}: plays by itself until a control message "
+                     f"punches in{back}")
     lines += runner.services_banner()
     if cfg.listen.unspecified and all(net.is_loopback for net in cfg.allow):
         lines.append(

@@ -6,7 +6,8 @@ the same way every morning; flags given on the command line override its keys. E
     models = ["shakespeare", "bible", "../mine/poems.onnx"]   # names or paths
     weights = { shakespeare = 1.0, bible = 0.5 }              # or a list in model order
     temperature = 0.7
-    mode = "linear"            # or "geometric"
+    mode = "linear"            # or "geometric" (negative weights: anti-experts)
+    beta = 0.03                # plausibility with anti-experts; 0 = off
     rate = 20                  # chars/s; 0 = external clock (/charmix/tick)
     slew = 0.1                 # seconds
     listen = "0.0.0.0:7770"    # all interfaces: explicit, and then --allow must admit the LAN
@@ -16,6 +17,12 @@ the same way every morning; flags given on the command line override its keys. E
     name = "stage left"        # what `charmix discover` and --to NAME see
     oscquery = "0.0.0.0:7772"  # OSCQuery HTTP + WebSocket (TCP); false = off
     mdns = true                # advertise on the LAN (only when listening beyond loopback)
+    blocklist = ["default", "venue.txt"]   # words never written (docs/installation.md)
+    charset = "a-z .,;:!?'\\n"            # characters a display can show; "" = all
+    fold = "upper"             # or "lower", "none": the case of what is sent
+    scenes = "scenes.toml"     # saved scenes (written on /charmix/scene/save)
+    score = "gallery.toml"     # or "demo": a score played by itself until a control punches in
+    hand_back = 120            # seconds without control before the score takes the voice back
 
     [model_temperature]
     bible = 1.2
@@ -24,8 +31,8 @@ Relative paths in a rig file are relative to the file. Any problem — an unknow
 a value out of range, an unreadable file — is a ConfigError whose message is one line naming the
 key (``rig.toml: 'rate' must be a number, got "fast"``); the CLI prints it and exits 2.
 
-Every key that is also an OSC control (temperature, mode, rate, slew, topk, topp, seed, prime,
-weights, model_temperature) is checked by the address table's typed argument
+Every key that is also an OSC control (temperature, mode, beta, rate, slew, topk, topp, seed,
+prime, weights, model_temperature) is checked by the address table's typed argument
 (daemon/protocol/table.py), so a range changed there changes the flag, the rig file and the OSC
 input together. This module imports nothing heavy: bridges and `--help` may load it.
 """
@@ -59,6 +66,7 @@ class Config:
     model_temperature: dict[str, float] = field(default_factory=dict)
     temperature: float = protocol.control("temperature").args[0].default  # type: ignore[assignment]
     mode: str = protocol.control("mode").args[0].default  # type: ignore[assignment]
+    beta: float = protocol.control("beta").args[0].default  # type: ignore[assignment]
     style_mode: str = "embedding"  # a style-conditioned model: blend in the network or mix rows
     rate: float = protocol.control("rate").args[0].default  # type: ignore[assignment]
     slew: float = protocol.control("slew").args[0].default  # type: ignore[assignment]
@@ -86,6 +94,15 @@ class Config:
     # OSCQuery (HTTP + WebSocket, TCP): True = the control host, port 7772; False = off.
     oscquery: Endpoint | bool = True
     mdns: bool = True  # advertise with zeroconf (only when listening beyond loopback)
+    # Constraints (daemon/engine/constraints.py): blocklist files or "default", the charset
+    # spec ("" = every character), the output's case folding; every voice starts with them.
+    blocklist: list[str] = field(default_factory=list)
+    charset: str = protocol.control("charset").args[0].default  # type: ignore[assignment]
+    fold: str = protocol.control("fold").args[0].default  # type: ignore[assignment]
+    # Scenes and the score (live/conductor.py, runtime/scenefile.py)
+    scenes: Path | None = None  # --scenes FILE: the saved scenes (TOML, written on change)
+    score: str | None = None  # --score FILE, or "demo": what the daemon plays by itself
+    hand_back: float = 0.0  # s without control after a punch-in before the score goes on; 0 off
 
 
 # ------------------------------------------------------------------------- value checkers
@@ -261,6 +278,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "model_temperature": _model_temperature,
     "temperature": _control("temperature"),
     "mode": _control("mode"),
+    "beta": _control("beta"),
     "style_mode": _choice("embedding", "mixture"),
     "rate": _control("rate"),
     "slew": _control("slew"),
@@ -281,6 +299,12 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "name": _name,
     "oscquery": _oscquery,
     "mdns": _boolean,
+    "blocklist": _string_list,
+    "charset": _control("charset"),
+    "fold": _control("fold"),
+    "scenes": _path,
+    "score": _string,
+    "hand_back": _number(0.0, 86400.0),
 }
 assert set(CHECKS) == {f.name for f in fields(Config)}, "every Config field needs a checker"
 
@@ -311,11 +335,16 @@ def read_rig(path: Path) -> dict[str, Any]:
         except ValueError as exc:
             raise ConfigError(f"{path}: '{key}' {exc}") from None
     base = path.parent
-    for key in ("models_dir", "state", "record"):
+    for key in ("models_dir", "state", "record", "scenes"):
         if key in out and not out[key].is_absolute():
             out[key] = base / out[key]
+    if "score" in out and out["score"] != "demo" and not Path(out["score"]).is_absolute():
+        out["score"] = str(base / Path(out["score"]).expanduser())
     if "models" in out:
         out["models"] = [_relative_model(spec, base) for spec in out["models"]]
+    if "blocklist" in out:  # files relative to the rig file; "default" is the shipped list
+        out["blocklist"] = [spec if spec == "default" or Path(spec).expanduser().is_absolute()
+                            else str(base / spec) for spec in out["blocklist"]]
     return out
 
 

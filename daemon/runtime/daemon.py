@@ -33,16 +33,21 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from charmix.daemon.common.signals import wake_on_stop_signals
+from charmix.daemon.engine.constraints import from_settings
 from charmix.daemon.engine.mixer import Engine
 from charmix.daemon.engine.model import StepModel
 from charmix.daemon.engine.priming import Primer
 from charmix.daemon.engine.voice import normalise_weights
 from charmix.daemon.live.broadcast import Broadcaster
 from charmix.daemon.live.clock import Clock
+from charmix.daemon.live.conductor import Conductor
 from charmix.daemon.live.controls import ControlError, Controls
 from charmix.daemon.live.dispatch import Dispatcher
 from charmix.daemon.live.performer import Performer
 from charmix.daemon.live.reader import ControlReader, ListenError
+from charmix.daemon.live.scenes import SceneBook, SceneError, scene_from
+from charmix.daemon.live.score import Score, ScoreError
+from charmix.daemon.live.score import load as load_score
 from charmix.daemon.oscquery.advertise import default_name
 from charmix.daemon.oscquery.services import Services, descriptions, oscquery_address
 from charmix.daemon.recording.writer import RecordError
@@ -50,6 +55,7 @@ from charmix.daemon.runtime import startup, state
 from charmix.daemon.runtime.config import Config
 from charmix.daemon.runtime.console import Console  # noqa: F401  (re-exported for the CLI and tests)
 from charmix.daemon.runtime.notify import Notifier
+from charmix.daemon.runtime.scenefile import SceneFile
 from charmix.daemon.runtime.startup import StartupError  # noqa: F401  (re-exported)
 from charmix.daemon.runtime.status import Vitals, notify_status, status_line, status_values
 
@@ -113,28 +119,34 @@ class Daemon:
         self.voice_controls: list[Controls] = []  # voice 0's is self.controls
         self.notify = Notifier()  # systemd's notify protocol, if $NOTIFY_SOCKET is set
         self.keeper: state.StateKeeper | None = None
+        self.step_cost = ""  # what a character of the models costs here (startup.measured)
+        self.conductor: Conductor  # scenes, morphs and the score (live/conductor.py)
+        self.scene_file: SceneFile | None = None  # --scenes FILE
 
     # -------------------------------------------------------------------------- startup
     def start(self, *, run_clock: bool = True) -> None:
         """Load, bind and start; StartupError for anything the user must fix."""
         cfg = self.config
         models = startup.load_models(cfg, self.log)
+        self.step_cost = startup.measured(models)  # for the banner; before any thread steps
         names = [m.name for m in models]
         weights = startup.initial_weights(cfg, names)
         try:
             self.engine = Engine(models, seed=cfg.seed, weights=weights, voices=cfg.voices)
+            constraints = from_settings(cfg.blocklist, cfg.charset, cfg.fold)
             self.voice_controls = []
             for _ in range(cfg.voices):  # each voice its own settings; counters and wake shared
                 first = self.voice_controls[0] if self.voice_controls else None
                 self.voice_controls.append(Controls(
                     names, weights, temperature=cfg.temperature, mode=cfg.mode, topk=cfg.topk,
-                    topp=cfg.topp, slew=cfg.slew, rate=cfg.rate,
+                    topp=cfg.topp, slew=cfg.slew, rate=cfg.rate, beta=cfg.beta,
                     model_temperature=cfg.model_temperature,
                     counters=first.counters if first else None,
                     wake=first.wake if first else None,
+                    constraints=constraints, vocab=self.engine.vocab,
                 ))
             self.controls = self.voice_controls[0]
-        except (ValueError, ControlError) as exc:
+        except (ValueError, ControlError) as exc:  # ConstraintError is a ValueError
             raise StartupError(str(exc)) from None
         destinations = [startup.destination(ep) for ep in cfg.send]
         try:
@@ -144,8 +156,9 @@ class Daemon:
             )
         except OSError as exc:  # e.g. an IPv6 destination on a host with IPv6 disabled
             raise StartupError(f"--send: cannot open a socket: {exc.strerror or exc}") from None
+        self.conductor = self._conductor()
         self.dispatcher = Dispatcher(self.controls, self.broadcaster, cfg.allow, self.log,
-                                     voices=self.voice_controls)
+                                     voices=self.voice_controls, conductor=self.conductor)
         try:
             self.server = ControlReader(cfg.listen, self.dispatcher)
         except ListenError as exc:
@@ -168,8 +181,15 @@ class Daemon:
         self.primer = self.performer.primers[0]
         self.clock = Clock(self.controls, self._step, self._service, self.log)
         self.performer.warn = self.clock.throttle.warn
+        self.performer.before_step = self.conductor.step
+        score = self.conductor.score
+        if score is not None and score.loop and score.epoch is not None:
+            self.clock.align_epoch = score.epoch  # several machines step together
         self.controls.play_tick = self.clock.try_tick
         self._load_state()  # after the clock exists: a restored subscriber gets a status
+        self.conductor.start()  # the score's parts not resumed from the state, from the start
+        if self.scene_file is not None:
+            self.scene_file.start()
         if cfg.record is not None:  # after the state: the recording starts from it
             try:
                 self.performer.start_recording(cfg.record)
@@ -187,6 +207,54 @@ class Daemon:
         if run_clock:
             self.clock.start()
         self.notify.ready(f"{len(names)} models loaded, control on {self.server.address[1]}")
+
+    def _conductor(self) -> Conductor:
+        """Scenes (--scenes) and the score (--score); a bad scenes file is one warning and no
+        scenes, a score that cannot be played a StartupError (a setting to fix)."""
+        cfg = self.config
+        scenes = {}
+        if cfg.scenes is not None:
+            self.scene_file = SceneFile(cfg.scenes, self.log)
+            scenes = self.scene_file.load()
+        seed = cfg.seed if cfg.seed is not None else self.engine.voices[0].seed
+        score: Score | None = None
+        if cfg.score:
+            try:
+                score = load_score(cfg.score, seed)
+            except ScoreError as exc:
+                self.broadcaster.close()
+                raise StartupError(f"--score {exc}") from None
+        book = SceneBook(scenes)
+        conductor = Conductor(self.voice_controls, self.broadcaster, book, score=score,
+                              hand_back=cfg.hand_back, seed=seed, log=self.log)
+        if score is not None:
+            self._check_score(score, conductor)
+        self.broadcaster.extra_announce = conductor.scenes_datagrams
+        scene_file = self.scene_file
+        if scene_file is not None:
+            conductor.on_scenes = lambda: scene_file.changed(book.all())
+        return conductor
+
+    def _check_score(self, score: Score, conductor: Conductor) -> None:
+        """One line for each thing in the score this daemon cannot play; it plays the rest."""
+        missing = sorted({c.scene for p in score.parts for c in p.cues
+                          if c.drift is None and conductor.scene(c.scene) is None})
+        if missing:
+            self.log.warning("score: no scene %s (cues naming it hold where the voice is)",
+                             ", ".join(repr(m) for m in missing))
+        voices = sorted(p.voice for p in score.parts if p.voice >= self.config.voices)
+        if voices:
+            self.log.warning("score: parts for voice %s not played: this daemon has %d "
+                             "voice(s) (--voices)", ", ".join(map(str, voices)),
+                             self.config.voices)
+        unknown = sorted({m for p in score.parts for c in p.cues if c.drift is not None
+                          for m in c.drift.models if m not in self.engine.names})
+        if unknown:
+            self.log.warning("score: drift through %s: no such model (have: %s)",
+                             ", ".join(unknown), ", ".join(self.engine.names))
+        what = "the demo score" if score.source.endswith("demo_score.toml") else score.source
+        self.log.info("score: playing %s (%d part%s, %s)", what, len(score.parts),
+                      "s" if len(score.parts) != 1 else "", "looping" if score.loop else "once")
 
     def _start_services(self, models: Sequence[StepModel], listen: tuple[str, int]) -> Services:
         """OSCQuery and mDNS for the control port bound at `listen`; OSError (one line) when
@@ -208,13 +276,38 @@ class Daemon:
             return
         self.keeper = state.StateKeeper(path, self.voice_controls, self.broadcaster, self.log,
                                         allowed=self.dispatcher.allowed)
+        self.keeper.extra = self._scene_state
         done = self.keeper.load()
+        done += self._restore_scenes(self.keeper.saved)
         if done:
             self.log.info("state: restored %s from %s", ", ".join(done), path)
             # Start at the restored weights instead of gliding there from the defaults.
             for voice, controls in zip(self.engine.voices, self.voice_controls, strict=True):
                 voice.weights = normalise_weights(controls.target_weights())
         self.keeper.start()
+
+    def _scene_state(self) -> dict[str, object]:
+        """What --state keeps of scenes and the score: the score's place in it, and the scenes
+        themselves when no --scenes file holds them."""
+        out: dict[str, object] = {"score": self.conductor.position()}
+        if self.scene_file is None:
+            out["scenes"] = {n: s.as_dict() for n, s in self.conductor.book.all().items()}
+        return out
+
+    def _restore_scenes(self, saved: dict[str, object]) -> list[str]:
+        done: list[str] = []
+        table = saved.get("scenes")
+        if self.scene_file is None and isinstance(table, dict) and table:
+            scenes = {}
+            for name, values in table.items():
+                try:
+                    scenes[str(name)] = scene_from(values)
+                except SceneError:
+                    continue
+            self.conductor.book.replace(scenes)
+            done.append(f"{len(scenes)} scene{'s' if len(scenes) != 1 else ''}")
+        done += self.conductor.resume(saved.get("score"))
+        return done
 
     # -------------------------------------------------------------------- clock callbacks
     def _step(self, dt: float) -> None:
@@ -260,8 +353,15 @@ class Daemon:
             step_errors=self.clock.step_errors,
             ws_dropped=self.services.dropped if self.services is not None else 0,
             names=tuple(self.engine.names), weights=tuple(float(w) for w in self.engine.weights),
-            lateness=late,
+            lateness=late, **self._guard_counts(),
         )
+
+    def _guard_counts(self) -> dict[str, float]:
+        """The constraints' counters of every voice, summed (read racily: numbers only)."""
+        stats = [self.engine.guards.stats(k) for k in range(self.engine.n_voices)]
+        return {"masked_mass": float(sum(s.masked_mass for s in stats)),
+                "words_blocked": sum(s.words_blocked for s in stats),
+                "mask_fallbacks": sum(s.fallbacks for s in stats)}
 
     def status_values(self) -> list[float]:
         """The /charmix/status numbers, in protocol.STATUS_FIELDS order."""
@@ -335,6 +435,9 @@ class Daemon:
         if self.keeper is not None:  # the last save, before the subscribers' sockets go
             self.keeper.stop()
             self.keeper = None
+        if self.scene_file is not None:
+            self.scene_file.stop()
+            self.scene_file = None
         if self.server is not None:
             self.server.stop()
             self.server = None

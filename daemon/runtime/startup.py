@@ -8,6 +8,10 @@ does not resolve), so `charmix daemon` never greets a performer with a traceback
 from __future__ import annotations
 
 import logging
+import os
+import time
+
+import numpy as np
 
 from charmix.daemon import protocol
 from charmix.daemon.engine.model import StepModel, default_models, load_model
@@ -18,6 +22,11 @@ from charmix.daemon.protocol.endpoint import ConfigError, Endpoint
 from charmix.daemon.runtime.config import Config
 
 OSC_SPECIAL = set(" #*,/?[]{}")  # characters with a meaning in OSC address patterns
+# How the models call onnxruntime (charmix.daemon.engine.model.StepModel): "bound" (the default:
+# buffers bound once, ~10 µs a model faster) or "run" (session.run per call, the path before issue
+# #23; the same text). An override is said in one line at start-up, never silently taken.
+STEP_PATH_ENV = "CHARMIX_STEP_PATH"
+STEP_PATHS = ("bound", "run")
 PER_MODEL_INPUT = next(a for a in protocol.INPUT if a.per_model)  # for the example in a warning
 
 
@@ -40,6 +49,7 @@ def load_models(cfg: Config, log: logging.Logger) -> list[StepModel]:
             if not models:
                 where = cfg.models_dir or shipped_models_dir()
                 raise StartupError(f"no .onnx models in {where} (give --model or --models-dir)")
+        step_path(models, log)
         models = expand(models, cfg.style_mode)
     except ModelError as exc:
         raise StartupError(str(exc)) from None
@@ -82,3 +92,50 @@ def destination(endpoint: Endpoint) -> Destination:
     except ConfigError as exc:
         raise StartupError(f"--send {exc}") from None
     return Destination(str(endpoint), family, sockaddr)
+
+
+def step_path(models: list[StepModel], log: logging.Logger) -> None:
+    """Apply $CHARMIX_STEP_PATH (for a comparison, or a machine where binding misbehaves)."""
+    wanted = os.environ.get(STEP_PATH_ENV, "").strip().lower()
+    if not wanted:
+        return
+    if wanted not in STEP_PATHS:
+        log.warning("%s=%s is not one of %s: ignored", STEP_PATH_ENV, wanted, ", ".join(STEP_PATHS))
+        return
+    for m in models:
+        m.bound = wanted == "bound" and getattr(m, "bindable", False)
+    log.info("models step through %s (%s=%s)",
+             "onnxruntime's session.run per call" if wanted == "run" else "bound buffers",
+             STEP_PATH_ENV, wanted)
+
+
+def measured(models: list[StepModel], chars: int = 15) -> str:
+    """What a character of the loaded models costs on this CPU, measured now (median of `chars`
+    characters, ~10 ms with the shipped six), with the weights and the step path, for the
+    banner: a slow path (float32 where 8-bit is faster, `session.run`) is said at start, not
+    found in a benchmark later. Call it before the clock runs; each model's state is put back,
+    so the text is not touched. A style (charmix.daemon.engine.styles) is measured as its
+    conditioned model, once."""
+    unique: dict[int, StepModel] = {}
+    for m in models:
+        group = getattr(m, "group", None)  # a StyleSource: its group's one model
+        model = group.model if group is not None else m
+        unique.setdefault(id(model), model)
+    steppers = list(unique.values())
+    saved = [(m.h, m.c) for m in steppers]
+    tokens = [np.zeros(h.shape[1], np.int64) for h, _ in saved]
+    try:
+        times = []
+        for _ in range(chars + 3):
+            t = time.perf_counter()
+            for m, token in zip(steppers, tokens, strict=True):
+                m.step(token)
+            times.append(time.perf_counter() - t)
+    finally:
+        for m, (h, c) in zip(steppers, saved, strict=True):
+            m.h, m.c = h, c
+    us = float(np.median(times[3:])) * 1e6
+    weights = ", ".join(sorted({m.info.weights for m in steppers}))
+    paths = sorted({"bound buffers" if m.bound else "session.run" for m in steppers})
+    return (f"{us:,.0f} µs a character on this CPU for {len(steppers)} model"
+            f"{'s' if len(steppers) != 1 else ''} ({weights} weights; {', '.join(paths)})")

@@ -1,10 +1,11 @@
 """`--state FILE`: the room's settings survive a restart (a crash, a power cut, a kill -9).
 
-What is kept: every voice's target weights (by model name), temperature, per-model
-temperatures, mode, slew, top-k and top-p; the shared rate and paused; and the live subscribers
-with their expiry (on the wall clock, so a subscriber whose time ran out while the daemon was
-down is not restored). Not kept: the text, the LSTM states, the seed (the text after a restart
-is new text in the same style).
+What is kept: every voice's target weights (by model name, signed: anti-experts too),
+temperature, per-model temperatures, mode, beta, slew, top-k and top-p, blocklist (every term,
+the live additions and removals included: the saved list wins over --blocklist), charset and
+fold; the shared rate and paused; and the live subscribers with their expiry (on the wall clock,
+so a subscriber whose time ran out while the daemon was down is not restored). Not kept: the
+text, the LSTM states, the seed (the text after a restart is new text in the same style).
 
 Voice 0's settings are the file's top-level keys and voices 1 … K-1 sit under "voices" by
 number: a file written before there were voices is a one-voice file and loads as it is, and an
@@ -44,13 +45,14 @@ from pathlib import Path
 from typing import Any
 
 from charmix.daemon import protocol
+from charmix.daemon.engine.constraints import Constraints
 from charmix.daemon.live.broadcast import Broadcaster
 from charmix.daemon.live.controls import ControlError, Controls
 
 KIND = "charmix-state"
 VERSION = 1
 SAVE_EVERY = 1.0  # seconds: the most a kill -9 can lose
-MAX_BYTES = 1 << 20  # a state file is a few KB; anything far bigger is not ours
+MAX_BYTES = 16 << 20  # a few KB, or ~15 KB per voice with the default blocklist (64 voices)
 STATE_FILE = "state.json"  # under $STATE_DIRECTORY when run as a service
 
 
@@ -72,9 +74,12 @@ def _voice(controls: Controls) -> dict[str, Any]:
             n: float(t) for n, t in zip(names, s.model_temperature, strict=True) if t > 0
         },
         "mode": s.mode,
+        "beta": s.beta,
         "slew": s.slew,
         "topk": s.topk,
         "topp": s.topp,
+        # blocklist (every term, live additions included), charset, fold; null = none
+        "constraints": s.constraints.spec() if s.constraints is not None else None,
     }
 
 
@@ -245,6 +250,7 @@ def _restore_voice(saved: dict[str, Any], controls: Controls, label: str, done: 
             if not label:
                 done.append(key)
 
+    apply("mode", controls.set_mode)  # first: negative weights are valid in geometric mode only
     weights = saved.get("weights")
     if isinstance(weights, dict):
         target = list(controls.target_weights())
@@ -253,7 +259,7 @@ def _restore_voice(saved: dict[str, Any], controls: Controls, label: str, done: 
                 target[controls.index[name]] = value
             else:
                 gone.add(str(name))
-        apply("weights", lambda _: controls.set_weights(target))
+        apply("weights", lambda _: controls.set_weights(_in_range(target)))
     elif weights is not None:
         skipped.append(f"{label}weights")
     temps = saved.get("model_temperature")
@@ -265,11 +271,32 @@ def _restore_voice(saved: dict[str, Any], controls: Controls, label: str, done: 
                 except (ControlError, TypeError, ValueError):
                     skipped.append(f"{label}model_temperature {name}")
     for key, setter in (("temperature", controls.set_temperature),
-                        ("mode", controls.set_mode), ("slew", controls.set_slew),
-                        ("topk", controls.set_topk), ("topp", controls.set_topp)):
+                        ("beta", controls.set_beta), ("slew", controls.set_slew),
+                        ("topk", controls.set_topk), ("topp", controls.set_topp),
+                        ("constraints", lambda v: _set_constraints(controls, v))):
         apply(key, setter)
     if label and applied:
         done.append(label.strip())
+
+
+def _set_constraints(controls: Controls, spec: Any) -> None:
+    """A saved voice's blocklist, charset and fold (null: none), through the checked setter."""
+    if spec is None:
+        controls.set_constraints(Constraints())
+        return
+    if not isinstance(spec, dict) or not isinstance(spec.get("blocklist", []), list):
+        raise TypeError("constraints")
+    controls.set_constraints(Constraints.from_spec(spec))
+
+
+def _in_range(weights: list[Any]) -> list[Any]:
+    """Weights from a file written before they were limited to −1 … 1 (any positive number was
+    valid then): scaled into range together, which mixes the same (the daemon normalises)."""
+    try:
+        top = max(abs(float(w)) for w in weights)
+    except (TypeError, ValueError):
+        return weights  # not numbers: the setter says so
+    return [float(w) / top for w in weights] if 1.0 < top < math.inf else weights
 
 
 def _restore_subscribers(subscribers: Any, broadcaster: Broadcaster | None,
@@ -328,19 +355,27 @@ class StateKeeper:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one save at a time (the thread's and stop()'s)
         self._thread: threading.Thread | None = None
+        # Scenes and the score (runtime/daemon.py): more keys to save ("scenes", "score"),
+        # and the state as read, for them to restore from.
+        self.extra: Callable[[], dict[str, Any]] | None = None
+        self.saved: dict[str, Any] = {}
 
     def load(self) -> list[str]:
         """Read and apply the saved state (before the clock starts); what was restored."""
         state = read(self.path, self.log)
         if state is None:
             return []
+        self.saved = state
         done = restore(state, self.controls, self.broadcaster, self.log, self.allowed)
         self._carried = _lacking(state, len(self.controls))
         self._last = encode(self._capture())  # nothing new to save
         return done
 
     def _capture(self) -> dict[str, Any]:
-        return capture(self.controls, self.broadcaster, self._carried)
+        out = capture(self.controls, self.broadcaster, self._carried)
+        if self.extra is not None:
+            out.update(self.extra())
+        return out
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="charmix-state", daemon=True)

@@ -38,6 +38,10 @@ class Vitals:
     names: tuple[str, ...] = ()
     weights: tuple[float, ...] = ()
     lateness: np.ndarray = field(default_factory=lambda: np.zeros(0))  # s, since the last line
+    # The constraints' counters, every voice together (daemon/engine/constraints.py GuardStats)
+    masked_mass: float = 0.0
+    words_blocked: int = 0
+    mask_fallbacks: int = 0
 
 
 def status_values(v: Vitals) -> list[float]:
@@ -63,6 +67,9 @@ def status_values(v: Vitals) -> list[float]:
         "ticks_dropped": counters.ticks_dropped,
         "step_errors": v.step_errors,
         "ws_dropped": v.ws_dropped,
+        "masked_mass": v.masked_mass,
+        "words_blocked": v.words_blocked,
+        "mask_fallbacks": v.mask_fallbacks,
     }
     return [float(values[name]) for name in protocol.STATUS_FIELDS]
 
@@ -78,6 +85,11 @@ def status_line(v: Vitals) -> str:
         errors += f"  ticks dropped {counters.ticks_dropped}"
     if v.ws_dropped:
         errors += f"  WebSocket clients dropped {v.ws_dropped}"
+    if v.masked_mass or v.words_blocked or v.mask_fallbacks:
+        errors += (f"  masked {v.masked_mass:.1f}  words blocked {v.words_blocked}  "
+                   f"mask fallbacks {v.mask_fallbacks}")
+    if counters.overrides:  # a performer's hand during a morph or the score (live/conductor.py)
+        errors += f"  overrides {counters.overrides}"
     return (
         f"{v.step} chars  {v.chars_per_s:.1f} chars/s ({state})  "
         f"{late_text}  overruns {counters.overruns}  "

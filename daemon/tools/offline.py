@@ -29,6 +29,7 @@ from charmix.daemon.engine.modelformat import (  # the contract only: no numpy, 
     shipped_models_dir,
     user_models_dir,
 )
+from charmix.daemon.protocol.table import BETA_DEFAULT
 
 if TYPE_CHECKING:  # numpy and onnxruntime load inside the commands: `charmix --help` stays fast
     from charmix.daemon.engine.model import ModelInfo
@@ -190,13 +191,16 @@ def sample(
     weights: Annotated[
         str | None,
         Opt(help="Comma-separated weights, one per model (one per style of a style-conditioned "
-            "model).", show_default="equal"),
+            "model); with --mode geometric a negative one is an anti-expert (steers away).",
+            show_default="equal"),
     ] = None,
     n: Annotated[int, Opt("-n", min=0, help="Characters to generate.")] = 500,
     temperature: Annotated[float, Opt(min=0.05, max=5.0, help="Sampling temperature.")] = 0.8,
     mode: Annotated[str, Opt(help="linear (Σ w p) or geometric (Π p^w).")] = "linear",
     topk: Annotated[int, Opt(min=0, help="Top-k truncation (0 = off).")] = 0,
     topp: Annotated[float, Opt(min=0.0, max=1.0, help="Nucleus truncation (1 = off).")] = 1.0,
+    beta: Annotated[float, Opt(min=0.0, max=1.0, help="With anti-experts: keep only characters "
+                               "at least beta × the experts' best (0 = off).")] = BETA_DEFAULT,
     prime: Annotated[str, Opt(help="Text fed to the models first (echoed).")] = "",
     seed: Annotated[int | None, Opt(help="Seed: the same seed gives the same text.")] = None,
     models_dir: Annotated[Path | None, Opt(help="Where bare model names are looked up.")] = None,
@@ -204,10 +208,18 @@ def sample(
         str, Opt(help="A style-conditioned model: embedding (styles blended in the network) or "
                  "mixture (the weighted mix of its pure styles).")
     ] = "embedding",
+    blocklist: Annotated[
+        list[str] | None, Opt(metavar="FILE|default",
+                              help="Words never written, as charmix daemon --blocklist.")
+    ] = None,
+    charset: Annotated[str, Opt(help="The only characters written, as charmix daemon "
+                                "--charset.")] = "",
+    fold: Annotated[str, Opt(help="upper, lower or none: the case of the text printed.")] = "none",
 ) -> None:
     """Generate text offline through the daemon's engine, mixing when several models are given."""
     import numpy as np
 
+    from charmix.daemon.engine.constraints import ConstraintError, fold_text, from_settings
     from charmix.daemon.engine.mixer import Engine, Settings
     from charmix.daemon.engine.model import load_model
     from charmix.daemon.engine.styles import STYLE_MODES, expand
@@ -231,20 +243,33 @@ def sample(
         if w.size != len(loaded):
             names = ", ".join(m.name for m in loaded)
             fail(f"--weights has {w.size} values for {len(loaded)} models ({names})", 2)
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
+        if not np.all(np.isfinite(w)):
             fail("--weights must be finite and non-negative", 2)
+        if np.any(w < 0) and mode != "geometric":
+            fail("--weights must be non-negative in linear mode (a negative weight, an "
+                 "anti-expert, needs --mode geometric)", 2)
+        if np.any(w < 0) and not np.any(w > 0):
+            fail("--weights: an anti-expert needs a positive weight beside it", 2)
     try:
         engine = Engine(loaded, seed=seed, weights=w)
     except ValueError as exc:
         fail(str(exc))
+    try:  # a venue's constraints (engine/constraints.py), refused in one line
+        constraints = from_settings(blocklist or [], charset, fold)
+        if constraints is not None:
+            constraints.compiled(engine.vocab)
+    except ConstraintError as exc:
+        fail(str(exc))
     settings = Settings(
-        weights=w, temperature=temperature, mode=mode, topk=topk, topp=topp, slew=0.0
+        weights=w, temperature=temperature, mode=mode, topk=topk, topp=topp, slew=0.0, beta=beta,
+        constraints=constraints,
     )
+    shown = constraints.fold if constraints is not None else ""
     engine.prime(prime)
     out = sys.stdout
     out.write(prime)
     for _ in range(n):
-        out.write(engine.step(settings, 0.0).char)
+        out.write(fold_text(engine.step(settings, 0.0).char, shown))
     out.write("\n")
     out.flush()
 

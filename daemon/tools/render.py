@@ -51,7 +51,8 @@ def timeline(perf: Performance, voice: int = 0) -> list[tuple[int, float, list[f
 
 
 def svg_plot(perf: Performance, voice: int = 0, width: int = 900, height: int = 180) -> str:
-    """The weight timeline as inline SVG: step on x, weight 0–1 on y, one polyline per model."""
+    """The weight timeline as inline SVG: step on x, weight 0–1 on y (−1 – 1 when an
+    anti-expert played: its line runs below 0), one polyline per model."""
     points = timeline(perf, voice)
     steps = perf.steps
     if not points or not steps:
@@ -63,13 +64,15 @@ def svg_plot(perf: Performance, voice: int = 0, width: int = 900, height: int = 
     def x(step: int) -> float:
         return pad + (step - first) / span * (width - 2 * pad)
 
+    low = -1.0 if any(min(w, default=0.0) < 0 for _, _, w in points) else 0.0
+
     def y(w: float) -> float:
-        return height - pad - w * (height - 2 * pad)
+        return height - pad - (w - low) / (1.0 - low) * (height - 2 * pad)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="weights over steps">',
              f'<rect width="{width}" height="{height}" fill="#111"/>']
-    for level in (0.0, 0.5, 1.0):
+    for level in (-1.0, -0.5, 0.0, 0.5, 1.0) if low < 0 else (0.0, 0.5, 1.0):
         parts.append(f'<line x1="{pad}" x2="{width - pad}" y1="{y(level):.1f}" '
                      f'y2="{y(level):.1f}" stroke="#333"/>')
         parts.append(f'<text x="4" y="{y(level) + 4:.1f}" fill="#888" font-size="10">'

@@ -92,7 +92,8 @@ def steps(perf: Performance, models, exact: bool) -> Iterator[tuple[dict, list]]
     for event in perf.events:
         kind = event["k"]
         if kind == "set":
-            settings[int(event["v"])] = settings_from(event["settings"])
+            v = int(event["v"])
+            settings[v] = settings_from(event["settings"], settings[v])
         elif kind == "cmd":
             voice = int(event["v"])
             # A prime is fed between steps while the voice plays on (charmix.daemon.engine.priming):

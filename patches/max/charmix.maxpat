@@ -1258,7 +1258,7 @@
 						145.0,
 						20.0
 					],
-					"text": "weights (effective)"
+					"text": "weights (effective; < 0: anti)"
 				}
 			},
 			{
@@ -1279,9 +1279,10 @@
 					],
 					"parameter_enable": 0,
 					"setminmax": [
-						0.0,
+						-1.0,
 						1.0
 					],
+					"signed": 1,
 					"setstyle": 1,
 					"settype": 1,
 					"size": 3,
@@ -1327,9 +1328,10 @@
 					],
 					"parameter_enable": 0,
 					"setminmax": [
-						0.0,
+						-1.0,
 						1.0
 					],
+					"signed": 1,
 					"setstyle": 1,
 					"settype": 1,
 					"size": 3,
@@ -2421,6 +2423,39 @@
 			},
 			{
 				"box": {
+					"id": "obj-950",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						1300.0,
+						920.0,
+						200.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "/charmix/scene/recall morning 10"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-951",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1300.0,
+						945.0,
+						220.0,
+						34.0
+					],
+					"text": "recall a saved scene: name, morph seconds (edit, then click)"
+				}
+			},
+			{
+				"box": {
 					"id": "obj-123",
 					"maxclass": "message",
 					"numinlets": 2,
@@ -3045,6 +3080,18 @@
 			}
 		],
 		"lines": [
+			{
+				"patchline": {
+					"destination": [
+						"obj-100",
+						0
+					],
+					"source": [
+						"obj-950",
+						0
+					]
+				}
+			},
 			{
 				"patchline": {
 					"destination": [

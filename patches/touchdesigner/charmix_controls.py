@@ -4,7 +4,9 @@ Point the CHOP Execute DAT at a CHOP with any of these channels (a Constant CHOP
 together, a MIDI In CHOP renamed ...): w1 … w6 (target weights of the models in /charmix/models
 order), temperature, rate. A change sends the matching message through the OSC Out DAT
 `charmix_osc_out` (the daemon's control port, 7770). Weights go out together, cut to the number of
-models (the daemon refuses more weights than models). Addresses follow the daemon's address table
+models (the daemon refuses more weights than models). A weight channel may go down to −1: an
+anti-expert, steering the text away from that model, in the daemon's geometric mode (in linear
+mode the daemon refuses a negative weight). Addresses follow the daemon's address table
 (daemon/protocol/table.py).
 """
 
@@ -27,7 +29,7 @@ def weights_message(channels, n_models):
         chan = channels.get(f"w{k}")
         if chan is not None and not math.isfinite(float(chan)):
             return None
-        values.append(max(0.0, float(chan)) if chan is not None else 1.0)
+        values.append(min(max(-1.0, float(chan)), 1.0) if chan is not None else 1.0)
     return values
 
 

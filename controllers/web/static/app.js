@@ -9,6 +9,9 @@
 //   the same PadMapping as `charmix mouse` (one copy of the mapping, in Python).
 // - Latency: every frame carries `rx`, when its datagram reached the bridge (ms since the
 //   epoch); after drawing it, the page records performance.timeOrigin + now() − rx.
+// - Anti-experts (geometric mode): the weight sliders are bipolar (−1 … 1, centre 0) and a
+//   negative weight is drawn as a bar growing the other way (leftward from the track's right
+//   end), outlined, not filled; in linear mode the sliders run 0 … 1 as before.
 "use strict";
 (() => {
   const MAX_CHARS = 3000;          // characters kept on screen
@@ -19,7 +22,7 @@
   const $ = (id) => document.getElementById(id);
   const el = { conn: $("conn"), role: $("role"), pinbtn: $("pinbtn"), fig: $("fig"), text: $("text"),
     pad: $("pad"), sliders: $("sliders"), temp: $("temp"), tempv: $("tempv"), mode: $("mode"),
-    pause: $("pause"), note: $("note"), dlg: $("pindlg"), pin: $("pin") };
+    pause: $("pause"), note: $("note"), dlg: $("pindlg"), pin: $("pin"), scenes: $("scenes") };
 
   const S = { id: 0, role: "view", pinNeeded: false, control: "last", models: [], colours: [],
     anchors: [], vocab: "", mix: null, p: [], w: [], a: [], settings: {}, lastIndex: -1,
@@ -76,6 +79,7 @@
     S.vocab = m.vocab || ""; S.tRange = m.temperature_range || S.tRange;
     if (m.weights && m.weights.length) S.w = m.weights;
     if (m.settings) settings(m.settings);
+    if (m.scene) scene(m.scene);
     buildSliders(); showRole();
     const pin = storedPin();
     if (S.pinNeeded && S.role !== "control" && pin) send({ t: "pin", code: pin });
@@ -103,7 +107,29 @@
     if (m.w) { S.w = m.w; dirtyPad = true; }
     if (m.a) S.a = m.a;
     if (m.settings) settings(m.settings);
+    if (m.scene) scene(m.scene);
     dirtyFig = true;
+  }
+
+  // The daemon's scenes as a row of buttons (rebuilt only when the names change); the running
+  // scene or cue is marked, with its progress. A tap morphs there (the bridge: 2 s).
+  let sceneNames = "";
+  function scene(sc) {
+    const names = sc.names || [];
+    if (names.join("\n") !== sceneNames) {
+      sceneNames = names.join("\n");
+      el.scenes.replaceChildren(...names.map((name) => {
+        const b = document.createElement("button");
+        b.type = "button"; b.textContent = name; b.dataset.scene = name;
+        b.addEventListener("click", () => send({ t: "scene", v: name }));
+        return b;
+      }));
+    }
+    for (const b of el.scenes.children) {
+      const on = b.dataset.scene === sc.current;
+      b.classList.toggle("on", on);
+      b.textContent = on ? `${b.dataset.scene} ${Math.round(100 * (sc.progress || 0))}%` : b.dataset.scene;
+    }
   }
 
   function settings(s) {
@@ -111,7 +137,7 @@
     if (s.temperature !== null && s.temperature !== undefined && !held.has(el.temp)) {
       el.temp.value = String(tToSlider(s.temperature)); el.tempv.textContent = s.temperature.toFixed(2);
     }
-    if (s.mode) el.mode.textContent = s.mode;
+    if (s.mode) { el.mode.textContent = s.mode; bipolar(s.mode === "geometric"); }
     el.pause.classList.toggle("on", !!s.paused);
     el.pause.textContent = s.paused ? "resume" : "pause";
   }
@@ -158,12 +184,16 @@
     S.models.forEach((name, i) => {
       const row = document.createElement("div"); row.className = "row";
       const label = document.createElement("label"); label.textContent = name; label.style.color = S.colours[i] || UNKNOWN;
-      const input = document.createElement("input"); input.type = "range"; input.min = "0"; input.max = "1000";
+      const input = document.createElement("input"); input.type = "range"; input.min = S.settings.mode === "geometric" ? "-1000" : "0"; input.max = "1000";
       input.id = label.htmlFor = `w${i}`; input.style.accentColor = S.colours[i] || UNKNOWN;
       const out = document.createElement("output");
       grip(input, () => queue(`w${i}`, { t: "weight", i, v: Number(input.value) / 1000 }));
       row.append(label, input, out); el.sliders.append(row);
     });
+  }
+  function bipolar(on) {           // geometric mode: sliders reach −1 (anti-experts)
+    for (const input of el.sliders.querySelectorAll("input")) input.min = on ? "-1000" : "0";
+    el.sliders.classList.toggle("bipolar", on); dirtyPad = true;
   }
   grip(el.temp, () => { const t = sliderToT(Number(el.temp.value)); el.tempv.textContent = t.toFixed(2); queue("t", { t: "temperature", v: Math.round(t * 1000) / 1000 }); });
   el.mode.addEventListener("click", () => send({ t: "mode", v: el.mode.textContent === "linear" ? "geometric" : "linear" }));
@@ -222,8 +252,14 @@
     for (let i = 0; i < rows; i++) {
       const y = mixH + pad * 2 + i * rowH, c = S.colours[i] || UNKNOWN, w = S.w[i] || 0;
       g.fillStyle = "#1e1e1e"; g.fillRect(4, y + rowH * 0.55, label - 12, Math.max(3, rowH * 0.3));
-      g.fillStyle = c; g.fillRect(4, y + rowH * 0.55, (label - 12) * Math.min(1, Math.max(0, w)), Math.max(3, rowH * 0.3));
-      g.fillText(`${S.models[i]} ${(w * 100).toFixed(0)}%`, 4, y + rowH * 0.28);
+      const track = label - 12, th = Math.max(3, rowH * 0.3);
+      if (w >= 0) { g.fillStyle = c; g.fillRect(4, y + rowH * 0.55, track * Math.min(1, w), th); }
+      else {                       // an anti-expert: the other way, outlined
+        const bw = track * Math.min(1, -w);
+        g.strokeStyle = c; g.lineWidth = 1.5; g.strokeRect(4 + track - bw + 0.75, y + rowH * 0.55 + 0.75, Math.max(1, bw - 1.5), th - 1.5);
+        g.fillStyle = c;
+      }
+      g.fillText(`${S.models[i]} ${w < 0 ? "−" : ""}${Math.abs(w * 100).toFixed(0)}%${w < 0 ? " anti" : ""}`, 4, y + rowH * 0.28);
       g.fillStyle = "#0d0d0d"; g.fillRect(label, y + 1, W - label, rowH - 2);
       if (S.p[i]) bars(g, S.p[i], label, y + 1, W - label, rowH - 2, c, S.lastIndex);
     }
@@ -237,8 +273,10 @@
     g.strokeStyle = "#2a2a2a"; g.lineWidth = 1; g.beginPath(); g.arc(cx, cy, 0.75 * half * 0.9, 0, 2 * Math.PI); g.stroke();
     g.font = "bold 14px system-ui, sans-serif"; g.textAlign = "center"; g.textBaseline = "middle";
     S.anchors.forEach(([x, y], i) => {
-      const c = S.colours[i] || UNKNOWN, r = 6 + 16 * (S.w[i] || 0);
-      g.fillStyle = c; g.beginPath(); g.arc(px(x), py(y), r, 0, 2 * Math.PI); g.fill();
+      const c = S.colours[i] || UNKNOWN, w = S.w[i] || 0, r = 6 + 16 * Math.min(1, Math.abs(w));
+      g.beginPath(); g.arc(px(x), py(y), r, 0, 2 * Math.PI);
+      if (w >= 0) { g.fillStyle = c; g.fill(); }
+      else { g.strokeStyle = c; g.lineWidth = 2; g.stroke(); g.fillStyle = c; }  // an anti-expert: a ring
       const n = Math.hypot(x, y) || 1;
       const name = S.models[i] || "", tw = g.measureText(name).width;
       const lx = Math.max(tw / 2 + 4, Math.min(W - tw / 2 - 4, px(x) + (x / n) * (r + 8 + tw / 2)));
@@ -279,7 +317,7 @@
       const input = document.getElementById(`w${i}`);
       if (!input || held.has(input)) return;
       input.value = String(Math.round(w * 1000));
-      input.nextElementSibling.textContent = `${Math.round(w * 100)}%`;
+      input.nextElementSibling.textContent = `${w < 0 ? "−" : ""}${Math.abs(Math.round(w * 100))}%`;
     });
   }
 

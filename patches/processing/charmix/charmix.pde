@@ -3,7 +3,10 @@
  *
  * Every character of the text is drawn in the colour of the model that wrote it (the argmax of
  * /charmix/attribution for its step); below it p_mix, then one row per model with its name, weight,
- * attribution, entropy and p_i. Drag a weight bar to move that model's target weight.
+ * attribution, entropy and p_i. Drag a weight bar to move that model's target weight; drag with
+ * the right button to make it negative (an anti-expert: the text is steered away from that model,
+ * in the daemon's geometric mode). A negative weight is drawn the other way: an outlined bar
+ * growing leftward from the right end of its track.
  *
  * Keys: UP/DOWN temperature, LEFT/RIGHT rate, p pause/resume, l/g linear/geometric mixing,
  * e equal weights, r reset, t tick. The keys step from what this sketch last sent (taken from
@@ -342,10 +345,18 @@ void drawModel(int k, float x, float y, float h) {
   fill(45);
   rect(bx, by, bw, bh);
   fill(c);
-  if (k < weights.length) rect(bx, by, bw * constrain(weights[k], 0, 1), bh);
+  if (k < weights.length && weights[k] >= 0) rect(bx, by, bw * constrain(weights[k], 0, 1), bh);
+  else if (k < weights.length) {  // an anti-expert: the other way, outlined
+    float aw = bw * constrain(-weights[k], 0, 1);
+    noFill();
+    stroke(c);
+    rect(bx + bw - aw, by, aw, bh - 1);
+    noStroke();
+  }
   if (k < target.length) {
-    stroke(240);
-    line(bx + bw * target[k], by - 3, bx + bw * target[k], by + bh + 3);
+    float tx = target[k] >= 0 ? bx + bw * target[k] : bx + bw * (1 + target[k]);
+    stroke(target[k] >= 0 ? 240 : c);
+    line(tx, by - 3, tx, by + bh + 3);
     noStroke();
   }
   fill(170);
@@ -385,7 +396,9 @@ void mouseDragged() {
   synchronized (this) {
     int k = (mouseY - 440) / rowHeight();
     if (mouseY < 440 || k >= target.length || mouseX > 240) return;
-    target[k] = constrain((mouseX - 20) / 200.0, 0, 1);
+    float level = constrain((mouseX - 20) / 200.0, 0, 1);
+    // right button: an anti-expert, measured from the track's right end (geometric mode only)
+    target[k] = mouseButton == RIGHT ? -(1 - level) : level;
     OscMessage m = new OscMessage("/charmix/weights");
     for (float w : target) m.add(w);
     osc.send(m, daemon);
