@@ -443,7 +443,7 @@
 					"id": "obj-22",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 19,
+					"numoutlets": 22,
 					"patching_rect": [
 						1059.0,
 						315.0,
@@ -469,9 +469,12 @@
 						"float",
 						"float",
 						"float",
+						"float",
+						"float",
+						"float",
 						"float"
 					],
-					"text": "unpack f f f f f f f f f f f f f f f f f f f"
+					"text": "unpack f f f f f f f f f f f f f f f f f f f f f f"
 				}
 			},
 			{
@@ -2767,7 +2770,7 @@
 					"numoutlets": 2,
 					"patching_rect": [
 						830.0,
-						877.0,
+						1057.0,
 						80.0,
 						22.0
 					],
@@ -2788,7 +2791,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						915.0,
-						877.0,
+						1057.0,
 						84.0,
 						20.0
 					],
@@ -2829,6 +2832,114 @@
 						20.0
 					],
 					"text": "step_errors"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-902",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						830.0,
+						1081.0,
+						80.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"varname": "status_masked_mass",
+					"format": 6
+				}
+			},
+			{
+				"box": {
+					"id": "obj-903",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						915.0,
+						1081.0,
+						84.0,
+						20.0
+					],
+					"text": "masked_mass"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-904",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						830.0,
+						1105.0,
+						80.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"varname": "status_words_blocked",
+					"format": 6
+				}
+			},
+			{
+				"box": {
+					"id": "obj-905",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						915.0,
+						1105.0,
+						84.0,
+						20.0
+					],
+					"text": "words_blocked"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-906",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						830.0,
+						1129.0,
+						80.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"varname": "status_mask_fallbacks",
+					"format": 6
+				}
+			},
+			{
+				"box": {
+					"id": "obj-907",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						915.0,
+						1129.0,
+						84.0,
+						20.0
+					],
+					"text": "mask_fallbacks"
 				}
 			},
 			{
@@ -4564,6 +4675,42 @@
 					],
 					"destination": [
 						"obj-202",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-22",
+						19
+					],
+					"destination": [
+						"obj-902",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-22",
+						20
+					],
+					"destination": [
+						"obj-904",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-22",
+						21
+					],
+					"destination": [
+						"obj-906",
 						0
 					]
 				}

@@ -31,7 +31,7 @@ ADDR_STATUS = "/charmix/status"
 STATUS_FIELDS = (
     "step", "chars_per_s", "rate", "paused", "temperature", "mode", "topk", "topp", "rx_ok",
     "rx_bad", "rx_denied", "tx_datagrams", "tx_errors", "overruns", "subscribers", "uptime",
-    "ticks_dropped", "step_errors", "ws_dropped",
+    "ticks_dropped", "step_errors", "ws_dropped", "masked_mass", "words_blocked", "mask_fallbacks",
 )
 SLOTS = 6  # charmix_text0 … charmix_text5
 LINES = 12  # lines of text kept for the view

@@ -36,7 +36,7 @@ final int DATAGRAM_SIZE = 4096; // oscP5 reads 1,536 bytes by default; the daemo
 final String[] STATUS_FIELDS = {
   "step", "chars_per_s", "rate", "paused", "temperature", "mode", "topk", "topp", "rx_ok",
   "rx_bad", "rx_denied", "tx_datagrams", "tx_errors", "overruns", "subscribers", "uptime",
-  "ticks_dropped", "step_errors", "ws_dropped"
+  "ticks_dropped", "step_errors", "ws_dropped", "masked_mass", "words_blocked", "mask_fallbacks"
 };
 final String[] MODES = {"linear", "geometric"};
 
@@ -368,17 +368,20 @@ void drawModel(int k, float x, float y, float h) {
   drawBars("", k < dists.length ? dists[k] : null, x + 240, y, width - 40 - 240, h, c);
 }
 
-void drawFooter(float x, float y) {
+void drawFooter(float x, float y) {  // two lines: the sketch's own counters, then the daemon's
   fill(120);
   textSize(12);
   text("rx " + messages + " messages   dropped steps " + dropped + "   unknown " + unknown
-       + "   bad args " + badArgs + "   daemon: rx_bad " + (int) statusOf("rx_bad", 0)
+       + "   bad args " + badArgs
+       + "      keys: arrows T/rate  p pause  l/g mode  e equal  r reset  t tick", x, y - 16);
+  text("daemon: rx_bad " + (int) statusOf("rx_bad", 0)
        + "  tx_errors " + (int) statusOf("tx_errors", 0) + "  overruns "
        + (int) statusOf("overruns", 0) + "  ticks_dropped " + (int) statusOf("ticks_dropped", 0)
        + "  step_errors " + (int) statusOf("step_errors", 0)
        + "  ws_dropped " + (int) statusOf("ws_dropped", 0)
-       + "  subscribers " + (int) statusOf("subscribers", 0)
-       + "      keys: arrows T/rate  p pause  l/g mode  e equal  r reset  t tick", x, y);
+       + "  words_blocked " + (int) statusOf("words_blocked", 0)
+       + "  mask_fallbacks " + (int) statusOf("mask_fallbacks", 0)
+       + "  subscribers " + (int) statusOf("subscribers", 0), x, y);
 }
 
 // -- control -----------------------------------------------------------------------------------
